@@ -1,0 +1,189 @@
+/*
+ * core.c: the `luaio` module: spawn, sleep, now, current, tasks, run and
+ * the error predicates. The toolkit (gather, wait, timeouts...) adds its
+ * functions to this table through luaio__core_extend.
+ */
+#include "../host/host.h"
+#include <math.h>
+
+lua_Integer luaio__check_seconds (lua_State *L, int arg, const char *fname) {
+  lua_Number s;
+  int isnum;
+  if (lua_isnoneornil(L, arg)) return -1;
+  s = lua_tonumberx(L, arg, &isnum);
+  if (!isnum)
+    return luaL_error(L, "bad argument #%d to '%s' (number of seconds "
+                      "expected, got %s)", arg, fname, luaL_typename(L, arg));
+  if (!(s >= 0))
+    return luaL_error(L, "bad argument #%d to '%s' (seconds must be >= 0, "
+                      "got %f)", arg, fname, (double)s);
+  if (s > 1e12) return LUA_MAXINTEGER;              /* forever */
+  return (lua_Integer)ceil(s * 1000.0);
+}
+
+/* aio.spawn(fn, ...) -> task */
+static int core_spawn (lua_State *L) {
+  int callable = lua_type(L, 1) == LUA_TFUNCTION;
+  if (!callable && luaL_getmetafield(L, 1, "__call") != LUA_TNIL) {
+    lua_pop(L, 1);
+    callable = 1;
+  }
+  if (!callable)
+    return luaL_error(L, "bad argument #1 to 'aio.spawn' (function "
+                      "expected, got %s)", luaL_typename(L, 1));
+  luaio__spawn(L, lua_gettop(L) - 1);
+  return 1;
+}
+
+/* ---- aio.sleep ------------------------------------------------------ */
+
+typedef struct sleep_op {
+  uv_timer_t timer;
+  luaio_waiter w;
+} sleep_op;
+
+static void sleep_free_cb (uv_handle_t *h) { free(h->data); }
+
+static void sleep_close (sleep_op *op) {
+  uv_close((uv_handle_t *)&op->timer, sleep_free_cb);
+}
+
+static void sleep_timer_cb (uv_timer_t *timer) {
+  sleep_op *op = (sleep_op *)timer->data;
+  if (!luaio_waiter_done(&op->w, 0)) sleep_close(op);
+}
+
+static void sleep_abort (luaio_waiter *w) {
+  sleep_op *op = (sleep_op *)((char *)w - offsetof(sleep_op, w));
+  uv_timer_stop(&op->timer);
+  luaio_waiter_done(w, UV_ECANCELED);
+}
+
+static int sleep_k (lua_State *L, int status, lua_KContext ctx) {
+  sleep_close((sleep_op *)ctx);
+  if (status < 0) return luaio_raise_uv(L, status, "sleep", NULL, NULL);
+  return 0;
+}
+
+static int turn_done_k (lua_State *L, int status, lua_KContext ctx) {
+  (void)L; (void)status; (void)ctx;
+  return 0;
+}
+
+/* aio.sleep(seconds): suspends the task; 0 yields one loop turn. */
+static int core_sleep (lua_State *L) {
+  lua_Integer ms = luaio__check_seconds(L, 1, "aio.sleep");
+  luaio_host *h;
+  sleep_op *op;
+  if (ms < 0) luaL_argexpected(L, 0, 1, "number");
+  luaio_check_wait(L, "aio.sleep");
+  if (ms == 0) return luaio_yield_turn(L, turn_done_k, 0);
+  h = luaio__host(L);
+  op = malloc(sizeof *op);
+  if (op == NULL) return luaL_error(L, "aio.sleep: out of memory");
+  luaio_waiter_init(&op->w, sleep_abort);
+  uv_timer_init(h->loop, &op->timer);
+  op->timer.data = op;
+  uv_update_time(h->loop);          /* the cached time may be a turn old */
+  uv_timer_start(&op->timer, sleep_timer_cb, (uint64_t)ms, 0);
+  return luaio_wait(L, &op->w, sleep_k, (lua_KContext)op);
+}
+
+/* aio.now() -> monotonic seconds (nanosecond clock). */
+static int core_now (lua_State *L) {
+  lua_pushnumber(L, (lua_Number)uv_hrtime() / 1e9);
+  return 1;
+}
+
+/* aio.current() -> the running task, or nil outside tasks. */
+static int core_current (lua_State *L) {
+  luaio_task *t = luaio__current(L);
+  if (t == NULL) return 0;
+  luaio__push_task(L, t);
+  return 1;
+}
+
+/* aio.tasks() -> list of live (unfinished) tasks, oldest first. */
+static int core_tasks (lua_State *L) {
+  luaio_host *h = luaio__host(L);
+  luaio_task *t;
+  int i = 0;
+  lua_createtable(L, h->ntasks, 0);
+  for (t = h->live.live_prev; t != &h->live; t = t->live_prev) {
+    luaio__push_task(L, t);
+    lua_rawseti(L, -2, ++i);
+  }
+  return 1;
+}
+
+/* aio.run(fn, ...) -> fn's results: the entry point outside the luaio
+ * program. Runs the loop until fn's task finishes, then cancels the
+ * tasks it left behind. */
+static int core_run (lua_State *L) {
+  luaio_host *h = luaio__host(L);
+  luaio_task *t;
+  int status, n;
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (h->running || luaio__current(L))
+    return luaL_error(L, "aio.run: the loop is already running (use "
+                      "aio.spawn or call the function directly)");
+  t = luaio__spawn(L, lua_gettop(L) - 1);          /* task */
+  t->pinned = 1;
+  status = luaio_run_until(h, t);
+  luaio__cancel_all(h);
+  t->pinned = 0;
+  if (status == LUAIO_DEADLOCK) {
+    luaio_task_cancel(t);
+    luaio__cancel_all(h);
+    return luaL_error(L, "aio.run: deadlock: the task waits but nothing "
+                      "is left that could wake it");
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
+  t->ref = LUA_NOREF;
+  n = luaio__push_results(L, -1, t, 1);
+  return n;
+}
+
+static int is_kind (lua_State *L, const char *kind) {
+  lua_pushboolean(L, luaio__is_error(L, 1, kind));
+  return 1;
+}
+
+/* aio.is_cancelled(e), aio.is_timeout(e), aio.is_error(e [, kind]) */
+static int core_is_cancelled (lua_State *L) { return is_kind(L, "cancelled"); }
+static int core_is_timeout (lua_State *L) { return is_kind(L, "timeout"); }
+static int core_is_error (lua_State *L) {
+  return is_kind(L, luaL_optstring(L, 2, NULL));
+}
+
+/* aio.error(kind, message [, fields]) -> a new luaio.Error. */
+static int core_error (lua_State *L) {
+  const char *kind = luaL_checkstring(L, 1);
+  const char *msg = luaL_checkstring(L, 2);
+  luaio_push_error(L, kind, NULL, msg);
+  if (lua_istable(L, 3)) {
+    lua_pushnil(L);
+    while (lua_next(L, 3)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, -4);
+    }
+  }
+  return 1;
+}
+
+static const luaL_Reg core_funcs[] = {
+  {"spawn", core_spawn}, {"sleep", core_sleep}, {"now", core_now},
+  {"current", core_current}, {"tasks", core_tasks}, {"run", core_run},
+  {"is_cancelled", core_is_cancelled}, {"is_timeout", core_is_timeout},
+  {"is_error", core_is_error}, {"error", core_error}, {NULL, NULL}
+};
+
+int luaopen_luaio_core (lua_State *L) {
+  luaio__host(L);
+  luaL_newlib(L, core_funcs);
+  lua_pushliteral(L, LUAIO_VERSION);
+  lua_setfield(L, -2, "version");
+  return 1;
+}

@@ -1,0 +1,157 @@
+/*
+ * error.c: luaio.Error values.
+ *
+ * Every failure luaio raises is a table with the metatable "luaio.Error":
+ * kind ("io", "timeout", "cancelled", "error", ...), code (an errno name
+ * such as "ENOENT"), message, op, the target (path, url or address), where
+ * (the script position) and traceback. Plain Lua errors that kill a task
+ * are wrapped into one with kind "error" and the original in `value`.
+ */
+#include "host.h"
+#include <string.h>
+
+static const char *const target_fields[] = {"path", "url", "address", NULL};
+
+/* __tostring: `op 'target': CODE (message)` for I/O errors, otherwise the
+ * position and the message. */
+static int error_tostring (lua_State *L) {
+  luaL_Buffer b;
+  const char *op, *code, *msg, *where, *target = NULL;
+  int i;
+  lua_settop(L, 1);
+  luaL_buffinit(L, &b);
+  lua_getfield(L, 1, "op");  op = lua_tostring(L, -1);
+  lua_getfield(L, 1, "code");  code = lua_tostring(L, -1);
+  lua_getfield(L, 1, "message");  msg = lua_tostring(L, -1);
+  lua_getfield(L, 1, "where");  where = lua_tostring(L, -1);
+  for (i = 0; target_fields[i] && target == NULL; i++) {
+    lua_getfield(L, 1, target_fields[i]);
+    target = lua_tostring(L, -1);
+  }
+  if (where) luaL_addstring(&b, where);
+  if (op) {
+    luaL_addstring(&b, op);
+    if (target) {
+      luaL_addstring(&b, " '");  luaL_addstring(&b, target);
+      luaL_addchar(&b, '\'');
+    }
+    luaL_addstring(&b, ": ");
+  }
+  if (code) {
+    luaL_addstring(&b, code);
+    if (msg) { luaL_addstring(&b, " ("); luaL_addstring(&b, msg);
+               luaL_addchar(&b, ')'); }
+  }
+  else luaL_addstring(&b, msg ? msg : "error");
+  luaL_pushresult(&b);
+  return 1;
+}
+
+void luaio__error_init (lua_State *L) {
+  if (luaL_newmetatable(L, "luaio.Error")) {
+    lua_pushcfunction(L, error_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
+}
+
+void luaio_push_error (lua_State *L, const char *kind, const char *code,
+                       const char *message) {
+  lua_createtable(L, 0, 6);
+  lua_pushstring(L, kind);
+  lua_setfield(L, -2, "kind");
+  if (code) { lua_pushstring(L, code); lua_setfield(L, -2, "code"); }
+  if (message) { lua_pushstring(L, message); lua_setfield(L, -2, "message"); }
+  luaL_setmetatable(L, "luaio.Error");
+}
+
+void luaio_push_uv_error (lua_State *L, int status, const char *op,
+                          const char *field, const char *target) {
+  luaio_push_error(L, status == UV_ETIMEDOUT ? "timeout" : "io",
+                   uv_err_name(status), uv_strerror(status));
+  lua_pushinteger(L, status);
+  lua_setfield(L, -2, "errno");
+  if (op) { lua_pushstring(L, op); lua_setfield(L, -2, "op"); }
+  if (field && target) { lua_pushstring(L, target); lua_setfield(L, -2, field); }
+}
+
+/* Is the value at idx a luaio.Error (of the given kind, if kind)? */
+int luaio__is_error (lua_State *L, int idx, const char *kind) {
+  int ok;
+  if (!lua_istable(L, idx) || !lua_getmetatable(L, idx)) return 0;
+  luaL_getmetatable(L, "luaio.Error");
+  ok = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  if (ok && kind) {
+    lua_getfield(L, idx, "kind");
+    ok = lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), kind) == 0;
+    lua_pop(L, 1);
+  }
+  return ok;
+}
+
+int luaio_raise (lua_State *L) {
+  if (luaio__is_error(L, -1, NULL)) {
+    lua_getfield(L, -1, "where");
+    if (lua_isnil(L, -1)) {
+      luaL_where(L, 1);
+      lua_setfield(L, -3, "where");
+    }
+    lua_pop(L, 1);
+  }
+  return lua_error(L);
+}
+
+int luaio_raise_uv (lua_State *L, int status, const char *op,
+                    const char *field, const char *target) {
+  luaio_task *t = luaio__current(L);
+  if (status == UV_ECANCELED && t && t->cancel_level > 0) {
+    luaio__push_pending_cancel(L, t);
+    return lua_error(L);
+  }
+  luaio_push_uv_error(L, status, op, field, target);
+  return luaio_raise(L);
+}
+
+/* Turn the error at erridx of dead coroutine co into a luaio.Error on L's
+ * top, with co's traceback appended to any traceback it already has (the
+ * await chain). [-0, +1] on L */
+void luaio__wrap_error (lua_State *L, lua_State *co, int erridx) {
+  const char *prev;
+  lua_pushvalue(co, erridx);
+  lua_xmove(co, L, 1);                          /* err */
+  if (!luaio__is_error(L, -1, NULL)) {
+    luaL_tolstring(L, -1, NULL);                /* err msg */
+    luaio_push_error(L, "error", NULL, lua_tostring(L, -1));
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "value");               /* err msg e */
+    lua_replace(L, -3);
+    lua_pop(L, 1);                              /* e */
+  }
+  lua_getfield(L, -1, "traceback");
+  prev = lua_tostring(L, -1);
+  luaL_traceback(L, co, prev ? "awaited at:" : NULL, 0);
+  if (prev) {
+    lua_pushliteral(L, "\n");
+    lua_rotate(L, -2, 1);
+    lua_concat(L, 3);                           /* e tb */
+  }
+  else lua_remove(L, -2);
+  lua_setfield(L, -2, "traceback");
+}
+
+/* Print "luaio: <what>: <error>\n<traceback>" to stderr. */
+void luaio__report (luaio_host *h, const char *what, lua_State *L, int idx) {
+  const char *msg, *tb = NULL;
+  (void)h;
+  idx = lua_absindex(L, idx);
+  msg = luaL_tolstring(L, idx, NULL);
+  if (luaio__is_error(L, idx, NULL)) {
+    lua_getfield(L, idx, "traceback");
+    tb = lua_tostring(L, -1);
+  }
+  fprintf(stderr, "luaio: %s: %s\n%s%s", what, msg, tb ? tb : "",
+          tb ? "\n" : "");
+  fflush(stderr);
+  lua_pop(L, tb ? 2 : 1);
+}

@@ -1,0 +1,131 @@
+/*
+ * host.h: what host/ and bindings/ share and embedders do not see.
+ */
+#ifndef LUAIO_HOST_H
+#define LUAIO_HOST_H
+
+#include "luaio.h"
+#include <lauxlib.h>
+#include <lualib.h>
+#include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Registry keys (addresses of these are the keys). */
+extern const char luaio__host_key;
+extern const char luaio__unobserved_key;
+
+enum { T_NEW, T_READY, T_RUNNING, T_WAITING, T_DONE };
+enum { W_IDLE, W_PENDING, W_DONE, W_DETACHED };
+
+/* Cancellation strength: a stronger pending cancellation is never replaced
+ * by a weaker one. Timeout scopes use LUAIO_CANCEL_SCOPE + depth-from-top. */
+#define LUAIO_CANCEL_TASK 1000000
+#define LUAIO_CANCEL_EXIT 2000000
+
+typedef struct luaio_hook {
+  void (*fn)(void *ud);
+  void *ud;
+  struct luaio_hook *next;
+} luaio_hook;
+
+typedef struct task_queue {
+  luaio_task *head, *tail;
+} task_queue;
+
+struct luaio_task {
+  luaio_host *host;
+  lua_State *co;                /* the coroutine; NULL once done */
+  luaio_task *next;             /* ready / next-turn queue link */
+  luaio_task *live_prev, *live_next;
+  luaio_waiter *waiter;         /* the wait the task is suspended in */
+  luaio_waitlist awaiters;      /* tasks awaiting this one */
+  luaio_done_fn on_done;
+  void *on_done_ud;
+  char *errtext;                /* for luaio_task_error */
+  int ref;                      /* registry ref while live or pinned */
+  int nargs;                    /* values for the first resume */
+  int nres;                     /* results once done */
+  int cancel_level;             /* strength of the pending cancellation */
+  unsigned char state;
+  unsigned char outcome;        /* LUAIO_OK / LUAIO_ERROR / LUAIO_CANCELLED */
+  unsigned char observed;       /* someone saw the error */
+  unsigned char pinned;         /* C holds a reference (luaio_spawn) */
+  lua_KFunction turn_k;         /* luaio_yield_turn continuation */
+  lua_KContext turn_ctx;
+  unsigned id;
+};
+
+/* Task userdata uservalue slots. */
+enum { UV_CO = 1, UV_RESULT, UV_NAME, UV_CANCEL, UV_NSLOTS = UV_CANCEL };
+
+struct luaio_host {
+  lua_State *L;
+  uv_loop_t *loop;
+  uv_loop_t own_loop;
+  int owns_loop, owns_state;
+  uv_idle_t idle;               /* keeps poll from blocking while ready */
+  uv_check_t check;             /* drains the ready queue each turn */
+  task_queue ready, next_turn;
+  luaio_task live;              /* sentinel of the live task list */
+  int ntasks;
+  int running;                  /* inside the drain */
+  int closing;                  /* teardown started */
+  int closed;                   /* no Lua may run any more */
+  int pending_closes;           /* our handles not yet closed */
+  unsigned task_ids;
+  int exit_code;                /* from os.exit, or -1 */
+  luaio_task *current;          /* the task being resumed */
+  luaio_task *main_task;
+  luaio_hook *close_hooks;
+  void *userdata;
+  luaio_config cfg;
+  size_t mem_used;
+  int pool_ref;                 /* registry ref: table of idle coroutines */
+  int npool;
+};
+
+/* state.c */
+luaio_host *luaio__host(lua_State *L);   /* raises if none */
+luaio_host *luaio__host_attach(lua_State *L, const luaio_config *cfg);
+
+/* sched.c */
+void luaio__sched_init(luaio_host *h);
+void luaio__sched_close(luaio_host *h);
+luaio_task *luaio__spawn(lua_State *L, int nargs); /* [-(nargs+1), +1] */
+luaio_task *luaio__current(lua_State *L);
+void luaio__ready(luaio_task *t);
+void luaio__detach(luaio_task *t);
+void luaio__cancel(luaio_task *t, int level, int errindex, lua_State *L);
+int luaio__uncancel(lua_State *L, luaio_task *t, int level);
+int luaio__push_pending_cancel(lua_State *L, luaio_task *t);
+luaio_task *luaio__check_task(lua_State *L, int idx);
+void luaio__push_task(lua_State *L, luaio_task *t);
+int luaio__push_results(lua_State *L, int idx, luaio_task *t, int raise);
+void luaio__cancel_all(luaio_host *h);
+void luaio__report_unobserved(luaio_host *h);
+
+/* task.c: the luaio.Task metatable */
+void luaio__task_metatable(lua_State *L);
+
+/* error.c */
+void luaio__error_init(lua_State *L);
+int luaio__is_error(lua_State *L, int idx, const char *kind);
+void luaio__wrap_error(lua_State *L, lua_State *co, int erridx);
+void luaio__report(luaio_host *h, const char *what, lua_State *L, int idx);
+
+/* generated at build time from bindings/ and lua/ */
+void luaio__preload_all(luaio_host *h);
+void luaio__preload_lua(luaio_host *h);
+
+/* bindings */
+int luaopen_luaio_core(lua_State *L);
+
+/* Check an optional non-negative number of seconds at arg; returns
+ * milliseconds (rounded up), or -1 if absent and allowed. */
+lua_Integer luaio__check_seconds(lua_State *L, int arg, const char *fname);
+
+#define luaio__arg_error(L, arg, fname, msg) \
+  luaL_error(L, "bad argument #%d to '%s' (%s)", (arg), (fname), (msg))
+
+#endif

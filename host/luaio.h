@@ -1,0 +1,244 @@
+/*
+ * luaio.h: the only public header of libluaio.
+ *
+ * A luaio host owns (or borrows) a lua_State and a uv_loop_t and runs Lua
+ * functions as tasks: coroutines that suspend on I/O and are resumed by the
+ * loop when the I/O completes. Embedders create a host, run scripts as tasks,
+ * and expose their own asynchronous C functions with the same waiter API the
+ * built-in bindings use (see "Waiting" below).
+ */
+#ifndef LUAIO_H
+#define LUAIO_H
+
+#include <stddef.h>
+#include <lua.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LUAIO_VERSION_MAJOR 0
+#define LUAIO_VERSION_MINOR 1
+#define LUAIO_VERSION_PATCH 0
+#define LUAIO_VERSION "0.1.0"
+#define LUAIO_VERSION_NUM \
+  (LUAIO_VERSION_MAJOR * 10000 + LUAIO_VERSION_MINOR * 100 + \
+   LUAIO_VERSION_PATCH)
+
+/* Result codes of the host functions. */
+#define LUAIO_OK 0
+#define LUAIO_ERROR 1      /* the task raised; its error is retrievable */
+#define LUAIO_CANCELLED 2  /* the task was cancelled */
+#define LUAIO_DEADLOCK 3   /* nothing left that could wake the task */
+
+typedef struct luaio_host luaio_host;
+typedef struct luaio_task luaio_task;
+typedef struct luaio_waiter luaio_waiter;
+
+/* Called once when a task finishes; the task's results or error can be
+ * read with luaio_task_push_results during the call. Never call Lua code
+ * that may yield from here. */
+typedef void (*luaio_done_fn)(luaio_task *t, void *ud);
+
+/* Options for luaio_new; zero-initialise and set what you need. */
+typedef struct luaio_config {
+  uv_loop_t *loop;    /* run on this loop (borrowed, never run or closed by
+                         luaio unless you call luaio_run*); NULL: own one */
+  size_t mem_limit;   /* bytes of Lua memory; 0: unlimited */
+  unsigned runaway_ms;/* interrupt a task that runs this long without
+                         waiting; 0: never */
+  int restricted;     /* 1: no os.execute, io.popen, os.exit, loadlib... */
+  int no_stdlibs;     /* 1: open no standard library (embedder does) */
+} luaio_config;
+
+/* ---- Host lifecycle ---------------------------------------------------- */
+
+/* Create a host with a fresh lua_State (standard libraries and all luaio
+ * modules preloaded). cfg may be NULL. Returns NULL on allocation failure. */
+luaio_host *luaio_new(const luaio_config *cfg);
+
+/* Cancel every live task (their <close> variables run), close every handle
+ * luaio opened, run the loop until the close callbacks have fired, close
+ * the lua_State and free the host. A borrowed loop is left open. */
+void luaio_close(luaio_host *h);
+
+lua_State *luaio_state(luaio_host *h);
+uv_loop_t *luaio_loop(luaio_host *h);
+
+/* The host a lua_State (or any of its threads) belongs to, or NULL. */
+luaio_host *luaio_host_of(lua_State *L);
+
+/* Set/get an application pointer for the host (for the embedder's own
+ * bindings; luaio never touches it). */
+void luaio_set_userdata(luaio_host *h, void *ud);
+void *luaio_get_userdata(luaio_host *h);
+
+/* Exit status requested by os.exit in a script, or -1 if none. */
+int luaio_exit_code(luaio_host *h);
+
+/* ---- Tasks ------------------------------------------------------------- */
+
+/* Spawn a task from C: pops a function and nargs arguments pushed above it
+ * (lua_call order) from L, which must be the host's main state. The task
+ * starts on the next loop turn. The returned task stays valid until
+ * luaio_task_release. */
+luaio_task *luaio_spawn(lua_State *L, int nargs);
+
+/* Load a chunk (file or string) and spawn it as a task with the given
+ * arguments (strings). Returns NULL and pushes the load error message if
+ * the chunk does not compile. [-0, +0|1] */
+luaio_task *luaio_spawn_file(luaio_host *h, const char *path, int argc,
+                             char **argv);
+luaio_task *luaio_spawn_string(luaio_host *h, const char *code,
+                               const char *chunkname);
+
+/* Call fn(t, ud) when t finishes (replaces any previous callback). */
+void luaio_task_on_done(luaio_task *t, luaio_done_fn fn, void *ud);
+
+int luaio_task_done(luaio_task *t);
+/* LUAIO_OK, LUAIO_ERROR or LUAIO_CANCELLED once done; -1 before. */
+int luaio_task_status(luaio_task *t);
+
+/* Push the results of a finished task and return their count; for a
+ * failed task push its error value and return -1. [-0, +n] */
+int luaio_task_push_results(lua_State *L, luaio_task *t);
+
+/* Error text with traceback of a failed task (valid until release). */
+const char *luaio_task_error(luaio_task *t);
+
+/* Request cancellation of a task. */
+void luaio_task_cancel(luaio_task *t);
+
+/* Drop the C reference returned by luaio_spawn*. Marks the error (if any)
+ * as observed. */
+void luaio_task_release(luaio_task *t);
+
+/* Run the host's loop until t is done. Returns the task status, or
+ * LUAIO_DEADLOCK if the loop ran out of work first. */
+int luaio_run_until(luaio_host *h, luaio_task *t);
+
+/* Run the loop until no task or handle is left. */
+int luaio_run(luaio_host *h);
+
+/* ---- Waiting: the one suspend/resume mechanism ---------------------------
+ *
+ * An async C function follows four steps:
+ *   1. check its arguments and luaio_check_wait(L, "mod.fn");
+ *   2. start the operation with a luaio_waiter inside its op struct,
+ *      initialised by luaio_waiter_init(&op->w, abort_fn);
+ *   3. return luaio_wait(L, &op->w, fn_k, (lua_KContext)op);
+ *   4. in the completion callback call luaio_waiter_done(&op->w, status):
+ *      it returns 1 when a task will resume (fn_k then finishes the call on
+ *      the task's stack and frees op), 0 when the task has gone (cancelled)
+ *      and the callback must free op itself.
+ * On cancellation the scheduler calls abort_fn(w). If the operation
+ * completes inside abort (luaio_waiter_done with UV_ECANCELED), fn_k runs
+ * and its luaio_raise_uv(L, UV_ECANCELED, ...) raises the cancellation; if
+ * it is still in flight, the waiter is detached and the task raises the
+ * cancellation at once. A wait that has already completed delivers its
+ * result; the cancellation is then raised at the task's next wait.
+ */
+
+typedef void (*luaio_abort_fn)(luaio_waiter *w);
+
+/* A FIFO of waiters (queues, locks, events, task awaiters). */
+typedef struct luaio_waitlist {
+  luaio_waiter *head, *tail;
+} luaio_waitlist;
+
+struct luaio_waiter {
+  luaio_task *task;          /* the waiting task; NULL when none */
+  luaio_abort_fn abort;      /* stops the operation on cancellation */
+  lua_KFunction k;           /* the binding's continuation */
+  lua_KContext ctx;
+  /* If set, luaio_waiter_done calls notify instead of waking a task: a
+   * C-level watcher (gather, wait) on a task's or a list's wake-up. */
+  void (*notify)(luaio_waiter *w, int status);
+  void *data;                /* free for the owner of the waiter */
+  int status;                /* 0 or a negative uv error code */
+  int state;                 /* private to the scheduler */
+  luaio_waitlist *list;      /* the list the waiter is on, if any */
+  luaio_waiter *prev, *next; /* links for that list */
+};
+
+void luaio_waiter_init(luaio_waiter *w, luaio_abort_fn abort);
+
+/* Raise a clear error unless L is a luaio task that can yield here;
+ * fname names the calling function in the message. */
+void luaio_check_wait(lua_State *L, const char *fname);
+
+/* Suspend the running task until luaio_waiter_done(w). Never returns
+ * normally: k(L, status, ctx) finishes the call on the task's stack, with
+ * status the value given to luaio_waiter_done (0 or a negative uv error;
+ * UV_ECANCELED when aborted by a cancellation). */
+int luaio_wait(lua_State *L, luaio_waiter *w, lua_KFunction k,
+               lua_KContext ctx);
+
+/* Complete a wait from a callback. Touches no Lua. Returns 1 if a task
+ * will be resumed, 0 if the waiter was detached (caller frees). */
+int luaio_waiter_done(luaio_waiter *w, int status);
+
+/* Yield the running task for one loop turn (aio.sleep(0)); k(L, 0, ctx)
+ * continues, unless a cancellation arrived meanwhile (then it is raised). */
+int luaio_yield_turn(lua_State *L, lua_KFunction k, lua_KContext ctx);
+
+void luaio_waitlist_push(luaio_waitlist *l, luaio_waiter *w);
+void luaio_waitlist_remove(luaio_waitlist *l, luaio_waiter *w);
+luaio_waiter *luaio_waitlist_pop(luaio_waitlist *l);
+
+/* Wait on a list: pushes a new waiter (a userdata kept on L's stack while
+ * suspended, so it needs no freeing) onto l and suspends. Wake it with
+ * luaio_waitlist_wake; cancellation removes it from the list and k gets
+ * UV_ECANCELED. In k the waiter userdata is on the top of the stack.
+ * [-0, +1] */
+int luaio_waitlist_wait(lua_State *L, luaio_waitlist *l, lua_KFunction k,
+                        lua_KContext ctx);
+
+/* Wake the first waiter of l with status; returns 0 if l was empty. */
+int luaio_waitlist_wake(luaio_waitlist *l, int status);
+
+/* Wake every waiter of l with status; returns how many. */
+int luaio_waitlist_wake_all(luaio_waitlist *l, int status);
+
+/* ---- Errors -------------------------------------------------------------
+ * Errors are luaio.Error tables: kind ("io", "timeout", "cancelled",
+ * "error", ...), code (errno name such as "ENOENT"), message, op, and the
+ * target (path, url or address). tostring gives
+ *   open 'data/x.txt': ENOENT (no such file or directory)
+ */
+
+/* Push a new error with the given kind, code (may be NULL) and message.
+ * [-0, +1] */
+void luaio_push_error(lua_State *L, const char *kind, const char *code,
+                      const char *message);
+
+/* Push an I/O error for a negative uv status: op names the operation,
+ * field ("path", "url", "address" or NULL) names the target. [-0, +1] */
+void luaio_push_uv_error(lua_State *L, int status, const char *op,
+                         const char *field, const char *target);
+
+/* Raise luaio_push_uv_error's error; UV_ECANCELED raises the running
+ * task's pending cancellation (or timeout) instead. */
+int luaio_raise_uv(lua_State *L, int status, const char *op,
+                   const char *field, const char *target);
+
+/* Raise the value at the top of the stack, adding position information
+ * when it is a luaio.Error without one. */
+int luaio_raise(lua_State *L);
+
+/* ---- Modules ------------------------------------------------------------ */
+
+/* Make `require(name)` call open in this host (package.preload). */
+void luaio_preload(luaio_host *h, const char *name, lua_CFunction open);
+
+/* Run fn(ud) when the host closes, before the lua_State is closed; used
+ * by bindings to close their own handles. */
+void luaio_on_close(luaio_host *h, void (*fn)(void *ud), void *ud);
+
+int luaopen_luaio(lua_State *L);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,471 @@
+/*
+ * sched.c: tasks, the ready queue, cancellation, and the only lua_resume
+ * of the code base.
+ *
+ * Woken tasks go on the ready queue; a uv_check handle drains it once per
+ * loop turn (an idle handle keeps the poll phase from blocking while work
+ * is queued), so a coroutine is never resumed from inside another one.
+ * Tasks that yield for a turn go on next_turn and run in the next drain.
+ * Every live task is anchored by a registry reference until it finishes.
+ */
+#include "host.h"
+
+#define task_of(L) (*(luaio_task **)lua_getextraspace(L))
+#define DRAIN_BUDGET 65536   /* resumes per turn, so I/O is never starved */
+
+static void queue_push (task_queue *q, luaio_task *t) {
+  t->next = NULL;
+  if (q->tail) q->tail->next = t; else q->head = t;
+  q->tail = t;
+}
+
+static luaio_task *queue_pop (task_queue *q) {
+  luaio_task *t = q->head;
+  if (t) {
+    q->head = t->next;
+    if (q->head == NULL) q->tail = NULL;
+  }
+  return t;
+}
+
+static void idle_cb (uv_idle_t *idle) { (void)idle; }
+
+void luaio__ready (luaio_task *t) {
+  luaio_host *h = t->host;
+  t->state = T_READY;
+  queue_push(&h->ready, t);
+  uv_idle_start(&h->idle, idle_cb);
+}
+
+/* Push the task userdata of a live or pinned task. [-0, +1] */
+void luaio__push_task (lua_State *L, luaio_task *t) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+}
+
+luaio_task *luaio__current (lua_State *L) {
+  luaio_task *t = task_of(L);
+  return (t && t->co == L) ? t : NULL;
+}
+
+luaio_task *luaio__check_task (lua_State *L, int idx) {
+  return (luaio_task *)luaL_checkudata(L, idx, "luaio.Task");
+}
+
+/* ---- spawning ------------------------------------------------------ */
+
+luaio_task *luaio__spawn (lua_State *L, int nargs) {
+  luaio_host *h = luaio__host(L);
+  luaio_task *t;
+  lua_State *co;
+  luaL_checkstack(L, 3, NULL);
+  t = lua_newuserdatauv(L, sizeof *t, UV_NSLOTS);  /* fn args ud */
+  memset(t, 0, sizeof *t);
+  luaL_setmetatable(L, "luaio.Task");
+  co = lua_newthread(L);                           /* fn args ud co */
+  lua_setiuservalue(L, -2, UV_CO);                 /* fn args ud */
+  lua_rotate(L, -(nargs + 2), 1);                  /* ud fn args */
+  lua_xmove(L, co, nargs + 1);                     /* ud */
+  lua_pushvalue(L, -1);
+  t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  t->host = h;
+  t->co = co;
+  t->nargs = nargs;
+  t->id = ++h->task_ids;
+  task_of(co) = t;
+  t->live_next = h->live.live_next;                /* link into live list */
+  t->live_prev = &h->live;
+  h->live.live_next->live_prev = t;
+  h->live.live_next = t;
+  h->ntasks++;
+  luaio__ready(t);
+  t->state = T_NEW;
+  return t;
+}
+
+/* ---- finishing ----------------------------------------------------- */
+
+/* Store co's results (nres on its top) in the task. [-0, +0] on L */
+static void store_results (lua_State *L, luaio_task *t, int nres) {
+  lua_State *co = t->co;
+  t->nres = nres;
+  if (nres == 0) return;
+  if (nres == 1) lua_xmove(co, L, 1);
+  else {
+    int i;
+    lua_createtable(L, nres, 0);
+    for (i = nres; i >= 1; i--) {
+      lua_xmove(co, L, 1);
+      lua_rawseti(L, -2, i);
+    }
+  }
+  lua_setiuservalue(L, -2, UV_RESULT);
+}
+
+/* Record the error that killed co and close co (its <close> variables
+ * run now; an error raised there replaces the first). [-0, +0] on L */
+static void store_error (luaio_host *h, lua_State *L, luaio_task *t) {
+  lua_State *co = t->co;
+  int st;
+  lua_pushvalue(co, -1);
+  lua_xmove(co, L, 1);                             /* ud raw */
+  luaio__wrap_error(L, co, -1);                    /* ud raw e */
+  /* 5.4.4 returns the thread's own error status even when the <close>
+   * handlers ran cleanly: only a different error object is a new one. */
+  st = lua_resetthread(co);
+  if (st != LUA_OK && lua_gettop(co) > 0) {
+    lua_xmove(co, L, 1);                           /* ud raw e x */
+    if (!lua_rawequal(L, -1, -3)) {                /* a handler raised */
+      lua_xmove(L, co, 1);                         /* ud raw e */
+      lua_pop(L, 1);                               /* ud raw */
+      luaio__wrap_error(L, co, -1);                /* ud raw e2 */
+    }
+    else lua_pop(L, 1);
+  }
+  lua_remove(L, -2);                               /* ud e */
+  if (luaio__is_error(L, -1, "cancelled") || luaio__is_error(L, -1, "timeout"))
+    t->outcome = t->cancel_level ? LUAIO_CANCELLED : LUAIO_ERROR;
+  else
+    t->outcome = LUAIO_ERROR;
+  if (luaio__is_error(L, -1, "exit")) t->observed = 1;
+  else if (t->outcome == LUAIO_CANCELLED && t->cancel_level >= LUAIO_CANCEL_TASK)
+    t->observed = 1;                /* a requested cancellation is no news */
+  lua_setiuservalue(L, -2, UV_RESULT);
+  (void)h;
+}
+
+static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
+  lua_State *L = h->L;
+  luaio_waiter *w;
+  int awaited = t->awaiters.head != NULL;
+  luaL_checkstack(L, nres + 4, NULL);
+  luaio__push_task(L, t);                          /* ud */
+  if (status == LUA_OK) {
+    t->outcome = LUAIO_OK;
+    store_results(L, t, nres);
+  }
+  else store_error(h, L, t);
+  task_of(t->co) = NULL;
+  t->co = NULL;
+  lua_pushnil(L);
+  lua_setiuservalue(L, -2, UV_CO);                 /* the coroutine may go */
+  t->state = T_DONE;
+  t->live_prev->live_next = t->live_next;
+  t->live_next->live_prev = t->live_prev;
+  h->ntasks--;
+  while ((w = luaio_waitlist_pop(&t->awaiters)) != NULL)
+    luaio_waiter_done(w, 0);
+  if (t->on_done) t->on_done(t, t->on_done_ud);
+  if (t->outcome != LUAIO_OK && !t->observed && !awaited) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &luaio__unobserved_key);
+    lua_pushvalue(L, -2);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  if (!t->pinned) {
+    luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
+    t->ref = LUA_NOREF;
+  }
+}
+
+/* A task cancelled before it ever ran finishes without running. */
+static void finish_unstarted (luaio_host *h, luaio_task *t) {
+  lua_settop(t->co, 0);
+  luaio__push_pending_cancel(t->co, t);
+  finish(h, t, LUA_ERRRUN, 0);
+}
+
+/* ---- resuming ------------------------------------------------------ */
+
+static void resume (luaio_host *h, luaio_task *t) {
+  lua_State *co = t->co;
+  int nargs = 0, nres = 0, status;
+  if (t->state == T_NEW) {
+    if (t->cancel_level > 0) { finish_unstarted(h, t); return; }
+    nargs = t->nargs;
+  }
+  t->state = T_RUNNING;
+  h->current = t;
+  status = lua_resume(co, NULL, nargs, &nres);
+  h->current = NULL;
+  if (status == LUA_YIELD) {
+    if (t->state == T_RUNNING) {   /* a turn yield or a bare yield */
+      lua_pop(co, nres);
+      t->state = T_READY;
+      queue_push(&h->next_turn, t);
+      uv_idle_start(&h->idle, idle_cb);
+    }
+    return;
+  }
+  finish(h, t, status, nres);
+}
+
+/* Run ready tasks; tasks woken meanwhile run in the same drain. */
+static void drain (luaio_host *h) {
+  luaio_task *t;
+  int budget = DRAIN_BUDGET;
+  if (h->running || h->closed) return;
+  h->running = 1;
+  if (h->next_turn.head) {          /* last turn's yielders go first */
+    if (h->ready.head) h->next_turn.tail->next = h->ready.head;
+    else h->ready.tail = h->next_turn.tail;
+    h->ready.head = h->next_turn.head;
+    h->next_turn.head = h->next_turn.tail = NULL;
+  }
+  while (budget-- > 0 && (t = queue_pop(&h->ready)) != NULL)
+    resume(h, t);
+  h->running = 0;
+  if (!h->ready.head && !h->next_turn.head) uv_idle_stop(&h->idle);
+}
+
+static void check_cb (uv_check_t *check) {
+  drain((luaio_host *)check->data);
+}
+
+/* ---- yielding a turn ----------------------------------------------- */
+
+static int turn_k (lua_State *L, int status, lua_KContext ctx) {
+  luaio_task *t = task_of(L);
+  (void)status; (void)ctx;
+  if (t->cancel_level > 0) {
+    luaio__push_pending_cancel(L, t);
+    return lua_error(L);
+  }
+  return t->turn_k ? t->turn_k(L, 0, t->turn_ctx) : 0;
+}
+
+int luaio_yield_turn (lua_State *L, lua_KFunction k, lua_KContext ctx) {
+  luaio_task *t = task_of(L);
+  t->turn_k = k;
+  t->turn_ctx = ctx;
+  return lua_yieldk(L, 0, 0, turn_k);
+}
+
+/* ---- cancellation -------------------------------------------------- */
+
+/* Request cancellation of t at the given strength; the value at errindex
+ * of L (0: none) is the error to raise (a default cancelled error
+ * otherwise). A waiting task is aborted now; others raise it at their
+ * next wait. */
+void luaio__cancel (luaio_task *t, int level, int errindex, lua_State *L) {
+  luaio_waiter *w;
+  if (t->state == T_DONE || level <= t->cancel_level) return;
+  t->cancel_level = level;
+  luaio__push_task(L, t);
+  if (errindex) lua_pushvalue(L, errindex); else lua_pushnil(L);
+  lua_setiuservalue(L, -2, UV_CANCEL);
+  lua_pop(L, 1);
+  if (t->state != T_WAITING) return;
+  w = t->waiter;
+  if (w->abort) w->abort(w);        /* may complete with UV_ECANCELED */
+  if (t->state == T_WAITING) luaio__detach(t);
+}
+
+/* Drop the pending cancellation of strength level (a timeout scope that
+ * caught its own expiry); returns 1 if it was the pending one. */
+int luaio__uncancel (lua_State *L, luaio_task *t, int level) {
+  if (t->cancel_level != level) return 0;
+  t->cancel_level = 0;
+  luaio__push_task(L, t);
+  lua_pushnil(L);
+  lua_setiuservalue(L, -2, UV_CANCEL);
+  lua_pop(L, 1);
+  return 1;
+}
+
+/* Push a fresh copy of t's pending cancellation error. [-0, +1] */
+int luaio__push_pending_cancel (lua_State *L, luaio_task *t) {
+  luaio__push_task(L, t);
+  lua_getiuservalue(L, -1, UV_CANCEL);             /* ud tmpl */
+  luaio_push_error(L, "cancelled", NULL, "task cancelled");
+  if (lua_istable(L, -2)) {                        /* copy the template */
+    lua_pushnil(L);
+    while (lua_next(L, -3)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, -4);
+    }
+  }
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+  return 1;
+}
+
+/* ---- results -------------------------------------------------------- */
+
+/* Push the results of done task t (its userdata at idx), or raise its
+ * error if raise, else push the error and return -1. */
+int luaio__push_results (lua_State *L, int idx, luaio_task *t, int raise) {
+  int i;
+  idx = lua_absindex(L, idx);
+  if (t->outcome != LUAIO_OK) {
+    t->observed = 1;
+    lua_getiuservalue(L, idx, UV_RESULT);
+    if (raise) lua_error(L);
+    return -1;
+  }
+  luaL_checkstack(L, t->nres, "too many results");
+  if (t->nres == 1) lua_getiuservalue(L, idx, UV_RESULT);
+  else if (t->nres > 1) {
+    lua_getiuservalue(L, idx, UV_RESULT);
+    for (i = 1; i <= t->nres; i++) lua_rawgeti(L, -i, i);
+    lua_remove(L, -(t->nres + 1));
+  }
+  return t->nres;
+}
+
+/* Report every failed task whose error nobody saw. */
+void luaio__report_unobserved (luaio_host *h) {
+  lua_State *L = h->L;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &luaio__unobserved_key);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    luaio_task *t = lua_touserdata(L, -2);
+    lua_pop(L, 1);
+    if (t && t->state == T_DONE && !t->observed) {
+      t->observed = 1;
+      lua_getiuservalue(L, -1, UV_RESULT);
+      luaio__report(h, "error in a task nobody awaited", L, -1);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+}
+
+/* ---- running the loop ----------------------------------------------- */
+
+void luaio__sched_init (luaio_host *h) {
+  h->live.live_next = h->live.live_prev = &h->live;
+  uv_idle_init(h->loop, &h->idle);
+  uv_check_init(h->loop, &h->check);
+  h->idle.data = h->check.data = h;
+  uv_check_start(&h->check, check_cb);
+  uv_unref((uv_handle_t *)&h->check);
+  lua_newtable(h->L);
+  lua_newtable(h->L);
+  lua_pushliteral(h->L, "k");
+  lua_setfield(h->L, -2, "__mode");
+  lua_setmetatable(h->L, -2);
+  lua_rawsetp(h->L, LUA_REGISTRYINDEX, &luaio__unobserved_key);
+}
+
+/* Cancel every live task and run the loop until they are all done. */
+void luaio__cancel_all (luaio_host *h) {
+  luaio_task *t, *next;
+  int rounds = 0;
+  while (h->ntasks > 0 && rounds++ < 1000) {
+    for (t = h->live.live_next; t != &h->live; t = next) {
+      next = t->live_next;
+      luaio__cancel(t, LUAIO_CANCEL_EXIT, 0, h->L);
+    }
+    if (!uv_run(h->loop, UV_RUN_ONCE) && !h->ready.head && !h->next_turn.head)
+      break;
+  }
+}
+
+int luaio_run_until (luaio_host *h, luaio_task *t) {
+  if (h->running)
+    return luaL_error(h->L, "cannot run the loop from inside a task");
+  while (t->state != T_DONE && h->exit_code < 0) {
+    int alive = uv_run(h->loop, UV_RUN_ONCE);
+    if (!alive && t->state != T_DONE && !h->ready.head && !h->next_turn.head)
+      return LUAIO_DEADLOCK;
+  }
+  return t->state == T_DONE ? t->outcome : LUAIO_ERROR;
+}
+
+int luaio_run (luaio_host *h) {
+  while (h->exit_code < 0 && uv_run(h->loop, UV_RUN_ONCE)) {}
+  return h->ntasks > 0 ? LUAIO_DEADLOCK : LUAIO_OK;
+}
+
+/* ---- the C task API ------------------------------------------------- */
+
+luaio_task *luaio_spawn (lua_State *L, int nargs) {
+  luaio_task *t = luaio__spawn(L, nargs);
+  t->pinned = 1;
+  lua_pop(L, 1);
+  return t;
+}
+
+void luaio_task_on_done (luaio_task *t, luaio_done_fn fn, void *ud) {
+  t->on_done = fn;
+  t->on_done_ud = ud;
+}
+
+int luaio_task_done (luaio_task *t) { return t->state == T_DONE; }
+
+int luaio_task_status (luaio_task *t) {
+  return t->state == T_DONE ? t->outcome : -1;
+}
+
+int luaio_task_push_results (lua_State *L, luaio_task *t) {
+  int n;
+  luaio__push_task(L, t);
+  n = luaio__push_results(L, -1, t, 0);
+  lua_remove(L, n < 0 ? -2 : -(n + 1));
+  return n;
+}
+
+const char *luaio_task_error (luaio_task *t) {
+  lua_State *L = t->host->L;
+  if (t->state != T_DONE || t->outcome == LUAIO_OK) return NULL;
+  if (t->errtext == NULL) {
+    const char *msg, *tb;
+    size_t n;
+    luaio__push_task(L, t);
+    lua_getiuservalue(L, -1, UV_RESULT);
+    t->observed = 1;
+    msg = luaL_tolstring(L, -1, NULL);
+    lua_getfield(L, -2, "traceback");
+    tb = lua_tostring(L, -1);
+    n = strlen(msg) + (tb ? strlen(tb) + 1 : 0) + 1;
+    t->errtext = malloc(n);
+    if (t->errtext)
+      snprintf(t->errtext, n, "%s%s%s", msg, tb ? "\n" : "", tb ? tb : "");
+    lua_pop(L, 4);
+  }
+  return t->errtext;
+}
+
+void luaio_task_cancel (luaio_task *t) {
+  luaio__cancel(t, LUAIO_CANCEL_TASK, 0, t->host->L);
+}
+
+void luaio_task_release (luaio_task *t) {
+  lua_State *L = t->host->L;
+  t->observed = 1;
+  free(t->errtext);
+  t->errtext = NULL;
+  t->pinned = 0;
+  t->on_done = NULL;
+  if (t->state == T_DONE && t->ref != LUA_NOREF) {
+    luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
+    t->ref = LUA_NOREF;
+  }
+}
+
+/* Push the strings argv[0..argc-1]. [-0, +argc] */
+static void push_args (lua_State *L, int argc, char **argv) {
+  int i;
+  luaL_checkstack(L, argc, "too many arguments");
+  for (i = 0; i < argc; i++) lua_pushstring(L, argv[i]);
+}
+
+luaio_task *luaio_spawn_file (luaio_host *h, const char *path, int argc,
+                              char **argv) {
+  lua_State *L = h->L;
+  if (luaL_loadfile(L, path) != LUA_OK) return NULL;
+  push_args(L, argc, argv);
+  return luaio_spawn(L, argc);
+}
+
+luaio_task *luaio_spawn_string (luaio_host *h, const char *code,
+                                const char *chunkname) {
+  lua_State *L = h->L;
+  if (luaL_loadbuffer(L, code, strlen(code), chunkname ? chunkname : code)
+      != LUA_OK)
+    return NULL;
+  return luaio_spawn(L, 0);
+}

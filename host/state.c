@@ -1,0 +1,231 @@
+/*
+ * state.c: the host object, which owns the lua_State and the uv_loop_t
+ * (its own, or one the embedder lends), and its teardown.
+ */
+#include "host.h"
+
+#define task_of(L) (*(luaio_task **)lua_getextraspace(L))
+
+const char luaio__host_key = 0;
+const char luaio__unobserved_key = 0;
+
+/* Lua allocator that counts memory and enforces cfg.mem_limit: past it
+ * an allocation fails, which Lua raises as "not enough memory". */
+static void *host_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
+  luaio_host *h = (luaio_host *)ud;
+  size_t old = ptr ? osize : 0;
+  void *p;
+  if (nsize == 0) {
+    free(ptr);
+    h->mem_used -= old;
+    return NULL;
+  }
+  if (h->cfg.mem_limit && nsize > old &&
+      h->mem_used - old + nsize > h->cfg.mem_limit)
+    return NULL;
+  p = realloc(ptr, nsize);
+  if (p) h->mem_used = h->mem_used - old + nsize;
+  return p;
+}
+
+luaio_host *luaio_host_of (lua_State *L) {
+  luaio_task *t = task_of(L);
+  luaio_host *h;
+  if (t) return t->host;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &luaio__host_key);
+  h = (luaio_host *)lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return h;
+}
+
+luaio_host *luaio__host (lua_State *L) {
+  luaio_host *h = luaio_host_of(L);
+  if (h == NULL) h = luaio__host_attach(L, NULL);
+  if (h == NULL) luaL_error(L, "luaio: cannot create the host");
+  return h;
+}
+
+/* os.exit inside a task: record the status and unwind the task with an
+ * "exit" error, so the host stops and every <close> still runs. */
+static int host_exit (lua_State *L) {
+  luaio_host *h = luaio_host_of(L);
+  int code = lua_isboolean(L, 1) ? !lua_toboolean(L, 1)
+                                 : (int)luaL_optinteger(L, 1, 0);
+  if (h == NULL || luaio__current(L) == NULL) {
+    fflush(NULL);
+    exit(code);
+  }
+  h->exit_code = code;
+  luaio_push_error(L, "exit", NULL, "os.exit called");
+  lua_pushinteger(L, code);
+  lua_setfield(L, -2, "status");
+  return lua_error(L);
+}
+
+static void set_field (lua_State *L, const char *lib, const char *name,
+                       lua_CFunction fn) {
+  if (lua_getglobal(L, lib) == LUA_TTABLE) {
+    if (fn) lua_pushcfunction(L, fn); else lua_pushnil(L);
+    lua_setfield(L, -2, name);
+  }
+  lua_pop(L, 1);
+}
+
+static int forbidden (lua_State *L) {
+  return luaL_error(L, "not allowed in restricted mode");
+}
+
+static void restrict_stdlib (lua_State *L) {
+  set_field(L, "os", "execute", NULL);
+  set_field(L, "os", "exit", forbidden);
+  set_field(L, "os", "remove", NULL);
+  set_field(L, "os", "rename", NULL);
+  set_field(L, "os", "tmpname", NULL);
+  set_field(L, "io", "popen", NULL);
+  set_field(L, "package", "loadlib", NULL);
+  set_field(L, "_G", "dofile", NULL);
+  set_field(L, "_G", "loadfile", NULL);
+  if (lua_getglobal(L, "package") == LUA_TTABLE) {  /* no C searchers */
+    lua_getfield(L, -1, "searchers");
+    lua_pushnil(L); lua_rawseti(L, -2, 4);
+    lua_pushnil(L); lua_rawseti(L, -2, 3);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* Wire a fresh host onto L. */
+static void host_setup (luaio_host *h, lua_State *L) {
+  h->L = L;
+  /* New threads copy the main thread's extra space: NULL there means
+   * "not a task" for every coroutine a script creates itself. */
+  *(luaio_task **)lua_getextraspace(L) = NULL;
+  h->exit_code = -1;
+  if (h->cfg.loop) h->loop = h->cfg.loop;
+  else {
+    uv_loop_init(&h->own_loop);
+    h->loop = &h->own_loop;
+    h->owns_loop = 1;
+  }
+  lua_pushlightuserdata(L, h);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &luaio__host_key);
+  luaL_requiref(L, LUA_LOADLIBNAME, luaopen_package, 1);
+  lua_pop(L, 1);
+  luaio__error_init(L);
+  luaio__task_metatable(L);
+  luaio__sched_init(h);
+  luaio__preload_all(h);
+  luaio__preload_lua(h);
+}
+
+luaio_host *luaio_new (const luaio_config *cfg) {
+  luaio_host *h = calloc(1, sizeof *h);
+  lua_State *L;
+  if (h == NULL) return NULL;
+  if (cfg) h->cfg = *cfg;
+  L = lua_newstate(host_alloc, h);
+  if (L == NULL) { free(h); return NULL; }
+  h->owns_state = 1;
+  if (!h->cfg.no_stdlibs) luaL_openlibs(L);
+  host_setup(h, L);
+  if (!h->cfg.no_stdlibs) set_field(L, "os", "exit", host_exit);
+  if (h->cfg.restricted) restrict_stdlib(L);
+  return h;
+}
+
+static void handle_closed_cb (uv_handle_t *handle) {
+  luaio_host *h = (luaio_host *)handle->data;
+  if (--h->pending_closes == 0 && !h->owns_loop) free(h);
+}
+
+/* Close our handles, then (own loop) run it until every close callback
+ * has fired and free the host; a borrowed loop frees it in the last
+ * close callback, when the embedder runs the loop. */
+static void host_release (luaio_host *h) {
+  luaio_hook *k;
+  h->closed = 1;
+  while ((k = h->close_hooks) != NULL) {
+    h->close_hooks = k->next;
+    k->fn(k->ud);
+    free(k);
+  }
+  h->pending_closes = 2;
+  uv_close((uv_handle_t *)&h->idle, handle_closed_cb);
+  uv_close((uv_handle_t *)&h->check, handle_closed_cb);
+  if (h->owns_loop) {
+    uv_run(h->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(h->loop) != 0)
+      fprintf(stderr, "luaio: warning: handles left open at exit\n");
+    free(h);
+  }
+}
+
+void luaio_close (luaio_host *h) {
+  if (h == NULL) return;
+  h->closing = 1;
+  luaio__cancel_all(h);
+  luaio__report_unobserved(h);
+  if (h->owns_state) {
+    lua_State *L = h->L;
+    /* Finalizers may close handles (their callbacks free C memory only). */
+    h->closed = 1;
+    lua_close(L);
+  }
+  host_release(h);
+}
+
+/* Module mode (require "luaio" from a stock interpreter): the host hangs
+ * off a userdata created first, so it is finalized after every luaio
+ * object that could still refer to it. */
+static int attached_gc (lua_State *L) {
+  luaio_host *h = *(luaio_host **)lua_touserdata(L, 1);
+  if (h) {
+    h->closed = 1;
+    host_release(h);
+  }
+  return 0;
+}
+
+luaio_host *luaio__host_attach (lua_State *L, const luaio_config *cfg) {
+  luaio_host *h = calloc(1, sizeof *h);
+  luaio_host **box;
+  if (h == NULL) return NULL;
+  if (cfg) h->cfg = *cfg;
+  box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = h;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, attached_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &h->cfg);      /* anchored for life */
+  host_setup(h, L);
+  return h;
+}
+
+lua_State *luaio_state (luaio_host *h) { return h->L; }
+uv_loop_t *luaio_loop (luaio_host *h) { return h->loop; }
+void luaio_set_userdata (luaio_host *h, void *ud) { h->userdata = ud; }
+void *luaio_get_userdata (luaio_host *h) { return h->userdata; }
+int luaio_exit_code (luaio_host *h) { return h->exit_code; }
+
+void luaio_preload (luaio_host *h, const char *name, lua_CFunction open) {
+  lua_State *L = h->L;
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, open);
+  lua_setfield(L, -2, name);
+  lua_pop(L, 1);
+}
+
+void luaio_on_close (luaio_host *h, void (*fn)(void *ud), void *ud) {
+  luaio_hook *k = malloc(sizeof *k);
+  if (k == NULL) return;
+  k->fn = fn;
+  k->ud = ud;
+  k->next = h->close_hooks;
+  h->close_hooks = k;
+}
+
+int luaopen_luaio (lua_State *L) {
+  luaio__host(L);
+  return luaopen_luaio_core(L);
+}

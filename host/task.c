@@ -1,0 +1,149 @@
+/*
+ * task.c: the luaio.Task userdata seen by scripts.
+ */
+#include "host.h"
+
+static const char *const status_names[] = {"ok", "failed", "cancelled"};
+
+static int await_k (lua_State *L, int status, lua_KContext ctx) {
+  luaio_task *t = (luaio_task *)ctx;
+  if (status != 0) return luaio_raise_uv(L, status, "await", NULL, NULL);
+  lua_settop(L, 1);
+  return luaio__push_results(L, 1, t, 1);
+}
+
+/* task:await() -> the task's results, or raises its error. */
+static int task_await (lua_State *L) {
+  luaio_task *t = luaio__check_task(L, 1);
+  if (t->state == T_DONE) {
+    lua_settop(L, 1);
+    return luaio__push_results(L, 1, t, 1);
+  }
+  luaio_check_wait(L, "task:await");
+  if (luaio__current(L) == t)
+    return luaL_error(L, "task:await: a task cannot await itself");
+  return luaio_waitlist_wait(L, &t->awaiters, await_k, (lua_KContext)t);
+}
+
+/* task:cancel([message]) -> true if the task was still running. */
+static int task_cancel (lua_State *L) {
+  luaio_task *t = luaio__check_task(L, 1);
+  const char *msg = luaL_optstring(L, 2, NULL);
+  if (t->state == T_DONE) { lua_pushboolean(L, 0); return 1; }
+  if (msg) {
+    luaio_push_error(L, "cancelled", NULL, msg);
+    luaio__cancel(t, LUAIO_CANCEL_TASK, lua_gettop(L), L);
+  }
+  else luaio__cancel(t, LUAIO_CANCEL_TASK, 0, L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int task_done (lua_State *L) {
+  lua_pushboolean(L, luaio__check_task(L, 1)->state == T_DONE);
+  return 1;
+}
+
+static int task_cancelled (lua_State *L) {
+  luaio_task *t = luaio__check_task(L, 1);
+  lua_pushboolean(L, t->state == T_DONE && t->outcome == LUAIO_CANCELLED);
+  return 1;
+}
+
+/* task:result() -> results of a finished task (raises its error); an
+ * error if it is still running. */
+static int task_result (lua_State *L) {
+  luaio_task *t = luaio__check_task(L, 1);
+  if (t->state != T_DONE)
+    return luaL_error(L, "task:result: task '%s' is not done",
+                      luaL_tolstring(L, 1, NULL));
+  lua_settop(L, 1);
+  return luaio__push_results(L, 1, t, 1);
+}
+
+/* task:error() -> the error of a failed task, or nil. */
+static int task_error (lua_State *L) {
+  luaio_task *t = luaio__check_task(L, 1);
+  if (t->state != T_DONE || t->outcome == LUAIO_OK) return 0;
+  luaio__push_results(L, 1, t, 0);
+  return 1;
+}
+
+/* task:status() -> "pending", "running", "ok", "failed" or "cancelled". */
+static int task_status (lua_State *L) {
+  luaio_task *t = luaio__check_task(L, 1);
+  if (t->state == T_DONE) lua_pushstring(L, status_names[t->outcome]);
+  else lua_pushstring(L, t->state == T_RUNNING ? "running" : "pending");
+  return 1;
+}
+
+static int task_index (lua_State *L) {
+  luaio_task *t = luaio__check_task(L, 1);
+  const char *key = lua_tostring(L, 2);
+  if (key && strcmp(key, "name") == 0) {
+    if (lua_getiuservalue(L, 1, UV_NAME) == LUA_TNIL)
+      lua_pushfstring(L, "task-%d", (int)t->id);
+    return 1;
+  }
+  lua_getmetatable(L, 1);
+  lua_getfield(L, -1, "methods");
+  lua_pushvalue(L, 2);
+  lua_rawget(L, -2);
+  return 1;
+}
+
+static int task_newindex (lua_State *L) {
+  luaio__check_task(L, 1);
+  if (strcmp(luaL_checkstring(L, 2), "name") != 0)
+    return luaL_error(L, "task has no settable field '%s'",
+                      lua_tostring(L, 2));
+  luaL_argexpected(L, lua_type(L, 3) == LUA_TSTRING, 3, "string");
+  lua_settop(L, 3);
+  lua_setiuservalue(L, 1, UV_NAME);
+  return 0;
+}
+
+static int task_tostring (lua_State *L) {
+  luaio_task *t = luaio__check_task(L, 1);
+  lua_getfield(L, 1, "name");
+  task_status(L);
+  lua_pushfstring(L, "luaio.Task '%s' (%s): %p", lua_tostring(L, -2),
+                  lua_tostring(L, -1), (void *)t);
+  return 1;
+}
+
+/* A failed task collected while nobody saw its error reports it now. */
+static int task_gc (lua_State *L) {
+  luaio_task *t = (luaio_task *)lua_touserdata(L, 1);
+  luaio_host *h = t->host;
+  if (t->state == T_DONE && t->outcome != LUAIO_OK && !t->observed &&
+      h && !h->closed) {
+    t->observed = 1;
+    lua_getiuservalue(L, 1, UV_RESULT);
+    luaio__report(h, "error in a task nobody awaited", L, -1);
+    lua_pop(L, 1);
+  }
+  free(t->errtext);
+  t->errtext = NULL;
+  return 0;
+}
+
+static const luaL_Reg task_methods[] = {
+  {"await", task_await}, {"cancel", task_cancel}, {"done", task_done},
+  {"cancelled", task_cancelled}, {"result", task_result},
+  {"error", task_error}, {"status", task_status}, {NULL, NULL}
+};
+
+static const luaL_Reg task_meta[] = {
+  {"__index", task_index}, {"__newindex", task_newindex},
+  {"__tostring", task_tostring}, {"__gc", task_gc}, {NULL, NULL}
+};
+
+void luaio__task_metatable (lua_State *L) {
+  if (luaL_newmetatable(L, "luaio.Task")) {
+    luaL_setfuncs(L, task_meta, 0);
+    luaL_newlib(L, task_methods);
+    lua_setfield(L, -2, "methods");
+  }
+  lua_pop(L, 1);
+}

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Installs what luaio needs from Debian (when missing), then configures
+# and builds it in build/. Used by scripts/test.sh and scripts/demo.sh.
+set -eu
+cd "$(dirname "$0")/.."
+PKGS="build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev
+libcurl4-openssl-dev lua-cjson-dev lua-cjson lua-busted nginx-light
+valgrind procps"
+missing=""
+for p in $PKGS; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "installing:$missing"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+BUILD="${LUAIO_BUILD:-build}"
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE="${LUAIO_BUILD_TYPE:-RelWithDebInfo}" \
+  ${LUAIO_CMAKE_ARGS:-} >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" >/dev/null
