@@ -11,9 +11,7 @@ lua_Integer luaio__check_seconds (lua_State *L, int arg, const char *fname) {
   int isnum;
   if (lua_isnoneornil(L, arg)) return -1;
   s = lua_tonumberx(L, arg, &isnum);
-  if (!isnum)
-    return luaL_error(L, "bad argument #%d to '%s' (number of seconds "
-                      "expected, got %s)", arg, fname, luaL_typename(L, arg));
+  if (!isnum) return luaio__typeerror(L, arg, fname, "number of seconds");
   if (!(s >= 0))
     return luaL_error(L, "bad argument #%d to '%s' (seconds must be >= 0, "
                       "got %f)", arg, fname, (double)s);
@@ -28,9 +26,7 @@ static int core_spawn (lua_State *L) {
     lua_pop(L, 1);
     callable = 1;
   }
-  if (!callable)
-    return luaL_error(L, "bad argument #1 to 'aio.spawn' (function "
-                      "expected, got %s)", luaL_typename(L, 1));
+  if (!callable) return luaio__typeerror(L, 1, "aio.spawn", "function");
   luaio__spawn(L, lua_gettop(L) - 1);
   return 1;
 }
@@ -75,7 +71,7 @@ static int core_sleep (lua_State *L) {
   lua_Integer ms = luaio__check_seconds(L, 1, "aio.sleep");
   luaio_host *h;
   sleep_op *op;
-  if (ms < 0) luaL_argexpected(L, 0, 1, "number");
+  if (ms < 0) luaio__typeerror(L, 1, "aio.sleep", "number of seconds");
   luaio_check_wait(L, "aio.sleep");
   if (ms == 0) return luaio_yield_turn(L, turn_done_k, 0);
   h = luaio__host(L);
@@ -123,7 +119,7 @@ static int core_run (lua_State *L) {
   luaio_host *h = luaio__host(L);
   luaio_task *t;
   int status, n;
-  luaL_checktype(L, 1, LUA_TFUNCTION);
+  luaio__checktype(L, 1, "aio.run", LUA_TFUNCTION);
   if (h->running || luaio__current(L))
     return luaL_error(L, "aio.run: the loop is already running (use "
                       "aio.spawn or call the function directly)");

@@ -125,7 +125,20 @@ int luaopen_luaio_core(lua_State *L);
  * milliseconds (rounded up), or -1 if absent and allowed. */
 lua_Integer luaio__check_seconds(lua_State *L, int arg, const char *fname);
 
-#define luaio__arg_error(L, arg, fname, msg) \
-  luaL_error(L, "bad argument #%d to '%s' (%s)", (arg), (fname), (msg))
+/* Argument checks whose errors name the function as the README does
+ * ('fs.read', not 'luaio.fs.read'):
+ *   bad argument #1 to 'fs.read' (string expected, got nil) */
+int luaio__argerror(lua_State *L, int arg, const char *fname,
+                    const char *msg);
+int luaio__typeerror(lua_State *L, int arg, const char *fname,
+                     const char *expected);
+const char *luaio__checkstring(lua_State *L, int arg, const char *fname,
+                               size_t *len);
+const char *luaio__optstring(lua_State *L, int arg, const char *fname,
+                             const char *def, size_t *len);
+lua_Integer luaio__checkinteger(lua_State *L, int arg, const char *fname);
+lua_Integer luaio__optinteger(lua_State *L, int arg, const char *fname,
+                              lua_Integer def);
+void luaio__checktype(lua_State *L, int arg, const char *fname, int type);
 
 #endif
