@@ -1,7 +1,7 @@
 /*
  * core.c: the `luaio` module: spawn, sleep, now, current, tasks, run and
- * the error predicates. The toolkit (gather, wait, timeouts...) adds its
- * functions to this table through luaio__core_extend.
+ * the error predicates. bindings/flow.c (gather, wait, timeouts...) and
+ * bindings/sync.c (queues, semaphores...) add theirs to the same table.
  */
 #include "../host/host.h"
 #include <math.h>
@@ -179,6 +179,8 @@ static const luaL_Reg core_funcs[] = {
 int luaopen_luaio_core (lua_State *L) {
   luaio__host(L);
   luaL_newlib(L, core_funcs);
+  luaio__flow_register(L);          /* gather, wait, timeouts... */
+  luaio__sync_register(L);          /* queues, semaphores, locks... */
   lua_pushliteral(L, LUAIO_VERSION);
   lua_setfield(L, -2, "version");
   return 1;

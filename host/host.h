@@ -120,6 +120,8 @@ void luaio__preload_lua(luaio_host *h);
 
 /* bindings */
 int luaopen_luaio_core(lua_State *L);
+void luaio__flow_register(lua_State *L);
+void luaio__sync_register(lua_State *L);
 
 /* Check an optional non-negative number of seconds at arg; returns
  * milliseconds (rounded up), or -1 if absent and allowed. */
