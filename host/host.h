@@ -29,6 +29,19 @@ typedef struct luaio_hook {
   struct luaio_hook *next;
 } luaio_hook;
 
+/* alloc.c: size-class free lists for small Lua blocks. */
+#define LUAIO_SLAB_STEP 16
+#define LUAIO_SLAB_MAX 1024
+typedef struct luaio_slab {
+  void *free[LUAIO_SLAB_MAX / LUAIO_SLAB_STEP];
+  char *cur, *end;
+  void **chunks;
+  size_t nchunks, cap;
+} luaio_slab;
+void *luaio__slab_realloc(luaio_slab *s, void *ptr, size_t osize,
+                          size_t nsize);
+void luaio__slab_free_all(luaio_slab *s);
+
 typedef struct task_queue {
   luaio_task *head, *tail;
 } task_queue;
@@ -81,6 +94,8 @@ struct luaio_host {
   void *userdata;
   luaio_config cfg;
   size_t mem_used;
+  luaio_slab slab;              /* Lua's small blocks (own state only) */
+  int system_malloc;            /* bypass the slab (memory checkers) */
   int pool_ref;                 /* registry ref: table of idle coroutines */
   int npool;
 };

@@ -15,16 +15,12 @@ static void *host_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
   luaio_host *h = (luaio_host *)ud;
   size_t old = ptr ? osize : 0;
   void *p;
-  if (nsize == 0) {
-    free(ptr);
-    h->mem_used -= old;
-    return NULL;
-  }
   if (h->cfg.mem_limit && nsize > old &&
       h->mem_used - old + nsize > h->cfg.mem_limit)
     return NULL;
-  p = realloc(ptr, nsize);
-  if (p) h->mem_used = h->mem_used - old + nsize;
+  if (h->system_malloc) p = nsize ? realloc(ptr, nsize) : (free(ptr), NULL);
+  else p = luaio__slab_realloc(&h->slab, ptr, old, nsize);
+  if (p || nsize == 0) h->mem_used = h->mem_used - old + nsize;
   return p;
 }
 
@@ -123,8 +119,15 @@ luaio_host *luaio_new (const luaio_config *cfg) {
   lua_State *L;
   if (h == NULL) return NULL;
   if (cfg) h->cfg = *cfg;
+  /* Memory checkers see through malloc only: LUAIO_MALLOC=system. */
+  h->system_malloc = getenv("LUAIO_MALLOC") &&
+                     strcmp(getenv("LUAIO_MALLOC"), "system") == 0;
   L = lua_newstate(host_alloc, h);
-  if (L == NULL) { free(h); return NULL; }
+  if (L == NULL) {
+    luaio__slab_free_all(&h->slab);
+    free(h);
+    return NULL;
+  }
   h->owns_state = 1;
   if (!h->cfg.no_stdlibs) luaL_openlibs(L);
   host_setup(h, L);
@@ -170,6 +173,7 @@ void luaio_close (luaio_host *h) {
     /* Finalizers may close handles (their callbacks free C memory only). */
     h->closed = 1;
     lua_close(L);
+    luaio__slab_free_all(&h->slab);
   }
   host_release(h);
 }

@@ -77,19 +77,20 @@ static int task_status (lua_State *L) {
   return 1;
 }
 
+/* __index: methods first (an upvalue table: the hot path of t:await()),
+ * then the `name` field. */
 static int task_index (lua_State *L) {
-  luaio_task *t = luaio__check_task(L, 1);
-  const char *key = lua_tostring(L, 2);
+  const char *key;
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+  key = lua_tostring(L, 2);
   if (key && strcmp(key, "name") == 0) {
+    luaio_task *t = luaio__check_task(L, 1);
     if (lua_getiuservalue(L, 1, UV_NAME) == LUA_TNIL)
       lua_pushfstring(L, "task-%d", (int)t->id);
     return 1;
   }
-  lua_getmetatable(L, 1);
-  lua_getfield(L, -1, "methods");
-  lua_pushvalue(L, 2);
-  lua_rawget(L, -2);
-  return 1;
+  return 0;
 }
 
 static int task_newindex (lua_State *L) {
@@ -135,7 +136,7 @@ static const luaL_Reg task_methods[] = {
 };
 
 static const luaL_Reg task_meta[] = {
-  {"__index", task_index}, {"__newindex", task_newindex},
+  {"__newindex", task_newindex},
   {"__tostring", task_tostring}, {"__gc", task_gc}, {NULL, NULL}
 };
 
@@ -143,7 +144,8 @@ void luaio__task_metatable (lua_State *L) {
   if (luaL_newmetatable(L, "luaio.Task")) {
     luaL_setfuncs(L, task_meta, 0);
     luaL_newlib(L, task_methods);
-    lua_setfield(L, -2, "methods");
+    lua_pushcclosure(L, task_index, 1);
+    lua_setfield(L, -2, "__index");
   }
   lua_pop(L, 1);
 }

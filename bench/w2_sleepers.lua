@@ -1,0 +1,15 @@
+-- W2: N tasks each sleeping 1 s concurrently; prints wall time and RSS.
+local aio = require "luaio"
+local N = tonumber(arg[1]) or 100000
+local function rss_mib()
+  local f = io.open("/proc/self/status")
+  local s = f and f:read("a") or ""
+  if f then f:close() end
+  local kb = s:match("VmHWM:%s*(%d+)")
+  return kb and tonumber(kb) / 1024 or 0
+end
+local t0 = aio.now()
+local tasks = {}
+for i = 1, N do tasks[i] = aio.spawn(aio.sleep, 1) end
+for i = 1, N do tasks[i]:await() end
+print(string.format("W2 luaio %.3f s rss_mib=%.0f", aio.now() - t0, rss_mib()))

