@@ -381,6 +381,15 @@ describe("the luaio program", function()
   end)
 end)
 
+describe("examples/hello.lua", function()
+  it("runs its three sleepers concurrently", function()
+    local rc, out = helpers.sh(helpers.luaio .. " examples/hello.lua world")
+    assert.are.equal(0, rc)
+    assert.matches("^hello\tworld\ntask 2 woke after 0.1 s\ntask 3 woke after "
+      .. "0.2 s\ntask 1 woke after 0.3 s\nsum 60 in 0%.%d+ s\n$", out)
+  end)
+end)
+
 describe("require 'luaio' from stock lua5.4", function()
   it("runs aio.run(fn, ...) and returns its results", function()
     local dir = os.getenv("LUAIO_MODULE_DIR") or "build/lua"
