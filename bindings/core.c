@@ -34,29 +34,25 @@ static int core_spawn (lua_State *L) {
 /* ---- aio.sleep ------------------------------------------------------ */
 
 typedef struct sleep_op {
-  uv_timer_t timer;
+  luaio_deadline d;
   luaio_waiter w;
+  luaio_host *h;
 } sleep_op;
 
-static void sleep_free_cb (uv_handle_t *h) { free(h->data); }
-
-static void sleep_close (sleep_op *op) {
-  uv_close((uv_handle_t *)&op->timer, sleep_free_cb);
+static void sleep_due_cb (luaio_deadline *d) {
+  sleep_op *op = (sleep_op *)d;
+  luaio_waiter_done(&op->w, 0);
 }
 
-static void sleep_timer_cb (uv_timer_t *timer) {
-  sleep_op *op = (sleep_op *)timer->data;
-  if (!luaio_waiter_done(&op->w, 0)) sleep_close(op);
-}
-
+/* Cancellation completes the wait at once: nothing is in flight. */
 static void sleep_abort (luaio_waiter *w) {
   sleep_op *op = (sleep_op *)((char *)w - offsetof(sleep_op, w));
-  uv_timer_stop(&op->timer);
+  luaio__deadline_stop(&op->h->timers, &op->d);
   luaio_waiter_done(w, UV_ECANCELED);
 }
 
 static int sleep_k (lua_State *L, int status, lua_KContext ctx) {
-  sleep_close((sleep_op *)ctx);
+  free((sleep_op *)ctx);
   if (status < 0) return luaio_raise_uv(L, status, "sleep", NULL, NULL);
   return 0;
 }
@@ -78,10 +74,11 @@ static int core_sleep (lua_State *L) {
   op = malloc(sizeof *op);
   if (op == NULL) return luaL_error(L, "aio.sleep: out of memory");
   luaio_waiter_init(&op->w, sleep_abort);
-  uv_timer_init(h->loop, &op->timer);
-  op->timer.data = op;
-  uv_update_time(h->loop);          /* the cached time may be a turn old */
-  uv_timer_start(&op->timer, sleep_timer_cb, (uint64_t)ms, 0);
+  op->h = h;
+  if (!luaio__deadline_start(&h->timers, &op->d, (uint64_t)ms, sleep_due_cb)) {
+    free(op);
+    return luaL_error(L, "aio.sleep: out of memory");
+  }
   return luaio_wait(L, &op->w, sleep_k, (lua_KContext)op);
 }
 

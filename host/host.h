@@ -42,6 +42,24 @@ void *luaio__slab_realloc(luaio_slab *s, void *ptr, size_t osize,
                           size_t nsize);
 void luaio__slab_free_all(luaio_slab *s);
 
+/* timer.c: deadlines on one uv timer per host. */
+typedef struct luaio_deadline {
+  uint64_t due, seq;
+  size_t slot;                  /* index in the heap while armed */
+  void (*cb)(struct luaio_deadline *d);
+} luaio_deadline;
+typedef struct luaio_timers {
+  uv_timer_t timer;
+  luaio_deadline **heap;
+  size_t n, cap;
+  uint64_t seq;
+} luaio_timers;
+void luaio__timers_init(luaio_timers *tm, uv_loop_t *loop);
+int luaio__deadline_start(luaio_timers *tm, luaio_deadline *d, uint64_t ms,
+                          void (*cb)(luaio_deadline *d));
+void luaio__deadline_stop(luaio_timers *tm, luaio_deadline *d);
+void luaio__timers_close(luaio_timers *tm, void *data, uv_close_cb cb);
+
 typedef struct task_queue {
   luaio_task *head, *tail;
 } task_queue;
@@ -79,6 +97,7 @@ struct luaio_host {
   int owns_loop, owns_state;
   uv_idle_t idle;               /* keeps poll from blocking while ready */
   uv_check_t check;             /* drains the ready queue each turn */
+  luaio_timers timers;          /* deadlines: sleeps, timeouts */
   task_queue ready, next_turn;
   luaio_task live;              /* sentinel of the live task list */
   int ntasks;

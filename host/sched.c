@@ -340,6 +340,7 @@ void luaio__sched_init (luaio_host *h) {
   uv_idle_init(h->loop, &h->idle);
   uv_check_init(h->loop, &h->check);
   h->idle.data = h->check.data = h;
+  luaio__timers_init(&h->timers, h->loop);
   uv_check_start(&h->check, check_cb);
   uv_unref((uv_handle_t *)&h->check);
   lua_newtable(h->L);

@@ -152,9 +152,10 @@ static void host_release (luaio_host *h) {
     k->fn(k->ud);
     free(k);
   }
-  h->pending_closes = 2;
+  h->pending_closes = 3;
   uv_close((uv_handle_t *)&h->idle, handle_closed_cb);
   uv_close((uv_handle_t *)&h->check, handle_closed_cb);
+  luaio__timers_close(&h->timers, h, handle_closed_cb);
   if (h->owns_loop) {
     uv_run(h->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(h->loop) != 0)
