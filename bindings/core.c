@@ -52,7 +52,8 @@ static void sleep_abort (luaio_waiter *w) {
 }
 
 static int sleep_k (lua_State *L, int status, lua_KContext ctx) {
-  free((sleep_op *)ctx);
+  sleep_op *op = (sleep_op *)ctx;
+  luaio__op_free(op->h, op, sizeof *op);
   if (status < 0) return luaio_raise_uv(L, status, "sleep", NULL, NULL);
   return 0;
 }
@@ -71,12 +72,12 @@ static int core_sleep (lua_State *L) {
   luaio_check_wait(L, "aio.sleep");
   if (ms == 0) return luaio_yield_turn(L, turn_done_k, 0);
   h = luaio__host(L);
-  op = malloc(sizeof *op);
+  op = luaio__op_alloc(h, sizeof *op);
   if (op == NULL) return luaL_error(L, "aio.sleep: out of memory");
   luaio_waiter_init(&op->w, sleep_abort);
   op->h = h;
   if (!luaio__deadline_start(&h->timers, &op->d, (uint64_t)ms, sleep_due_cb)) {
-    free(op);
+    luaio__op_free(h, op, sizeof *op);
     return luaL_error(L, "aio.sleep: out of memory");
   }
   return luaio_wait(L, &op->w, sleep_k, (lua_KContext)op);

@@ -84,3 +84,18 @@ void luaio__slab_free_all (luaio_slab *s) {
   free(s->chunks);
   memset(s, 0, sizeof *s);
 }
+
+/* Small C structs of bindings (wait ops) from the same free lists: no
+ * malloc header, memory reused across waits. The caller passes the same
+ * size to free. */
+void *luaio__op_alloc (luaio_host *h, size_t size) {
+  if (h->system_malloc || !h->owns_state || size > LUAIO_SLAB_MAX)
+    return malloc(size);
+  return luaio__slab_realloc(&h->slab, NULL, 0, size);
+}
+
+void luaio__op_free (luaio_host *h, void *p, size_t size) {
+  if (p == NULL) return;
+  if (h->system_malloc || !h->owns_state || size > LUAIO_SLAB_MAX) free(p);
+  else luaio__slab_realloc(&h->slab, p, size, 0);
+}

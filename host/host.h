@@ -41,6 +41,10 @@ typedef struct luaio_slab {
 void *luaio__slab_realloc(luaio_slab *s, void *ptr, size_t osize,
                           size_t nsize);
 void luaio__slab_free_all(luaio_slab *s);
+/* For small structs freed before the host closes (not in a uv close
+ * callback that may run after it): same size to free. */
+void *luaio__op_alloc(luaio_host *h, size_t size);
+void luaio__op_free(luaio_host *h, void *p, size_t size);
 
 /* timer.c: deadlines on one uv timer per host. */
 typedef struct luaio_deadline {
@@ -64,6 +68,14 @@ typedef struct task_queue {
   luaio_task *head, *tail;
 } task_queue;
 
+/* What only C embedders use, allocated on first use. */
+typedef struct luaio_task_ext {
+  luaio_done_fn on_done;
+  void *on_done_ud;
+} luaio_task_ext;
+
+/* Kept small: a task costs this plus its coroutine (about 1 KB), and
+ * programs run 100,000 of them. */
 struct luaio_task {
   luaio_host *host;
   lua_State *co;                /* the coroutine; NULL once done */
@@ -71,24 +83,27 @@ struct luaio_task {
   luaio_task *live_prev, *live_next;
   luaio_waiter *waiter;         /* the wait the task is suspended in */
   luaio_waitlist awaiters;      /* tasks awaiting this one */
-  luaio_done_fn on_done;
-  void *on_done_ud;
-  char *errtext;                /* for luaio_task_error */
+  luaio_task_ext *ext;
+  lua_KFunction turn_k;         /* luaio_yield_turn continuation */
   int ref;                      /* registry ref while live or pinned */
-  int nargs;                    /* values for the first resume */
-  int nres;                     /* results once done */
+  int n;                        /* arguments before start, results after */
   int cancel_level;             /* strength of the pending cancellation */
+  unsigned id;
   unsigned char state;
   unsigned char outcome;        /* LUAIO_OK / LUAIO_ERROR / LUAIO_CANCELLED */
   unsigned char observed;       /* someone saw the error */
   unsigned char pinned;         /* C holds a reference (luaio_spawn) */
-  lua_KFunction turn_k;         /* luaio_yield_turn continuation */
-  lua_KContext turn_ctx;
-  unsigned id;
 };
 
-/* Task userdata uservalue slots. */
-enum { UV_CO = 1, UV_RESULT, UV_NAME, UV_CANCEL, UV_NSLOTS = UV_CANCEL };
+/* Task userdata uservalues: the coroutine while live, then the results
+ * (one value, or a table of several, or the error); and a table of
+ * rarely used fields (name, cancel, errtext), made on first use. */
+enum { UV_CO = 1, UV_RESULT = 1, UV_EXTRA = 2, UV_NSLOTS = 2 };
+
+/* Push field of t's extra table (t's userdata at idx). [-0, +1] */
+int luaio__task_getextra(lua_State *L, int idx, const char *field);
+/* Set field of t's extra table to the value on top, popping it. [-1, +0] */
+void luaio__task_setextra(lua_State *L, int idx, const char *field);
 
 struct luaio_host {
   lua_State *L;

@@ -69,7 +69,7 @@ luaio_task *luaio__spawn (lua_State *L, int nargs) {
   t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   t->host = h;
   t->co = co;
-  t->nargs = nargs;
+  t->n = nargs;
   t->id = ++h->task_ids;
   task_of(co) = t;
   t->live_next = h->live.live_next;                /* link into live list */
@@ -87,7 +87,7 @@ luaio_task *luaio__spawn (lua_State *L, int nargs) {
 /* Store co's results (nres on its top) in the task. [-0, +0] on L */
 static void store_results (lua_State *L, luaio_task *t, int nres) {
   lua_State *co = t->co;
-  t->nres = nres;
+  t->n = nres;
   if (nres == 0) return;
   if (nres == 1) lua_xmove(co, L, 1);
   else {
@@ -137,8 +137,12 @@ static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
   lua_State *L = h->L;
   luaio_waiter *w;
   int awaited = t->awaiters.head != NULL;
-  luaL_checkstack(L, nres + 4, NULL);
+  luaL_checkstack(L, nres + 5, NULL);
   luaio__push_task(L, t);                          /* ud */
+  lua_getiuservalue(L, -1, UV_CO);
+  lua_insert(L, -2);                               /* co ud: co anchored */
+  lua_pushnil(L);
+  lua_setiuservalue(L, -2, UV_CO);                 /* results go there */
   if (status == LUA_OK) {
     t->outcome = LUAIO_OK;
     store_results(L, t, nres);
@@ -146,15 +150,13 @@ static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
   else store_error(h, L, t);
   task_of(t->co) = NULL;
   t->co = NULL;
-  lua_pushnil(L);
-  lua_setiuservalue(L, -2, UV_CO);                 /* the coroutine may go */
   t->state = T_DONE;
   t->live_prev->live_next = t->live_next;
   t->live_next->live_prev = t->live_prev;
   h->ntasks--;
   while ((w = luaio_waitlist_pop(&t->awaiters)) != NULL)
     luaio_waiter_done(w, 0);
-  if (t->on_done) t->on_done(t, t->on_done_ud);
+  if (t->ext && t->ext->on_done) t->ext->on_done(t, t->ext->on_done_ud);
   if (t->outcome != LUAIO_OK && !t->observed && !awaited) {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &luaio__unobserved_key);
     lua_pushvalue(L, -2);
@@ -162,7 +164,7 @@ static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
     lua_rawset(L, -3);
     lua_pop(L, 1);
   }
-  lua_pop(L, 1);
+  lua_pop(L, 2);                                   /* the coroutine may go */
   if (!t->pinned) {
     luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
     t->ref = LUA_NOREF;
@@ -183,7 +185,7 @@ static void resume (luaio_host *h, luaio_task *t) {
   int nargs = 0, nres = 0, status;
   if (t->state == T_NEW) {
     if (t->cancel_level > 0) { finish_unstarted(h, t); return; }
-    nargs = t->nargs;
+    nargs = t->n;
   }
   t->state = T_RUNNING;
   h->current = t;
@@ -232,14 +234,13 @@ static int turn_k (lua_State *L, int status, lua_KContext ctx) {
     luaio__push_pending_cancel(L, t);
     return lua_error(L);
   }
-  return t->turn_k ? t->turn_k(L, 0, t->turn_ctx) : 0;
+  return t->turn_k ? t->turn_k(L, 0, ctx) : 0;
 }
 
 int luaio_yield_turn (lua_State *L, lua_KFunction k, lua_KContext ctx) {
   luaio_task *t = task_of(L);
   t->turn_k = k;
-  t->turn_ctx = ctx;
-  return lua_yieldk(L, 0, 0, turn_k);
+  return lua_yieldk(L, 0, ctx, turn_k);
 }
 
 /* ---- cancellation -------------------------------------------------- */
@@ -254,7 +255,7 @@ void luaio__cancel (luaio_task *t, int level, int errindex, lua_State *L) {
   t->cancel_level = level;
   luaio__push_task(L, t);
   if (errindex) lua_pushvalue(L, errindex); else lua_pushnil(L);
-  lua_setiuservalue(L, -2, UV_CANCEL);
+  luaio__task_setextra(L, -2, "cancel");
   lua_pop(L, 1);
   if (t->state != T_WAITING) return;
   w = t->waiter;
@@ -269,7 +270,7 @@ int luaio__uncancel (lua_State *L, luaio_task *t, int level) {
   t->cancel_level = 0;
   luaio__push_task(L, t);
   lua_pushnil(L);
-  lua_setiuservalue(L, -2, UV_CANCEL);
+  luaio__task_setextra(L, -2, "cancel");
   lua_pop(L, 1);
   return 1;
 }
@@ -277,7 +278,7 @@ int luaio__uncancel (lua_State *L, luaio_task *t, int level) {
 /* Push a fresh copy of t's pending cancellation error. [-0, +1] */
 int luaio__push_pending_cancel (lua_State *L, luaio_task *t) {
   luaio__push_task(L, t);
-  lua_getiuservalue(L, -1, UV_CANCEL);             /* ud tmpl */
+  luaio__task_getextra(L, -1, "cancel");           /* ud tmpl */
   luaio_push_error(L, "cancelled", NULL, "task cancelled");
   if (lua_istable(L, -2)) {                        /* copy the template */
     lua_pushnil(L);
@@ -305,14 +306,14 @@ int luaio__push_results (lua_State *L, int idx, luaio_task *t, int raise) {
     if (raise) lua_error(L);
     return -1;
   }
-  luaL_checkstack(L, t->nres, "too many results");
-  if (t->nres == 1) lua_getiuservalue(L, idx, UV_RESULT);
-  else if (t->nres > 1) {
+  luaL_checkstack(L, t->n, "too many results");
+  if (t->n == 1) lua_getiuservalue(L, idx, UV_RESULT);
+  else if (t->n > 1) {
     lua_getiuservalue(L, idx, UV_RESULT);
-    for (i = 1; i <= t->nres; i++) lua_rawgeti(L, -i, i);
-    lua_remove(L, -(t->nres + 1));
+    for (i = 1; i <= t->n; i++) lua_rawgeti(L, -i, i);
+    lua_remove(L, -(t->n + 1));
   }
-  return t->nres;
+  return t->n;
 }
 
 /* Report every failed task whose error nobody saw. */
@@ -390,9 +391,15 @@ luaio_task *luaio_spawn (lua_State *L, int nargs) {
   return t;
 }
 
+/* The C-only fields, allocated on first use; NULL if out of memory. */
+static luaio_task_ext *task_ext (luaio_task *t) {
+  if (t->ext == NULL) t->ext = calloc(1, sizeof *t->ext);
+  return t->ext;
+}
+
 void luaio_task_on_done (luaio_task *t, luaio_done_fn fn, void *ud) {
-  t->on_done = fn;
-  t->on_done_ud = ud;
+  luaio_task_ext *x = task_ext(t);
+  if (x) { x->on_done = fn; x->on_done_ud = ud; }
 }
 
 int luaio_task_done (luaio_task *t) { return t->state == T_DONE; }
@@ -409,25 +416,34 @@ int luaio_task_push_results (lua_State *L, luaio_task *t) {
   return n;
 }
 
+/* The text is kept in the task's extra table, so it lives as long as
+ * the task (until luaio_task_release for a C-held task). */
 const char *luaio_task_error (luaio_task *t) {
   lua_State *L = t->host->L;
+  const char *text;
   if (t->state != T_DONE || t->outcome == LUAIO_OK) return NULL;
-  if (t->errtext == NULL) {
-    const char *msg, *tb;
-    size_t n;
-    luaio__push_task(L, t);
-    lua_getiuservalue(L, -1, UV_RESULT);
+  luaio__push_task(L, t);                          /* ud */
+  if (luaio__task_getextra(L, -1, "errtext") != LUA_TSTRING) {
+    lua_pop(L, 1);
+    lua_getiuservalue(L, -1, UV_RESULT);           /* ud e */
     t->observed = 1;
-    msg = luaL_tolstring(L, -1, NULL);
-    lua_getfield(L, -2, "traceback");
-    tb = lua_tostring(L, -1);
-    n = strlen(msg) + (tb ? strlen(tb) + 1 : 0) + 1;
-    t->errtext = malloc(n);
-    if (t->errtext)
-      snprintf(t->errtext, n, "%s%s%s", msg, tb ? "\n" : "", tb ? tb : "");
-    lua_pop(L, 4);
+    luaL_tolstring(L, -1, NULL);                   /* ud e msg */
+    if (luaio__is_error(L, -2, NULL)) {
+      lua_getfield(L, -2, "traceback");
+      if (lua_isstring(L, -1)) {
+        lua_pushliteral(L, "\n");
+        lua_insert(L, -2);
+        lua_concat(L, 3);
+      }
+      else lua_pop(L, 1);
+    }
+    lua_remove(L, -2);                             /* ud text */
+    lua_pushvalue(L, -1);
+    luaio__task_setextra(L, -3, "errtext");
   }
-  return t->errtext;
+  text = lua_tostring(L, -1);                      /* anchored in extra */
+  lua_pop(L, 2);
+  return text;
 }
 
 void luaio_task_cancel (luaio_task *t) {
@@ -437,10 +453,9 @@ void luaio_task_cancel (luaio_task *t) {
 void luaio_task_release (luaio_task *t) {
   lua_State *L = t->host->L;
   t->observed = 1;
-  free(t->errtext);
-  t->errtext = NULL;
   t->pinned = 0;
-  t->on_done = NULL;
+  free(t->ext);
+  t->ext = NULL;
   if (t->state == T_DONE && t->ref != LUA_NOREF) {
     luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
     t->ref = LUA_NOREF;

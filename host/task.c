@@ -5,6 +5,31 @@
 
 static const char *const status_names[] = {"ok", "failed", "cancelled"};
 
+int luaio__task_getextra (lua_State *L, int idx, const char *field) {
+  if (lua_getiuservalue(L, idx, UV_EXTRA) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    return LUA_TNIL;
+  }
+  lua_getfield(L, -1, field);
+  lua_remove(L, -2);
+  return lua_type(L, -1);
+}
+
+void luaio__task_setextra (lua_State *L, int idx, const char *field) {
+  idx = lua_absindex(L, idx);
+  if (lua_getiuservalue(L, idx, UV_EXTRA) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    if (lua_isnil(L, -1)) { lua_pop(L, 1); return; }
+    lua_createtable(L, 0, 2);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, idx, UV_EXTRA);
+  }
+  lua_insert(L, -2);                               /* extra value */
+  lua_setfield(L, -2, field);
+  lua_pop(L, 1);
+}
+
 static int await_k (lua_State *L, int status, lua_KContext ctx) {
   luaio_task *t = (luaio_task *)ctx;
   if (status != 0) return luaio_raise_uv(L, status, "await", NULL, NULL);
@@ -86,7 +111,7 @@ static int task_index (lua_State *L) {
   key = lua_tostring(L, 2);
   if (key && strcmp(key, "name") == 0) {
     luaio_task *t = luaio__check_task(L, 1);
-    if (lua_getiuservalue(L, 1, UV_NAME) == LUA_TNIL)
+    if (luaio__task_getextra(L, 1, "name") == LUA_TNIL)
       lua_pushfstring(L, "task-%d", (int)t->id);
     return 1;
   }
@@ -100,7 +125,7 @@ static int task_newindex (lua_State *L) {
                       lua_tostring(L, 2));
   luaL_argexpected(L, lua_type(L, 3) == LUA_TSTRING, 3, "string");
   lua_settop(L, 3);
-  lua_setiuservalue(L, 1, UV_NAME);
+  luaio__task_setextra(L, 1, "name");
   return 0;
 }
 
@@ -124,8 +149,8 @@ static int task_gc (lua_State *L) {
     luaio__report(h, "error in a task nobody awaited", L, -1);
     lua_pop(L, 1);
   }
-  free(t->errtext);
-  t->errtext = NULL;
+  free(t->ext);
+  t->ext = NULL;
   return 0;
 }
 
