@@ -5,7 +5,7 @@ local helpers = require "spec.helpers"
 
 local function blocks(text)
   local out = {}
-  for info, code in text:gmatch("```lua([^\n]*)\n(.-)```") do
+  for info, code in ("\n" .. text):gmatch("\n```lua([^\n]*)\n(.-)\n```") do
     out[#out + 1] = {norun = info:match("norun") ~= nil, code = code}
   end
   return out
