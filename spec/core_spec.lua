@@ -357,6 +357,28 @@ describe("the luaio program", function()
     assert.matches("^luaio %d+%.%d+%.%d+", out)
   end)
 
+  it("runs a REPL whose lines may wait", function()
+    local rc, out = helpers.sh("printf 'aio = require \"luaio\"\\naio.sleep(0.01)\\n"
+      .. "return 6 * 7\\nfor i = 1, 2 do\\nprint(\"loop\", i)\\nend\\n' | "
+      .. helpers.luaio .. " -i 2>&1")
+    assert.are.equal(0, rc)
+    assert.matches("> 42\n", out)
+    assert.matches(">> >> loop\t1\nloop\t2\n", out)
+  end)
+
+  it("runs a script from stdin with -", function()
+    local rc, out = helpers.sh("printf 'print(\"stdin\", ...)' | "
+      .. helpers.luaio .. " - a b")
+    assert.are.equal(0, rc)
+    assert.are.equal("stdin\ta\tb\n", out)
+  end)
+
+  it("rejects an unknown option with usage", function()
+    local rc, out = helpers.sh(helpers.luaio .. " -Z 2>&1")
+    assert.are.equal(1, rc)
+    assert.matches("usage: luaio", out)
+  end)
+
   it("runs an async spec under `luaio test`", function()
     local dir = os.tmpname()
     os.remove(dir)
