@@ -1,13 +1,9 @@
 -- W2: N tasks each sleeping 1 s concurrently; prints wall time and RSS.
 local aio = require "luaio"
 local N = tonumber(arg[1]) or 100000
-local function rss_mib()
-  local f = io.open("/proc/self/status")
-  local s = f and f:read("a") or ""
-  if f then f:close() end
-  local kb = s:match("VmHWM:%s*(%d+)")
-  return kb and tonumber(kb) / 1024 or 0
-end
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;"
+  .. package.path
+local rss_mib = require("common").rss_mib
 local t0 = aio.now()
 local tasks = {}
 for i = 1, N do tasks[i] = aio.spawn(aio.sleep, 1) end

@@ -83,32 +83,34 @@ static void print_values (lua_State *L, int n) {
   }
 }
 
-/* Compile code and run it as the main task; with show, print what it
- * returns. Returns the exit status it implies. */
-static int run_chunk (cli *c, const char *code, const char *name, int show) {
+/* Compile code and run it as the main task. Returns the exit status. */
+static int run_chunk (cli *c, const char *code, const char *name) {
   lua_State *L = luaio_state(c->h);
-  luaio_task *t;
   if (luaL_loadbuffer(L, code, strlen(code), name) != LUA_OK) {
     fprintf(stderr, "luaio: %s\n", lua_tostring(L, -1));
     lua_pop(L, 1);
     return 1;
   }
-  t = luaio_spawn(L, 0);
-  if (show) {
-    int status;
-    c->main_task = t;
-    status = luaio_run_until(c->h, t);
-    c->main_task = NULL;
-    if (status == LUAIO_OK) {
-      int n = luaio_task_push_results(L, t);
-      if (n > 0) print_values(L, n);
-    }
-    else if (status == LUAIO_DEADLOCK) fprintf(stderr, "luaio: deadlock\n");
-    else fprintf(stderr, "%s\n", luaio_task_error(t));
-    luaio_task_release(t);
-    return status == LUAIO_OK ? 0 : 1;
+  return run_main(c, luaio_spawn(L, 0));
+}
+
+/* Run the function on top of the stack as a task (a REPL entry) and
+ * print what it returns, or its error. */
+static void run_entry (cli *c) {
+  lua_State *L = luaio_state(c->h);
+  luaio_task *t = luaio_spawn(L, 0);
+  int status;
+  c->main_task = t;
+  status = luaio_run_until(c->h, t);
+  c->main_task = NULL;
+  c->interrupted = 0;
+  if (status == LUAIO_OK) {
+    int n = luaio_task_push_results(L, t);
+    if (n > 0) print_values(L, n);
   }
-  return run_main(c, t);
+  else if (status == LUAIO_DEADLOCK) fprintf(stderr, "deadlock\n");
+  else fprintf(stderr, "%s\n", luaio_task_error(t));
+  luaio_task_release(t);
 }
 
 /* Does the load error mean the chunk is only incomplete? */
@@ -156,22 +158,9 @@ static int repl (cli *c) {
       continue;
     }
     lua_remove(L, -2);                              /* chunk */
-    {
-      luaio_task *t = luaio_spawn(L, 0);
-      c->main_task = t;
-      status = luaio_run_until(c->h, t);
-      c->main_task = NULL;
-      c->interrupted = 0;
-      if (status == LUAIO_OK) {
-        int n = luaio_task_push_results(L, t);
-        if (n > 0) print_values(L, n);
-      }
-      else if (status == LUAIO_DEADLOCK) fprintf(stderr, "deadlock\n");
-      else fprintf(stderr, "%s\n", luaio_task_error(t));
-      luaio_task_release(t);
-      if (luaio_exit_code(c->h) >= 0) break;
-    }
+    run_entry(c);
     lua_settop(L, 0);
+    if (luaio_exit_code(c->h) >= 0) break;
   }
   lua_settop(L, 0);
   putchar('\n');
@@ -241,7 +230,7 @@ static int run_args (cli *c, int argc, char **argv) {
   create_arg(L, argv, argc, script < argc ? script : 0);
   for (i = 1; i < script && status == 0; i++) {
     if (strcmp(argv[i], "-e") == 0) {
-      status = run_chunk(c, argv[++i], "=(command line)", 0);
+      status = run_chunk(c, argv[++i], "=(command line)");
       ran = 1;
     }
     else if (strcmp(argv[i], "-l") == 0) {
