@@ -1,11 +1,709 @@
 /*
- * flow.c: part of the `luaio` module (see luaio__flow_register); also
+ * flow.c: waiting on several tasks and bounding waits in time: gather,
+ * wait, as_completed, timeout, wait_for, shield, shielded and task
+ * groups. Part of the `luaio` module (luaio__flow_register); also
  * require-able alone as "luaio.flow".
+ *
+ * A set of tasks is watched with C watchers on each task's awaiters list
+ * (no extra coroutine, no polling): the waiting task wakes as soon as its
+ * condition holds.
  */
 #include "../host/host.h"
 
+/* ---- watching a set of tasks ------------------------------------------ */
+
+enum { WAKE_ALL, WAKE_FIRST, WAKE_FIRST_ERROR };
+
+typedef struct watch {
+  luaio_waiter w;               /* on the child's awaiters list */
+  struct taskset *set;
+  luaio_task *task;
+  int index;                    /* 1-based input position */
+} watch;
+
+typedef struct taskset {
+  luaio_waiter w;               /* the waiting task */
+  luaio_deadline d;             /* optional overall deadline */
+  luaio_host *h;
+  int n, ndone, first_failed, mode;
+  int waiting, expired, timed;
+  lua_Number seconds;           /* the deadline, for timeout errors */
+  int nq, qhead;                /* completion order, in order[] */
+  int *order;
+  watch *watches;
+} taskset;
+
+static int set_ready (taskset *s) {
+  switch (s->mode) {
+    case WAKE_FIRST: return s->ndone > 0 || s->n == 0;
+    case WAKE_FIRST_ERROR: return s->first_failed || s->ndone == s->n;
+    default: return s->ndone == s->n;
+  }
+}
+
+static void set_wake (taskset *s, int status) {
+  if (!s->waiting) return;
+  s->waiting = 0;
+  luaio_waiter_done(&s->w, status);
+}
+
+static void set_child_done (taskset *s, watch *c) {
+  s->ndone++;
+  s->order[s->nq++] = c->index;
+  if (c->task->outcome != LUAIO_OK && !s->first_failed)
+    s->first_failed = c->index;
+  if (set_ready(s)) set_wake(s, 0);
+}
+
+static void set_notify (luaio_waiter *w, int status) {
+  watch *c = (watch *)w->data;
+  (void)status;
+  set_child_done(c->set, c);
+}
+
+static void set_due_cb (luaio_deadline *d) {
+  taskset *s = (taskset *)((char *)d - offsetof(taskset, d));
+  s->expired = 1;
+  s->timed = 0;
+  set_wake(s, UV_ETIMEDOUT);
+}
+
+static void set_abort (luaio_waiter *w) {
+  set_wake((taskset *)w, UV_ECANCELED);
+}
+
+/* Stop watching: no callback may reach the set after this. */
+static void set_release (taskset *s) {
+  int i;
+  for (i = 0; i < s->n; i++) luaio__unwatch(&s->watches[i].w);
+  if (s->timed) luaio__deadline_stop(&s->h->timers, &s->d);
+  s->timed = 0;
+  s->waiting = 0;
+}
+
+static int set_gc (lua_State *L) {
+  set_release((taskset *)lua_touserdata(L, 1));
+  return 0;
+}
+
+/* Push a new set watching the tasks in the list at index tasks (its
+ * uservalue keeps them alive). [-0, +1] */
+static taskset *set_new (lua_State *L, int tasks, int mode) {
+  int i, n = (int)lua_rawlen(L, tasks);
+  size_t size = sizeof(taskset) + n * (sizeof(watch) + sizeof(int));
+  taskset *s = lua_newuserdatauv(L, size, 1);
+  memset(s, 0, size);
+  s->watches = (watch *)(s + 1);
+  s->order = (int *)(s->watches + n);
+  s->h = luaio__host(L);
+  s->n = n;
+  s->mode = mode;
+  luaio_waiter_init(&s->w, set_abort);
+  if (luaL_newmetatable(L, "luaio.TaskSet")) {
+    lua_pushcfunction(L, set_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, tasks);
+  lua_setiuservalue(L, -2, 1);
+  for (i = 0; i < n; i++) {
+    watch *c = &s->watches[i];
+    lua_rawgeti(L, tasks, i + 1);
+    c->task = luaio__check_task(L, -1);
+    lua_pop(L, 1);
+    c->set = s;
+    c->index = i + 1;
+    if (c->task->state == T_DONE) {
+      s->ndone++;
+      s->order[s->nq++] = c->index;
+      if (c->task->outcome != LUAIO_OK && !s->first_failed)
+        s->first_failed = c->index;
+    }
+    else luaio__watch(&c->task->awaiters, &c->w, set_notify, c);
+  }
+  return s;
+}
+
+static int set_start_deadline (taskset *s, lua_Integer ms) {
+  if (ms < 0) return 1;
+  s->seconds = (lua_Number)ms / 1000;
+  s->timed = luaio__deadline_start(&s->h->timers, &s->d, (uint64_t)ms,
+                                   set_due_cb);
+  return s->timed;
+}
+
+/* Suspend until the set's condition holds (k gets 0, UV_ETIMEDOUT or
+ * UV_ECANCELED); if it holds already, k runs at once. */
+static int set_wait (lua_State *L, taskset *s, lua_KFunction k) {
+  if (s->expired) return k(L, UV_ETIMEDOUT, (lua_KContext)s);
+  if (set_ready(s)) return k(L, 0, (lua_KContext)s);
+  s->waiting = 1;
+  return luaio_wait(L, &s->w, k, (lua_KContext)s);
+}
+
+static void cancel_pending (lua_State *L, taskset *s) {
+  int i;
+  for (i = 0; i < s->n; i++)
+    if (s->watches[i].task->state != T_DONE)
+      luaio__cancel(s->watches[i].task, LUAIO_CANCEL_TASK, 0, L);
+}
+
+/* Push the task at 1-based position i of the set's list. [-0, +1] */
+static void push_member (lua_State *L, int setidx, int i) {
+  lua_getiuservalue(L, setidx, 1);
+  lua_rawgeti(L, -1, i);
+  lua_remove(L, -2);
+}
+
+static int raise_timeout (lua_State *L, const char *op, lua_Number secs) {
+  lua_pushfstring(L, "timed out after %f s", secs);
+  luaio_push_error(L, "timeout", "ETIMEDOUT", lua_tostring(L, -1));
+  lua_remove(L, -2);
+  lua_pushstring(L, op);
+  lua_setfield(L, -2, "op");
+  lua_pushnumber(L, secs);
+  lua_setfield(L, -2, "seconds");
+  return luaio_raise(L);
+}
+
+/* ---- gather ------------------------------------------------------------ */
+
+/* Collect the arguments from..top (or one plain list) into a new list of
+ * tasks, spawning functions. [-0, +1] */
+static int collect_tasks (lua_State *L, int from, const char *fname) {
+  int i, n = 0, top = lua_gettop(L), list = 0;
+  if (top == from && lua_type(L, from) == LUA_TTABLE &&
+      !lua_getmetatable(L, from)) {
+    list = from;
+    top = from + (int)lua_rawlen(L, from) - 1;
+  }
+  lua_newtable(L);
+  for (i = from; i <= top; i++) {
+    if (list) lua_rawgeti(L, list, i - from + 1); else lua_pushvalue(L, i);
+    if (lua_type(L, -1) == LUA_TFUNCTION) luaio__spawn(L, 0);
+    else if (!luaL_testudata(L, -1, "luaio.Task")) {
+      lua_pushfstring(L, "task or function expected, got %s",
+                      luaL_typename(L, -1));
+      return luaio__argerror(L, list ? from : i, fname, lua_tostring(L, -1));
+    }
+    lua_rawseti(L, -2, ++n);
+  }
+  return lua_gettop(L);
+}
+
+static int gather_k (lua_State *L, int status, lua_KContext ctx) {
+  taskset *s = (taskset *)ctx;
+  int i, setidx = lua_gettop(L);
+  set_release(s);
+  if (status != 0) {                               /* we were cancelled */
+    cancel_pending(L, s);
+    return luaio_raise_uv(L, status, "aio.gather", NULL, NULL);
+  }
+  if (s->mode == WAKE_FIRST_ERROR && s->first_failed) {
+    cancel_pending(L, s);
+    push_member(L, setidx, s->first_failed);
+    return luaio__push_results(L, -1, s->watches[s->first_failed - 1].task,
+                               1);
+  }
+  luaL_checkstack(L, s->n + 2, "too many tasks");
+  for (i = 1; i <= s->n; i++) {
+    luaio_task *t = s->watches[i - 1].task;
+    int nres;
+    push_member(L, setidx, i);
+    nres = luaio__push_results(L, -1, t, 0);   /* the error if it failed */
+    if (nres == 0) lua_pushnil(L);
+    else if (nres > 1) lua_pop(L, nres - 1);
+    lua_remove(L, -2);
+  }
+  return s->n;
+}
+
+static int gather_common (lua_State *L, int mode, const char *fname) {
+  taskset *s;
+  luaio_check_wait(L, fname);
+  s = set_new(L, collect_tasks(L, 1, fname), mode);
+  return set_wait(L, s, gather_k);
+}
+
+/* aio.gather(...) -> one result per task, in input order; the first
+ * error cancels the others and is raised. */
+static int flow_gather (lua_State *L) {
+  return gather_common(L, WAKE_FIRST_ERROR, "aio.gather");
+}
+
+/* aio.gather_all(...) -> each task's result or error, in input order. */
+static int flow_gather_all (lua_State *L) {
+  return gather_common(L, WAKE_ALL, "aio.gather_all");
+}
+
+/* ---- wait ----------------------------------------------------------------- */
+
+static int wait_k (lua_State *L, int status, lua_KContext ctx) {
+  taskset *s = (taskset *)ctx;
+  int i, setidx = lua_gettop(L), nd = 0, np = 0;
+  set_release(s);
+  if (status == UV_ECANCELED)
+    return luaio_raise_uv(L, status, "aio.wait", NULL, NULL);
+  lua_newtable(L);                                 /* done */
+  lua_newtable(L);                                 /* done pending */
+  for (i = 1; i <= s->n; i++) {
+    push_member(L, setidx, i);
+    if (s->watches[i - 1].task->state == T_DONE) lua_rawseti(L, -3, ++nd);
+    else lua_rawseti(L, -2, ++np);
+  }
+  return 2;
+}
+
+static int opt_mode (lua_State *L, int opts, const char *fname) {
+  static const char *const names[] = {"all", "first", "first_error", NULL};
+  const char *m;
+  int i;
+  if (lua_getfield(L, opts, "return_when") == LUA_TNIL) {
+    lua_pop(L, 1);
+    return WAKE_ALL;
+  }
+  m = lua_tostring(L, -1);
+  for (i = 0; m && names[i]; i++)
+    if (strcmp(m, names[i]) == 0) { lua_pop(L, 1); return i; }
+  return luaio__argerror(L, 2, fname, "return_when must be 'all', "
+                         "'first' or 'first_error'");
+}
+
+static lua_Integer opt_timeout (lua_State *L, int opts, const char *fname) {
+  lua_Integer ms;
+  lua_getfield(L, opts, "timeout");
+  ms = luaio__check_seconds(L, lua_gettop(L), fname);
+  lua_pop(L, 1);
+  return ms;
+}
+
+/* aio.wait(tasks [, {return_when=, timeout=}]) -> done, pending */
+static int flow_wait (lua_State *L) {
+  int mode = WAKE_ALL;
+  lua_Integer ms = -1;
+  taskset *s;
+  luaio__checktype(L, 1, "aio.wait", LUA_TTABLE);
+  if (!lua_isnoneornil(L, 2)) {
+    luaio__checktype(L, 2, "aio.wait", LUA_TTABLE);
+    mode = opt_mode(L, 2, "aio.wait");
+    ms = opt_timeout(L, 2, "aio.wait");
+  }
+  luaio_check_wait(L, "aio.wait");
+  lua_settop(L, 1);
+  s = set_new(L, 1, mode);
+  set_start_deadline(s, ms);
+  return set_wait(L, s, wait_k);
+}
+
+/* ---- as_completed --------------------------------------------------------- */
+
+static int as_completed_k (lua_State *L, int status, lua_KContext ctx) {
+  taskset *s = (taskset *)ctx;
+  if (status == UV_ETIMEDOUT) {
+    set_release(s);
+    lua_getiuservalue(L, lua_upvalueindex(1), 1);
+    return raise_timeout(L, "aio.as_completed", s->seconds);
+  }
+  if (status != 0) return luaio_raise_uv(L, status, "aio.as_completed",
+                                         NULL, NULL);
+  lua_getiuservalue(L, lua_upvalueindex(1), 1);
+  lua_rawgeti(L, -1, s->order[s->qhead++]);
+  return 1;
+}
+
+/* The iterator: the next finished task, waiting if none is; nil when all
+ * have been returned. */
+static int as_completed_next (lua_State *L) {
+  taskset *s = (taskset *)lua_touserdata(L, lua_upvalueindex(1));
+  if (s->qhead < s->nq) return as_completed_k(L, 0, (lua_KContext)s);
+  if (s->qhead >= s->n) { set_release(s); return 0; }
+  luaio_check_wait(L, "aio.as_completed");
+  s->mode = WAKE_FIRST;
+  s->ndone = 0;                   /* wake on the next completion */
+  return set_wait(L, s, as_completed_k);
+}
+
+/* aio.as_completed(tasks [, {timeout=}]) -> iterator over tasks in the
+ * order they finish. */
+static int flow_as_completed (lua_State *L) {
+  lua_Integer ms = -1;
+  taskset *s;
+  luaio__checktype(L, 1, "aio.as_completed", LUA_TTABLE);
+  if (!lua_isnoneornil(L, 2)) {
+    luaio__checktype(L, 2, "aio.as_completed", LUA_TTABLE);
+    ms = opt_timeout(L, 2, "aio.as_completed");
+  }
+  lua_settop(L, 1);
+  s = set_new(L, 1, WAKE_FIRST);
+  if (!set_start_deadline(s, ms))
+    return luaL_error(L, "aio.as_completed: out of memory");
+  lua_pushcclosure(L, as_completed_next, 1);
+  return 1;
+}
+
+/* ---- timeout scopes ------------------------------------------------------- */
+
+/* A timeout scope runs fn in the calling task; on expiry it cancels the
+ * task at its own level. Outer scopes are stronger than inner ones, and
+ * a task cancel is stronger than all: so an outer expiry passes through
+ * inner scopes untouched, and each scope turns only its own level into a
+ * timeout error. */
+typedef struct scope {
+  luaio_deadline d;
+  luaio_task *task;
+  int level, armed;
+  lua_Number seconds;
+} scope;
+
+static void scope_due_cb (luaio_deadline *d) {
+  scope *sc = (scope *)d;
+  sc->armed = 0;
+  luaio__cancel(sc->task, sc->level, 0, sc->task->host->L);
+}
+
+static int scope_gc (lua_State *L) {
+  scope *sc = (scope *)lua_touserdata(L, 1);
+  if (sc->armed) luaio__deadline_stop(&sc->task->host->timers, &sc->d);
+  sc->armed = 0;
+  return 0;
+}
+
+static int timeout_k (lua_State *L, int status, lua_KContext ctx) {
+  scope *sc = (scope *)ctx;
+  luaio_task *t = sc->task;
+  int mine;
+  if (sc->armed) luaio__deadline_stop(&t->host->timers, &sc->d);
+  sc->armed = 0;
+  t->depth--;
+  mine = luaio__uncancel(L, t, sc->level);
+  if (status == LUA_OK || status == LUA_YIELD) return lua_gettop(L) - 2;
+  if (mine && luaio__is_error(L, -1, "cancelled"))
+    return raise_timeout(L, "aio.timeout", sc->seconds);
+  return lua_error(L);
+}
+
+/* aio.timeout(seconds, fn, ...) -> fn's results, or raises a timeout
+ * error if fn takes longer (fn is cancelled at its wait). */
+static int flow_timeout (lua_State *L) {
+  lua_Integer ms = luaio__check_seconds(L, 1, "aio.timeout");
+  luaio_task *t;
+  scope *sc;
+  if (ms < 0) return luaio__typeerror(L, 1, "aio.timeout",
+                                      "number of seconds");
+  luaio__checktype(L, 2, "aio.timeout", LUA_TFUNCTION);
+  luaio_check_wait(L, "aio.timeout");
+  t = luaio__current(L);
+  sc = lua_newuserdatauv(L, sizeof *sc, 0);
+  memset(sc, 0, sizeof *sc);
+  if (luaL_newmetatable(L, "luaio.TimeoutScope")) {
+    lua_pushcfunction(L, scope_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  lua_insert(L, 1);                                /* scope secs fn args */
+  sc->task = t;
+  sc->seconds = lua_tonumber(L, 2);
+  sc->level = LUAIO_CANCEL_TASK - 1 - t->depth;
+  sc->armed = luaio__deadline_start(&t->host->timers, &sc->d, (uint64_t)ms,
+                                    scope_due_cb);
+  if (!sc->armed) return luaL_error(L, "aio.timeout: out of memory");
+  t->depth++;
+  return timeout_k(L, lua_pcallk(L, lua_gettop(L) - 3, LUA_MULTRET, 0,
+                                 (lua_KContext)sc, timeout_k),
+                   (lua_KContext)sc);
+}
+
+/* aio.wait_for(task, seconds) -> the task's results; on expiry the task
+ * is cancelled and a timeout error raised. Cancelling the caller cancels
+ * the task too. */
+typedef struct wait_for_op {
+  luaio_waiter w;               /* on the task's awaiters list */
+  luaio_deadline d;
+  luaio_host *h;
+  int armed;
+} wait_for_op;
+
+static void wait_for_finish (wait_for_op *op, int status) {
+  if (op->w.list) luaio_waitlist_remove(op->w.list, &op->w);
+  if (op->armed) luaio__deadline_stop(&op->h->timers, &op->d);
+  op->armed = 0;
+  luaio_waiter_done(&op->w, status);
+}
+
+static void wait_for_due_cb (luaio_deadline *d) {
+  wait_for_op *op = (wait_for_op *)((char *)d - offsetof(wait_for_op, d));
+  op->armed = 0;
+  wait_for_finish(op, UV_ETIMEDOUT);
+}
+
+static void wait_for_abort (luaio_waiter *w) {
+  wait_for_finish((wait_for_op *)w, UV_ECANCELED);
+}
+
+static int wait_for_k (lua_State *L, int status, lua_KContext ctx) {
+  wait_for_op *op = (wait_for_op *)ctx;
+  luaio_task *t = luaio__check_task(L, 1);
+  if (op->armed) luaio__deadline_stop(&op->h->timers, &op->d);
+  op->armed = 0;
+  if (status == 0) {
+    lua_settop(L, 1);
+    return luaio__push_results(L, 1, t, 1);
+  }
+  luaio__cancel(t, LUAIO_CANCEL_TASK, 0, L);
+  if (status == UV_ETIMEDOUT)
+    return raise_timeout(L, "aio.wait_for", lua_tonumber(L, 2));
+  return luaio_raise_uv(L, status, "aio.wait_for", NULL, NULL);
+}
+
+static int flow_wait_for (lua_State *L) {
+  luaio_task *t = (luaio_task *)luaL_testudata(L, 1, "luaio.Task");
+  lua_Integer ms;
+  wait_for_op *op;
+  if (t == NULL) return luaio__typeerror(L, 1, "aio.wait_for", "task");
+  ms = luaio__check_seconds(L, 2, "aio.wait_for");
+  if (ms < 0) return luaio__typeerror(L, 2, "aio.wait_for",
+                                      "number of seconds");
+  if (t->state == T_DONE) {
+    lua_settop(L, 1);
+    return luaio__push_results(L, 1, t, 1);
+  }
+  luaio_check_wait(L, "aio.wait_for");
+  lua_settop(L, 2);
+  op = lua_newuserdatauv(L, sizeof *op, 0);
+  luaio_waiter_init(&op->w, wait_for_abort);
+  op->h = t->host;
+  op->armed = luaio__deadline_start(&op->h->timers, &op->d, (uint64_t)ms,
+                                    wait_for_due_cb);
+  if (!op->armed) return luaL_error(L, "aio.wait_for: out of memory");
+  luaio_waitlist_push(&t->awaiters, &op->w);
+  return luaio_wait(L, &op->w, wait_for_k, (lua_KContext)op);
+}
+
+/* ---- shielding -------------------------------------------------------------- */
+
+static int shield_k (lua_State *L, int status, lua_KContext ctx) {
+  (void)status; (void)ctx;
+  return lua_gettop(L) - 1;
+}
+
+/* aio.shield(task | fn, ...) -> the task's results. Cancelling the caller
+ * interrupts the wait but not the task (a function is spawned first). */
+static int flow_shield (lua_State *L) {
+  if (lua_type(L, 1) == LUA_TFUNCTION)
+    luaio__spawn(L, lua_gettop(L) - 1);            /* task */
+  else if (luaL_testudata(L, 1, "luaio.Task")) lua_settop(L, 1);
+  else return luaio__typeerror(L, 1, "aio.shield", "task or function");
+  lua_getfield(L, 1, "await");
+  lua_pushvalue(L, 1);
+  lua_callk(L, 1, LUA_MULTRET, 0, shield_k);
+  return shield_k(L, LUA_OK, 0);
+}
+
+static int shielded_k (lua_State *L, int status, lua_KContext ctx) {
+  luaio_task *t = (luaio_task *)ctx;
+  t->shielded--;
+  if (status != LUA_OK && status != LUA_YIELD) return lua_error(L);
+  return lua_gettop(L);
+}
+
+/* aio.shielded(fn, ...) -> fn's results: fn runs in the calling task
+ * with cancellation (and timeouts) held back until it returns; a pending
+ * one is then raised at the next wait. For cleanup that must wait. */
+static int flow_shielded (lua_State *L) {
+  luaio_task *t = luaio__current(L);
+  luaio__checktype(L, 1, "aio.shielded", LUA_TFUNCTION);
+  if (t == NULL) return luaL_error(L, "aio.shielded: not inside a luaio "
+                                   "task");
+  t->shielded++;
+  return shielded_k(L, lua_pcallk(L, lua_gettop(L) - 1, LUA_MULTRET, 0,
+                                  (lua_KContext)t, shielded_k),
+                    (lua_KContext)t);
+}
+
+/* ---- task groups ----------------------------------------------------------- */
+
+/* aio.group(fn): fn(g) spawns children with g:spawn(f, ...); the call
+ * returns (fn's results) once every child has finished. The first child
+ * error cancels the others and is raised when all are done, with every
+ * other child error in its `errors` field. If fn raises or the caller is
+ * cancelled, the children are cancelled and still awaited. */
+typedef struct gchild {
+  luaio_waiter w;               /* on the child's awaiters list */
+  struct group *g;
+  luaio_task *task;
+} gchild;
+
+typedef struct group {
+  luaio_waiter w;               /* the parent waiting for its children */
+  luaio_task *parent;
+  gchild **kids;
+  int nkids, cap, live;
+  int waiting, cancelled, shield_on, closed, body_failed;
+  int nfailed;
+  int *failed;                  /* indexes of failed children, in order */
+} group;
+
+static void group_cancel_kids (group *g) {
+  int i;
+  for (i = 0; i < g->nkids; i++)
+    if (g->kids[i]->task->state != T_DONE)
+      luaio__cancel(g->kids[i]->task, LUAIO_CANCEL_TASK, 0, g->parent->host->L);
+}
+
+static void group_notify (luaio_waiter *w, int status) {
+  gchild *c = (gchild *)w->data;
+  group *g = c->g;
+  (void)status;
+  g->live--;
+  if (c->task->outcome == LUAIO_ERROR) {
+    int i;
+    for (i = 0; g->kids[i] != c; i++) {}
+    g->failed[g->nfailed++] = i;
+    if (g->nfailed == 1) group_cancel_kids(g);
+  }
+  if (g->live == 0 && g->waiting) {
+    g->waiting = 0;
+    luaio_waiter_done(&g->w, 0);
+  }
+}
+
+static void group_abort (luaio_waiter *w) {
+  group *g = (group *)w;
+  g->waiting = 0;
+  luaio_waiter_done(w, UV_ECANCELED);
+}
+
+static int group_gc (lua_State *L) {
+  group *g = (group *)luaL_checkudata(L, 1, "luaio.Group");
+  int i;
+  for (i = 0; i < g->nkids; i++) luaio__unwatch(&g->kids[i]->w);
+  free(g->kids);
+  free(g->failed);
+  g->kids = NULL;
+  g->failed = NULL;
+  g->nkids = g->cap = 0;
+  return 0;
+}
+
+/* g:spawn(fn, ...) -> task */
+static int group_spawn (lua_State *L) {
+  group *g = (group *)luaL_checkudata(L, 1, "luaio.Group");
+  gchild *c;
+  luaio_task *t;
+  luaio__checktype(L, 2, "group:spawn", LUA_TFUNCTION);
+  if (g->closed) return luaL_error(L, "group:spawn: the group is closed");
+  if (g->nkids == g->cap) {
+    int cap = g->cap ? g->cap * 2 : 8;
+    gchild **k = realloc(g->kids, cap * sizeof *k);
+    int *f = realloc(g->failed, cap * sizeof *f);
+    if (k) g->kids = k;
+    if (f) g->failed = f;
+    if (!k || !f) return luaL_error(L, "group:spawn: out of memory");
+    g->cap = cap;
+  }
+  t = luaio__spawn(L, lua_gettop(L) - 2);          /* g task */
+  c = lua_newuserdatauv(L, sizeof *c, 1);          /* g task c */
+  lua_pushvalue(L, -2);
+  lua_setiuservalue(L, -2, 1);                     /* c anchors the task */
+  lua_getiuservalue(L, 1, 1);
+  lua_rotate(L, -2, 1);
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  lua_pop(L, 1);                                   /* g task */
+  c->g = g;
+  c->task = t;
+  g->kids[g->nkids++] = c;
+  g->live++;
+  luaio__watch(&t->awaiters, &c->w, group_notify, c);
+  return 1;
+}
+
+/* Raise the first child error, with the others in its `errors`. */
+static int group_raise_child_errors (lua_State *L, int gidx, group *g) {
+  int i;
+  lua_getiuservalue(L, gidx, 1);                   /* kids */
+  lua_rawgeti(L, -1, g->failed[0] + 1);
+  lua_getiuservalue(L, -1, 1);
+  luaio__push_results(L, -1, g->kids[g->failed[0]]->task, 0); /* k c t e */
+  lua_createtable(L, g->nfailed - 1, 0);
+  for (i = 1; i < g->nfailed; i++) {
+    lua_rawgeti(L, -5, g->failed[i] + 1);
+    lua_getiuservalue(L, -1, 1);
+    luaio__push_results(L, -1, g->kids[g->failed[i]]->task, 0);
+    lua_rawseti(L, -4, i);
+    lua_pop(L, 2);
+  }
+  if (lua_istable(L, -2)) lua_setfield(L, -2, "errors"); else lua_pop(L, 1);
+  return lua_error(L);
+}
+
+static int group_join_k (lua_State *L, int status, lua_KContext ctx) {
+  group *g = (group *)ctx;
+  luaio_task *p = g->parent;
+  if (status == UV_ECANCELED || (p->cancel_level > 0 && !g->cancelled)) {
+    g->cancelled = 1;
+    group_cancel_kids(g);
+  }
+  if (g->live > 0) {
+    if (g->cancelled && !g->shield_on) {   /* wait for them regardless */
+      g->shield_on = 1;
+      p->shielded++;
+    }
+    g->waiting = 1;
+    return luaio_wait(L, &g->w, group_join_k, ctx);
+  }
+  if (g->shield_on) p->shielded--;
+  g->shield_on = 0;
+  g->closed = 1;
+  if (g->body_failed) return lua_error(L);         /* fn's own error */
+  if (g->cancelled) {
+    luaio__push_pending_cancel(L, p);
+    return lua_error(L);
+  }
+  if (g->nfailed) return group_raise_child_errors(L, 2, g);
+  return lua_gettop(L) - 2;
+}
+
+static int group_body_k (lua_State *L, int status, lua_KContext ctx) {
+  group *g = (group *)ctx;
+  if (status != LUA_OK && status != LUA_YIELD) {
+    g->body_failed = 1;
+    g->cancelled = 1;
+    group_cancel_kids(g);
+  }
+  return group_join_k(L, 0, ctx);
+}
+
+static int flow_group (lua_State *L) {
+  group *g;
+  luaio__checktype(L, 1, "aio.group", LUA_TFUNCTION);
+  luaio_check_wait(L, "aio.group");
+  lua_settop(L, 1);
+  g = lua_newuserdatauv(L, sizeof *g, 1);          /* fn g */
+  memset(g, 0, sizeof *g);
+  luaio_waiter_init(&g->w, group_abort);
+  g->parent = luaio__current(L);
+  if (luaL_newmetatable(L, "luaio.Group")) {
+    static const luaL_Reg methods[] = {{"spawn", group_spawn}, {NULL, NULL}};
+    lua_pushcfunction(L, group_gc);
+    lua_setfield(L, -2, "__gc");
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_setmetatable(L, -2);
+  lua_newtable(L);
+  lua_setiuservalue(L, -2, 1);                     /* children list */
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);                             /* fn g fn g */
+  return group_body_k(L, lua_pcallk(L, 1, LUA_MULTRET, 0, (lua_KContext)g,
+                                    group_body_k), (lua_KContext)g);
+}
+
 static const luaL_Reg flow_funcs[] = {
-  {NULL, NULL}
+  {"gather", flow_gather}, {"gather_all", flow_gather_all},
+  {"wait", flow_wait}, {"as_completed", flow_as_completed},
+  {"timeout", flow_timeout}, {"wait_for", flow_wait_for},
+  {"shield", flow_shield}, {"shielded", flow_shielded},
+  {"group", flow_group}, {NULL, NULL}
 };
 
 /* Add this file's functions to the table on the top of the stack. */

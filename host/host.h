@@ -93,6 +93,8 @@ struct luaio_task {
   unsigned char outcome;        /* LUAIO_OK / LUAIO_ERROR / LUAIO_CANCELLED */
   unsigned char observed;       /* someone saw the error */
   unsigned char pinned;         /* C holds a reference (luaio_spawn) */
+  unsigned char shielded;       /* inside aio.shielded: defer cancels */
+  unsigned char depth;          /* nesting of timeout scopes */
 };
 
 /* Task userdata uservalues: the coroutine while live, then the results
@@ -145,6 +147,12 @@ luaio_task *luaio__spawn(lua_State *L, int nargs); /* [-(nargs+1), +1] */
 luaio_task *luaio__current(lua_State *L);
 void luaio__ready(luaio_task *t);
 void luaio__detach(luaio_task *t);
+
+/* A C watcher on a wait list (a task's awaiters, say): notify(w, status)
+ * runs when the list is woken. unwatch is safe to call twice. */
+void luaio__watch(luaio_waitlist *l, luaio_waiter *w,
+                  void (*notify)(luaio_waiter *w, int status), void *data);
+void luaio__unwatch(luaio_waiter *w);
 void luaio__cancel(luaio_task *t, int level, int errindex, lua_State *L);
 int luaio__uncancel(lua_State *L, luaio_task *t, int level);
 int luaio__push_pending_cancel(lua_State *L, luaio_task *t);

@@ -229,8 +229,8 @@ static void check_cb (uv_check_t *check) {
 
 static int turn_k (lua_State *L, int status, lua_KContext ctx) {
   luaio_task *t = task_of(L);
-  (void)status; (void)ctx;
-  if (t->cancel_level > 0) {
+  (void)status;
+  if (t->cancel_level > 0 && !t->shielded) {
     luaio__push_pending_cancel(L, t);
     return lua_error(L);
   }
@@ -257,7 +257,7 @@ void luaio__cancel (luaio_task *t, int level, int errindex, lua_State *L) {
   if (errindex) lua_pushvalue(L, errindex); else lua_pushnil(L);
   luaio__task_setextra(L, -2, "cancel");
   lua_pop(L, 1);
-  if (t->state != T_WAITING) return;
+  if (t->state != T_WAITING || t->shielded) return;
   w = t->waiter;
   if (w->abort) w->abort(w);        /* may complete with UV_ECANCELED */
   if (t->state == T_WAITING) luaio__detach(t);

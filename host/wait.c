@@ -26,7 +26,7 @@ void luaio_check_wait (lua_State *L, const char *fname) {
     luaL_error(L, "%s: cannot wait here: the caller cannot yield (inside "
                "require, a metamethod, or a table.sort/string.gsub "
                "callback)", fname);
-  if (t->cancel_level > 0) {
+  if (t->cancel_level > 0 && !t->shielded) {
     luaio__push_pending_cancel(L, t);
     lua_error(L);
   }
@@ -132,4 +132,18 @@ int luaio_waitlist_wake_all (luaio_waitlist *l, int status) {
   int n = 0;
   while (luaio_waitlist_wake(l, status)) n++;
   return n;
+}
+
+void luaio__watch (luaio_waitlist *l, luaio_waiter *w,
+                   void (*notify)(luaio_waiter *w, int status), void *data) {
+  luaio_waiter_init(w, NULL);
+  w->notify = notify;
+  w->data = data;
+  w->state = W_PENDING;
+  luaio_waitlist_push(l, w);
+}
+
+void luaio__unwatch (luaio_waiter *w) {
+  if (w->list) luaio_waitlist_remove(w->list, w);
+  w->state = W_IDLE;
 }
