@@ -1,11 +1,868 @@
 /*
- * sync.c: part of the `luaio` module (see luaio__sync_register); also
+ * sync.c: queues, semaphores, locks, events, conditions and a rate
+ * limiter. Part of the `luaio` module (luaio__sync_register); also
  * require-able alone as "luaio.sync".
+ *
+ * Waiters queue FIFO on luaio_waitlists. A wake-up hands over what it
+ * promised (an item, a free slot, a permit) by reserving it, so a task
+ * that calls get_nowait meanwhile cannot take it, and a waiter that is
+ * cancelled before being woken never consumes anything.
  */
 #include "../host/host.h"
 
-static const luaL_Reg sync_funcs[] = {
+/* ---- queues ------------------------------------------------------------ */
+
+enum { Q_FIFO, Q_LIFO, Q_PRIO };
+
+typedef struct queue {
+  int kind, closed;
+  lua_Integer maxsize;          /* 0: unbounded */
+  lua_Integer head, count, cap; /* ring (FIFO) or array (LIFO, heap) */
+  lua_Integer items_reserved;   /* items promised to woken getters */
+  lua_Integer slots_reserved;   /* slots promised to woken putters */
+  lua_Integer unfinished;       /* put minus task_done */
+  luaio_waitlist getters, putters, joiners;
+} queue;
+
+/* Queue uservalues: the items table, the priority comparator. */
+enum { QV_ITEMS = 1, QV_LESS = 2 };
+
+static queue *check_queue (lua_State *L) {
+  return (queue *)luaL_checkudata(L, 1, "luaio.Queue");
+}
+
+/* Is a before b in a priority queue? Calls Lua: the comparator cannot
+ * wait. Both values are on the stack. */
+static int prio_less (lua_State *L, int a, int b) {
+  int r;
+  a = lua_absindex(L, a);
+  b = lua_absindex(L, b);
+  if (lua_getiuservalue(L, 1, QV_LESS) == LUA_TNIL) {
+    lua_pop(L, 1);
+    return lua_compare(L, a, b, LUA_OPLT);
+  }
+  lua_pushvalue(L, a);
+  lua_pushvalue(L, b);
+  lua_call(L, 2, 1);
+  r = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return r;
+}
+
+/* Heap helpers over the items table at index t (1-based array). */
+static void heap_swap (lua_State *L, int t, lua_Integer i, lua_Integer j) {
+  lua_rawgeti(L, t, i);
+  lua_rawgeti(L, t, j);
+  lua_rawseti(L, t, i);
+  lua_rawseti(L, t, j);
+}
+
+static int heap_less (lua_State *L, int t, lua_Integer i, lua_Integer j) {
+  int r;
+  lua_rawgeti(L, t, i);
+  lua_rawgeti(L, t, j);
+  r = prio_less(L, -2, -1);
+  lua_pop(L, 2);
+  return r;
+}
+
+static void heap_up (lua_State *L, int t, lua_Integer i) {
+  while (i > 1 && heap_less(L, t, i, i / 2)) {
+    heap_swap(L, t, i, i / 2);
+    i /= 2;
+  }
+}
+
+static void heap_down (lua_State *L, int t, lua_Integer n) {
+  lua_Integer i = 1;
+  for (;;) {
+    lua_Integer c = 2 * i;
+    if (c > n) break;
+    if (c + 1 <= n && heap_less(L, t, c + 1, c)) c++;
+    if (!heap_less(L, t, c, i)) break;
+    heap_swap(L, t, i, c);
+    i = c;
+  }
+}
+
+/* Grow the FIFO ring so that it keeps its order. */
+static void ring_grow (lua_State *L, queue *q, int t) {
+  lua_Integer i, cap = q->cap ? q->cap * 2 : 16;
+  lua_createtable(L, (int)cap, 0);
+  for (i = 0; i < q->count; i++) {
+    lua_rawgeti(L, t, (q->head - 1 + i) % q->cap + 1);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_replace(L, t);
+  lua_pushvalue(L, t);
+  lua_setiuservalue(L, 1, QV_ITEMS);
+  q->head = 1;
+  q->cap = cap;
+}
+
+/* Add the value on top to the queue (queue at 1), popping it. */
+static void queue_push (lua_State *L, queue *q) {
+  int t;
+  lua_getiuservalue(L, 1, QV_ITEMS);
+  t = lua_gettop(L);
+  if (q->kind == Q_FIFO) {
+    if (q->count == q->cap) ring_grow(L, q, t);
+    lua_pushvalue(L, t - 1);
+    lua_rawseti(L, t, (q->head - 1 + q->count) % q->cap + 1);
+    q->count++;
+  }
+  else {
+    lua_pushvalue(L, t - 1);
+    lua_rawseti(L, t, ++q->count);
+    if (q->kind == Q_PRIO) heap_up(L, t, q->count);
+  }
+  lua_pop(L, 2);
+  q->unfinished++;
+}
+
+/* Push the next item, removing it. [-0, +1] */
+static void queue_pop (lua_State *L, queue *q) {
+  int t;
+  lua_getiuservalue(L, 1, QV_ITEMS);
+  t = lua_gettop(L);
+  if (q->kind == Q_FIFO) {
+    lua_rawgeti(L, t, q->head);
+    lua_pushnil(L);
+    lua_rawseti(L, t, q->head);
+    q->head = q->head % q->cap + 1;
+  }
+  else {
+    lua_rawgeti(L, t, q->kind == Q_LIFO ? q->count : 1);
+    if (q->kind == Q_PRIO && q->count > 1) {
+      lua_rawgeti(L, t, q->count);
+      lua_rawseti(L, t, 1);
+    }
+    lua_pushnil(L);
+    lua_rawseti(L, t, q->count);
+  }
+  q->count--;
+  if (q->kind == Q_PRIO) heap_down(L, t, q->count);
+  lua_remove(L, t);
+}
+
+static int queue_full (queue *q) {
+  return q->maxsize > 0 && q->count + q->slots_reserved >= q->maxsize;
+}
+
+/* A slot was freed: promise it to the first waiting putter. */
+static void wake_putter (queue *q) {
+  if (luaio_waitlist_wake(&q->putters, 0)) q->slots_reserved++;
+}
+
+/* An item arrived: promise it to the first waiting getter. */
+static void wake_getter (queue *q) {
+  if (luaio_waitlist_wake(&q->getters, 0)) q->items_reserved++;
+}
+
+static int raise_kind (lua_State *L, const char *kind, const char *msg) {
+  luaio_push_error(L, kind, NULL, msg);
+  return luaio_raise(L);
+}
+
+static void check_item (lua_State *L, const char *fname) {
+  if (lua_isnoneornil(L, 2)) luaio__argerror(L, 2, fname, "item expected, "
+                                             "got nil");
+}
+
+/* q:put_nowait(item): an error of kind "full" if there is no room. */
+static int queue_put_nowait (lua_State *L) {
+  queue *q = check_queue(L);
+  check_item(L, "queue:put_nowait");
+  if (q->closed) return raise_kind(L, "closed", "queue is closed");
+  if (queue_full(q)) return raise_kind(L, "full", "queue is full");
+  lua_settop(L, 2);
+  queue_push(L, q);
+  wake_getter(q);
+  return 0;
+}
+
+static int put_k (lua_State *L, int status, lua_KContext ctx) {
+  queue *q = (queue *)ctx;
+  if (status == UV_EOF) return raise_kind(L, "closed", "queue is closed");
+  if (status != 0) return luaio_raise_uv(L, status, "queue:put", NULL, NULL);
+  q->slots_reserved--;
+  if (q->closed) return raise_kind(L, "closed", "queue is closed");
+  lua_settop(L, 2);
+  queue_push(L, q);
+  wake_getter(q);
+  return 0;
+}
+
+/* q:put(item): waits while the queue is full (FIFO among putters). */
+static int queue_put (lua_State *L) {
+  queue *q = check_queue(L);
+  check_item(L, "queue:put");
+  if (q->closed) return raise_kind(L, "closed", "queue is closed");
+  if (!queue_full(q) && q->putters.head == NULL) {
+    lua_settop(L, 2);
+    queue_push(L, q);
+    wake_getter(q);
+    return 0;
+  }
+  luaio_check_wait(L, "queue:put");
+  lua_settop(L, 2);
+  return luaio_waitlist_wait(L, &q->putters, put_k, (lua_KContext)q);
+}
+
+/* Take an item for a getter (one is there). [-0, +1] */
+static int take (lua_State *L, queue *q) {
+  queue_pop(L, q);
+  wake_putter(q);
+  return 1;
+}
+
+static int closed_result (lua_State *L) {
+  lua_pushnil(L);
+  lua_pushliteral(L, "closed");
+  return 2;
+}
+
+/* q:get_nowait() -> item; an error of kind "empty" if there is none;
+ * nil, "closed" once a closed queue is drained. */
+static int queue_get_nowait (lua_State *L) {
+  queue *q = check_queue(L);
+  if (q->count - q->items_reserved > 0) return take(L, q);
+  if (q->closed) return closed_result(L);
+  return raise_kind(L, "empty", "queue is empty");
+}
+
+static int get_k (lua_State *L, int status, lua_KContext ctx) {
+  queue *q = (queue *)ctx;
+  if (status == UV_EOF)                           /* woken by close */
+    return q->count - q->items_reserved > 0 ? take(L, q) : closed_result(L);
+  if (status != 0) return luaio_raise_uv(L, status, "queue:get", NULL, NULL);
+  q->items_reserved--;
+  return take(L, q);
+}
+
+/* q:get() -> item, waiting while the queue is empty; nil, "closed" once
+ * the queue is closed and drained. */
+static int queue_get (lua_State *L) {
+  queue *q = check_queue(L);
+  if (q->count - q->items_reserved > 0 && q->getters.head == NULL)
+    return take(L, q);
+  if (q->closed && q->count - q->items_reserved <= 0) return closed_result(L);
+  luaio_check_wait(L, "queue:get");
+  lua_settop(L, 1);
+  return luaio_waitlist_wait(L, &q->getters, get_k, (lua_KContext)q);
+}
+
+/* q:task_done(): one item taken with get is processed. */
+static int queue_task_done (lua_State *L) {
+  queue *q = check_queue(L);
+  if (q->unfinished <= 0)
+    return luaL_error(L, "queue:task_done: called more times than items "
+                      "were put");
+  if (--q->unfinished == 0) luaio_waitlist_wake_all(&q->joiners, 0);
+  return 0;
+}
+
+static int join_k (lua_State *L, int status, lua_KContext ctx) {
+  (void)ctx;
+  if (status != 0) return luaio_raise_uv(L, status, "queue:join", NULL, NULL);
+  return 0;
+}
+
+/* q:join(): waits until every item put has been marked task_done. */
+static int queue_join (lua_State *L) {
+  queue *q = check_queue(L);
+  if (q->unfinished == 0) return 0;
+  luaio_check_wait(L, "queue:join");
+  return luaio_waitlist_wait(L, &q->joiners, join_k, 0);
+}
+
+/* q:close(): no more puts; getters get nil, "closed" once it is drained;
+ * waiting putters get a "closed" error. */
+static int queue_close (lua_State *L) {
+  queue *q = check_queue(L);
+  q->closed = 1;
+  luaio_waitlist_wake_all(&q->putters, UV_EOF);
+  luaio_waitlist_wake_all(&q->getters, UV_EOF);
+  return 0;
+}
+
+static int queue_size (lua_State *L) {
+  lua_pushinteger(L, check_queue(L)->count);
+  return 1;
+}
+
+static int queue_empty (lua_State *L) {
+  lua_pushboolean(L, check_queue(L)->count == 0);
+  return 1;
+}
+
+static int queue_isfull (lua_State *L) {
+  queue *q = check_queue(L);
+  lua_pushboolean(L, q->maxsize > 0 && q->count >= q->maxsize);
+  return 1;
+}
+
+static int queue_is_closed (lua_State *L) {
+  lua_pushboolean(L, check_queue(L)->closed);
+  return 1;
+}
+
+static int queue_len (lua_State *L) { return queue_size(L); }
+
+static const luaL_Reg queue_methods[] = {
+  {"put", queue_put}, {"get", queue_get}, {"put_nowait", queue_put_nowait},
+  {"get_nowait", queue_get_nowait}, {"task_done", queue_task_done},
+  {"join", queue_join}, {"close", queue_close}, {"size", queue_size},
+  {"empty", queue_empty}, {"full", queue_isfull},
+  {"closed", queue_is_closed}, {NULL, NULL}
+};
+
+static int new_queue (lua_State *L, int kind, const char *fname) {
+  lua_Integer maxsize = luaio__optinteger(L, 1, fname, 0);
+  queue *q;
+  if (maxsize < 0) return luaio__argerror(L, 1, fname, "maxsize must be "
+                                          ">= 0");
+  if (kind == Q_PRIO && !lua_isnoneornil(L, 2))
+    luaio__checktype(L, 2, fname, LUA_TFUNCTION);
+  q = lua_newuserdatauv(L, sizeof *q, 2);
+  memset(q, 0, sizeof *q);
+  q->kind = kind;
+  q->maxsize = maxsize;
+  q->head = 1;
+  lua_createtable(L, maxsize > 0 && maxsize < 1024 ? (int)maxsize : 16, 0);
+  lua_setiuservalue(L, -2, QV_ITEMS);
+  if (kind == Q_PRIO && !lua_isnoneornil(L, 2)) {
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, -2, QV_LESS);
+  }
+  if (luaL_newmetatable(L, "luaio.Queue")) {
+    luaL_newlib(L, queue_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, queue_len);
+    lua_setfield(L, -2, "__len");
+  }
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+/* aio.queue([maxsize]), aio.lifo_queue([maxsize]),
+ * aio.priority_queue([maxsize [, less]]) */
+static int sync_queue (lua_State *L) {
+  return new_queue(L, Q_FIFO, "aio.queue");
+}
+static int sync_lifo_queue (lua_State *L) {
+  return new_queue(L, Q_LIFO, "aio.lifo_queue");
+}
+static int sync_priority_queue (lua_State *L) {
+  return new_queue(L, Q_PRIO, "aio.priority_queue");
+}
+
+/* ---- semaphores and locks ----------------------------------------------- */
+
+typedef struct sem {
+  lua_Integer value, bound;     /* bound: initial value, or 0 (unbounded) */
+  int is_lock;
+  luaio_waitlist waiters;
+} sem;
+
+typedef struct permit {
+  sem *s;
+  int released;
+} permit;
+
+static sem *check_sem (lua_State *L) {
+  return (sem *)luaL_checkudata(L, 1, "luaio.Semaphore");
+}
+
+static int sem_release_one (lua_State *L, sem *s, const char *fname) {
+  if (s->waiters.head && luaio_waitlist_wake(&s->waiters, 0)) return 0;
+  if (s->bound && s->value >= s->bound)
+    return luaL_error(L, "%s: released too many times", fname);
+  s->value++;
+  return 0;
+}
+
+/* Push a permit for s (at index 1) whose release gives it back. */
+static int push_permit (lua_State *L, sem *s) {
+  permit *p = lua_newuserdatauv(L, sizeof *p, 1);
+  p->s = s;
+  p->released = 0;
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);                     /* keeps s alive */
+  luaL_setmetatable(L, "luaio.Permit");
+  return 1;
+}
+
+/* permit:release() (also __close and __gc): gives the permit back once. */
+static int permit_release (lua_State *L) {
+  permit *p = (permit *)luaL_checkudata(L, 1, "luaio.Permit");
+  if (!p->released) {
+    p->released = 1;
+    sem_release_one(L, p->s, "permit:release");
+  }
+  return 0;
+}
+
+static int acquire_k (lua_State *L, int status, lua_KContext ctx) {
+  if (status != 0) return luaio_raise_uv(L, status, "acquire", NULL, NULL);
+  lua_settop(L, 1);
+  return push_permit(L, (sem *)ctx);     /* handed over by the releaser */
+}
+
+/* s:acquire() -> permit (usable with <close>); waits FIFO while none is
+ * free. */
+static int sem_acquire (lua_State *L) {
+  sem *s = check_sem(L);
+  lua_settop(L, 1);
+  if (s->value > 0 && s->waiters.head == NULL) {
+    s->value--;
+    return push_permit(L, s);
+  }
+  luaio_check_wait(L, s->is_lock ? "lock:acquire" : "semaphore:acquire");
+  return luaio_waitlist_wait(L, &s->waiters, acquire_k, (lua_KContext)s);
+}
+
+/* s:try_acquire() -> permit or nil, never waits. */
+static int sem_try_acquire (lua_State *L) {
+  sem *s = check_sem(L);
+  lua_settop(L, 1);
+  if (s->value > 0 && s->waiters.head == NULL) {
+    s->value--;
+    return push_permit(L, s);
+  }
+  return 0;
+}
+
+/* s:release(): gives back a permit acquired without keeping the object. */
+static int sem_release (lua_State *L) {
+  sem *s = check_sem(L);
+  return sem_release_one(L, s, s->is_lock ? "lock:release"
+                                          : "semaphore:release");
+}
+
+static int with_done_k (lua_State *L, int status, lua_KContext ctx) {
+  permit *p = (permit *)lua_touserdata(L, (int)ctx);
+  if (!p->released) {
+    p->released = 1;
+    sem_release_one(L, p->s, "with");
+  }
+  if (status != LUA_OK && status != LUA_YIELD) return lua_error(L);
+  return lua_gettop(L) - (int)ctx;
+}
+
+static int with_acquired_k (lua_State *L, int status, lua_KContext ctx) {
+  int n = (int)ctx;                      /* s fn args permit */
+  (void)status;
+  lua_insert(L, 2);                      /* s permit fn args */
+  return with_done_k(L, lua_pcallk(L, n, LUA_MULTRET, 0, 2, with_done_k), 2);
+}
+
+/* s:with(fn, ...) -> fn's results, holding a permit while fn runs. */
+static int sem_with (lua_State *L) {
+  int n;
+  check_sem(L);
+  luaio__checktype(L, 2, "semaphore:with", LUA_TFUNCTION);
+  n = lua_gettop(L) - 2;
+  lua_getfield(L, 1, "acquire");
+  lua_pushvalue(L, 1);
+  lua_callk(L, 1, 1, (lua_KContext)n, with_acquired_k);
+  return with_acquired_k(L, LUA_OK, (lua_KContext)n);
+}
+
+static int sem_value (lua_State *L) {
+  lua_pushinteger(L, check_sem(L)->value);
+  return 1;
+}
+
+static int sem_locked (lua_State *L) {
+  lua_pushboolean(L, check_sem(L)->value == 0);
+  return 1;
+}
+
+static const luaL_Reg sem_methods[] = {
+  {"acquire", sem_acquire}, {"try_acquire", sem_try_acquire},
+  {"release", sem_release}, {"with", sem_with}, {"value", sem_value},
+  {"locked", sem_locked}, {NULL, NULL}
+};
+
+static int new_sem (lua_State *L, lua_Integer value, int bounded,
+                    int is_lock) {
+  sem *s = lua_newuserdatauv(L, sizeof *s, 0);
+  memset(s, 0, sizeof *s);
+  s->value = value;
+  s->bound = bounded ? value : 0;
+  s->is_lock = is_lock;
+  if (luaL_newmetatable(L, "luaio.Semaphore")) {
+    luaL_newlib(L, sem_methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_setmetatable(L, -2);
+  if (luaL_newmetatable(L, "luaio.Permit")) {
+    lua_pushcfunction(L, permit_release);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, permit_release);
+    lua_setfield(L, -2, "__gc");
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, permit_release);
+    lua_setfield(L, -2, "release");
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  return 1;
+}
+
+static lua_Integer check_count (lua_State *L, const char *fname) {
+  lua_Integer n = luaio__optinteger(L, 1, fname, 1);
+  if (n < 0) luaio__argerror(L, 1, fname, "value must be >= 0");
+  return n;
+}
+
+/* aio.semaphore([n]), aio.bounded_semaphore([n]), aio.lock() */
+static int sync_semaphore (lua_State *L) {
+  return new_sem(L, check_count(L, "aio.semaphore"), 0, 0);
+}
+static int sync_bounded_semaphore (lua_State *L) {
+  return new_sem(L, check_count(L, "aio.bounded_semaphore"), 1, 0);
+}
+static int sync_lock (lua_State *L) {
+  return new_sem(L, 1, 1, 1);
+}
+
+/* ---- events ---------------------------------------------------------------- */
+
+typedef struct event {
+  int set;
+  luaio_waitlist waiters;
+} event;
+
+static event *check_event (lua_State *L) {
+  return (event *)luaL_checkudata(L, 1, "luaio.Event");
+}
+
+static int event_set (lua_State *L) {
+  event *e = check_event(L);
+  e->set = 1;
+  luaio_waitlist_wake_all(&e->waiters, 0);
+  return 0;
+}
+
+static int event_clear (lua_State *L) {
+  check_event(L)->set = 0;
+  return 0;
+}
+
+static int event_is_set (lua_State *L) {
+  lua_pushboolean(L, check_event(L)->set);
+  return 1;
+}
+
+static int true_k (lua_State *L, int status, lua_KContext ctx) {
+  if (status != 0)
+    return luaio_raise_uv(L, status, (const char *)ctx, NULL, NULL);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* e:wait() -> true once the event is set. */
+static int event_wait (lua_State *L) {
+  event *e = check_event(L);
+  if (e->set) return true_k(L, 0, 0);
+  luaio_check_wait(L, "event:wait");
+  return luaio_waitlist_wait(L, &e->waiters, true_k,
+                             (lua_KContext)"event:wait");
+}
+
+static const luaL_Reg event_methods[] = {
+  {"set", event_set}, {"clear", event_clear}, {"is_set", event_is_set},
+  {"wait", event_wait}, {NULL, NULL}
+};
+
+/* aio.event() */
+static int sync_event (lua_State *L) {
+  event *e = lua_newuserdatauv(L, sizeof *e, 0);
+  memset(e, 0, sizeof *e);
+  if (luaL_newmetatable(L, "luaio.Event")) {
+    luaL_newlib(L, event_methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+/* ---- conditions ------------------------------------------------------------ */
+
+typedef struct cond {
+  luaio_waitlist waiters;
+} cond;
+
+static cond *check_cond (lua_State *L) {
+  return (cond *)luaL_checkudata(L, 1, "luaio.Condition");
+}
+
+/* Push the condition's lock. [-0, +1] */
+static sem *cond_lock (lua_State *L) {
+  lua_getiuservalue(L, 1, 1);
+  return (sem *)lua_touserdata(L, -1);
+}
+
+static int forward_k (lua_State *L, int status, lua_KContext ctx) {
+  (void)status; (void)ctx;
+  return lua_gettop(L) - 1;
+}
+
+/* Call method name of the lock with the arguments after self. */
+static int cond_forward (lua_State *L, const char *name) {
+  int n = lua_gettop(L) - 1;
+  check_cond(L);
+  cond_lock(L);
+  lua_getfield(L, -1, name);
+  lua_insert(L, 2);
+  lua_insert(L, 3);                                /* c method lock args */
+  lua_callk(L, n + 1, LUA_MULTRET, 0, forward_k);
+  return forward_k(L, LUA_OK, 0);
+}
+
+static int relock_k (lua_State *L, int status, lua_KContext ctx) {
+  luaio_task *t = luaio__current(L);
+  (void)status;
+  t->shielded--;
+  if (ctx) {                                       /* cancelled meanwhile */
+    luaio__push_pending_cancel(L, t);
+    return lua_error(L);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* Re-acquire the lock after a wait, holding back cancellation so the
+ * caller always leaves holding it, as it came in. */
+static int relock (lua_State *L, sem *s, int cancelled) {
+  luaio_task *t = luaio__current(L);
+  t->shielded++;
+  if (s->value > 0 && s->waiters.head == NULL) {
+    s->value--;
+    return relock_k(L, 0, cancelled);
+  }
+  return luaio_waitlist_wait(L, &s->waiters, relock_k, cancelled);
+}
+
+static int cond_wait_k (lua_State *L, int status, lua_KContext ctx) {
+  return relock(L, (sem *)ctx, status == UV_ECANCELED);
+}
+
+/* c:wait() -> true: releases the lock, waits for a notify, re-acquires. */
+static int cond_wait (lua_State *L) {
+  cond *c = check_cond(L);
+  sem *s;
+  luaio_check_wait(L, "condition:wait");
+  s = cond_lock(L);
+  if (s->value > 0)
+    return luaL_error(L, "condition:wait: the lock is not acquired");
+  lua_settop(L, 1);
+  sem_release_one(L, s, "condition:wait");
+  return luaio_waitlist_wait(L, &c->waiters, cond_wait_k, (lua_KContext)s);
+}
+
+static int wait_for_pred_k (lua_State *L, int status, lua_KContext ctx);
+
+static int wait_for_again_k (lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  lua_callk(L, 0, 1, ctx, wait_for_pred_k);
+  return wait_for_pred_k(L, LUA_OK, ctx);
+}
+
+static int wait_for_pred_k (lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  if (lua_toboolean(L, -1)) return 1;
+  lua_settop(L, 2);
+  lua_pushcfunction(L, cond_wait);
+  lua_pushvalue(L, 1);
+  lua_callk(L, 1, 0, ctx, wait_for_again_k);
+  return wait_for_again_k(L, LUA_OK, ctx);
+}
+
+/* c:wait_for(predicate) -> predicate's true value, waiting until then. */
+static int cond_wait_for (lua_State *L) {
+  check_cond(L);
+  luaio__checktype(L, 2, "condition:wait_for", LUA_TFUNCTION);
+  return wait_for_again_k(L, LUA_OK, 0);
+}
+
+/* c:notify([n]) wakes up to n (1) waiters; c:notify_all() all of them. */
+static int cond_notify (lua_State *L) {
+  cond *c = check_cond(L);
+  lua_Integer n = luaio__optinteger(L, 2, "condition:notify", 1);
+  while (n-- > 0 && luaio_waitlist_wake(&c->waiters, 0)) {}
+  return 0;
+}
+
+static int cond_notify_all (lua_State *L) {
+  luaio_waitlist_wake_all(&check_cond(L)->waiters, 0);
+  return 0;
+}
+
+static int cond_acquire (lua_State *L) { return cond_forward(L, "acquire"); }
+static int cond_release (lua_State *L) { return cond_forward(L, "release"); }
+static int cond_locked (lua_State *L) { return cond_forward(L, "locked"); }
+static int cond_with (lua_State *L) { return cond_forward(L, "with"); }
+
+static const luaL_Reg cond_methods[] = {
+  {"wait", cond_wait}, {"wait_for", cond_wait_for},
+  {"notify", cond_notify}, {"notify_all", cond_notify_all},
+  {"acquire", cond_acquire}, {"release", cond_release},
+  {"locked", cond_locked}, {"with", cond_with}, {NULL, NULL}
+};
+
+/* aio.condition([lock]) */
+static int sync_condition (lua_State *L) {
+  cond *c;
+  if (lua_isnoneornil(L, 1)) {
+    lua_settop(L, 0);
+    sync_lock(L);
+  }
+  else if (!luaL_testudata(L, 1, "luaio.Semaphore"))
+    return luaio__typeerror(L, 1, "aio.condition", "lock");
+  lua_settop(L, 1);
+  c = lua_newuserdatauv(L, sizeof *c, 1);
+  memset(c, 0, sizeof *c);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);
+  if (luaL_newmetatable(L, "luaio.Condition")) {
+    luaL_newlib(L, cond_methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+/* ---- rate limiter ------------------------------------------------------------ */
+
+/* A token bucket: `rate` tokens per second up to `burst`; one deadline
+ * per limiter wakes waiters as tokens come. */
+typedef struct limiter {
+  double rate, burst, tokens;
+  uint64_t last;                /* ns of the last refill */
+  luaio_deadline d;
+  luaio_host *h;
+  int armed;
+  luaio_waitlist waiters;
+} limiter;
+
+static limiter *check_limiter (lua_State *L) {
+  return (limiter *)luaL_checkudata(L, 1, "luaio.RateLimiter");
+}
+
+static void refill (limiter *r) {
+  uint64_t now = uv_hrtime();
+  r->tokens += (double)(now - r->last) / 1e9 * r->rate;
+  if (r->tokens > r->burst) r->tokens = r->burst;
+  r->last = now;
+}
+
+static void limiter_due_cb (luaio_deadline *d);
+
+/* Arm the deadline for the next token (force: a waiter is about to
+ * queue). */
+static void limiter_arm_when (limiter *r, int force) {
+  double need;
+  if (r->armed || (!force && r->waiters.head == NULL)) return;
+  need = (1.0 - r->tokens) / r->rate * 1000.0;
+  r->armed = luaio__deadline_start(&r->h->timers, &r->d,
+                                   need > 0 ? (uint64_t)need + 1 : 0,
+                                   limiter_due_cb);
+}
+
+static void limiter_due_cb (luaio_deadline *d) {
+  limiter *r = (limiter *)((char *)d - offsetof(limiter, d));
+  r->armed = 0;
+  refill(r);
+  while (r->tokens >= 1.0 && r->waiters.head) {
+    r->tokens -= 1.0;
+    if (!luaio_waitlist_wake(&r->waiters, 0)) r->tokens += 1.0;
+  }
+  limiter_arm_when(r, 0);
+}
+
+static int limiter_acquire_k (lua_State *L, int status, lua_KContext ctx) {
+  (void)ctx;
+  if (status != 0)
+    return luaio_raise_uv(L, status, "rate_limiter:acquire", NULL, NULL);
+  return 0;
+}
+
+/* r:acquire(): takes a token, waiting (FIFO) until one is available. */
+static int limiter_acquire (lua_State *L) {
+  limiter *r = check_limiter(L);
+  refill(r);
+  if (r->waiters.head == NULL && r->tokens >= 1.0) {
+    r->tokens -= 1.0;
+    return 0;
+  }
+  luaio_check_wait(L, "rate_limiter:acquire");
+  lua_settop(L, 1);
+  limiter_arm_when(r, 1);
+  return luaio_waitlist_wait(L, &r->waiters, limiter_acquire_k, 0);
+}
+
+/* r:try_acquire() -> true if a token was taken now. */
+static int limiter_try_acquire (lua_State *L) {
+  limiter *r = check_limiter(L);
+  refill(r);
+  lua_pushboolean(L, r->waiters.head == NULL && r->tokens >= 1.0);
+  if (lua_toboolean(L, -1)) r->tokens -= 1.0;
+  return 1;
+}
+
+static int limiter_gc (lua_State *L) {
+  limiter *r = check_limiter(L);
+  if (r->armed) luaio__deadline_stop(&r->h->timers, &r->d);
+  r->armed = 0;
+  return 0;
+}
+
+static const luaL_Reg limiter_methods[] = {
+  {"acquire", limiter_acquire}, {"try_acquire", limiter_try_acquire},
   {NULL, NULL}
+};
+
+/* aio.rate_limiter(n, per_seconds [, burst]): n acquisitions per
+ * per_seconds on average, bursts up to burst (default n). */
+static int sync_rate_limiter (lua_State *L) {
+  lua_Number n = luaL_checknumber(L, 1);
+  lua_Number per = luaL_optnumber(L, 2, 1.0);
+  lua_Number burst = luaL_optnumber(L, 3, n);
+  limiter *r;
+  if (!(n > 0)) return luaio__argerror(L, 1, "aio.rate_limiter",
+                                       "rate must be > 0");
+  if (!(per > 0)) return luaio__argerror(L, 2, "aio.rate_limiter",
+                                         "period must be > 0");
+  if (!(burst >= 1)) return luaio__argerror(L, 3, "aio.rate_limiter",
+                                            "burst must be >= 1");
+  r = lua_newuserdatauv(L, sizeof *r, 0);
+  memset(r, 0, sizeof *r);
+  r->rate = n / per;
+  r->burst = burst;
+  r->tokens = burst;
+  r->last = uv_hrtime();
+  r->h = luaio__host(L);
+  if (luaL_newmetatable(L, "luaio.RateLimiter")) {
+    luaL_newlib(L, limiter_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, limiter_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+static const luaL_Reg sync_funcs[] = {
+  {"queue", sync_queue}, {"lifo_queue", sync_lifo_queue},
+  {"priority_queue", sync_priority_queue}, {"semaphore", sync_semaphore},
+  {"bounded_semaphore", sync_bounded_semaphore}, {"lock", sync_lock},
+  {"event", sync_event}, {"condition", sync_condition},
+  {"rate_limiter", sync_rate_limiter}, {NULL, NULL}
 };
 
 /* Add this file's functions to the table on the top of the stack. */

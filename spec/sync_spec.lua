@@ -1,0 +1,336 @@
+local aio = require "luaio"
+local helpers = require "spec.helpers"
+
+-- fn must raise a luaio.Error of this kind and message.
+local function assert_fails(fn, kind, message)
+  local ok, e = pcall(fn)
+  assert.is_false(ok, "no error raised")
+  assert.is_true(aio.is_error(e, kind), tostring(e))
+  assert.are.equal(message, e.message)
+end
+
+local function assert_no_tasks()
+  collectgarbage()
+  assert.are.equal(1, #aio.tasks(), "tasks left running")
+end
+
+describe("aio.queue", function()
+  after_each(assert_no_tasks)
+
+  it("passes items FIFO between tasks", function()
+    local q = aio.queue()
+    local t = aio.spawn(function()
+      local got = {}
+      for _ = 1, 3 do got[#got + 1] = q:get() end
+      return got
+    end)
+    for i = 1, 3 do q:put(i) end
+    assert.are.same({1, 2, 3}, t:await())
+    assert.is_true(q:empty())
+  end)
+
+  it("makes put wait while full", function()
+    local q = aio.queue(1)
+    q:put("a")
+    assert.is_true(q:full())
+    local putter = aio.spawn(function() q:put("b"); return "put" end)
+    aio.sleep(0.01)
+    assert.are.equal("pending", putter:status())
+    assert.are.equal("a", q:get())
+    assert.are.equal("put", putter:await())
+    assert.are.equal("b", q:get_nowait())
+  end)
+
+  it("serves waiting getters first come, first served", function()
+    local q = aio.queue()
+    local order = {}
+    local ts = {}
+    for i = 1, 3 do
+      ts[i] = aio.spawn(function()
+        local v = q:get()
+        order[#order + 1] = i .. ":" .. v
+      end)
+    end
+    aio.sleep(0)
+    q:put("x"); q:put("y"); q:put("z")
+    aio.gather(table.unpack(ts))
+    assert.are.same({"1:x", "2:y", "3:z"}, order)
+  end)
+
+  it("does not let get_nowait steal an item promised to a waiter", function()
+    local q = aio.queue()
+    local waiter = aio.spawn(function() return q:get() end)
+    aio.sleep(0)
+    q:put(1)
+    assert_fails(function() q:get_nowait() end, "empty", "queue is empty")
+    assert.are.equal(1, waiter:await())
+  end)
+
+  it("loses no item when a waiting getter is cancelled", function()
+    local q = aio.queue()
+    local a = aio.spawn(function() return q:get() end)
+    local b = aio.spawn(function() return q:get() end)
+    aio.sleep(0)
+    a:cancel()
+    q:put("only")
+    assert.is_false(pcall(a.await, a))
+    assert.are.equal("only", b:await())
+  end)
+
+  it("ends consumers with nil, 'closed' once drained", function()
+    local q = aio.queue()
+    q:put(1)
+    local consumer = aio.spawn(function()
+      local n = 0
+      while true do
+        local item, err = q:get()
+        if item == nil then return n, err end
+        n = n + 1
+      end
+    end)
+    aio.sleep(0.01)
+    q:close()
+    assert.are.same({1, "closed"}, {consumer:await()})
+    assert_fails(function() q:put(2) end, "closed", "queue is closed")
+    assert.are.same({nil, "closed"}, {q:get_nowait()})
+  end)
+
+  it("wakes a waiting putter with an error on close", function()
+    local q = aio.queue(1)
+    q:put(1)
+    local putter = aio.spawn(function() q:put(2) end)
+    aio.sleep(0)
+    q:close()
+    local ok, e = pcall(putter.await, putter)
+    assert.is_false(ok)
+    assert.are.equal("closed", e.kind)
+  end)
+
+  it("join waits for task_done of every item", function()
+    local q = aio.queue()
+    local processed = 0
+    local worker = aio.spawn(function()
+      while true do
+        local item = q:get()
+        if item == nil then return end
+        aio.sleep(0.001)
+        processed = processed + 1
+        q:task_done()
+      end
+    end)
+    for i = 1, 5 do q:put(i) end
+    q:join()
+    assert.are.equal(5, processed)
+    q:close()
+    worker:await()
+    assert.has_error(function() q:task_done() end,
+      "queue:task_done: called more times than items were put")
+  end)
+
+  it("reports size, and errors when empty or full", function()
+    local q = aio.queue(1)
+    assert_fails(function() q:get_nowait() end, "empty", "queue is empty")
+    q:put_nowait("a")
+    assert.are.equal(1, q:size())
+    assert.are.equal(1, #q)
+    local ok, e = pcall(q.put_nowait, q, "b")
+    assert.is_false(ok)
+    assert.are.equal("full", e.kind)
+  end)
+
+  it("rejects bad arguments", function()
+    assert.has_error(function() aio.queue(-1) end,
+      "bad argument #1 to 'aio.queue' (maxsize must be >= 0)")
+    assert.has_error(function() aio.queue("x") end,
+      "bad argument #1 to 'aio.queue' (integer expected, got string)")
+    assert.has_error(function() aio.queue():put(nil) end,
+      "bad argument #2 to 'queue:put' (item expected, got nil)")
+  end)
+end)
+
+describe("aio.priority_queue / aio.lifo_queue", function()
+  it("returns the smallest first, or by a given order", function()
+    local q = aio.priority_queue()
+    for _, v in ipairs({5, 1, 4, 2, 3}) do q:put(v) end
+    local got = {}
+    for _ = 1, 5 do got[#got + 1] = q:get() end
+    assert.are.same({1, 2, 3, 4, 5}, got)
+    local by_prio = aio.priority_queue(0, function(a, b) return a[1] > b[1] end)
+    by_prio:put({1, "low"}); by_prio:put({9, "high"})
+    assert.are.equal("high", by_prio:get()[2])
+    assert.has_error(function() aio.priority_queue(0, 5) end,
+      "bad argument #2 to 'aio.priority_queue' (function expected, got number)")
+  end)
+
+  it("returns the last put first", function()
+    local q = aio.lifo_queue()
+    for i = 1, 3 do q:put(i) end
+    assert.are.same({3, 2, 1}, {q:get(), q:get(), q:get()})
+  end)
+end)
+
+describe("aio.semaphore / aio.lock", function()
+  after_each(assert_no_tasks)
+
+  it("bounds concurrency; permits release with <close>", function()
+    local sem = aio.semaphore(2)
+    local active, most = 0, 0
+    local ts = {}
+    for i = 1, 6 do
+      ts[i] = aio.spawn(function()
+        local _ <close> = sem:acquire()
+        active = active + 1
+        most = math.max(most, active)
+        aio.sleep(0.01)
+        active = active - 1
+      end)
+    end
+    aio.gather(ts)
+    assert.are.equal(2, most)
+    assert.are.equal(2, sem:value())
+  end)
+
+  it("releases on error and cancellation", function()
+    local sem = aio.semaphore(1)
+    pcall(function() local _ <close> = sem:acquire(); error("x") end)
+    assert.are.equal(1, sem:value())
+    local holder = aio.spawn(function() local _ <close> = sem:acquire(); aio.sleep(5) end)
+    local waiter = aio.spawn(function() local _ <close> = sem:acquire(); aio.sleep(5) end)
+    aio.sleep(0.01)
+    waiter:cancel()                 -- a cancelled waiter takes no permit
+    holder:cancel()
+    pcall(holder.await, holder)
+    pcall(waiter.await, waiter)
+    assert.are.equal(1, sem:value())
+  end)
+
+  it("with() holds a permit while fn runs", function()
+    local lock = aio.lock()
+    assert.are.equal(42, lock:with(function(a)
+      assert.is_true(lock:locked())
+      aio.sleep(0)
+      return a * 2
+    end, 21))
+    assert.is_false(lock:locked())
+    assert.has_error(function() lock:with(function() error("inner", 0) end) end,
+      "inner")
+    assert.is_false(lock:locked())
+  end)
+
+  it("try_acquire never waits; permits release once", function()
+    local sem = aio.semaphore(1)
+    local p = sem:try_acquire()
+    assert.is_not_nil(p)
+    assert.is_nil(sem:try_acquire())
+    p:release(); p:release()
+    assert.are.equal(1, sem:value())
+  end)
+
+  it("a bounded semaphore refuses extra releases", function()
+    local b = aio.bounded_semaphore(1)
+    assert.has_error(function() b:release() end,
+      "semaphore:release: released too many times")
+    assert.has_error(function() aio.semaphore(-1) end,
+      "bad argument #1 to 'aio.semaphore' (value must be >= 0)")
+  end)
+end)
+
+describe("aio.event", function()
+  after_each(assert_no_tasks)
+
+  it("wakes every waiter when set", function()
+    local ev = aio.event()
+    local ts = {}
+    for i = 1, 3 do ts[i] = aio.spawn(function() return ev:wait() end) end
+    aio.sleep(0.01)
+    assert.is_false(ev:is_set())
+    ev:set()
+    assert.are.same({true, true, true}, {aio.gather(ts)})
+    assert.is_true(ev:wait())
+    ev:clear()
+    assert.is_false(ev:is_set())
+  end)
+
+  it("can be cancelled while waiting", function()
+    local ev = aio.event()
+    local t = aio.spawn(function() return ev:wait() end)
+    aio.sleep(0)
+    t:cancel()
+    assert.is_false(pcall(t.await, t))
+  end)
+end)
+
+describe("aio.condition", function()
+  after_each(assert_no_tasks)
+
+  it("wait_for waits until the predicate holds", function()
+    local c = aio.condition()
+    local items = {}
+    local consumer = aio.spawn(function()
+      local _ <close> = c:acquire()
+      c:wait_for(function() return #items >= 2 end)
+      return #items
+    end)
+    for i = 1, 2 do
+      aio.sleep(0.01)
+      local _ <close> = c:acquire()
+      items[#items + 1] = i
+      c:notify()
+    end
+    assert.are.equal(2, consumer:await())
+  end)
+
+  it("notify_all wakes all waiters, which re-take the lock", function()
+    local c = aio.condition(aio.lock())
+    local woke = 0
+    local ts = {}
+    for i = 1, 3 do
+      ts[i] = aio.spawn(function()
+        local _ <close> = c:acquire()
+        c:wait()
+        assert(c:locked())
+        woke = woke + 1
+      end)
+    end
+    aio.sleep(0.01)
+    c:with(function() c:notify_all() end)
+    aio.gather(ts)
+    assert.are.equal(3, woke)
+  end)
+
+  it("refuses wait without the lock", function()
+    assert.has_error(function() aio.condition():wait() end,
+      "condition:wait: the lock is not acquired")
+    assert.has_error(function() aio.condition(5) end,
+      "bad argument #1 to 'aio.condition' (lock expected, got number)")
+  end)
+end)
+
+describe("aio.rate_limiter", function()
+  after_each(assert_no_tasks)
+
+  it("spaces acquisitions at the rate after the burst", function()
+    local rl = aio.rate_limiter(20, 1, 2)     -- 20/s, bursts of 2
+    local t0 = aio.now()
+    for _ = 1, 6 do rl:acquire() end          -- 2 at once, 4 at 50 ms
+    assert.is_true(aio.now() - t0 >= 0.18)
+    assert.is_false(rl:try_acquire())
+  end)
+
+  it("rejects bad arguments", function()
+    assert.has_error(function() aio.rate_limiter(0) end,
+      "bad argument #1 to 'aio.rate_limiter' (rate must be > 0)")
+    assert.has_error(function() aio.rate_limiter(1, -1) end,
+      "bad argument #2 to 'aio.rate_limiter' (period must be > 0)")
+  end)
+end)
+
+describe("examples/producer_consumer.lua", function()
+  it("processes every job once and ends its workers", function()
+    local rc, out = helpers.sh(helpers.luaio .. " examples/producer_consumer.lua")
+    assert.are.equal(0, rc, out)
+    assert.matches("processed 20 jobs with 4 workers", out)
+    assert.matches("sum of results 420", out)
+    assert.matches("at most 2 uploads at once", out)
+  end)
+end)
