@@ -4,7 +4,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 PKGS="build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev
-libcurl4-openssl-dev lua-cjson-dev lua-cjson lua-busted nginx-light
+libcurl4-openssl-dev lua-cjson-dev lua-cjson libyajl-dev lua-busted
+nginx-light libnginx-mod-http-echo openssl python3
 valgrind procps"
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,373 @@
+/*
+ * json.c: `luaio.json`, JSON that loses nothing, on yajl.
+ *
+ * Debian's lua-cjson 2.1.0 turns integers into floats under Lua 5.4 and
+ * cannot print more than 14 digits, so API ids and counters do not
+ * survive a round trip. yajl (a Debian C library) hands numbers over as
+ * text, so integers stay integers (64-bit exact) and floats are printed
+ * with the shortest form that reads back to the same double.
+ *
+ * Handles of yajl live in userdata with a __gc, so a Lua error raised
+ * from a callback (out of memory) leaks nothing.
+ */
+#include "../host/host.h"
+#include <errno.h>
+#include <math.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_parse.h>
+
+#define JSON_MAX_DEPTH 512
+
+static const char json_array_key = 0;    /* registry: the array metatable */
+
+static void push_array_mt (lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &json_array_key) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "array");
+    lua_setfield(L, -2, "__jsontype");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &json_array_key);
+  }
+}
+
+/* ---- decode ------------------------------------------------------------ */
+
+typedef struct frame {
+  int is_array;
+  lua_Integer n;
+} frame;
+
+typedef struct decoder {
+  yajl_handle h;
+  lua_State *L;
+  int depth;
+  const char *error;            /* set by a callback that stops the parse */
+  frame frames[JSON_MAX_DEPTH];
+} decoder;
+
+/* Store the value on top into its container (or leave a root value). */
+static int add_value (decoder *d) {
+  lua_State *L = d->L;
+  frame *f;
+  if (d->depth == 0) return 1;
+  f = &d->frames[d->depth - 1];
+  if (f->is_array) lua_rawseti(L, -2, ++f->n);
+  else lua_rawset(L, -3);
+  return 1;
+}
+
+static int on_null (void *ctx) {
+  decoder *d = (decoder *)ctx;
+  lua_pushlightuserdata(d->L, NULL);
+  return add_value(d);
+}
+
+static int on_boolean (void *ctx, int b) {
+  decoder *d = (decoder *)ctx;
+  lua_pushboolean(d->L, b);
+  return add_value(d);
+}
+
+/* Integers without fraction or exponent stay integers when they fit. */
+static int on_number (void *ctx, const char *s, size_t len) {
+  decoder *d = (decoder *)ctx;
+  char buf[64];
+  if (len >= sizeof buf) { d->error = "number too long"; return 0; }
+  memcpy(buf, s, len);
+  buf[len] = '\0';
+  if (strpbrk(buf, ".eE") == NULL) {
+    long long v;
+    errno = 0;
+    v = strtoll(buf, NULL, 10);
+    if (errno == 0) {
+      lua_pushinteger(d->L, (lua_Integer)v);
+      return add_value(d);
+    }
+  }
+  lua_pushnumber(d->L, (lua_Number)strtod(buf, NULL));
+  return add_value(d);
+}
+
+static int on_string (void *ctx, const unsigned char *s, size_t len) {
+  decoder *d = (decoder *)ctx;
+  lua_pushlstring(d->L, (const char *)s, len);
+  return add_value(d);
+}
+
+static int open_container (decoder *d, int is_array) {
+  if (d->depth >= JSON_MAX_DEPTH) {
+    d->error = "nesting too deep";
+    return 0;
+  }
+  luaL_checkstack(d->L, 4, "json.decode");
+  lua_newtable(d->L);
+  d->frames[d->depth].is_array = is_array;
+  d->frames[d->depth].n = 0;
+  d->depth++;
+  return 1;
+}
+
+static int on_start_map (void *ctx) {
+  return open_container((decoder *)ctx, 0);
+}
+
+static int on_map_key (void *ctx, const unsigned char *s, size_t len) {
+  lua_pushlstring(((decoder *)ctx)->L, (const char *)s, len);
+  return 1;
+}
+
+static int on_end (void *ctx) {
+  decoder *d = (decoder *)ctx;
+  frame *f = &d->frames[--d->depth];
+  if (f->is_array && f->n == 0) {        /* keep [] distinct from {} */
+    push_array_mt(d->L);
+    lua_setmetatable(d->L, -2);
+  }
+  return add_value(d);
+}
+
+static int on_start_array (void *ctx) {
+  return open_container((decoder *)ctx, 1);
+}
+
+static const yajl_callbacks decode_callbacks = {
+  on_null, on_boolean, NULL, NULL, on_number, on_string,
+  on_start_map, on_map_key, on_end, on_start_array, on_end
+};
+
+static int decoder_gc (lua_State *L) {
+  decoder *d = (decoder *)lua_touserdata(L, 1);
+  if (d->h) yajl_free(d->h);
+  d->h = NULL;
+  return 0;
+}
+
+/* Raise "json.decode: <what> at byte N". */
+static int decode_error (lua_State *L, decoder *d, const unsigned char *s,
+                         size_t len, size_t at) {
+  if (d->error) {
+    lua_pushfstring(L, "json.decode: %s at byte %d", d->error, (int)at);
+  }
+  else {
+    unsigned char *msg = yajl_get_error(d->h, 0, s, len);
+    size_t n = strlen((char *)msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) n--;
+    lua_pushfstring(L, "json.decode: %s at byte %d",
+                    lua_pushlstring(L, (char *)msg, n), (int)at);
+    lua_remove(L, -2);
+    yajl_free_error(d->h, msg);
+  }
+  luaio_push_error(L, "json", NULL, lua_tostring(L, -1));
+  lua_pushinteger(L, (lua_Integer)at);
+  lua_setfield(L, -2, "position");
+  return luaio_raise(L);
+}
+
+/* json.decode(text) -> value. Objects become tables, arrays sequences
+ * (an empty array keeps a marker metatable, so it encodes back as []),
+ * null becomes json.null. */
+static int json_decode (lua_State *L) {
+  size_t len;
+  const unsigned char *s =
+    (const unsigned char *)luaio__checkstring(L, 1, "json.decode", &len);
+  decoder *d;
+  yajl_status st;
+  lua_settop(L, 1);
+  d = lua_newuserdatauv(L, sizeof *d, 0);          /* s d */
+  d->h = NULL;
+  d->depth = 0;
+  d->error = NULL;
+  d->L = L;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, decoder_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  d->h = yajl_alloc(&decode_callbacks, NULL, d);
+  if (d->h == NULL) return luaL_error(L, "json.decode: out of memory");
+  st = yajl_parse(d->h, s, len);
+  if (st != yajl_status_ok)
+    return decode_error(L, d, s, len, yajl_get_bytes_consumed(d->h));
+  if (yajl_complete_parse(d->h) != yajl_status_ok)
+    return decode_error(L, d, s, len, len);
+  if (lua_gettop(L) != 3) {
+    lua_pushliteral(L, "json.decode: no value");
+    luaio_push_error(L, "json", NULL, lua_tostring(L, -1));
+    return luaio_raise(L);
+  }
+  yajl_free(d->h);
+  d->h = NULL;
+  return 1;
+}
+
+/* ---- encode ----------------------------------------------------------- */
+
+typedef struct encoder {
+  yajl_gen g;
+} encoder;
+
+static int encoder_gc (lua_State *L) {
+  encoder *e = (encoder *)lua_touserdata(L, 1);
+  if (e->g) yajl_gen_free(e->g);
+  e->g = NULL;
+  return 0;
+}
+
+static int encode_fail (lua_State *L, const char *msg) {
+  lua_pushfstring(L, "json.encode: %s", msg);
+  luaio_push_error(L, "json", NULL, lua_tostring(L, -1));
+  return luaio_raise(L);
+}
+
+/* The shortest %g form that reads back as the same double, with ".0"
+ * kept on integral values so a float stays a float. */
+static void format_double (char *buf, size_t size, double v) {
+  int prec;
+  for (prec = 15; prec <= 17; prec++) {
+    snprintf(buf, size, "%.*g", prec, v);
+    if (strtod(buf, NULL) == v) break;
+  }
+  if (strpbrk(buf, ".eEn") == NULL) strncat(buf, ".0", size - strlen(buf) - 1);
+}
+
+/* Is the table at idx a sequence (array) to encode as [...]? */
+static int is_array (lua_State *L, int idx) {
+  lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
+  int mt_array = 0;
+  if (lua_getmetatable(L, idx)) {
+    push_array_mt(L);
+    mt_array = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TNUMBER) {
+      lua_pop(L, 1);
+      if (mt_array || n > 0) return -1;          /* mixed keys */
+      return 0;
+    }
+    count++;
+  }
+  if (count == 0) return mt_array;
+  return count == n ? 1 : -1;
+}
+
+static void encode_value (lua_State *L, yajl_gen g, int idx, int depth);
+
+static void encode_table (lua_State *L, yajl_gen g, int idx, int depth) {
+  int arr = is_array(L, idx);
+  if (depth > JSON_MAX_DEPTH) encode_fail(L, "nesting too deep (a cycle?)");
+  if (arr < 0) encode_fail(L, "table mixes keys or has holes or non-string "
+                           "keys");
+  luaL_checkstack(L, 4, "json.encode");
+  if (arr) {
+    lua_Integer i, n = (lua_Integer)lua_rawlen(L, idx);
+    yajl_gen_array_open(g);
+    for (i = 1; i <= n; i++) {
+      lua_rawgeti(L, idx, i);
+      encode_value(L, g, lua_gettop(L), depth + 1);
+      lua_pop(L, 1);
+    }
+    yajl_gen_array_close(g);
+    return;
+  }
+  yajl_gen_map_open(g);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    size_t len;
+    const char *k = lua_tolstring(L, -2, &len);
+    if (yajl_gen_string(g, (const unsigned char *)k, len) != yajl_gen_status_ok)
+      encode_fail(L, "key is not valid UTF-8");
+    encode_value(L, g, lua_gettop(L), depth + 1);
+    lua_pop(L, 1);
+  }
+  yajl_gen_map_close(g);
+}
+
+static void encode_value (lua_State *L, yajl_gen g, int idx, int depth) {
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL: yajl_gen_null(g); break;
+    case LUA_TBOOLEAN: yajl_gen_bool(g, lua_toboolean(L, idx)); break;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx))
+        yajl_gen_integer(g, (long long)lua_tointeger(L, idx));
+      else {
+        char buf[64];
+        double v = (double)lua_tonumber(L, idx);
+        if (isnan(v) || isinf(v)) encode_fail(L, "cannot encode NaN or "
+                                              "infinity");
+        format_double(buf, sizeof buf, v);
+        yajl_gen_number(g, buf, strlen(buf));
+      }
+      break;
+    case LUA_TSTRING: {
+      size_t len;
+      const char *s = lua_tolstring(L, idx, &len);
+      if (yajl_gen_string(g, (const unsigned char *)s, len)
+          != yajl_gen_status_ok)
+        encode_fail(L, "string is not valid UTF-8");
+      break;
+    }
+    case LUA_TTABLE: encode_table(L, g, idx, depth); break;
+    case LUA_TLIGHTUSERDATA:
+      if (lua_touserdata(L, idx) == NULL) { yajl_gen_null(g); break; }
+      /* fall through */
+    default:
+      lua_pushfstring(L, "cannot encode a %s", luaL_typename(L, idx));
+      encode_fail(L, lua_tostring(L, -1));
+  }
+}
+
+/* json.encode(value [, {indent = true}]) -> text */
+static int json_encode (lua_State *L) {
+  encoder *e;
+  const unsigned char *buf;
+  size_t len;
+  int indent = 0;
+  luaL_checkany(L, 1);
+  if (lua_istable(L, 2)) {
+    lua_getfield(L, 2, "indent");
+    indent = lua_toboolean(L, -1);
+  }
+  lua_settop(L, 1);
+  e = lua_newuserdatauv(L, sizeof *e, 0);
+  e->g = NULL;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, encoder_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  e->g = yajl_gen_alloc(NULL);
+  if (e->g == NULL) return luaL_error(L, "json.encode: out of memory");
+  yajl_gen_config(e->g, yajl_gen_validate_utf8, 1);
+  if (indent) yajl_gen_config(e->g, yajl_gen_beautify, 1);
+  encode_value(L, e->g, 1, 0);
+  yajl_gen_get_buf(e->g, &buf, &len);
+  lua_pushlstring(L, (const char *)buf, len);
+  yajl_gen_free(e->g);
+  e->g = NULL;
+  return 1;
+}
+
+/* json.array([t]) -> t marked to encode as an array, even when empty. */
+static int json_array (lua_State *L) {
+  if (lua_isnoneornil(L, 1)) lua_newtable(L);
+  else luaio__checktype(L, 1, "json.array", LUA_TTABLE);
+  lua_settop(L, 1);
+  push_array_mt(L);
+  lua_setmetatable(L, 1);
+  return 1;
+}
+
+static const luaL_Reg json_funcs[] = {
+  {"decode", json_decode}, {"encode", json_encode}, {"array", json_array},
+  {NULL, NULL}
+};
+
+int luaopen_luaio_json (lua_State *L) {
+  luaio__host(L);
+  luaL_newlib(L, json_funcs);
+  lua_pushlightuserdata(L, NULL);
+  lua_setfield(L, -2, "null");
+  return 1;
+}
