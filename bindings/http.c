@@ -1,0 +1,1104 @@
+/*
+ * http.c: `luaio.http`, an HTTP client on libcurl's multi_socket API
+ * driven by the host's libuv loop.
+ *
+ * A client owns one curl multi (its connection cache, so keep-alive and
+ * HTTP/2 multiplexing work across requests), one uv timer that curl arms
+ * and one uv_poll_t per socket curl asks us to watch. Each request is an
+ * easy handle inside a userdata kept on the requesting task's stack while
+ * it waits; cancellation removes it from the multi at once. Curl's
+ * callbacks never call back into curl, and we close curl's sockets
+ * ourselves, after libuv has stopped polling them.
+ */
+#include "../host/host.h"
+#include <curl/curl.h>
+#include <ctype.h>
+#include <math.h>
+#include <unistd.h>
+
+#define DEFAULT_TIMEOUT 300.0          /* seconds, like aiohttp */
+#define DEFAULT_CONNECT_TIMEOUT 30.0
+#define DEFAULT_MAX_BODY (256.0 * 1024 * 1024)
+#define DEFAULT_MAX_HEADER (256 * 1024)
+
+static const char default_client_key = 0;
+
+/* ---- the client: a curl multi on the loop ------------------------------ */
+
+typedef struct hsock {
+  uv_poll_t poll;
+  curl_socket_t fd;
+  struct hclient *c;
+  struct hsock *next;
+} hsock;
+
+typedef struct req req;
+
+typedef struct hclient {
+  CURLM *multi;
+  CURLSH *share;                /* the cookie jar of the client */
+  uv_timer_t timer;
+  luaio_host *h;
+  hsock *socks;
+  req *reqs;                    /* requests in the multi */
+  int closed;
+} hclient;
+
+struct req {
+  luaio_waiter w;
+  luaio_deadline d;             /* retry backoff */
+  hclient *c;
+  CURL *easy;
+  struct curl_slist *headers;
+  curl_mime *mime;
+  char *body, *hdrs;
+  size_t len, cap, hlen, hcap, max_body, max_header;
+  int too_big, header_too_big, in_multi, backoff, attempt, retries;
+  int idempotent;
+  CURLcode result;
+  double retry_after;
+  req *prev, *next;
+  char errbuf[CURL_ERROR_SIZE];
+};
+
+static void sock_free_cb (uv_handle_t *h) { free(h->data); }
+
+static void sock_close (hclient *c, hsock *s) {
+  hsock **p;
+  for (p = &c->socks; *p; p = &(*p)->next)
+    if (*p == s) { *p = s->next; break; }
+  uv_poll_stop(&s->poll);                /* epoll forgets the fd now */
+  uv_close((uv_handle_t *)&s->poll, sock_free_cb);
+}
+
+static void check_done (hclient *c);
+
+static void poll_cb (uv_poll_t *p, int status, int events) {
+  hsock *s = (hsock *)p->data;
+  hclient *c = s->c;
+  int flags = 0, running;
+  if (status < 0) flags = CURL_CSELECT_ERR;
+  else {
+    if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+  }
+  curl_multi_socket_action(c->multi, s->fd, flags, &running);
+  check_done(c);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch or forget a socket. Never fails. */
+static int sock_cb (CURL *e, curl_socket_t fd, int what, void *userp,
+                    void *sockp) {
+  hclient *c = (hclient *)userp;
+  hsock *s = (hsock *)sockp;
+  int events = 0;
+  (void)e;
+  if (what == CURL_POLL_REMOVE) {
+    if (s) sock_close(c, s);
+    curl_multi_assign(c->multi, fd, NULL);
+    return 0;
+  }
+  if (s == NULL) {
+    s = calloc(1, sizeof *s);
+    if (s == NULL) return 0;
+    if (uv_poll_init_socket(c->h->loop, &s->poll, fd) != 0) {
+      free(s);
+      return 0;
+    }
+    s->poll.data = s;
+    s->fd = fd;
+    s->c = c;
+    s->next = c->socks;
+    c->socks = s;
+    curl_multi_assign(c->multi, fd, s);
+  }
+  if (what & CURL_POLL_IN) events |= UV_READABLE;
+  if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
+  uv_poll_start(&s->poll, events, poll_cb);
+  return 0;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: stop polling before the fd goes away. */
+static int closesocket_cb (void *clientp, curl_socket_t fd) {
+  hclient *c = (hclient *)clientp;
+  hsock *s;
+  for (s = c->socks; s; s = s->next)
+    if (s->fd == fd) { sock_close(c, s); break; }
+  return close(fd);
+}
+
+static void timeout_cb (uv_timer_t *t) {
+  hclient *c = (hclient *)t->data;
+  int running;
+  curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  check_done(c);
+}
+
+/* CURLMOPT_TIMERFUNCTION: only arm the timer; curl refuses re-entry. */
+static int timer_cb (CURLM *m, long ms, void *userp) {
+  hclient *c = (hclient *)userp;
+  (void)m;
+  if (ms < 0) uv_timer_stop(&c->timer);
+  else uv_timer_start(&c->timer, timeout_cb, (uint64_t)ms, 0);
+  return 0;
+}
+
+static void req_unlink (req *r) {
+  if (r->prev) r->prev->next = r->next; else r->c->reqs = r->next;
+  if (r->next) r->next->prev = r->prev;
+  r->prev = r->next = NULL;
+  r->in_multi = 0;
+}
+
+static void req_remove (req *r) {
+  if (!r->in_multi) return;
+  curl_multi_remove_handle(r->c->multi, r->easy);
+  req_unlink(r);
+}
+
+static void check_done (hclient *c) {
+  CURLMsg *msg;
+  int left;
+  while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
+    req *r;
+    CURLcode rc = msg->data.result;      /* msg dies with remove_handle */
+    if (msg->msg != CURLMSG_DONE) continue;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+    req_remove(r);
+    r->result = rc;
+    luaio_waiter_done(&r->w, 0);
+  }
+}
+
+static int req_add (req *r) {
+  hclient *c = r->c;
+  if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) return 0;
+  r->in_multi = 1;
+  r->next = c->reqs;
+  if (c->reqs) c->reqs->prev = r;
+  c->reqs = r;
+  return 1;
+}
+
+static void client_timer_closed (uv_handle_t *h) { free(h->data); }
+
+/* Abort what is in flight, then free curl's side; the struct itself goes
+ * in the timer's close callback. */
+static void client_close (hclient *c) {
+  if (c->closed) return;
+  c->closed = 1;
+  while (c->reqs) {
+    req *r = c->reqs;
+    req_remove(r);
+    luaio_waiter_done(&r->w, UV_ECANCELED);
+  }
+  curl_multi_cleanup(c->multi);          /* may still call sock_cb */
+  if (c->share) curl_share_cleanup(c->share);
+  while (c->socks) sock_close(c, c->socks);
+  uv_close((uv_handle_t *)&c->timer, client_timer_closed);
+}
+
+static hclient *client_new (luaio_host *h, int cookies) {
+  hclient *c = calloc(1, sizeof *c);
+  if (c == NULL) return NULL;
+  c->h = h;
+  c->multi = curl_multi_init();
+  if (c->multi == NULL) { free(c); return NULL; }
+  if (cookies) {
+    c->share = curl_share_init();
+    if (c->share) curl_share_setopt(c->share, CURLSHOPT_SHARE,
+                                    CURL_LOCK_DATA_COOKIE);
+  }
+  uv_timer_init(h->loop, &c->timer);
+  c->timer.data = c;
+  curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+  curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+  curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+  curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+  return c;
+}
+
+/* ---- the Lua client object ----------------------------------------------- */
+
+/* A client userdata: the C side, and its settings table as uservalue. */
+typedef struct client_ud {
+  hclient *c;
+} client_ud;
+
+static hclient *check_client (lua_State *L, int idx) {
+  client_ud *u = (client_ud *)luaL_checkudata(L, idx, "luaio.HttpClient");
+  if (u->c == NULL || u->c->closed)
+    luaL_error(L, "http client is closed");
+  return u->c;
+}
+
+static int client_gc (lua_State *L) {
+  client_ud *u = (client_ud *)luaL_checkudata(L, 1, "luaio.HttpClient");
+  if (u->c) client_close(u->c);
+  u->c = NULL;
+  return 0;
+}
+
+/* ---- requests ---------------------------------------------------------------- */
+
+static int grow (char **buf, size_t *cap, size_t need) {
+  char *b;
+  size_t n = *cap ? *cap : 4096;
+  if (need <= *cap) return 1;
+  while (n < need) n *= 2;
+  b = realloc(*buf, n);
+  if (b == NULL) return 0;
+  *buf = b;
+  *cap = n;
+  return 1;
+}
+
+static size_t write_cb (char *p, size_t size, size_t n, void *ud) {
+  req *r = (req *)ud;
+  size_t len = size * n;
+  if (r->len + len > r->max_body) { r->too_big = 1; return 0; }
+  if (!grow(&r->body, &r->cap, r->len + len)) return 0;
+  memcpy(r->body + r->len, p, len);
+  r->len += len;
+  return len;
+}
+
+/* Keeps the header lines of the last response only (not of redirects or
+ * 100-continue), bounded in size. */
+static size_t header_cb (char *p, size_t size, size_t n, void *ud) {
+  req *r = (req *)ud;
+  size_t len = size * n;
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) r->hlen = 0;
+  if (r->hlen + len > r->max_header) { r->header_too_big = 1; return 0; }
+  if (!grow(&r->hdrs, &r->hcap, r->hlen + len)) return 0;
+  memcpy(r->hdrs + r->hlen, p, len);
+  r->hlen += len;
+  return len;
+}
+
+static void req_release (req *r) {
+  req_remove(r);
+  if (r->backoff) luaio__deadline_stop(&r->c->h->timers, &r->d);
+  r->backoff = 0;
+  if (r->easy) curl_easy_cleanup(r->easy);
+  if (r->headers) curl_slist_free_all(r->headers);
+  if (r->mime) curl_mime_free(r->mime);
+  free(r->body);
+  free(r->hdrs);
+  r->easy = NULL;
+  r->headers = NULL;
+  r->mime = NULL;
+  r->body = r->hdrs = NULL;
+}
+
+static int req_gc (lua_State *L) {
+  req_release((req *)lua_touserdata(L, 1));
+  return 0;
+}
+
+/* Push option name from the call's options (at opts, may be 0) or else
+ * the client's settings (at settings). [-0, +1] */
+static int opt (lua_State *L, int opts, int settings, const char *name) {
+  if (opts && lua_getfield(L, opts, name) != LUA_TNIL) return lua_type(L, -1);
+  if (opts) lua_pop(L, 1);
+  return lua_getfield(L, settings, name);
+}
+
+/* A seconds option: -1 when false (off), def when absent. */
+static double opt_seconds (lua_State *L, int opts, int settings,
+                           const char *name, double def, const char *fname) {
+  double v = def;
+  int t = opt(L, opts, settings, name);
+  if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) v = -1;
+  else if (t == LUA_TNUMBER && lua_tonumber(L, -1) >= 0) v = lua_tonumber(L, -1);
+  else if (t != LUA_TNIL) {
+    lua_pushfstring(L, "option '%s' must be seconds or false", name);
+    luaio__argerror(L, 2, fname, lua_tostring(L, -1));
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static int is_token (const char *s) {
+  if (*s == '\0') return 0;
+  for (; *s; s++)
+    if (!(isalnum((unsigned char)*s) || strchr("!#$%&'*+-.^_`|~", *s)))
+      return 0;
+  return 1;
+}
+
+/* Header injection guard: CR, LF and NUL never reach the wire. */
+static int clean_value (const char *s, size_t len) {
+  size_t i;
+  for (i = 0; i < len; i++)
+    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 0;
+  return 1;
+}
+
+static void add_header (lua_State *L, req *r, const char *name,
+                        const char *value, size_t vlen, const char *fname) {
+  struct curl_slist *l;
+  if (!is_token(name)) {
+    lua_pushfstring(L, "invalid header name '%s'", name);
+    luaio__argerror(L, 2, fname, lua_tostring(L, -1));
+  }
+  if (!clean_value(value, vlen)) {
+    lua_pushfstring(L, "header '%s' contains CR, LF or NUL", name);
+    luaio__argerror(L, 2, fname, lua_tostring(L, -1));
+  }
+  lua_pushfstring(L, "%s: %s", name, value);
+  l = curl_slist_append(r->headers, lua_tostring(L, -1));
+  lua_pop(L, 1);
+  if (l == NULL) luaL_error(L, "%s: out of memory", fname);
+  r->headers = l;
+}
+
+/* Headers from a table (name -> value) at idx. */
+static void add_headers (lua_State *L, req *r, int idx, const char *fname) {
+  if (lua_isnil(L, idx)) return;
+  if (!lua_istable(L, idx))
+    luaio__argerror(L, 2, fname, "option 'headers' must be a table");
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    size_t vlen;
+    const char *v;
+    if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
+      luaio__argerror(L, 2, fname, "headers must map names to strings");
+    v = lua_tolstring(L, -1, &vlen);
+    add_header(L, r, lua_tostring(L, -2), v, vlen, fname);
+    lua_pop(L, 1);
+  }
+}
+
+/* Append name=value pairs of the table at idx, URL-encoded, to b. */
+static void encode_pairs (lua_State *L, CURL *e, int idx, luaL_Buffer *b,
+                          const char *fname, const char *what) {
+  int first = 1;
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    char *k, *v;
+    if (!lua_isstring(L, -2) || !lua_isstring(L, -1)) {
+      lua_pushfstring(L, "option '%s' must map strings to strings", what);
+      luaio__argerror(L, 2, fname, lua_tostring(L, -1));
+    }
+    k = curl_easy_escape(e, lua_tostring(L, -2), 0);
+    v = curl_easy_escape(e, lua_tostring(L, -1), 0);
+    if (!first) luaL_addchar(b, '&');
+    if (k) luaL_addstring(b, k);
+    luaL_addchar(b, '=');
+    if (v) luaL_addstring(b, v);
+    curl_free(k);
+    curl_free(v);
+    first = 0;
+    lua_pop(L, 1);
+  }
+}
+
+/* Resolve url against base_url, append query; set CURLOPT_URL. Leaves
+ * the final URL string on the stack. [-0, +1] */
+static void set_url (lua_State *L, req *r, const char *url, int opts,
+                     int settings, const char *fname) {
+  CURLU *u = curl_url();
+  CURLUcode uc = CURLUE_OK;
+  char *full = NULL, *scheme = NULL;
+  if (u == NULL) luaL_error(L, "%s: out of memory", fname);
+  if (opt(L, opts, settings, "base_url") == LUA_TSTRING)
+    uc = curl_url_set(u, CURLUPART_URL, lua_tostring(L, -1), 0);
+  lua_pop(L, 1);
+  if (uc == CURLUE_OK) uc = curl_url_set(u, CURLUPART_URL, url, 0);
+  if (uc == CURLUE_OK && opt(L, opts, 0, "query") != LUA_TNIL) {
+    luaL_Buffer b;
+    if (!lua_istable(L, -1)) {
+      curl_url_cleanup(u);
+      luaio__argerror(L, 2, fname, "option 'query' must be a table");
+    }
+    luaL_buffinit(L, &b);
+    encode_pairs(L, r->easy, -2, &b, fname, "query");
+    luaL_pushresult(&b);
+    if (lua_rawlen(L, -1) > 0)
+      uc = curl_url_set(u, CURLUPART_QUERY, lua_tostring(L, -1),
+                        CURLU_APPENDQUERY);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  if (uc == CURLUE_OK) uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+  if (uc == CURLUE_OK) uc = curl_url_get(u, CURLUPART_URL, &full, 0);
+  if (uc != CURLUE_OK || (strcmp(scheme, "http") && strcmp(scheme, "https"))) {
+    lua_pushfstring(L, "invalid URL '%s': %s", url, uc != CURLUE_OK
+                    ? curl_url_strerror(uc) : "only http and https");
+    curl_free(scheme);
+    curl_free(full);
+    curl_url_cleanup(u);
+    luaio__argerror(L, 1, fname, lua_tostring(L, -1));
+  }
+  lua_pushstring(L, full);
+  curl_free(scheme);
+  curl_free(full);
+  curl_url_cleanup(u);
+  curl_easy_setopt(r->easy, CURLOPT_URL, lua_tostring(L, -1));
+}
+
+/* Call luaio.json's function name on the value on top. [-1, +1] */
+static void json_call (lua_State *L, const char *name) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "luaio.json");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, name);
+  lua_remove(L, -2);
+  lua_insert(L, -2);
+  lua_call(L, 1, 1);
+}
+
+/* multipart: {field = "text" | {path=, filename=, type=}} */
+static void set_multipart (lua_State *L, req *r, int idx, const char *fname) {
+  idx = lua_absindex(L, idx);
+  r->mime = curl_mime_init(r->easy);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    curl_mimepart *part = curl_mime_addpart(r->mime);
+    if (lua_type(L, -2) != LUA_TSTRING)
+      luaio__argerror(L, 2, fname, "multipart field names must be strings");
+    curl_mime_name(part, lua_tostring(L, -2));
+    if (lua_istable(L, -1)) {
+      lua_getfield(L, -1, "path");
+      if (!lua_isstring(L, -1) ||
+          curl_mime_filedata(part, lua_tostring(L, -1)) != CURLE_OK)
+        luaio__argerror(L, 2, fname, "multipart file needs a readable "
+                        "'path'");
+      lua_getfield(L, -2, "filename");
+      if (lua_isstring(L, -1)) curl_mime_filename(part, lua_tostring(L, -1));
+      lua_getfield(L, -3, "type");
+      if (lua_isstring(L, -1)) curl_mime_type(part, lua_tostring(L, -1));
+      lua_pop(L, 3);
+    }
+    else if (lua_isstring(L, -1)) {
+      size_t len;
+      const char *v = lua_tolstring(L, -1, &len);
+      curl_mime_data(part, v, len);
+    }
+    else luaio__argerror(L, 2, fname, "multipart values must be strings "
+                         "or file tables");
+    lua_pop(L, 1);
+  }
+  curl_easy_setopt(r->easy, CURLOPT_MIMEPOST, r->mime);
+}
+
+/* The request body from body / json / form / multipart. */
+static void set_body (lua_State *L, req *r, int opts, const char *fname) {
+  size_t len;
+  if (!opts) return;
+  if (lua_getfield(L, opts, "json") != LUA_TNIL) {
+    json_call(L, "encode");
+    add_header(L, r, "Content-Type", "application/json", 16, fname);
+  }
+  else if (lua_pop(L, 1), lua_getfield(L, opts, "form") != LUA_TNIL) {
+    luaL_Buffer b;
+    if (!lua_istable(L, -1))
+      luaio__argerror(L, 2, fname, "option 'form' must be a table");
+    luaL_buffinit(L, &b);
+    encode_pairs(L, r->easy, -2, &b, fname, "form");
+    luaL_pushresult(&b);
+    lua_remove(L, -2);
+    add_header(L, r, "Content-Type", "application/x-www-form-urlencoded",
+               33, fname);
+  }
+  else if (lua_pop(L, 1), lua_getfield(L, opts, "multipart") != LUA_TNIL) {
+    if (!lua_istable(L, -1))
+      luaio__argerror(L, 2, fname, "option 'multipart' must be a table");
+    set_multipart(L, r, -1, fname);
+    lua_pop(L, 1);
+    return;
+  }
+  else if (lua_pop(L, 1), lua_getfield(L, opts, "body") == LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (!lua_isstring(L, -1))
+    luaio__argerror(L, 2, fname, "option 'body' must be a string");
+  lua_tolstring(L, -1, &len);
+  curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+  curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, lua_tostring(L, -1));
+  lua_pop(L, 1);
+}
+
+static void set_method (req *r, const char *method) {
+  if (strcmp(method, "GET") == 0) curl_easy_setopt(r->easy, CURLOPT_HTTPGET, 1L);
+  else if (strcmp(method, "HEAD") == 0)
+    curl_easy_setopt(r->easy, CURLOPT_NOBODY, 1L);
+  else curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, method);
+  r->idempotent = strcmp(method, "POST") != 0 && strcmp(method, "PATCH") != 0;
+}
+
+/* Timeouts, redirects, TLS, proxy, version, limits. */
+static void set_transfer_opts (lua_State *L, req *r, int opts, int settings,
+                               const char *fname) {
+  CURL *e = r->easy;
+  double total = opt_seconds(L, opts, settings, "timeout", DEFAULT_TIMEOUT,
+                             fname);
+  double conn = opt_seconds(L, opts, settings, "connect_timeout",
+                            DEFAULT_CONNECT_TIMEOUT, fname);
+  double idle = opt_seconds(L, opts, settings, "idle_timeout", -1, fname);
+  double max_body = DEFAULT_MAX_BODY;
+  long redirects = 10;
+  if (total > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(total * 1000));
+  if (conn > 0)
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(conn * 1000));
+  if (idle > 0) {
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)ceil(idle));
+  }
+  if (opt(L, opts, settings, "max_redirects") == LUA_TNUMBER)
+    redirects = (long)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if (opt(L, opts, settings, "follow_redirects") == LUA_TBOOLEAN &&
+      !lua_toboolean(L, -1))
+    redirects = 0;
+  lua_pop(L, 1);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, redirects > 0 ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS, redirects);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  if (opt(L, opts, settings, "verify") == LUA_TBOOLEAN &&
+      !lua_toboolean(L, -1)) {
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  lua_pop(L, 1);
+  if (opt(L, opts, settings, "ca_file") == LUA_TSTRING)
+    curl_easy_setopt(e, CURLOPT_CAINFO, lua_tostring(L, -1));
+  lua_pop(L, 1);
+  if (opt(L, opts, settings, "proxy") == LUA_TSTRING)
+    curl_easy_setopt(e, CURLOPT_PROXY, lua_tostring(L, -1));
+  lua_pop(L, 1);
+  if (opt(L, opts, settings, "http_version") == LUA_TSTRING) {
+    const char *v = lua_tostring(L, -1);
+    long cv = strcmp(v, "1.0") == 0 ? CURL_HTTP_VERSION_1_0
+            : strcmp(v, "1.1") == 0 ? CURL_HTTP_VERSION_1_1
+            : strcmp(v, "2") == 0 ? CURL_HTTP_VERSION_2TLS
+            : strcmp(v, "2-prior-knowledge") == 0
+              ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : -1;
+    if (cv < 0) luaio__argerror(L, 2, fname, "option 'http_version' must be "
+                                "'1.0', '1.1', '2' or '2-prior-knowledge'");
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, cv);
+  }
+  lua_pop(L, 1);
+  if (opt(L, opts, settings, "max_body") == LUA_TNUMBER)
+    max_body = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  r->max_body = (size_t)max_body;
+  r->max_header = DEFAULT_MAX_HEADER;
+  if (opt(L, opts, settings, "retries") == LUA_TNUMBER)
+    r->retries = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if (opts) {
+    lua_getfield(L, opts, "retry_any_method");
+    if (lua_toboolean(L, -1)) r->idempotent = 1;
+    lua_pop(L, 1);
+  }
+}
+
+/* ---- completion: errors, responses, retries ---------------------------- */
+
+static const char *error_kind (req *r) {
+  if (r->too_big) return "body_too_large";
+  if (r->header_too_big) return "header_too_large";
+  switch (r->result) {
+    case CURLE_OPERATION_TIMEDOUT: return "timeout";
+    case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_RESOLVE_PROXY:
+      return "dns";
+    case CURLE_COULDNT_CONNECT: return "connect";
+    case CURLE_TOO_MANY_REDIRECTS: return "redirect";
+    case CURLE_PEER_FAILED_VERIFICATION: case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM: case CURLE_SSL_CACERT_BADFILE:
+      return "tls";
+    case CURLE_UNSUPPORTED_PROTOCOL: return "protocol";
+    case CURLE_SEND_ERROR: case CURLE_RECV_ERROR: case CURLE_PARTIAL_FILE:
+    case CURLE_GOT_NOTHING: return "reset";
+    default: return "io";
+  }
+}
+
+static const char *curl_code_name (CURLcode rc, char *buf, size_t size) {
+  static const struct { CURLcode rc; const char *name; } names[] = {
+    {CURLE_UNSUPPORTED_PROTOCOL, "CURLE_UNSUPPORTED_PROTOCOL"},
+    {CURLE_WEIRD_SERVER_REPLY, "CURLE_WEIRD_SERVER_REPLY"},
+    {CURLE_PARTIAL_FILE, "CURLE_PARTIAL_FILE"},
+    {CURLE_WRITE_ERROR, "CURLE_WRITE_ERROR"},
+    {CURLE_OUT_OF_MEMORY, "CURLE_OUT_OF_MEMORY"},
+    {CURLE_SSL_CONNECT_ERROR, "CURLE_SSL_CONNECT_ERROR"},
+    {CURLE_GOT_NOTHING, "CURLE_GOT_NOTHING"},
+    {CURLE_SEND_ERROR, "CURLE_SEND_ERROR"},
+    {CURLE_RECV_ERROR, "CURLE_RECV_ERROR"},
+    {CURLE_BAD_CONTENT_ENCODING, "CURLE_BAD_CONTENT_ENCODING"},
+    {CURLE_COULDNT_CONNECT, "CURLE_COULDNT_CONNECT"},
+  };
+  size_t i;
+  for (i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (names[i].rc == rc) return names[i].name;
+  snprintf(buf, size, "CURLE_%d", (int)rc);
+  return buf;
+}
+
+/* Raise the error of a failed transfer: kind, errno name (or curl's
+ * code), curl's message, method and URL. Stack: ... url on top. */
+static int raise_transfer_error (lua_State *L, req *r, const char *method) {
+  long oserr = 0;
+  const char *code, *msg;
+  char cbuf[32];
+  curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &oserr);
+  if (r->too_big) msg = "response body larger than max_body";
+  else if (r->header_too_big) msg = "response headers too large";
+  else msg = r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->result);
+  if (r->too_big) code = "BODY_TOO_LARGE";
+  else if (r->header_too_big) code = "HEADER_TOO_LARGE";
+  else if (oserr) code = uv_err_name(-(int)oserr);
+  else if (r->result == CURLE_OPERATION_TIMEDOUT) code = "ETIMEDOUT";
+  else if (r->result == CURLE_TOO_MANY_REDIRECTS) code = "TOO_MANY_REDIRECTS";
+  else if (r->result == CURLE_COULDNT_RESOLVE_HOST) code = "EAI_NONAME";
+  else if (r->result == CURLE_PEER_FAILED_VERIFICATION) code = "TLS_VERIFY";
+  else code = curl_code_name(r->result, cbuf, sizeof cbuf);
+  luaio_push_error(L, error_kind(r), code, msg);
+  lua_pushstring(L, method);
+  lua_setfield(L, -2, "op");
+  lua_pushvalue(L, -2);
+  lua_setfield(L, -2, "url");
+  return luaio_raise(L);
+}
+
+/* Build the response table from the finished transfer. [-0, +1] */
+static void push_response (lua_State *L, req *r, const char *method,
+                           lua_Number elapsed) {
+  long status = 0, version = 0;
+  char *url = NULL;
+  const char *p = r->hdrs, *end = r->hdrs + r->hlen;
+  int n = 0;
+  curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &url);
+  curl_easy_getinfo(r->easy, CURLINFO_HTTP_VERSION, &version);
+  lua_createtable(L, 0, 12);
+  lua_pushinteger(L, status);
+  lua_setfield(L, -2, "status");
+  lua_pushboolean(L, status < 400);
+  lua_setfield(L, -2, "ok");
+  lua_pushlstring(L, r->body ? r->body : "", r->len);
+  lua_setfield(L, -2, "body");
+  lua_pushstring(L, url ? url : "");
+  lua_setfield(L, -2, "url");
+  lua_pushstring(L, method);
+  lua_setfield(L, -2, "method");
+  lua_pushstring(L, version == CURL_HTTP_VERSION_2_0 ? "2"
+                 : version == CURL_HTTP_VERSION_1_0 ? "1.0" : "1.1");
+  lua_setfield(L, -2, "http_version");
+  lua_pushnumber(L, elapsed);
+  lua_setfield(L, -2, "elapsed");
+  lua_pushinteger(L, r->attempt);
+  lua_setfield(L, -2, "retries");
+  lua_newtable(L);                                 /* resp headers */
+  luaL_setmetatable(L, "luaio.HttpHeaders");
+  lua_newtable(L);                                 /* resp headers list */
+  while (p < end) {
+    const char *eol = memchr(p, '\n', end - p), *colon, *v, *ve;
+    if (eol == NULL) eol = end;
+    ve = eol;
+    while (ve > p && (ve[-1] == '\r' || ve[-1] == '\n')) ve--;
+    colon = memchr(p, ':', ve - p);
+    if (p == r->hdrs) {                            /* the status line */
+      const char *sp = memchr(p, ' ', ve - p);
+      if (sp) sp = memchr(sp + 1, ' ', ve - sp - 1);
+      lua_pushlstring(L, sp ? sp + 1 : "", sp ? (size_t)(ve - sp - 1) : 0);
+      lua_setfield(L, -4, "reason");
+    }
+    else if (colon) {
+      luaL_Buffer b;
+      const char *k;
+      for (v = colon + 1; v < ve && (*v == ' ' || *v == '\t'); v++) {}
+      luaL_buffinit(L, &b);
+      for (k = p; k < colon; k++) luaL_addchar(&b, tolower((unsigned char)*k));
+      luaL_pushresult(&b);                         /* ... list name */
+      lua_createtable(L, 2, 0);
+      lua_pushlstring(L, p, colon - p);
+      lua_rawseti(L, -2, 1);
+      lua_pushlstring(L, v, ve - v);
+      lua_rawseti(L, -2, 2);
+      lua_rawseti(L, -3, ++n);
+      lua_pushvalue(L, -1);
+      if (lua_rawget(L, -4) == LUA_TSTRING) {      /* repeated: join */
+        lua_pushliteral(L, ", ");
+        lua_pushlstring(L, v, ve - v);
+        lua_concat(L, 3);
+      }
+      else {
+        lua_pop(L, 1);
+        lua_pushlstring(L, v, ve - v);
+      }
+      lua_rawset(L, -4);
+    }
+    p = eol + 1;
+  }
+  lua_setfield(L, -3, "header_list");
+  lua_setfield(L, -2, "headers");
+  luaL_setmetatable(L, "luaio.HttpResponse");
+}
+
+/* Seconds to wait before retry number r->attempt (1-based): Retry-After
+ * when the server said so, else exponential backoff with jitter. */
+static double backoff_seconds (req *r) {
+  int n = r->attempt < 1 ? 0 : r->attempt > 10 ? 9 : r->attempt - 1;
+  double base = 0.1 * (double)(1 << n);
+  if (r->retry_after > 0) return r->retry_after < 60 ? r->retry_after : 60;
+  return base * (0.5 + (double)rand() / RAND_MAX);
+}
+
+static double retry_after (req *r) {
+  struct curl_header *h;
+  if (curl_easy_header(r->easy, "Retry-After", 0, CURLH_HEADER, -1, &h)
+      != CURLHE_OK)
+    return 0;
+  return atof(h->value);
+}
+
+/* Should this outcome be tried again? */
+static int should_retry (req *r) {
+  long status = 0;
+  if (r->attempt >= r->retries || !r->idempotent) return 0;
+  if (r->result != CURLE_OK) {
+    switch (r->result) {
+      case CURLE_COULDNT_CONNECT: case CURLE_OPERATION_TIMEDOUT:
+      case CURLE_RECV_ERROR: case CURLE_SEND_ERROR: case CURLE_GOT_NOTHING:
+      case CURLE_PARTIAL_FILE: case CURLE_COULDNT_RESOLVE_HOST:
+        return !r->too_big && !r->header_too_big;
+      default: return 0;
+    }
+  }
+  curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (status != 429 && status != 503) return 0;
+  r->retry_after = retry_after(r);
+  return 1;
+}
+
+static void retry_due_cb (luaio_deadline *d) {
+  req *r = (req *)((char *)d - offsetof(req, d));
+  r->backoff = 0;
+  r->len = r->hlen = 0;
+  r->too_big = r->header_too_big = 0;
+  r->errbuf[0] = '\0';
+  if (!req_add(r)) {
+    r->result = CURLE_FAILED_INIT;
+    luaio_waiter_done(&r->w, 0);
+  }
+}
+
+static void req_abort (luaio_waiter *w) {
+  req *r = (req *)w;
+  req_remove(r);
+  if (r->backoff) luaio__deadline_stop(&r->c->h->timers, &r->d);
+  r->backoff = 0;
+  luaio_waiter_done(w, UV_ECANCELED);
+}
+
+/* Stack of a request: ... r(ud) method url start_time */
+static int req_k (lua_State *L, int status, lua_KContext ctx) {
+  req *r = (req *)ctx;
+  int top = lua_gettop(L);
+  const char *method = lua_tostring(L, top - 2);
+  if (status != 0) {                               /* cancelled, closed */
+    lua_settop(L, top - 1);
+    return luaio_raise_uv(L, status, method, "url", lua_tostring(L, -1));
+  }
+  if (should_retry(r)) {
+    double s;
+    r->attempt++;
+    s = backoff_seconds(r);
+    r->backoff = luaio__deadline_start(&r->c->h->timers, &r->d,
+                                       (uint64_t)(s * 1000), retry_due_cb);
+    if (r->backoff) return luaio_wait(L, &r->w, req_k, ctx);
+  }
+  if (r->result != CURLE_OK || r->too_big || r->header_too_big) {
+    lua_settop(L, top - 1);
+    return raise_transfer_error(L, r, method);
+  }
+  push_response(L, r, method, (lua_Number)uv_hrtime() / 1e9
+                - lua_tonumber(L, top));
+  req_release(r);
+  return 1;
+}
+
+/* Start a request: client at cidx (its settings as uservalue), method,
+ * url, options at opts (0: none). */
+static int do_request (lua_State *L, int cidx, const char *method,
+                       const char *url, int opts, const char *fname) {
+  hclient *c = check_client(L, cidx);
+  int settings, ridx;
+  req *r;
+  if (!is_token(method) || !clean_value(method, strlen(method)))
+    return luaio__argerror(L, 1, fname, "invalid method");
+  luaio_check_wait(L, fname);
+  lua_getiuservalue(L, cidx, 1);
+  settings = lua_gettop(L);
+  r = lua_newuserdatauv(L, sizeof *r, 0);
+  memset(r, 0, sizeof *r);
+  luaio_waiter_init(&r->w, req_abort);
+  r->c = c;
+  luaL_setmetatable(L, "luaio.HttpRequest");
+  ridx = lua_gettop(L);
+  r->easy = curl_easy_init();
+  if (r->easy == NULL) return luaL_error(L, "%s: out of memory", fname);
+  lua_getfield(L, settings, "headers");
+  add_headers(L, r, lua_gettop(L), fname);
+  lua_pop(L, 1);
+  if (opts) {
+    lua_getfield(L, opts, "headers");
+    add_headers(L, r, lua_gettop(L), fname);
+    lua_pop(L, 1);
+  }
+  set_method(r, method);
+  set_transfer_opts(L, r, opts, settings, fname);
+  set_body(L, r, opts, fname);
+  lua_pushstring(L, method);                       /* r method */
+  set_url(L, r, url, opts, settings, fname);       /* r method url */
+  lua_pushnumber(L, (lua_Number)uv_hrtime() / 1e9);
+  curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
+  curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, write_cb);
+  curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
+  curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, header_cb);
+  curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
+  curl_easy_setopt(r->easy, CURLOPT_PRIVATE, (char *)r);
+  curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
+  curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(r->easy, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(r->easy, CURLOPT_QUICK_EXIT, 1L);
+  curl_easy_setopt(r->easy, CURLOPT_CLOSESOCKETFUNCTION, closesocket_cb);
+  curl_easy_setopt(r->easy, CURLOPT_CLOSESOCKETDATA, c);
+  if (c->share) {
+    curl_easy_setopt(r->easy, CURLOPT_SHARE, c->share);
+    curl_easy_setopt(r->easy, CURLOPT_COOKIEFILE, "");
+  }
+  (void)ridx;
+  if (!req_add(r)) return luaL_error(L, "%s: cannot start the transfer",
+                                     fname);
+  return luaio_wait(L, &r->w, req_k, (lua_KContext)r);
+}
+
+/* ---- the Lua API ------------------------------------------------------------- */
+
+/* Push the host's default client, making it on first use. [-0, +1] */
+static int push_default_client (lua_State *L);
+
+/* client:request{method=, url=, ...} and http.request{...} */
+static int request_table (lua_State *L, int cidx, int tidx,
+                          const char *fname) {
+  const char *method, *url;
+  luaio__checktype(L, tidx, fname, LUA_TTABLE);
+  lua_getfield(L, tidx, "url");
+  if (lua_type(L, -1) != LUA_TSTRING)
+    return luaio__argerror(L, tidx, fname, "field 'url' must be a string");
+  url = lua_tostring(L, -1);
+  lua_getfield(L, tidx, "method");
+  method = lua_isstring(L, -1) ? lua_tostring(L, -1) : "GET";
+  return do_request(L, cidx, method, url, tidx, fname);
+}
+
+/* method(url [, opts]) on client at cidx. */
+static int request_url (lua_State *L, int cidx, int uidx, const char *method,
+                        const char *fname) {
+  const char *url = luaio__checkstring(L, uidx, fname, NULL);
+  int opts = uidx + 1;
+  if (lua_isnoneornil(L, opts)) opts = 0;
+  else luaio__checktype(L, opts, fname, LUA_TTABLE);
+  return do_request(L, cidx, method, url, opts, fname);
+}
+
+#define VERB(name, METHOD) \
+  static int http_##name (lua_State *L) { \
+    lua_settop(L, 2); \
+    push_default_client(L); \
+    return request_url(L, 3, 1, METHOD, "http." #name); \
+  } \
+  static int client_##name (lua_State *L) { \
+    return request_url(L, 1, 2, METHOD, "client:" #name); \
+  }
+VERB(get, "GET")
+VERB(post, "POST")
+VERB(put, "PUT")
+VERB(patch, "PATCH")
+VERB(delete, "DELETE")
+VERB(head, "HEAD")
+VERB(options, "OPTIONS")
+
+static int http_request (lua_State *L) {
+  lua_settop(L, 1);
+  push_default_client(L);
+  return request_table(L, 2, 1, "http.request");
+}
+
+static int client_request (lua_State *L) {
+  return request_table(L, 1, 2, "client:request");
+}
+
+static int client_close_m (lua_State *L) {
+  client_ud *u = (client_ud *)luaL_checkudata(L, 1, "luaio.HttpClient");
+  if (u->c) client_close(u->c);
+  u->c = NULL;
+  return 0;
+}
+
+/* Make a client for the settings table at sidx. [-0, +1] */
+static int new_client (lua_State *L, int sidx, const char *fname) {
+  client_ud *u;
+  int cookies = 1;
+  lua_Integer maxc = 0, maxh = 0;
+  if (sidx) {
+    luaio__checktype(L, sidx, fname, LUA_TTABLE);
+    lua_getfield(L, sidx, "cookies");
+    cookies = lua_isnil(L, -1) || lua_toboolean(L, -1);
+    lua_getfield(L, sidx, "max_connections");
+    maxc = lua_tointeger(L, -1);
+    lua_getfield(L, sidx, "max_per_host");
+    maxh = lua_tointeger(L, -1);
+    lua_pop(L, 3);
+  }
+  u = lua_newuserdatauv(L, sizeof *u, 1);
+  u->c = NULL;
+  luaL_setmetatable(L, "luaio.HttpClient");
+  if (sidx) {                                      /* a private copy */
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, sidx)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, -4);
+    }
+  }
+  else lua_newtable(L);
+  lua_setiuservalue(L, -2, 1);
+  u->c = client_new(luaio__host(L), cookies);
+  if (u->c == NULL) return luaL_error(L, "%s: out of memory", fname);
+  if (maxc > 0) {              /* a cache as big, so none is reopened */
+    curl_multi_setopt(u->c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)maxc);
+    curl_multi_setopt(u->c->multi, CURLMOPT_MAXCONNECTS, (long)maxc);
+  }
+  if (maxh > 0)
+    curl_multi_setopt(u->c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)maxh);
+  return 1;
+}
+
+/* http.client{base_url=, headers=, timeout=, connect_timeout=,
+ * max_connections=, max_per_host=, retries=, cookies=, ...} */
+static int http_client (lua_State *L) {
+  return new_client(L, lua_isnoneornil(L, 1) ? 0 : 1, "http.client");
+}
+
+static int push_default_client (lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &default_client_key) == LUA_TNIL) {
+    lua_pop(L, 1);
+    new_client(L, 0, "http");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &default_client_key);
+  }
+  return 1;
+}
+
+/* ---- responses ------------------------------------------------------------- */
+
+static int resp_text (lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "body");
+  return 1;
+}
+
+static int resp_json (lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "body");
+  json_call(L, "decode");
+  return 1;
+}
+
+/* resp:raise_for_status() -> resp, or an error of kind "http" with the
+ * status for 4xx and 5xx. */
+static int resp_raise_for_status (lua_State *L) {
+  lua_Integer status;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_getfield(L, 1, "status");
+  status = lua_tointeger(L, -1);
+  if (status < 400) { lua_settop(L, 1); return 1; }
+  lua_getfield(L, 1, "reason");
+  lua_pushfstring(L, "HTTP %d %s", (int)status, luaL_optstring(L, -1, ""));
+  luaio_push_error(L, "http", NULL, lua_tostring(L, -1));
+  lua_pushinteger(L, status);
+  lua_setfield(L, -2, "status");
+  lua_getfield(L, 1, "method");
+  lua_setfield(L, -2, "op");
+  lua_getfield(L, 1, "url");
+  lua_setfield(L, -2, "url");
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "response");
+  return luaio_raise(L);
+}
+
+/* headers[name]: case-insensitive. */
+static int headers_index (lua_State *L) {
+  luaL_Buffer b;
+  size_t len, i;
+  const char *k = lua_tolstring(L, 2, &len);
+  if (k == NULL) return 0;
+  luaL_buffinit(L, &b);
+  for (i = 0; i < len; i++) luaL_addchar(&b, tolower((unsigned char)k[i]));
+  luaL_pushresult(&b);
+  lua_rawget(L, 1);
+  return 1;
+}
+
+static const luaL_Reg resp_methods[] = {
+  {"text", resp_text}, {"json", resp_json},
+  {"raise_for_status", resp_raise_for_status}, {NULL, NULL}
+};
+
+static const luaL_Reg client_methods[] = {
+  {"get", client_get}, {"post", client_post}, {"put", client_put},
+  {"patch", client_patch}, {"delete", client_delete}, {"head", client_head},
+  {"options", client_options}, {"request", client_request},
+  {"close", client_close_m}, {NULL, NULL}
+};
+
+static const luaL_Reg http_funcs[] = {
+  {"get", http_get}, {"post", http_post}, {"put", http_put},
+  {"patch", http_patch}, {"delete", http_delete}, {"head", http_head},
+  {"options", http_options}, {"request", http_request},
+  {"client", http_client}, {NULL, NULL}
+};
+
+static void make_metatables (lua_State *L) {
+  if (luaL_newmetatable(L, "luaio.HttpClient")) {
+    luaL_newlib(L, client_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, client_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, client_gc);
+    lua_setfield(L, -2, "__close");
+  }
+  if (luaL_newmetatable(L, "luaio.HttpRequest")) {
+    lua_pushcfunction(L, req_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  if (luaL_newmetatable(L, "luaio.HttpResponse")) {
+    luaL_newlib(L, resp_methods);
+    lua_setfield(L, -2, "__index");
+  }
+  if (luaL_newmetatable(L, "luaio.HttpHeaders")) {
+    lua_pushcfunction(L, headers_index);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 4);
+}
+
+int luaopen_luaio_http (lua_State *L) {
+  luaio__host(L);
+  curl_global_init(CURL_GLOBAL_DEFAULT);   /* thread-safe since 7.84 */
+  make_metatables(L);
+  luaL_newlib(L, http_funcs);
+  lua_pushstring(L, curl_version());
+  lua_setfield(L, -2, "curl_version");
+  return 1;
+}

@@ -1,0 +1,33 @@
+-- Starts spec/helpers/fault_server.py (a misbehaving HTTP server) on a free
+-- port of 127.0.0.1; stop() kills it by PID.
+local aio = require "luaio"
+local helpers = require "spec.helpers"
+
+local M = {}
+
+function M.start()
+  local out = os.tmpname()
+  local rc, pid = helpers.sh("python3 spec/helpers/fault_server.py > " .. out
+    .. " 2>&1 & echo $!")
+  assert(rc == 0)
+  pid = tonumber(pid)
+  for _ = 1, 100 do
+    local f = io.open(out)
+    local port = f and tonumber(f:read("l") or "")
+    if f then f:close() end
+    if port then
+      os.remove(out)
+      return setmetatable({pid = pid, port = port,
+        url = "http://127.0.0.1:" .. port}, {__index = M})
+    end
+    aio.sleep(0.05)
+  end
+  os.execute("kill " .. pid)
+  error("fault server did not start")
+end
+
+function M:stop()
+  os.execute("kill " .. self.pid .. " 2>/dev/null")
+end
+
+return M

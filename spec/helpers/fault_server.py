@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""A misbehaving HTTP server for the specs, on 127.0.0.1 (port 0 = any).
+
+Prints its port, then serves until killed:
+  /reset          headers and part of the body, then a connection reset
+  /stall          accepts and never answers
+  /garbage        a response that is not HTTP
+  /huge-header    a 1 MB header
+  /endless        a body that never ends
+  /flaky/<key>/<n>  503 (Retry-After: 0) for the first n requests, then 200
+  /attempts/<key> how many requests /flaky/<key> got
+  /stats          connections accepted and most open at once
+  /slow           answers after 0.2 s (to keep connections busy)
+"""
+import socket, struct, sys, threading, time
+
+lock = threading.Lock()
+attempts = {}
+stats = {"accepted": 0, "open": 0, "max_open": 0}
+
+
+def respond(conn, status, body, extra=""):
+    head = "HTTP/1.1 %s\r\nContent-Length: %d\r\n%s\r\n" % (status, len(body), extra)
+    conn.sendall(head.encode() + body)
+
+
+def read_request(f):
+    line = f.readline()
+    if not line:
+        return None
+    while True:
+        h = f.readline()
+        if not h or h in (b"\r\n", b"\n"):
+            break
+    return line.decode("latin-1").split()[1]
+
+
+def handle(conn):
+    f = conn.makefile("rb")
+    try:
+        while True:
+            path = read_request(f)
+            if path is None:
+                return
+            if path == "/reset":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
+            if path == "/stall":
+                time.sleep(3600)
+            if path == "/garbage":
+                conn.sendall(b"HELLO THIS IS NOT HTTP\r\n\r\n")
+                return
+            if path == "/huge-header":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (1 << 20) + b"\r\nContent-Length: 0\r\n\r\n")
+                return
+            if path == "/endless":
+                conn.sendall(b"HTTP/1.1 200 OK\r\n\r\n")
+                while True:
+                    conn.sendall(b"y" * 65536)
+            if path.startswith("/flaky/"):
+                _, _, key, n = path.split("/")
+                with lock:
+                    attempts[key] = attempts.get(key, 0) + 1
+                    count = attempts[key]
+                if count <= int(n):
+                    respond(conn, "503 Service Unavailable", b"busy", "Retry-After: 0\r\n")
+                else:
+                    respond(conn, "200 OK", b"finally")
+                continue
+            if path.startswith("/attempts/"):
+                with lock:
+                    respond(conn, "200 OK", str(attempts.get(path.split("/")[2], 0)).encode())
+                continue
+            if path == "/stats":
+                with lock:
+                    body = ("%d %d" % (stats["accepted"], stats["max_open"])).encode()
+                respond(conn, "200 OK", body)
+                continue
+            if path == "/slow":
+                time.sleep(0.2)
+                respond(conn, "200 OK", b"slow")
+                continue
+            respond(conn, "404 Not Found", b"no")
+    except OSError:
+        pass
+    finally:
+        with lock:
+            stats["open"] -= 1
+        try:
+            conn.close()
+        except OSError:
+            pass
+
+
+def main():
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 0))
+    srv.listen(1024)
+    print(srv.getsockname()[1], flush=True)
+    while True:
+        conn, _ = srv.accept()
+        with lock:
+            stats["accepted"] += 1
+            stats["open"] += 1
+            stats["max_open"] = max(stats["max_open"], stats["open"])
+        threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+
+main()

@@ -1,0 +1,107 @@
+-- Starts a real nginx on 127.0.0.1 with a generated config, for the HTTP
+-- specs and examples; stop() kills it by PID and removes its folder.
+--   local srv = require("spec.helpers.nginx").start()
+--   srv.url .. "/small"  ...  srv:stop()
+local aio = require "luaio"
+local http = require "luaio.http"
+local helpers = require "spec.helpers"
+
+local M = {}
+
+local CONF = [[
+load_module /usr/lib/nginx/modules/ngx_http_echo_module.so;
+worker_processes 1;
+daemon off;
+pid %s/nginx.pid;
+error_log %s/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log %s/access.log;
+  log_format conns '$connection $request_uri';
+  keepalive_requests 100000;
+  client_body_temp_path %s/tmp;
+  gzip on;
+  gzip_types text/plain application/json;
+  gzip_min_length 100;
+  server {
+    listen 127.0.0.1:%d;
+    root %s/www;
+    access_log %s/conns.log conns;
+    location = /delay/1 { echo_sleep 1; echo "ok"; }
+    location = /delay/short { echo_sleep 0.2; echo "ok"; }
+    location = /redirect { return 302 /small; }
+    location = /redirect/loop { return 302 /redirect/loop; }
+    location = /redirect/ftp { return 302 ftp://127.0.0.1/x; }
+    location = /status/404 { return 404 "status 404\n"; }
+    location = /status/500 { return 500 "status 500\n"; }
+    location = /status/503 { return 503 "status 503\n"; }
+    location = /echo/method { echo $request_method; }
+    location = /echo/header { echo $http_x_test; }
+    location = /echo/query { echo $args; }
+    location = /echo/body { echo_read_request_body; echo $request_body; }
+    location = /echo/content-type { echo $content_type; }
+    location = /echo/cookie { echo $http_cookie; }
+    location = /cookie/set { add_header Set-Cookie "session=abc123; Path=/"; echo "set"; }
+    location = /headers/multi { add_header X-Multi one; add_header X-Multi two; echo "multi"; }
+  }
+}
+]]
+
+local function write(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+end
+
+function M.start()
+  local dir = assert(io.popen("mktemp -d")):read("l")
+  os.execute("mkdir -p " .. dir .. "/www " .. dir .. "/tmp && chmod 755 " .. dir)
+  write(dir .. "/www/small", string.rep("x", 1024))
+  write(dir .. "/www/data.json",
+    '{"users":[{"id":1,"name":"Alice"},{"id":12345678901234567,"name":"Bob"}],"ok":true}')
+  write(dir .. "/www/big", string.rep("0123456789abcdef", 65536))   -- 1 MiB
+  write(dir .. "/www/text.txt", string.rep("hello gzip ", 1000))
+  for attempt = 1, 20 do
+    local port = math.random(20000, 60000)
+    write(dir .. "/nginx.conf", CONF:format(dir, dir, dir, dir, port, dir, dir))
+    local rc, out = helpers.sh("nginx -p " .. dir .. " -c " .. dir
+      .. "/nginx.conf > " .. dir .. "/stdout.log 2>&1 & echo $!")
+    local pid = tonumber(out)
+    local url = "http://127.0.0.1:" .. port
+    for _ = 1, 50 do
+      local ok = pcall(http.get, url .. "/small", {timeout = 0.5})
+      if ok then
+        return setmetatable({url = url, port = port, pid = pid, dir = dir},
+          {__index = M})
+      end
+      if helpers.sh("kill -0 " .. pid .. " 2>/dev/null") ~= 0 then break end
+      aio.sleep(0.05)
+    end
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    assert(rc == 0)
+    if attempt == 20 then error("nginx did not start: " .. dir) end
+  end
+end
+
+-- How many distinct connections served the requests so far.
+function M:connections()
+  local f = assert(io.open(self.dir .. "/conns.log"))
+  local seen, n = {}, 0
+  for line in f:lines() do
+    local c = line:match("^(%d+)")
+    if c and not seen[c] then seen[c] = true; n = n + 1 end
+  end
+  f:close()
+  return n
+end
+
+function M:stop()
+  os.execute("kill " .. self.pid .. " 2>/dev/null")
+  for _ = 1, 50 do
+    if helpers.sh("kill -0 " .. self.pid .. " 2>/dev/null") ~= 0 then break end
+    aio.sleep(0.02)
+  end
+  os.execute("rm -rf " .. self.dir)
+end
+
+return M
