@@ -17,6 +17,7 @@
 #include <yajl/yajl_parse.h>
 
 #define JSON_MAX_DEPTH 512
+#define JSON_MAX_ENCODE_DEPTH 120    /* yajl's generator stops at 128 */
 
 static const char json_array_key = 0;    /* registry: the array metatable */
 
@@ -257,7 +258,8 @@ static void encode_value (lua_State *L, yajl_gen g, int idx, int depth);
 
 static void encode_table (lua_State *L, yajl_gen g, int idx, int depth) {
   int arr = is_array(L, idx);
-  if (depth > JSON_MAX_DEPTH) encode_fail(L, "nesting too deep (a cycle?)");
+  if (depth > JSON_MAX_ENCODE_DEPTH)
+    encode_fail(L, "nesting too deep (a cycle?)");
   if (arr < 0) encode_fail(L, "table mixes keys or has holes or non-string "
                            "keys");
   luaL_checkstack(L, 4, "json.encode");
@@ -276,7 +278,10 @@ static void encode_table (lua_State *L, yajl_gen g, int idx, int depth) {
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     size_t len;
-    const char *k = lua_tolstring(L, -2, &len);
+    const char *k;
+    if (lua_type(L, -2) != LUA_TSTRING)
+      encode_fail(L, "table mixes keys or has holes or non-string keys");
+    k = lua_tolstring(L, -2, &len);
     if (yajl_gen_string(g, (const unsigned char *)k, len) != yajl_gen_status_ok)
       encode_fail(L, "key is not valid UTF-8");
     encode_value(L, g, lua_gettop(L), depth + 1);

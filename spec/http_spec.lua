@@ -1,0 +1,262 @@
+local aio = require "luaio"
+local http = require "luaio.http"
+local nginx = require "spec.helpers.nginx"
+local fault = require "spec.helpers.fault"
+local helpers = require "spec.helpers"
+
+local srv, bad
+
+setup(function()
+  srv = nginx.start()
+  bad = fault.start()
+end)
+
+teardown(function()
+  srv:stop()
+  bad:stop()
+end)
+
+-- fn must raise a luaio.Error of this kind carrying the URL.
+local function fails(kind, fn)
+  local ok, e = pcall(fn)
+  assert.is_false(ok, "no error")
+  assert.are.equal(kind, e.kind, tostring(e))
+  assert.is_string(e.url)
+  assert.matches(e.url, tostring(e), 1, true)
+  return e
+end
+
+describe("http.get", function()
+  it("returns status, headers, body, url and version", function()
+    local r = http.get(srv.url .. "/small")
+    assert.are.equal(200, r.status)
+    assert.are.equal("OK", r.reason)
+    assert.are.equal(1024, #r.body)
+    assert.are.equal(r.body, r:text())
+    assert.is_true(r.ok)
+    assert.are.equal("1.1", r.http_version)
+    assert.is_true(r.elapsed >= 0)
+    assert.are.equal(r.headers["content-type"], r.headers["Content-Type"])
+  end)
+
+  it("decodes JSON bodies exactly", function()
+    local data = http.get(srv.url .. "/data.json"):json()
+    assert.are.equal(12345678901234567, data.users[2].id)
+  end)
+
+  it("treats 4xx and 5xx as responses until raise_for_status", function()
+    local r = http.get(srv.url .. "/status/404")
+    assert.are.equal(404, r.status)
+    assert.is_false(r.ok)
+    local ok, e = pcall(r.raise_for_status, r)
+    assert.is_false(ok)
+    assert.are.equal("http", e.kind)
+    assert.are.equal(404, e.status)
+    assert.are.equal(r, http.get(srv.url .. "/small"):raise_for_status() and r)
+  end)
+
+  it("follows redirects and reports the final URL", function()
+    assert.are.equal(srv.url .. "/small", http.get(srv.url .. "/redirect").url)
+    assert.are.equal(302, http.get(srv.url .. "/redirect",
+      {follow_redirects = false}).status)
+  end)
+
+  it("limits redirects and refuses non-http targets", function()
+    local e = fails("redirect", function() http.get(srv.url .. "/redirect/loop") end)
+    assert.are.equal("TOO_MANY_REDIRECTS", e.code)
+    fails("protocol", function() http.get(srv.url .. "/redirect/ftp") end)
+  end)
+
+  it("keeps repeated headers", function()
+    local r = http.get(srv.url .. "/headers/multi")
+    assert.are.equal("one, two", r.headers["X-Multi"])
+    local n = 0
+    for _, h in ipairs(r.header_list) do if h[1]:lower() == "x-multi" then n = n + 1 end end
+    assert.are.equal(2, n)
+  end)
+
+  it("decompresses gzip", function()
+    local r = http.get(srv.url .. "/text.txt")
+    assert.are.equal("gzip", r.headers["content-encoding"])
+    assert.are.equal(11000, #r.body)
+  end)
+
+  it("encodes the query", function()
+    local r = http.get(srv.url .. "/echo/query", {query = {q = "a b&c"}})
+    assert.are.equal("q=a%20b%26c\n", r.body)
+  end)
+
+  it("sends headers and rejects header injection before any I/O", function()
+    assert.are.equal("hi\n", http.get(srv.url .. "/echo/header",
+      {headers = {["X-Test"] = "hi"}}).body)
+    assert.has_error(function()
+      http.get(srv.url .. "/small", {headers = {["X-Test"] = "a\r\nEvil: 1"}})
+    end, "bad argument #2 to 'http.get' (header 'X-Test' contains CR, LF or NUL)")
+    assert.has_error(function()
+      http.get(srv.url .. "/small", {headers = {["Bad Name"] = "x"}})
+    end, "bad argument #2 to 'http.get' (invalid header name 'Bad Name')")
+    assert.has_error(function()
+      http.request{method = "GET\r\n", url = srv.url}
+    end, "bad argument #1 to 'http.request' (invalid method)")
+  end)
+
+  it("rejects bad URLs and options before any I/O", function()
+    assert.has_error(function() http.get("ftp://example/") end,
+      "bad argument #1 to 'http.get' (invalid URL 'ftp://example/': only http and https)")
+    assert.has_error(function() http.get(nil) end,
+      "bad argument #1 to 'http.get' (string expected, got nil)")
+    assert.has_error(function() http.get(srv.url, 5) end,
+      "bad argument #2 to 'http.get' (table expected, got number)")
+    assert.has_error(function() http.get(srv.url, {timeout = "x"}) end,
+      "bad argument #2 to 'http.get' (option 'timeout' must be seconds or false)")
+  end)
+end)
+
+describe("http request bodies", function()
+  it("posts a string, JSON and a form", function()
+    assert.are.equal("raw\n", http.post(srv.url .. "/echo/body", {body = "raw"}).body)
+    assert.are.equal('{"n":1}\n', http.post(srv.url .. "/echo/body", {json = {n = 1}}).body)
+    assert.are.equal("application/json\n",
+      http.post(srv.url .. "/echo/content-type", {json = {}}).body)
+    assert.are.equal("a=1&a=1\n", (http.post(srv.url .. "/echo/body",
+      {form = {a = "1"}}).body:gsub("\n", "&a=1\n", 1)))
+  end)
+
+  it("uploads multipart with a file", function()
+    local path = os.tmpname()
+    local f = io.open(path, "w"); f:write("file content"); f:close()
+    local r = http.post(srv.url .. "/echo/body",
+      {multipart = {field = "v", upload = {path = path, filename = "x.txt"}}})
+    os.remove(path)
+    assert.matches('name="upload"; filename="x.txt"', r.body, 1, true)
+    assert.matches("file content", r.body, 1, true)
+  end)
+
+  it("uses each method", function()
+    for _, m in ipairs({"put", "patch", "delete", "options"}) do
+      assert.are.equal(m:upper() .. "\n", http[m](srv.url .. "/echo/method").body)
+    end
+    assert.are.equal("", http.head(srv.url .. "/small").body)
+  end)
+end)
+
+describe("http errors", function()
+  it("connection refused", function()
+    local e = fails("connect", function() http.get("http://127.0.0.1:1/") end)
+    assert.are.equal("ECONNREFUSED", e.code)
+    assert.are.equal("GET", e.op)
+  end)
+
+  it("DNS failure", function()
+    fails("dns", function() http.get("http://no-such-host.invalid/", {timeout = 5}) end)
+  end)
+
+  it("total timeout, and timeouts on by default", function()
+    local e = fails("timeout", function() http.get(bad.url .. "/stall", {timeout = 0.2}) end)
+    assert.are.equal("ETIMEDOUT", e.code)
+  end)
+
+  it("body too large is an error, not an OOM", function()
+    local e = fails("body_too_large", function()
+      http.get(bad.url .. "/endless", {max_body = 100000})
+    end)
+    assert.are.equal("BODY_TOO_LARGE", e.code)
+  end)
+
+  it("connection reset mid-body and garbage", function()
+    fails("reset", function() http.get(bad.url .. "/reset") end)
+    fails("protocol", function() http.get(bad.url .. "/garbage") end)
+    fails("io", function() http.get(bad.url .. "/huge-header") end)
+  end)
+end)
+
+describe("http cancellation and retries", function()
+  it("cancelling a task mid-request removes the transfer", function()
+    local t = aio.spawn(http.get, bad.url .. "/stall")
+    aio.sleep(0.05)
+    t:cancel()
+    local ok, e = pcall(t.await, t)
+    assert.is_false(ok)
+    assert.is_true(aio.is_cancelled(e))
+    assert.are.equal(200, http.get(srv.url .. "/small").status)
+  end)
+
+  it("works under aio.timeout", function()
+    local ok, e = pcall(aio.timeout, 0.1, http.get, bad.url .. "/stall")
+    assert.is_false(ok)
+    assert.is_true(aio.is_timeout(e))
+  end)
+
+  it("retries 503 with backoff, counting attempts on the server", function()
+    local r = http.get(bad.url .. "/flaky/get/2", {retries = 3})
+    assert.are.equal(200, r.status)
+    assert.are.equal(2, r.retries)
+    assert.are.equal("3", http.get(bad.url .. "/attempts/get").body)
+  end)
+
+  it("does not retry POST unless asked", function()
+    assert.are.equal(503, http.post(bad.url .. "/flaky/post/1", {retries = 3}).status)
+    assert.are.equal("1", http.get(bad.url .. "/attempts/post").body)
+    assert.are.equal(200, http.post(bad.url .. "/flaky/post2/1",
+      {retries = 3, retry_any_method = true}).status)
+  end)
+end)
+
+describe("http.client", function()
+  it("resolves against base_url and sends default headers", function()
+    local c <close> = http.client{base_url = srv.url, headers = {["X-Test"] = "dflt"}}
+    assert.are.equal("dflt\n", c:get("/echo/header").body)
+    assert.are.equal(200, c:request{url = "/small"}.status)
+  end)
+
+  it("keeps cookies across requests", function()
+    local c <close> = http.client{base_url = srv.url}
+    c:get("/cookie/set")
+    assert.are.equal("session=abc123\n", c:get("/echo/cookie").body)
+    local plain <close> = http.client{base_url = srv.url, cookies = false}
+    plain:get("/cookie/set")
+    assert.are.equal("\n", plain:get("/echo/cookie").body)
+  end)
+
+  it("reuses connections (counted by the server)", function()
+    local c <close> = http.client{base_url = srv.url}
+    local before = srv:connections()
+    for _ = 1, 10 do c:get("/small") end
+    assert.are.equal(1, srv:connections() - before)
+  end)
+
+  it("limits connections", function()
+    local c <close> = http.client{max_connections = 20}
+    local ts = {}
+    for i = 1, 200 do ts[i] = aio.spawn(c.get, c, bad.url .. "/slow") end
+    aio.gather(ts)
+    local accepted, most = http.get(bad.url .. "/stats").body:match("(%d+) (%d+)")
+    assert.is_true(tonumber(most) <= 25, "open at once: " .. most)
+  end)
+
+  it("is unusable once closed", function()
+    local c = http.client()
+    c:close()
+    assert.has_error(function() c:get(srv.url) end, "http client is closed")
+  end)
+end)
+
+describe("examples/fetch_json.lua", function()
+  it("fetches concurrently with per-result error handling", function()
+    local rc, out = helpers.sh(helpers.luaio .. " examples/fetch_json.lua " .. srv.url)
+    assert.are.equal(0, rc, out)
+    assert.matches("users: Alice, Bob", out)
+    assert.matches("status/404: HTTP 404", out)
+    assert.matches("fetched 5 URLs, 2 failed", out)
+  end)
+end)
+
+describe("100 delayed requests at once", function()
+  it("run concurrently", function()
+    local t0 = aio.now()
+    local ts = {}
+    for i = 1, 100 do ts[i] = aio.spawn(http.get, srv.url .. "/delay/1") end
+    aio.gather(ts)
+    assert.is_true(aio.now() - t0 < 5)   -- sequential would take 100 s
+  end)
+end)
