@@ -683,9 +683,10 @@ static int net_connect (lua_State *L) {
  * a watcher on each task reports its error and drops it from the list
  * of connections. */
 typedef struct server {
-  uv_tcp_t tcp;
+  uv_tcp_t *tcp;                /* freed in its close callback */
   luaio_host *host;
-  int ref;                      /* registry ref of the server userdata */
+  int ref;                      /* registry ref: alive while listening or
+                                   while connections run */
   int closed, nconns;
   luaio_waitlist idle;          /* close(): waiting for connections */
 } server;
@@ -696,11 +697,14 @@ typedef struct conn_watch {
   luaio_task *task;
 } conn_watch;
 
-typedef struct server_ud {
-  server *srv;
-} server_ud;
+static void server_free_cb (uv_handle_t *h) { free(h); }
 
-static void server_free_cb (uv_handle_t *h) { free(h->data); }
+static void server_release (lua_State *L, server *srv) {
+  if (srv->closed && srv->nconns == 0 && srv->ref != LUA_NOREF) {
+    luaL_unref(L, LUA_REGISTRYINDEX, srv->ref);
+    srv->ref = LUA_NOREF;
+  }
+}
 
 static void conn_done (luaio_waiter *w, int status) {
   conn_watch *cw = (conn_watch *)w->data;
@@ -721,6 +725,7 @@ static void conn_done (luaio_waiter *w, int status) {
   lua_rawset(L, -3);                               /* conns[task] = nil */
   lua_pop(L, 2);
   if (--srv->nconns == 0) luaio_waitlist_wake_all(&srv->idle, 0);
+  server_release(L, srv);
 }
 
 static void on_connection (uv_stream_t *listener, int status) {
@@ -750,35 +755,32 @@ static void on_connection (uv_stream_t *listener, int status) {
 }
 
 static server *check_server (lua_State *L) {
-  server_ud *u = (server_ud *)luaL_checkudata(L, 1, "luaio.Server");
-  return u->srv;
+  return (server *)luaL_checkudata(L, 1, "luaio.Server");
 }
 
 static int close_wait_k (lua_State *L, int status, lua_KContext ctx) {
-  server_ud *u = (server_ud *)lua_touserdata(L, 1);
+  server *srv = check_server(L);
   (void)ctx;
   if (status != 0) return luaio_raise_uv(L, status, "server:close", NULL,
                                          NULL);
-  if (u->srv && u->srv->nconns > 0)
-    return luaio_waitlist_wait(L, &u->srv->idle, close_wait_k, 0);
-  if (u->srv) { luaL_unref(L, LUA_REGISTRYINDEX, u->srv->ref); u->srv->ref = LUA_NOREF; }
+  if (srv->nconns > 0)
+    return luaio_waitlist_wait(L, &srv->idle, close_wait_k, 0);
+  server_release(L, srv);
   return 0;
 }
 
-static void server_stop (lua_State *L, server *srv) {
+static void server_stop (server *srv) {
   if (srv->closed) return;
   srv->closed = 1;
-  uv_close((uv_handle_t *)&srv->tcp, server_free_cb);
-  (void)L;
+  uv_close((uv_handle_t *)srv->tcp, server_free_cb);
 }
 
-/* srv:close([{cancel = true}]): stop accepting; with cancel, cancel the
- * open connections; with cancel or wait, wait until they are done. */
+/* srv:close([{cancel = true | wait = true}]): stop accepting; with
+ * cancel, cancel the open connections; with cancel or wait, wait until
+ * they are done. */
 static int server_close (lua_State *L) {
-  server_ud *u = (server_ud *)luaL_checkudata(L, 1, "luaio.Server");
-  server *srv = u->srv;
+  server *srv = check_server(L);
   int cancel = 0, wait = 0;
-  if (srv == NULL) return 0;
   if (lua_istable(L, 2)) {
     lua_getfield(L, 2, "cancel");
     cancel = lua_toboolean(L, -1);
@@ -786,7 +788,7 @@ static int server_close (lua_State *L) {
     wait = cancel || lua_toboolean(L, -1);
   }
   lua_settop(L, 1);
-  if (!srv->closed) server_stop(L, srv);
+  server_stop(srv);
   if (cancel) {
     lua_getiuservalue(L, 1, 2);
     lua_pushnil(L);
@@ -800,13 +802,12 @@ static int server_close (lua_State *L) {
     luaio_check_wait(L, "server:close");
     return luaio_waitlist_wait(L, &srv->idle, close_wait_k, 0);
   }
-  return close_wait_k(L, 0, 0);
+  server_release(L, srv);
+  return 0;
 }
 
 static int server_gc (lua_State *L) {
-  server_ud *u = (server_ud *)luaL_checkudata(L, 1, "luaio.Server");
-  if (u->srv && !u->srv->closed) server_stop(L, u->srv);
-  u->srv = NULL;
+  server_stop(check_server(L));
   return 0;
 }
 
@@ -816,8 +817,8 @@ static int server_index (lua_State *L) {
   if (strcmp(k, "port") == 0 || strcmp(k, "address") == 0) {
     struct sockaddr_storage ss;
     int len = sizeof ss;
-    if (srv == NULL || srv->closed) return 0;
-    uv_tcp_getsockname(&srv->tcp, (struct sockaddr *)&ss, &len);
+    if (srv->closed) return 0;
+    uv_tcp_getsockname(srv->tcp, (struct sockaddr *)&ss, &len);
     push_addr(L, (struct sockaddr *)&ss);
     if (k[0] == 'p') return 1;
     lua_pop(L, 1);
@@ -825,7 +826,7 @@ static int server_index (lua_State *L) {
   }
   if (strcmp(k, "close") == 0) { lua_pushcfunction(L, server_close); return 1; }
   if (strcmp(k, "connections") == 0) {
-    lua_pushinteger(L, srv ? srv->nconns : 0);
+    lua_pushinteger(L, srv->nconns);
     return 1;
   }
   return 0;
@@ -839,8 +840,8 @@ static int net_serve (lua_State *L) {
   lua_Integer port = luaio__checkinteger(L, 2, "net.serve");
   struct sockaddr_storage ss;
   lua_Integer backlog = 511;
-  server_ud *u;
   server *srv;
+  uv_tcp_t *tcp;
   int rc;
   luaio__checktype(L, 3, "net.serve", LUA_TFUNCTION);
   if (port < 0 || port > 65535)
@@ -855,28 +856,29 @@ static int net_serve (lua_State *L) {
       uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&ss) != 0)
     return luaio__argerror(L, 1, "net.serve", "IP address or 'localhost' "
                            "expected");
-  srv = calloc(1, sizeof *srv);
-  if (srv == NULL) return luaL_error(L, "net.serve: out of memory");
-  srv->host = luaio__host(L);
-  uv_tcp_init(srv->host->loop, &srv->tcp);
-  srv->tcp.data = srv;
-  rc = uv_tcp_bind(&srv->tcp, (struct sockaddr *)&ss, 0);
-  if (rc == 0) rc = uv_listen((uv_stream_t *)&srv->tcp, (int)backlog,
+  tcp = malloc(sizeof *tcp);
+  if (tcp == NULL) return luaL_error(L, "net.serve: out of memory");
+  uv_tcp_init(luaio__host(L)->loop, tcp);
+  rc = uv_tcp_bind(tcp, (struct sockaddr *)&ss, 0);
+  if (rc == 0) rc = uv_listen((uv_stream_t *)tcp, (int)backlog,
                               on_connection);
   if (rc < 0) {
-    uv_close((uv_handle_t *)&srv->tcp, server_free_cb);
+    uv_close((uv_handle_t *)tcp, server_free_cb);
     lua_pushfstring(L, "%s:%d", host, (int)port);
     return luaio_raise_uv(L, rc, "listen", "address", lua_tostring(L, -1));
   }
-  u = lua_newuserdatauv(L, sizeof *u, 2);
-  u->srv = srv;
+  srv = lua_newuserdatauv(L, sizeof *srv, 2);
+  memset(srv, 0, sizeof *srv);
+  srv->tcp = tcp;
+  srv->host = luaio__host(L);
+  tcp->data = srv;
   luaL_setmetatable(L, "luaio.Server");
   lua_pushvalue(L, 3);
   lua_setiuservalue(L, -2, 1);                     /* the handler */
   lua_newtable(L);
   lua_setiuservalue(L, -2, 2);                     /* live connections */
   lua_pushvalue(L, -1);
-  srv->ref = luaL_ref(L, LUA_REGISTRYINDEX);       /* alive while open */
+  srv->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return 1;
 }
 
