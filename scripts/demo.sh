@@ -1,6 +1,7 @@
 #!/bin/sh
-# The main command: sets up, builds, and runs the flagship example.
+# The main command: sets up, builds, and runs the flagship example, a
+# concurrent crawler (on a demo site it serves itself unless given a URL).
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/setup.sh
-exec build/luaio examples/hello.lua "$@"
+exec build/luaio examples/crawl.lua "$@"
