@@ -125,6 +125,7 @@ struct luaio_host {
   unsigned task_ids;
   int exit_code;                /* from os.exit, or -1 */
   luaio_task *current;          /* the task being resumed */
+  uint64_t resumed_at;          /* ns, for the runaway guard */
   luaio_task *main_task;
   luaio_hook *close_hooks;
   void *userdata;

@@ -26,6 +26,10 @@ extern "C" {
   (LUAIO_VERSION_MAJOR * 10000 + LUAIO_VERSION_MINOR * 100 + \
    LUAIO_VERSION_PATCH)
 
+/* The library's version as "MAJOR.MINOR.PATCH" (may differ from the
+ * header's LUAIO_VERSION when linked against another build). */
+const char *luaio_version(void);
+
 /* Result codes of the host functions. */
 #define LUAIO_OK 0
 #define LUAIO_ERROR 1      /* the task raised; its error is retrievable */
@@ -48,7 +52,10 @@ typedef struct luaio_config {
   size_t mem_limit;   /* bytes of Lua memory; 0: unlimited */
   unsigned runaway_ms;/* interrupt a task that runs this long without
                          waiting; 0: never */
-  int restricted;     /* 1: no os.execute, io.popen, os.exit, loadlib... */
+  int restricted;     /* 1: no os.execute, io.popen, os.exit, loadlib,
+                         dofile/loadfile, C modules or binary chunks */
+  const char *const *allow; /* restricted: NULL-terminated list of the
+                         modules require may load (NULL: all Lua ones) */
   int no_stdlibs;     /* 1: open no standard library (embedder does) */
 } luaio_config;
 

@@ -51,6 +51,22 @@ luaio_task *luaio__check_task (lua_State *L, int idx) {
   return (luaio_task *)luaL_checkudata(L, idx, "luaio.Task");
 }
 
+/* ---- the runaway guard ---------------------------------------------- */
+
+/* Count hook of tasks when cfg.runaway_ms is set: a task that has run
+ * that long since its resume without waiting gets an error, so one busy
+ * script cannot freeze the loop (and every other task). */
+static void runaway_hook (lua_State *L, lua_Debug *ar) {
+  luaio_task *t = task_of(L);
+  luaio_host *h;
+  (void)ar;
+  if (t == NULL) return;
+  h = t->host;
+  if (uv_hrtime() - h->resumed_at > (uint64_t)h->cfg.runaway_ms * 1000000u)
+    luaL_error(L, "task ran for more than %d ms without waiting (runaway "
+               "guard)", (int)h->cfg.runaway_ms);
+}
+
 /* ---- spawning ------------------------------------------------------ */
 
 luaio_task *luaio__spawn (lua_State *L, int nargs) {
@@ -72,6 +88,7 @@ luaio_task *luaio__spawn (lua_State *L, int nargs) {
   t->n = nargs;
   t->id = ++h->task_ids;
   task_of(co) = t;
+  if (h->cfg.runaway_ms) lua_sethook(co, runaway_hook, LUA_MASKCOUNT, 1000);
   t->live_next = h->live.live_next;                /* link into live list */
   t->live_prev = &h->live;
   h->live.live_next->live_prev = t;
@@ -189,6 +206,7 @@ static void resume (luaio_host *h, luaio_task *t) {
   }
   t->state = T_RUNNING;
   h->current = t;
+  if (h->cfg.runaway_ms) h->resumed_at = uv_hrtime();
   status = lua_resume(co, NULL, nargs, &nres);
   h->current = NULL;
   if (status == LUA_YIELD) {

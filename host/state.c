@@ -71,7 +71,46 @@ static int forbidden (lua_State *L) {
   return luaL_error(L, "not allowed in restricted mode");
 }
 
-static void restrict_stdlib (lua_State *L) {
+/* load() that accepts text chunks only: corrupted binary chunks can
+ * crash or eat memory. */
+static int load_text (lua_State *L) {
+  int n = lua_gettop(L);
+  if (n < 3) lua_settop(L, 3);
+  lua_pushliteral(L, "t");
+  lua_replace(L, 3);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+/* require() that loads only allowed modules (the list is an upvalue). */
+static int require_allowed (lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  lua_pushvalue(L, 1);
+  if (lua_rawget(L, lua_upvalueindex(2)) == LUA_TNIL)
+    return luaL_error(L, "module '%s' is not allowed", name);
+  lua_pop(L, 1);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+static void restrict_stdlib (lua_State *L, const char *const *allow) {
+  lua_getglobal(L, "load");
+  lua_pushcclosure(L, load_text, 1);
+  lua_setglobal(L, "load");
+  if (allow) {
+    lua_getglobal(L, "require");
+    lua_newtable(L);
+    for (; *allow; allow++) {
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, *allow);
+    }
+    lua_pushcclosure(L, require_allowed, 2);
+    lua_setglobal(L, "require");
+  }
   set_field(L, "os", "execute", NULL);
   set_field(L, "os", "exit", forbidden);
   set_field(L, "os", "remove", NULL);
@@ -132,7 +171,7 @@ luaio_host *luaio_new (const luaio_config *cfg) {
   if (!h->cfg.no_stdlibs) luaL_openlibs(L);
   host_setup(h, L);
   if (!h->cfg.no_stdlibs) set_field(L, "os", "exit", host_exit);
-  if (h->cfg.restricted) restrict_stdlib(L);
+  if (h->cfg.restricted) restrict_stdlib(L, h->cfg.allow);
   return h;
 }
 
@@ -234,3 +273,5 @@ int luaopen_luaio (lua_State *L) {
   luaio__host(L);
   return luaopen_luaio_core(L);
 }
+
+const char *luaio_version (void) { return LUAIO_VERSION; }
