@@ -133,6 +133,7 @@ struct luaio_host {
   size_t mem_used;
   luaio_slab slab;              /* Lua's small blocks (own state only) */
   int system_malloc;            /* bypass the slab (memory checkers) */
+  int limited;                  /* a task runs: enforce cfg.mem_limit */
   int pool_ref;                 /* registry ref: table of idle coroutines */
   int npool;
 };

@@ -207,7 +207,9 @@ static void resume (luaio_host *h, luaio_task *t) {
   t->state = T_RUNNING;
   h->current = t;
   if (h->cfg.runaway_ms) h->resumed_at = uv_hrtime();
+  h->limited = 1;                       /* the memory cap is for scripts */
   status = lua_resume(co, NULL, nargs, &nres);
+  h->limited = 0;
   h->current = NULL;
   if (status == LUA_YIELD) {
     if (t->state == T_RUNNING) {   /* a turn yield or a bare yield */

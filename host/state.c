@@ -9,13 +9,15 @@
 const char luaio__host_key = 0;
 const char luaio__unobserved_key = 0;
 
-/* Lua allocator that counts memory and enforces cfg.mem_limit: past it
- * an allocation fails, which Lua raises as "not enough memory". */
+/* Lua allocator that counts memory and enforces cfg.mem_limit while a
+ * task runs: past it an allocation fails, which Lua raises as "not
+ * enough memory" in the script. The host's own bookkeeping (finishing
+ * the failed task, say) is not limited, so it never panics. */
 static void *host_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
   luaio_host *h = (luaio_host *)ud;
   size_t old = ptr ? osize : 0;
   void *p;
-  if (h->cfg.mem_limit && nsize > old &&
+  if (h->cfg.mem_limit && h->limited && nsize > old &&
       h->mem_used - old + nsize > h->cfg.mem_limit)
     return NULL;
   if (h->system_malloc) p = nsize ? realloc(ptr, nsize) : (free(ptr), NULL);
