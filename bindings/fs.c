@@ -82,7 +82,7 @@ static int op_wait (lua_State *L, fs_op *op, int rc, lua_KFunction k,
 
 static int grow (fs_op *op, size_t need) {
   char *b;
-  size_t cap = op->cap ? op->cap : 65536;
+  size_t cap = op->cap ? op->cap : need;
   if (need <= op->cap) return 1;
   while (cap < need) cap *= 2;
   b = realloc(op->buf, cap);
@@ -99,7 +99,10 @@ static int read_k (lua_State *L, int status, lua_KContext ctx);
 /* Read the next chunk into op->buf at op->len. */
 static int read_more (lua_State *L, fs_op *op) {
   uv_buf_t b;
-  if (!grow(op, op->len + 65536)) return op_fail(L, op, UV_ENOMEM, "read");
+  /* small files are common: start at 16 KiB, then double */
+  size_t want = op->cap == 0 ? 16384 : op->len + op->cap;
+  if (op->len < op->cap) want = op->cap;
+  if (!grow(op, want)) return op_fail(L, op, UV_ENOMEM, "read");
   b = uv_buf_init(op->buf + op->len, (unsigned)(op->cap - op->len));
   op_reset(op);
   return op_wait(L, op, uv_fs_read(op->h->loop, &op->req, op->fd, &b, 1,

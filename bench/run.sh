@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# The benchmarks: luaio and its peers on workloads W1-W6 side by side.
+#
+#   bench/run.sh [W1 W2 W3 W4a W4b W5a W5b W6] [--quick]
+#
+# Builds luaio in Release mode (build-release/), installs the peers'
+# Debian packages when run as root, builds the C baselines, starts nginx
+# on 127.0.0.1 for W4, runs every program RUNS times (default 3) in
+# alternation and prints one table: medians and luaio's ratio to each
+# peer (> 1: luaio is better). A full run rewrites bench/RESULTS.md.
+# --quick: small sizes, one run, luaio and the C baselines only; checks
+# that every workload completes (used by the tests), measures nothing.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+QUICK=0
+SEL=()
+for a in "$@"; do
+  case $a in --quick) QUICK=1 ;; *) SEL+=("$a") ;; esac
+done
+[ ${#SEL[@]} -eq 0 ] && SEL=(W1 W2 W3 W4a W4b W5a W5b W6)
+RUNS=${RUNS:-3}
+[ $QUICK = 1 ] && RUNS=1
+
+if [ -n "${LUAIO:-}" ] && [ $QUICK = 1 ]; then
+  L=$LUAIO                                  # the tests pass their build
+else
+  LUAIO_BUILD=build-release LUAIO_BUILD_TYPE=Release sh scripts/setup.sh || exit 1
+  L=build-release/luaio
+fi
+if [ $QUICK = 0 ] && [ "$(id -u)" = 0 ]; then
+  need=""
+  for p in python3-aiohttp python3-uvloop nodejs time; do
+    dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
+  done
+  [ -n "$need" ] && { apt-get install -y -qq $need >/dev/null 2>&1 || echo "could not install:$need" >&2; }
+fi
+have_py=0; python3 -c 'import aiohttp, uvloop' 2>/dev/null && have_py=1
+have_node=0; command -v node >/dev/null && have_node=1
+
+TMP=$(mktemp -d)
+NGINX_PID=
+cleanup() {
+  [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+P=bench/peers
+B=$TMP/bin
+mkdir -p "$B"
+lua="$(pkg-config --cflags --libs lua5.4)"
+uv="$(pkg-config --cflags --libs libuv)"
+cc -O2 -o "$B/w1_c_lua" $P/w1_c_lua.c $lua &&
+cc -O2 -o "$B/w2_uv" $P/w2_uv.c $uv &&
+cc -O2 -o "$B/w4_curl_uv" $P/w4_curl_uv.c $uv $(pkg-config --cflags --libs libcurl) &&
+cc -O2 -o "$B/w5a_c_files" $P/w5a_c_files.c $uv &&
+cc -O2 -o "$B/w5b_c_lua_lines" $P/w5b_c_lua_lines.c $lua &&
+cc -O2 -o "$B/w6_uv" $P/w6_uv.c $uv || { echo "peer build failed" >&2; exit 1; }
+
+if [ $QUICK = 1 ]; then
+  N1=2000 N2=2000 N3=20000 N4=500 C4=20 N4B=20 N5=100 M5=2 W6C=10 W6L=200
+else
+  N1=100000 N2=100000 N3=1000000 N4=20000 C4=100 N4B=100 N5=1000 M5=100
+  W6C=100 W6L=${W6_LINES:-2000}
+fi
+
+start_nginx() {
+  local d=$TMP/nginx port
+  mkdir -p "$d/www" && chmod 755 "$TMP" "$d" "$d/www"
+  head -c 1024 /dev/zero | tr '\0' 'x' > "$d/www/small"
+  port=$(( 20000 + RANDOM % 30000 ))
+  cat > "$d/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_http_echo_module.so;
+worker_processes 1; daemon off; pid $d/nginx.pid; error_log $d/error.log warn;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  server { listen 127.0.0.1:$port; root $d/www;
+    location = /delay/1 { echo_sleep 1; echo "ok"; } } }
+CONF
+  nginx -p "$d" -c "$d/nginx.conf" >/dev/null 2>&1 &
+  NGINX_PID=$!
+  URL=http://127.0.0.1:$port
+  for _ in $(seq 50); do
+    (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nginx did not start" >&2
+  return 1
+}
+
+# figure NAME LINE: the number a result line reports (wall_s= for W4b).
+figure() {
+  if [ "$1" = W4b ]; then sed -n 's/.*wall_s=\([0-9.]*\).*/\1/p' <<<"$2"
+  else awk '{print $3}' <<<"$2"; fi
+}
+lower_is_better() { [ "$1" = W2 ] || [ "$1" = W4b ]; }
+median() { sort -g | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+declare -A CMDS
+RESULTS=$TMP/results.tsv
+: > "$RESULTS"
+FAILED=0
+
+# run_workload W "name|cmd" ... : round-robin RUNS times.
+run_workload() {
+  local w=$1 r spec name cmd out line
+  shift
+  for ((r = 1; r <= RUNS; r++)); do
+    for spec in "$@"; do
+      name=${spec%%|*}; cmd=${spec#*|}
+      [ -n "${W5DIR:-}" ] && { rm -rf "$W5DIR"; mkdir -p "$W5DIR"; }
+      out=$(timeout 300 bash -c "$cmd" 2>&1)
+      line=$(grep '^W' <<<"$out" | tail -1)
+      if [ -z "$line" ]; then
+        echo "  ! $w $name failed: $(tail -c 300 <<<"$out" | tr '\n' ' ')" >&2
+        FAILED=1
+        continue
+      fi
+      printf '%s\t%s\t%s\n' "$w" "$name" "$(figure "$w" "$line")" >> "$RESULTS"
+      [ $QUICK = 1 ] && echo "  $w $name: $line"
+    done
+  done
+}
+
+peers_py() { [ $QUICK = 0 ] && [ $have_py = 1 ]; }
+peers_node() { [ $QUICK = 0 ] && [ $have_node = 1 ]; }
+
+for w in "${SEL[@]}"; do
+  case $w in
+    W1) set -- "luaio|$L bench/w1_spawn.lua $N1" "c-lua floor|$B/w1_c_lua $N1"
+        peers_node && set -- "$@" "node|node $P/w1_node.js $N1"
+        peers_py && set -- "$@" "asyncio|python3 $P/w1_py.py $N1" "uvloop|python3 $P/w1_py.py $N1 uvloop"
+        run_workload W1 "$@" ;;
+    W2) set -- "luaio|$L bench/w2_sleepers.lua $N2" "libuv|$B/w2_uv $N2"
+        peers_node && set -- "$@" "node|node $P/w2_node.js $N2"
+        peers_py && set -- "$@" "asyncio|python3 $P/w2_py.py $N2" "uvloop|python3 $P/w2_py.py $N2 uvloop"
+        run_workload W2 "$@" ;;
+    W3) set -- "luaio|$L bench/w3_queue.lua $N3"
+        peers_node && set -- "$@" "node|node $P/w3_node.js $N3"
+        peers_py && set -- "$@" "asyncio|python3 $P/w3_py.py $N3" "uvloop|python3 $P/w3_py.py $N3 uvloop"
+        run_workload W3 "$@" ;;
+    W4a|W4b)
+        [ -z "$NGINX_PID" ] && { start_nginx || { FAILED=1; continue; }; }
+        if [ $w = W4a ]; then u=$URL/small n=$N4 c=$C4; else u=$URL/delay/1 n=$N4B c=$N4B; fi
+        set -- "luaio|$L bench/w4_http.lua $u $n $c" "curl-uv|$B/w4_curl_uv $u $n $c"
+        peers_node && set -- "$@" "node|node $P/w4_node.js $u $n $c"
+        peers_py && set -- "$@" "aiohttp-uvloop|python3 $P/w4_aiohttp.py $u $n $c uvloop"
+        run_workload $w "$@" ;;
+    W5a) W5DIR=$TMP/files
+        run_workload W5a "luaio|$L bench/w5_files.lua $W5DIR $N5" "libuv pool|$B/w5a_c_files $W5DIR $N5"
+        W5DIR= ;;
+    W5b) awk -v m=$M5 'BEGIN { s = "the quick brown fox jumps over the lazy dog 0123456789"
+           while (n < m * 1000000) { print s " " NR; n += length(s) + 8 } }' > "$TMP/text.txt"
+        run_workload W5b "luaio|$L bench/w5_lines.lua $TMP/text.txt" "c-lua floor|$B/w5b_c_lua_lines $TMP/text.txt" ;;
+    W6) set -- "luaio|$L bench/w6_echo.lua $W6C $W6L" "libuv|$B/w6_uv $W6C $W6L"
+        peers_node && set -- "$@" "node|node $P/w6_node.js $W6C $W6L"
+        peers_py && set -- "$@" "uvloop|python3 $P/w6_py.py $W6C $W6L uvloop"
+        run_workload W6 "$@" ;;
+    *) echo "unknown workload $w" >&2; FAILED=1 ;;
+  esac
+done
+
+if [ $QUICK = 1 ]; then
+  [ $FAILED = 0 ] && echo "bench quick: every workload completed"
+  exit $FAILED
+fi
+
+# The table: one row per peer, luaio's median beside it and the ratio.
+table=$TMP/table.md
+{
+  echo "| workload | luaio (median) | peer | peer (median) | luaio vs peer |"
+  echo "| --- | --- | --- | --- | --- |"
+  for w in "${SEL[@]}"; do
+    lm=$(awk -F'\t' -v w=$w '$1==w && $2=="luaio" {print $3}' "$RESULTS" | median)
+    for peer in $(awk -F'\t' -v w=$w '$1==w && $2!="luaio" {print $2}' "$RESULTS" | tr ' ' '_' | sort -u); do
+      pname=${peer//_/ }
+      pm=$(awk -F'\t' -v w=$w -v p="$pname" '$1==w && $2==p {print $3}' "$RESULTS" | median)
+      if lower_is_better $w; then ratio=$(awk -v a="$lm" -v b="$pm" 'BEGIN {if (a>0) printf "%.2f", b/a}')
+      else ratio=$(awk -v a="$lm" -v b="$pm" 'BEGIN {if (b>0) printf "%.2f", a/b}'); fi
+      echo "| $w | $lm | $pname | $pm | ${ratio}x |"
+    done
+  done
+} > "$table"
+cat "$table"
+{
+  echo "# Benchmark results"
+  echo
+  echo "Run $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))," \
+       "$RUNS runs each in alternation, medians. Units: W1 tasks/s, W2 seconds (lower is better)," \
+       "W3 items/s, W4a requests/s, W4b seconds for all (lower is better), W5a files/s, W5b MB/s," \
+       "W6 messages/s. \"luaio vs peer\" > 1 means luaio is better. Regenerate with \`bench/run.sh\`."
+  echo
+  cat "$table"
+  echo
+  sed -n '/^## Where the time goes/,$p' bench/RESULTS.md 2>/dev/null
+} > "$TMP/RESULTS.md"
+cp "$TMP/RESULTS.md" bench/RESULTS.md
+exit $FAILED

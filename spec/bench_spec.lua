@@ -1,0 +1,15 @@
+-- The benchmarks must not rot: bench/run.sh --quick runs every workload
+-- at a small size (luaio and the C baselines) and checks each completes.
+-- It asserts no speed: speed lives in bench/RESULTS.md.
+local helpers = require "spec.helpers"
+
+describe("bench/run.sh --quick", function()
+  it("runs every workload to completion", function()
+    local rc, out = helpers.sh("LUAIO=" .. helpers.luaio .. " bench/run.sh --quick 2>&1")
+    assert.are.equal(0, rc, out)
+    for _, w in ipairs({"W1", "W2", "W3", "W4a", "W4b", "W5a", "W5b", "W6"}) do
+      assert.matches("  " .. w .. " luaio: " .. w:sub(1, 2), out, 1, true)
+    end
+    assert.matches("bench quick: every workload completed", out, 1, true)
+  end)
+end)
