@@ -29,12 +29,14 @@ else
 fi
 if [ $QUICK = 0 ] && [ "$(id -u)" = 0 ]; then
   need=""
-  for p in python3-aiohttp python3-uvloop nodejs time; do
+  for p in python3 python3-aiohttp python3-uvloop nodejs; do
     dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
   done
-  [ -n "$need" ] && { apt-get install -y -qq $need >/dev/null 2>&1 || echo "could not install:$need" >&2; }
+  [ -n "$need" ] && { { apt-get update -qq && apt-get install -y -qq $need; } >/dev/null 2>&1 ||
+    echo "could not install:$need" >&2; }
 fi
-have_py=0; python3 -c 'import aiohttp, uvloop' 2>/dev/null && have_py=1
+PY=/usr/bin/python3             # Debian's: aiohttp and uvloop are its packages
+have_py=0; $PY -c 'import aiohttp, uvloop' 2>/dev/null && have_py=1
 have_node=0; command -v node >/dev/null && have_node=1
 
 TMP=$(mktemp -d)
@@ -130,22 +132,22 @@ for w in "${SEL[@]}"; do
   case $w in
     W1) set -- "luaio|$L bench/w1_spawn.lua $N1" "c-lua floor|$B/w1_c_lua $N1"
         peers_node && set -- "$@" "node|node $P/w1_node.js $N1"
-        peers_py && set -- "$@" "asyncio|python3 $P/w1_py.py $N1" "uvloop|python3 $P/w1_py.py $N1 uvloop"
+        peers_py && set -- "$@" "asyncio|$PY $P/w1_py.py $N1" "uvloop|$PY $P/w1_py.py $N1 uvloop"
         run_workload W1 "$@" ;;
     W2) set -- "luaio|$L bench/w2_sleepers.lua $N2" "libuv|$B/w2_uv $N2"
         peers_node && set -- "$@" "node|node $P/w2_node.js $N2"
-        peers_py && set -- "$@" "asyncio|python3 $P/w2_py.py $N2" "uvloop|python3 $P/w2_py.py $N2 uvloop"
+        peers_py && set -- "$@" "asyncio|$PY $P/w2_py.py $N2" "uvloop|$PY $P/w2_py.py $N2 uvloop"
         run_workload W2 "$@" ;;
     W3) set -- "luaio|$L bench/w3_queue.lua $N3"
         peers_node && set -- "$@" "node|node $P/w3_node.js $N3"
-        peers_py && set -- "$@" "asyncio|python3 $P/w3_py.py $N3" "uvloop|python3 $P/w3_py.py $N3 uvloop"
+        peers_py && set -- "$@" "asyncio|$PY $P/w3_py.py $N3" "uvloop|$PY $P/w3_py.py $N3 uvloop"
         run_workload W3 "$@" ;;
     W4a|W4b)
         [ -z "$NGINX_PID" ] && { start_nginx || { FAILED=1; continue; }; }
         if [ $w = W4a ]; then u=$URL/small n=$N4 c=$C4; else u=$URL/delay/1 n=$N4B c=$N4B; fi
         set -- "luaio|$L bench/w4_http.lua $u $n $c" "curl-uv|$B/w4_curl_uv $u $n $c"
         peers_node && set -- "$@" "node|node $P/w4_node.js $u $n $c"
-        peers_py && set -- "$@" "aiohttp-uvloop|python3 $P/w4_aiohttp.py $u $n $c uvloop"
+        peers_py && set -- "$@" "aiohttp-uvloop|$PY $P/w4_aiohttp.py $u $n $c uvloop"
         run_workload $w "$@" ;;
     W5a) W5DIR=$TMP/files
         run_workload W5a "luaio|$L bench/w5_files.lua $W5DIR $N5" "libuv pool|$B/w5a_c_files $W5DIR $N5"
@@ -155,7 +157,7 @@ for w in "${SEL[@]}"; do
         run_workload W5b "luaio|$L bench/w5_lines.lua $TMP/text.txt" "c-lua floor|$B/w5b_c_lua_lines $TMP/text.txt" ;;
     W6) set -- "luaio|$L bench/w6_echo.lua $W6C $W6L" "libuv|$B/w6_uv $W6C $W6L"
         peers_node && set -- "$@" "node|node $P/w6_node.js $W6C $W6L"
-        peers_py && set -- "$@" "uvloop|python3 $P/w6_py.py $W6C $W6L uvloop"
+        peers_py && set -- "$@" "uvloop|$PY $P/w6_py.py $W6C $W6L uvloop"
         run_workload W6 "$@" ;;
     *) echo "unknown workload $w" >&2; FAILED=1 ;;
   esac

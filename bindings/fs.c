@@ -10,9 +10,11 @@
 #include "../host/host.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#define LINE_CHUNK 65536
+#define LINE_CHUNK 65536             /* first read-ahead of a file */
+#define LINE_CHUNK_MAX (1024 * 1024) /* grows to this on long reads */
 
 typedef struct fs_op {
   uv_fs_t req;
@@ -92,118 +94,141 @@ static int grow (fs_op *op, size_t need) {
   return 1;
 }
 
-/* ---- fs.read --------------------------------------------------------------- */
+/* ---- whole files: one thread-pool job each -------------------------------- */
 
-static int read_k (lua_State *L, int status, lua_KContext ctx);
+/* fs.read and fs.write do all their system calls (open, read or write
+ * until done, fsync, close, rename) in one thread-pool job: one round
+ * trip instead of one per call, which is what makes many small files
+ * fast. Paths and data are copied: a cancelled job may outlive its task. */
+typedef struct file_job {
+  uv_work_t work;
+  luaio_waiter w;
+  int writing, flags, mode, atomic, err;
+  const char *failed;           /* the system call that failed */
+  char *path, *tmp, *buf;
+  size_t len;
+} file_job;
 
-/* Read the next chunk into op->buf at op->len. */
-static int read_more (lua_State *L, fs_op *op) {
-  uv_buf_t b;
-  /* small files are common: start at 16 KiB, then double */
-  size_t want = op->cap == 0 ? 16384 : op->len + op->cap;
-  if (op->len < op->cap) want = op->cap;
-  if (!grow(op, want)) return op_fail(L, op, UV_ENOMEM, "read");
-  b = uv_buf_init(op->buf + op->len, (unsigned)(op->cap - op->len));
-  op_reset(op);
-  return op_wait(L, op, uv_fs_read(op->h->loop, &op->req, op->fd, &b, 1,
-                                   -1, fs_cb), read_k, "read");
+static void job_free (file_job *j) {
+  free(j->path);
+  free(j->tmp);
+  free(j->buf);
+  free(j);
 }
 
-static int read_k (lua_State *L, int status, lua_KContext ctx) {
-  fs_op *op = (fs_op *)ctx;
-  if (status < 0) return op_fail(L, op, status, op->step ? "read" : "open");
-  if (op->step == 0) {                             /* opened */
-    op->step = 1;
-    return read_more(L, op);
+static int job_fail (file_job *j, const char *what) {
+  j->err = uv_translate_sys_error(errno);
+  j->failed = what;
+  return -1;
+}
+
+static void job_read (file_job *j) {
+  struct stat st;
+  size_t cap;
+  int fd = open(j->path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) { job_fail(j, "open"); return; }
+  cap = (fstat(fd, &st) == 0 && st.st_size > 0) ? (size_t)st.st_size + 1
+                                                 : 16384;
+  j->buf = malloc(cap);
+  for (;;) {
+    ssize_t n;
+    if (j->buf == NULL) { j->err = UV_ENOMEM; j->failed = "read"; break; }
+    if (j->len == cap) {
+      char *b = realloc(j->buf, cap *= 2);
+      if (b == NULL) { free(j->buf); j->buf = NULL; continue; }
+      j->buf = b;
+    }
+    n = read(fd, j->buf + j->len, cap - j->len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) { job_fail(j, "read"); break; }
+    if (n == 0) break;
+    j->len += (size_t)n;
   }
-  if (op->req.result > 0) {
-    op->len += (size_t)op->req.result;
-    return read_more(L, op);
+  close(fd);
+}
+
+static void job_write (file_job *j) {
+  const char *target = j->atomic ? j->tmp : j->path;
+  size_t done = 0;
+  int fd = open(target, j->flags | O_CLOEXEC, j->mode);
+  if (fd < 0) { job_fail(j, "open"); return; }
+  while (done < j->len) {                 /* partial writes go on */
+    ssize_t n = write(fd, j->buf + done, j->len - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) { job_fail(j, "write"); break; }
+    done += (size_t)n;
   }
-  lua_pushlstring(L, op->buf ? op->buf : "", op->len);   /* EOF */
-  op_free(op);                                     /* closes the fd */
-  return 1;
+  if (!j->err && j->atomic && fsync(fd) != 0) job_fail(j, "fsync");
+  if (close(fd) != 0 && !j->err) job_fail(j, "close");
+  if (j->atomic) {
+    if (!j->err && rename(j->tmp, j->path) != 0) job_fail(j, "rename");
+    if (j->err) unlink(j->tmp);            /* nothing half-written stays */
+  }
+}
+
+static void job_work_cb (uv_work_t *req) {
+  file_job *j = (file_job *)req->data;
+  if (j->writing) job_write(j); else job_read(j);
+}
+
+static void job_done_cb (uv_work_t *req, int status) {
+  file_job *j = (file_job *)req->data;
+  if (!luaio_waiter_done(&j->w, status < 0 ? status : j->err)) job_free(j);
+}
+
+static void job_abort (luaio_waiter *w) {
+  file_job *j = (file_job *)((char *)w - offsetof(file_job, w));
+  uv_cancel((uv_req_t *)&j->work);      /* the callback comes later */
+}
+
+/* Stack: path at 1. */
+static int job_k (lua_State *L, int status, lua_KContext ctx) {
+  file_job *j = (file_job *)ctx;
+  const char *failed = j->failed ? j->failed : (j->writing ? "write" : "read");
+  int n = 0;
+  if (status == 0 && !j->writing) {
+    lua_pushlstring(L, j->buf ? j->buf : "", j->len);
+    n = 1;
+  }
+  job_free(j);
+  if (status < 0)
+    return luaio_raise_uv(L, status, failed, "path", lua_tostring(L, 1));
+  return n;
+}
+
+static int job_start (lua_State *L, file_job *j, const char *fname) {
+  int rc;
+  j->work.data = j;
+  luaio_waiter_init(&j->w, job_abort);
+  rc = uv_queue_work(luaio__host(L)->loop, &j->work, job_work_cb,
+                     job_done_cb);
+  if (rc < 0) {
+    job_free(j);
+    return luaio_raise_uv(L, rc, fname, "path", lua_tostring(L, 1));
+  }
+  return luaio_wait(L, &j->w, job_k, (lua_KContext)j);
 }
 
 /* fs.read(path) -> the whole content */
 static int fs_read (lua_State *L) {
   const char *path = luaio__checkstring(L, 1, "fs.read", NULL);
-  fs_op *op = op_new(L, "fs.read");
-  return op_wait(L, op, uv_fs_open(op->h->loop, &op->req, path, O_RDONLY, 0,
-                                   fs_cb), read_k, "open");
-}
-
-/* ---- fs.write / fs.append ------------------------------------------------- */
-
-/* Steps: open, write (until all is written), [fsync, close, rename] */
-enum { W_OPEN, W_WRITE, W_SYNC, W_CLOSE, W_RENAME };
-
-static int write_k (lua_State *L, int status, lua_KContext ctx);
-
-static int write_step (lua_State *L, fs_op *op, int step) {
-  uv_loop_t *loop = op->h->loop;
-  int atomic = lua_toboolean(L, 4), rc;
-  op->step = step;
-  op_reset(op);
-  switch (step) {
-    case W_WRITE: {
-      uv_buf_t b = uv_buf_init(op->buf + op->done,
-                               (unsigned)(op->len - op->done));
-      rc = uv_fs_write(loop, &op->req, op->fd, &b, 1, -1, fs_cb);
-      return op_wait(L, op, rc, write_k, "write");
-    }
-    case W_SYNC:
-      rc = uv_fs_fsync(loop, &op->req, op->fd, fs_cb);
-      return op_wait(L, op, rc, write_k, "fsync");
-    case W_CLOSE: {
-      uv_file fd = op->fd;
-      op->fd = -1;
-      rc = uv_fs_close(loop, &op->req, fd, fs_cb);
-      return op_wait(L, op, rc, write_k, "close");
-    }
-    default:
-      rc = uv_fs_rename(loop, &op->req, lua_tostring(L, 5),
-                        lua_tostring(L, 1), fs_cb);
-      (void)atomic;
-      return op_wait(L, op, rc, write_k, "rename");
+  file_job *j;
+  luaio_check_wait(L, "fs.read");
+  lua_settop(L, 1);
+  j = calloc(1, sizeof *j);
+  if (j == NULL || (j->path = strdup(path)) == NULL) {
+    free(j);
+    return luaL_error(L, "fs.read: out of memory");
   }
-}
-
-/* Stack: path data opts atomic tmp-path */
-static int write_k (lua_State *L, int status, lua_KContext ctx) {
-  fs_op *op = (fs_op *)ctx;
-  int atomic = lua_toboolean(L, 4);
-  if (status < 0) {
-    if (atomic) {                          /* nothing half-written stays */
-      uv_fs_t r;
-      uv_fs_unlink(NULL, &r, lua_tostring(L, 5), NULL);
-      uv_fs_req_cleanup(&r);
-    }
-    return op_fail(L, op, status, op->step == W_OPEN ? "open" : "write");
-  }
-  switch (op->step) {
-    case W_OPEN: return write_step(L, op, W_WRITE);
-    case W_WRITE:
-      op->done += (size_t)op->req.result;      /* partial writes go on */
-      if (op->done < op->len) return write_step(L, op, W_WRITE);
-      return write_step(L, op, atomic ? W_SYNC : W_CLOSE);
-    case W_SYNC: return write_step(L, op, W_CLOSE);
-    case W_CLOSE:
-      if (atomic) return write_step(L, op, W_RENAME);
-      /* fall through */
-    default:
-      op_free(op);
-      return 0;
-  }
+  return job_start(L, j, "fs.read");
 }
 
 static int write_common (lua_State *L, int flags, const char *fname) {
   const char *path = luaio__checkstring(L, 1, fname, NULL);
   size_t len;
   const char *data = luaio__checkstring(L, 2, fname, &len);
+  file_job *j;
   int atomic = 0, mode = 0644;
-  const char *target = path;
-  fs_op *op;
   if (!lua_isnoneornil(L, 3)) {
     luaio__checktype(L, 3, fname, LUA_TTABLE);
     lua_getfield(L, 3, "atomic");
@@ -212,18 +237,28 @@ static int write_common (lua_State *L, int flags, const char *fname) {
     mode = (int)luaL_optinteger(L, -1, 0644);
     lua_pop(L, 2);
   }
-  lua_settop(L, 3);
-  lua_pushboolean(L, atomic);                      /* 4 */
-  if (atomic) {                                    /* same folder: rename */
-    lua_pushfstring(L, "%s.tmp-%d-%p", path, (int)uv_os_getpid(), (void *)L);
-    target = lua_tostring(L, 5);
+  luaio_check_wait(L, fname);
+  lua_settop(L, 2);                      /* data stays alive until copied */
+  j = calloc(1, sizeof *j);
+  if (j == NULL) return luaL_error(L, "%s: out of memory", fname);
+  j->writing = 1;
+  j->flags = flags;
+  j->mode = mode;
+  j->atomic = atomic;
+  j->len = len;
+  j->path = strdup(path);
+  j->buf = malloc(len + 1);
+  if (atomic) {                          /* same folder, so rename works */
+    lua_pushfstring(L, "%s.tmp-%d-%p", path, (int)uv_os_getpid(), (void *)j);
+    j->tmp = strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
   }
-  op = op_new(L, fname);
-  if (!grow(op, len + 1)) return op_fail(L, op, UV_ENOMEM, "write");
-  memcpy(op->buf, data, len);
-  op->len = len;
-  return op_wait(L, op, uv_fs_open(op->h->loop, &op->req, target, flags,
-                                   mode, fs_cb), write_k, "open");
+  if (!j->path || !j->buf || (atomic && !j->tmp)) {
+    job_free(j);
+    return luaL_error(L, "%s: out of memory", fname);
+  }
+  memcpy(j->buf, data, len);
+  return job_start(L, j, fname);
 }
 
 /* fs.write(path, data [, {atomic=, mode=}]): replaces the file; atomic
@@ -469,6 +504,8 @@ typedef struct file {
   uv_file fd;                   /* -1 once closed */
   char *buf;                    /* read-ahead of lines() and reads */
   size_t start, len, cap;
+  size_t chunk;                 /* next read size: doubles, so a long
+                                   scan makes few thread-pool trips */
   int eof;
 } file;
 
@@ -558,8 +595,11 @@ static int fill (lua_State *L, file *f, lua_KFunction k, const char *fname) {
     memmove(f->buf, f->buf + f->start, f->len);
     f->start = 0;
   }
-  if (f->cap - f->len < LINE_CHUNK) {
-    size_t cap = f->cap ? f->cap * 2 : LINE_CHUNK * 2;
+  if (f->chunk == 0) f->chunk = LINE_CHUNK;
+  else if (f->chunk < LINE_CHUNK_MAX) f->chunk *= 2;
+  if (f->cap - f->len < f->chunk) {
+    size_t cap = f->cap ? f->cap : LINE_CHUNK;
+    while (cap - f->len < f->chunk) cap *= 2;
     char *nb = realloc(f->buf, cap);
     if (nb == NULL) return luaL_error(L, "%s: out of memory", fname);
     f->buf = nb;
@@ -578,10 +618,12 @@ static void take (lua_State *L, file *f, size_t n, size_t skip) {
   f->len -= n + skip;
 }
 
+/* The file at 1 is a checked luaio.File (hot path: no type check). */
 static int line_k (lua_State *L, int status, lua_KContext ctx) {
-  file *f = check_file(L, "file:lines");
+  file *f = (file *)lua_touserdata(L, 1);
   const char *nl;
   (void)status; (void)ctx;
+  if (f->fd < 0) return luaL_error(L, "file:lines: the file was closed");
   nl = f->len ? memchr(f->buf + f->start, '\n', f->len) : NULL;
   if (nl) {
     size_t n = (size_t)(nl - (f->buf + f->start));
@@ -601,16 +643,34 @@ static int line_k (lua_State *L, int status, lua_KContext ctx) {
 
 /* f:read_line() -> next line without "\n"/"\r\n", or nil at the end. */
 static int file_read_line (lua_State *L) {
+  check_file(L, "file:read_line");
   lua_settop(L, 1);
   return line_k(L, 0, 0);
 }
 
-/* f:lines() -> iterator over lines, read in 64 KiB chunks. */
+/* The per-line hot path: a buffered line returns at once. */
+static int lines_iter (lua_State *L) {
+  file *f = (file *)lua_touserdata(L, lua_upvalueindex(1));
+  const char *p = f->buf + f->start;
+  const char *nl = f->len ? memchr(p, '\n', f->len) : NULL;
+  if (nl && f->fd >= 0) {
+    size_t n = (size_t)(nl - p);
+    lua_pushlstring(L, p, (n > 0 && nl[-1] == '\r') ? n - 1 : n);
+    f->start += n + 1;
+    f->len -= n + 1;
+    return 1;
+  }
+  lua_settop(L, 0);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  return line_k(L, 0, 0);
+}
+
+/* f:lines() -> iterator over lines, read 256 KiB at a time. */
 static int file_lines (lua_State *L) {
   check_file(L, "file:lines");
-  lua_pushcfunction(L, file_read_line);
-  lua_pushvalue(L, 1);
-  return 2;
+  lua_settop(L, 1);
+  lua_pushcclosure(L, lines_iter, 1);
+  return 1;
 }
 
 static int read_n_k (lua_State *L, int status, lua_KContext ctx) {
@@ -693,6 +753,7 @@ static int file_seek (lua_State *L) {
                                      "seek", NULL, NULL);
   f->start = f->len = 0;
   f->eof = 0;
+  f->chunk = 0;
   lua_pushinteger(L, (lua_Integer)pos);
   return 1;
 }
@@ -718,6 +779,157 @@ static int file_tostring (lua_State *L) {
   return 1;
 }
 
+/* ---- watching ------------------------------------------------------------ */
+
+/* Events queue in C until a task takes them (the callback touches no
+ * Lua); past WATCH_MAX queued events the oldest are dropped and counted. */
+#define WATCH_MAX 1024
+
+typedef struct wevent {
+  struct wevent *next;
+  int events;
+  char name[];
+} wevent;
+
+typedef struct watcher {
+  uv_fs_event_t h;
+  wevent *head, *tail;
+  int n, dropped, closed;
+  luaio_waitlist waiters;
+} watcher;
+
+typedef struct watch_ud { watcher *w; } watch_ud;
+
+static void watcher_free_cb (uv_handle_t *h) {
+  watcher *w = (watcher *)h->data;
+  while (w->head) {
+    wevent *e = w->head;
+    w->head = e->next;
+    free(e);
+  }
+  free(w);
+}
+
+static void watch_cb (uv_fs_event_t *h, const char *name, int events,
+                      int status) {
+  watcher *w = (watcher *)h->data;
+  size_t len = name ? strlen(name) : 0;
+  wevent *e;
+  if (status < 0) return;
+  if (w->n >= WATCH_MAX) {                         /* drop the oldest */
+    wevent *old = w->head;
+    w->head = old->next;
+    if (w->head == NULL) w->tail = NULL;
+    free(old);
+    w->n--;
+    w->dropped++;
+  }
+  e = malloc(sizeof *e + len + 1);
+  if (e == NULL) { w->dropped++; return; }
+  e->next = NULL;
+  e->events = events;
+  memcpy(e->name, name ? name : "", len + 1);
+  if (w->tail) w->tail->next = e; else w->head = e;
+  w->tail = e;
+  w->n++;
+  luaio_waitlist_wake(&w->waiters, 0);
+}
+
+static watcher *check_watcher (lua_State *L) {
+  watch_ud *u = (watch_ud *)luaL_checkudata(L, 1, "luaio.Watcher");
+  if (u->w == NULL) luaL_error(L, "watcher:next: the watcher is closed");
+  return u->w;
+}
+
+static int watch_next_k (lua_State *L, int status, lua_KContext ctx) {
+  watch_ud *u = (watch_ud *)lua_touserdata(L, 1);
+  wevent *e;
+  (void)ctx;
+  if (status != 0) return luaio_raise_uv(L, status, "watch", NULL, NULL);
+  if (u->w == NULL) { lua_pushnil(L); return 1; }  /* closed: iteration ends */
+  if (u->w->head == NULL) {
+    luaio_check_wait(L, "watcher:next");
+    lua_settop(L, 1);
+    return luaio_waitlist_wait(L, &u->w->waiters, watch_next_k, 0);
+  }
+  e = u->w->head;
+  u->w->head = e->next;
+  if (u->w->head == NULL) u->w->tail = NULL;
+  u->w->n--;
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, e->name);
+  lua_setfield(L, -2, "name");
+  lua_pushboolean(L, (e->events & UV_RENAME) != 0);
+  lua_setfield(L, -2, "rename");
+  lua_pushboolean(L, (e->events & UV_CHANGE) != 0);
+  lua_setfield(L, -2, "change");
+  free(e);
+  return 1;
+}
+
+/* w:next() -> the next event {name=, rename=, change=}, waiting for one;
+ * nil once closed. Also the iterator: for ev in w:events() do ... end */
+static int watch_next (lua_State *L) {
+  check_watcher(L);
+  lua_settop(L, 1);
+  return watch_next_k(L, 0, 0);
+}
+
+static int watch_events (lua_State *L) {
+  check_watcher(L);
+  lua_pushcfunction(L, watch_next);
+  lua_pushvalue(L, 1);
+  return 2;
+}
+
+static int watch_dropped (lua_State *L) {
+  lua_pushinteger(L, check_watcher(L)->dropped);
+  return 1;
+}
+
+/* w:close() (also <close>, collection): waiting next() calls get nil. */
+static int watch_close (lua_State *L) {
+  watch_ud *u = (watch_ud *)luaL_checkudata(L, 1, "luaio.Watcher");
+  if (u->w) {
+    watcher *w = u->w;
+    u->w = NULL;
+    luaio_waitlist_wake_all(&w->waiters, 0);
+    uv_close((uv_handle_t *)&w->h, watcher_free_cb);
+  }
+  return 0;
+}
+
+/* fs.watch(path [, {recursive=}]) -> a watcher of changes under path. */
+static int fs_watch (lua_State *L) {
+  const char *p = PATH(1, "fs.watch");
+  watch_ud *u;
+  int rc, flags = 0;
+  if (lua_istable(L, 2)) {
+    lua_getfield(L, 2, "recursive");
+    if (lua_toboolean(L, -1)) flags |= UV_FS_EVENT_RECURSIVE;
+    lua_pop(L, 1);
+  }
+  u = lua_newuserdatauv(L, sizeof *u, 0);
+  u->w = calloc(1, sizeof *u->w);
+  if (u->w == NULL) return luaL_error(L, "fs.watch: out of memory");
+  luaL_setmetatable(L, "luaio.Watcher");
+  uv_fs_event_init(luaio__host(L)->loop, &u->w->h);
+  u->w->h.data = u->w;
+  rc = uv_fs_event_start(&u->w->h, watch_cb, p, (unsigned)flags);
+  if (rc < 0) {
+    lua_pushcfunction(L, watch_close);
+    lua_pushvalue(L, -2);
+    lua_call(L, 1, 0);
+    return luaio_raise_uv(L, rc, "watch", "path", p);
+  }
+  return 1;
+}
+
+static const luaL_Reg watch_methods[] = {
+  {"next", watch_next}, {"events", watch_events},
+  {"dropped", watch_dropped}, {"close", watch_close}, {NULL, NULL}
+};
+
 static const luaL_Reg file_methods[] = {
   {"read", file_read}, {"read_all", file_read_all},
   {"read_line", file_read_line}, {"lines", file_lines},
@@ -732,7 +944,7 @@ static const luaL_Reg fs_funcs[] = {
   {"remove", fs_remove}, {"rename", fs_rename}, {"copy", fs_copy},
   {"readdir", fs_readdir}, {"realpath", fs_realpath},
   {"mkdtemp", fs_mkdtemp}, {"tmpdir", fs_tmpdir}, {"chmod", fs_chmod},
-  {NULL, NULL}
+  {"watch", fs_watch}, {NULL, NULL}
 };
 
 int luaopen_luaio_fs (lua_State *L) {
@@ -747,7 +959,15 @@ int luaopen_luaio_fs (lua_State *L) {
     lua_pushcfunction(L, file_tostring);
     lua_setfield(L, -2, "__tostring");
   }
-  lua_pop(L, 1);
+  if (luaL_newmetatable(L, "luaio.Watcher")) {
+    luaL_newlib(L, watch_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, watch_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, watch_close);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_pop(L, 2);
   luaL_newlib(L, fs_funcs);
   return 1;
 }

@@ -214,6 +214,36 @@ describe("metadata and folders", function()
   end)
 end)
 
+describe("fs.watch", function()
+  it("reports changes as an iterator and ends when closed", function()
+    local w <close> = fs.watch(dir)
+    local seen = {}
+    local reader = aio.spawn(function()
+      for ev in w:events() do
+        seen[ev.name] = true
+        if seen["b.txt"] then return true end
+      end
+    end)
+    aio.sleep(0.05)
+    fs.write(dir .. "/a.txt", "1")
+    fs.write(dir .. "/b.txt", "2")
+    assert.is_true(aio.timeout(5, reader.await, reader))
+    assert.is_true(seen["a.txt"])
+    fs.mkdir(dir .. "/quiet")
+    local q = fs.watch(dir .. "/quiet")
+    local waiting = aio.spawn(function() return q:next() end)
+    aio.sleep(0.01)
+    q:close()
+    assert.is_nil(waiting:await())
+    assert.has_error(function() q:next() end,
+      "watcher:next: the watcher is closed")
+  end)
+
+  it("fails clearly on a missing path", function()
+    fails("ENOENT", function() fs.watch(dir .. "/none") end)
+  end)
+end)
+
 describe("examples", function()
   it("write then read", function()
     local rc, out = helpers.sh(helpers.luaio .. " examples/files_write_read.lua")
