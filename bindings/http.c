@@ -54,6 +54,8 @@ struct req {
   char *body, *hdrs;
   size_t len, cap, hlen, hcap, max_body, max_header;
   int too_big, header_too_big, in_multi, backoff, attempt, retries;
+  int stream, follow, headers_done, paused, finished;
+  luaio_waitlist readers;       /* stream: a task waiting for a chunk */
   int idempotent;
   CURLcode result;
   double retry_after;
@@ -166,7 +168,9 @@ static void check_done (hclient *c) {
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
     req_remove(r);
     r->result = rc;
-    luaio_waiter_done(&r->w, 0);
+    r->finished = 1;
+    luaio_waiter_done(&r->w, 0);       /* no-op once a stream started */
+    luaio_waitlist_wake_all(&r->readers, 0);
   }
 }
 
@@ -253,10 +257,22 @@ static int grow (char **buf, size_t *cap, size_t need) {
   return 1;
 }
 
+#define STREAM_HIGH (256 * 1024)     /* a streamed body pauses past this */
+
+static void headers_complete (req *r);
+
 static size_t write_cb (char *p, size_t size, size_t n, void *ud) {
   req *r = (req *)ud;
   size_t len = size * n;
-  if (r->len + len > r->max_body) { r->too_big = 1; return 0; }
+  if (r->stream) {
+    headers_complete(r);
+    luaio_waitlist_wake(&r->readers, 0);
+    if (r->len >= STREAM_HIGH) {       /* the reader is slow: hold on */
+      r->paused = 1;
+      return CURL_WRITEFUNC_PAUSE;
+    }
+  }
+  else if (r->len + len > r->max_body) { r->too_big = 1; return 0; }
   if (!grow(&r->body, &r->cap, r->len + len)) return 0;
   memcpy(r->body + r->len, p, len);
   r->len += len;
@@ -273,7 +289,26 @@ static size_t header_cb (char *p, size_t size, size_t n, void *ud) {
   if (!grow(&r->hdrs, &r->hcap, r->hlen + len)) return 0;
   memcpy(r->hdrs + r->hlen, p, len);
   r->hlen += len;
+  if (r->stream && (len <= 2 && (p[0] == '\r' || p[0] == '\n')))
+    headers_complete(r);               /* maybe: see there */
   return len;
+}
+
+/* Stream mode: the waiting task gets the response once the final
+ * headers are in (not those of a 1xx or of a redirect we follow). */
+static void headers_complete (req *r) {
+  long status = 0;
+  if (r->headers_done || r->hlen < 12) return;
+  status = atol(r->hdrs + 9);
+  if (status < 200) return;
+  if (status >= 300 && status < 400 && r->follow) {
+    struct curl_header *h;
+    if (curl_easy_header(r->easy, "Location", 0, CURLH_HEADER, -1, &h)
+        == CURLHE_OK)
+      return;
+  }
+  r->headers_done = 1;
+  luaio_waiter_done(&r->w, 0);
 }
 
 static void req_release (req *r) {
@@ -289,6 +324,7 @@ static void req_release (req *r) {
   r->headers = NULL;
   r->mime = NULL;
   r->body = r->hdrs = NULL;
+  r->len = r->cap = r->hlen = r->hcap = 0;
 }
 
 static int req_gc (lua_State *L) {
@@ -556,6 +592,7 @@ static void set_transfer_opts (lua_State *L, req *r, int opts, int settings,
     redirects = 0;
   lua_pop(L, 1);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, redirects > 0 ? 1L : 0L);
+  r->follow = redirects > 0;
   curl_easy_setopt(e, CURLOPT_MAXREDIRS, redirects);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -594,8 +631,11 @@ static void set_transfer_opts (lua_State *L, req *r, int opts, int settings,
   if (opts) {
     lua_getfield(L, opts, "retry_any_method");
     if (lua_toboolean(L, -1)) r->idempotent = 1;
-    lua_pop(L, 1);
+    lua_getfield(L, opts, "stream");
+    r->stream = lua_toboolean(L, -1);
+    lua_pop(L, 2);
   }
+  if (r->stream) r->retries = 0;       /* a body half-read cannot restart */
 }
 
 /* ---- completion: errors, responses, retries ---------------------------- */
@@ -805,6 +845,15 @@ static int req_k (lua_State *L, int status, lua_KContext ctx) {
   if (status != 0) {                               /* cancelled, closed */
     lua_settop(L, top - 1);
     return luaio_raise_uv(L, status, method, "url", lua_tostring(L, -1));
+  }
+  if (r->stream && r->headers_done) {
+    push_response(L, r, method, (lua_Number)uv_hrtime() / 1e9
+                  - lua_tonumber(L, top));
+    lua_pushnil(L);
+    lua_setfield(L, -2, "body");
+    lua_pushvalue(L, top - 3);                     /* keeps r alive */
+    lua_setfield(L, -2, "_stream");
+    return 1;
   }
   if (should_retry(r)) {
     double s;
@@ -1037,6 +1086,73 @@ static int resp_raise_for_status (lua_State *L) {
   return luaio_raise(L);
 }
 
+/* ---- streamed bodies -------------------------------------------------- */
+
+static req *stream_of (lua_State *L, const char *fname) {
+  req *r;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "_stream");
+  r = (req *)luaL_testudata(L, -1, "luaio.HttpRequest");
+  if (r == NULL) luaL_error(L, "%s: not a streamed response (use "
+                            "{stream = true})", fname);
+  lua_pop(L, 1);
+  return r;
+}
+
+static int chunk_k (lua_State *L, int status, lua_KContext ctx) {
+  req *r = (req *)ctx;
+  lua_settop(L, 1);
+  if (status != 0) return luaio_raise_uv(L, status, "response:chunks", NULL,
+                                         NULL);
+  if (r->easy == NULL) return luaL_error(L, "response:chunks: closed");
+  if (r->len > 0) {
+    lua_pushlstring(L, r->body, r->len);
+    r->len = 0;
+    if (r->paused && r->easy) {        /* room again: let curl go on */
+      r->paused = 0;
+      curl_easy_pause(r->easy, CURLPAUSE_CONT);
+    }
+    return 1;
+  }
+  if (r->finished) {
+    if (r->result != CURLE_OK) {
+      lua_getfield(L, 1, "url");
+      lua_getfield(L, 1, "method");
+      lua_insert(L, -2);
+      return raise_transfer_error(L, r, lua_tostring(L, -2));
+    }
+    lua_pushnil(L);
+    return 1;
+  }
+  luaio_check_wait(L, "response:chunks");
+  return luaio_waitlist_wait(L, &r->readers, chunk_k, ctx);
+}
+
+static int chunks_next (lua_State *L) {
+  lua_settop(L, 0);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  return chunk_k(L, 0, (lua_KContext)lua_touserdata(L, lua_upvalueindex(2)));
+}
+
+/* resp:chunks() -> iterator over the body as it arrives (stream mode);
+ * a slow loop pauses the transfer instead of buffering the body. */
+static int resp_chunks (lua_State *L) {
+  req *r = stream_of(L, "response:chunks");
+  lua_settop(L, 1);
+  lua_pushlightuserdata(L, r);
+  lua_pushcclosure(L, chunks_next, 2);
+  return 1;
+}
+
+/* resp:close(): stops a streamed transfer (also on <close>). */
+static int resp_close (lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "_stream");
+  if (luaL_testudata(L, -1, "luaio.HttpRequest"))
+    req_release((req *)lua_touserdata(L, -1));
+  return 0;
+}
+
 /* headers[name]: case-insensitive. */
 static int headers_index (lua_State *L) {
   luaL_Buffer b;
@@ -1051,7 +1167,8 @@ static int headers_index (lua_State *L) {
 }
 
 static const luaL_Reg resp_methods[] = {
-  {"text", resp_text}, {"json", resp_json},
+  {"text", resp_text}, {"json", resp_json}, {"chunks", resp_chunks},
+  {"close", resp_close},
   {"raise_for_status", resp_raise_for_status}, {NULL, NULL}
 };
 
@@ -1085,6 +1202,8 @@ static void make_metatables (lua_State *L) {
   if (luaL_newmetatable(L, "luaio.HttpResponse")) {
     luaL_newlib(L, resp_methods);
     lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, resp_close);
+    lua_setfield(L, -2, "__close");
   }
   if (luaL_newmetatable(L, "luaio.HttpHeaders")) {
     lua_pushcfunction(L, headers_index);
@@ -1100,5 +1219,11 @@ int luaopen_luaio_http (lua_State *L) {
   luaL_newlib(L, http_funcs);
   lua_pushstring(L, curl_version());
   lua_setfield(L, -2, "curl_version");
+  lua_getglobal(L, "require");                     /* download: in Lua */
+  lua_pushliteral(L, "luaio.download");
+  lua_call(L, 1, 1);
+  lua_pushvalue(L, -2);
+  lua_call(L, 1, 1);
+  lua_setfield(L, -2, "download");
   return 1;
 }

@@ -137,8 +137,15 @@ static void take (lua_State *L, tstream *s, size_t n) {
   if (s->len == 0) s->start = 0;
 }
 
+/* Raise the read error; what was received before it is not lost: it
+ * is in the error's `partial` field. */
 static int read_error (lua_State *L, tstream *s, const char *fname) {
-  return luaio_raise_uv(L, s->read_err, fname, NULL, NULL);
+  luaio_push_uv_error(L, s->read_err, fname, NULL, NULL);
+  if (s->len > 0) {
+    take(L, s, s->len);
+    lua_setfield(L, -2, "partial");
+  }
+  return luaio_raise(L);
 }
 
 /* Common start of every read continuation: the stream at 1, the waiter

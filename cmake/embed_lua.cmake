@@ -1,6 +1,7 @@
 # Turns the Lua files in lua/ into C: one preload loader per file, so
 # require "luaio.<name>" finds it and tracebacks name "@luaio/<name>.lua".
 # Run as: cmake -DOUT=file.c -DFILES="a.lua;b.lua" -P embed_lua.cmake
+string(REPLACE "|" ";" FILES "${FILES}")
 set(body "/* generated from lua/ by cmake/embed_lua.cmake */\n")
 string(APPEND body "#include \"host.h\"\n\n")
 set(reg "")

@@ -17,7 +17,7 @@ local fs = require "luaio.fs"
 
 -- ---- options -------------------------------------------------------------
 
-local opts = {depth = 6, concurrency = 8, rate = 200, max_pages = 500}
+local opts = {depth = 10, concurrency = 8, rate = 200, max_pages = 1000}
 do
   local i = 1
   while i <= #arg do
@@ -71,7 +71,7 @@ local function demo_handler(stream)
     elseif path:match("^/broken/") then
       respond(stream, "500 Internal Server Error", "broken")
     elseif path:match("^/redirect/") then
-      respond(stream, "302 Found", "", ("Location: /page/%d\r\n"):format(n + 20))
+      respond(stream, "302 Found", "", ("Location: /page/%d\r\n"):format((n + 19) % 120 + 1))
     else
       respond(stream, "404 Not Found", "no such page")
     end
@@ -153,8 +153,16 @@ local function crawl(start, out)
         stats.kinds[res.kind or "error"] = (stats.kinds[res.kind or "error"] or 0) + 1
       else
         stats.statuses[res.status] = (stats.statuses[res.status] or 0) + 1
-        if res.url ~= item.url then stats.redirects = stats.redirects + 1 end
-        if res.ok then
+        local again = false
+        if res.url ~= item.url then          -- redirected: one page, one visit
+          stats.redirects = stats.redirects + 1
+          again = seen[res.url] ~= nil       -- queued or fetched already
+          seen[res.url] = "fetched"
+        end
+        seen[item.url] = "fetched"
+        if again then
+          stats.statuses[res.status] = stats.statuses[res.status] - 1
+        elseif res.ok then
           stats.done = stats.done + 1
           stats.bytes = stats.bytes + #res.body
           local name = res.url:gsub("^https?://", ""):gsub("[^%w%.%-]", "_")

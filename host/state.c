@@ -3,6 +3,7 @@
  * (its own, or one the embedder lends), and its teardown.
  */
 #include "host.h"
+#include <signal.h>
 
 #define task_of(L) (*(luaio_task **)lua_getextraspace(L))
 
@@ -155,10 +156,22 @@ static void host_setup (luaio_host *h, lua_State *L) {
   luaio__preload_lua(h);
 }
 
+/* Writing to a socket the peer closed must be an EPIPE error, not the
+ * death of the process: ignore SIGPIPE unless the application set a
+ * handler of its own. */
+static void ignore_sigpipe (void) {
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+  }
+}
+
 luaio_host *luaio_new (const luaio_config *cfg) {
   luaio_host *h = calloc(1, sizeof *h);
   lua_State *L;
   if (h == NULL) return NULL;
+  ignore_sigpipe();
   if (cfg) h->cfg = *cfg;
   /* Memory checkers see through malloc only: LUAIO_MALLOC=system. */
   h->system_malloc = getenv("LUAIO_MALLOC") &&
@@ -237,6 +250,7 @@ luaio_host *luaio__host_attach (lua_State *L, const luaio_config *cfg) {
   luaio_host **box;
   if (h == NULL) return NULL;
   if (cfg) h->cfg = *cfg;
+  ignore_sigpipe();
   box = lua_newuserdatauv(L, sizeof *box, 0);
   *box = h;
   lua_createtable(L, 0, 1);

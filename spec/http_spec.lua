@@ -241,6 +241,69 @@ describe("http.client", function()
   end)
 end)
 
+describe("streaming", function()
+  it("iterates the body in chunks as it arrives", function()
+    local r <close> = http.get(srv.url .. "/big", {stream = true})
+    assert.are.equal(200, r.status)
+    assert.is_nil(r.body)
+    local parts, biggest = {}, 0
+    for chunk in r:chunks() do
+      parts[#parts + 1] = chunk
+      biggest = math.max(biggest, #chunk)
+      aio.sleep(0.001)                 -- a slow consumer: curl pauses
+    end
+    assert.are.equal(1 << 20, #table.concat(parts))
+    assert.is_true(biggest <= 300000, "a chunk of " .. biggest)
+  end)
+
+  it("stops an endless body when closed, with bounded memory", function()
+    local r = http.get(bad.url .. "/endless", {stream = true})
+    local got = 0
+    for chunk in r:chunks() do
+      got = got + #chunk
+      if got > 4 << 20 then break end
+    end
+    r:close()
+    assert.is_true(got > 4 << 20)
+    assert.has_error(function() r:chunks()() end, "response:chunks: closed")
+  end)
+
+  it("refuses chunks() on a buffered response", function()
+    local r = http.get(srv.url .. "/small")
+    assert.has_error(function() r:chunks() end,
+      "response:chunks: not a streamed response (use {stream = true})")
+  end)
+end)
+
+describe("http.download", function()
+  it("streams to a file with progress", function()
+    local dir = require("luaio.fs").mkdtemp()
+    local calls, last_total = 0, nil
+    local n = http.download(srv.url .. "/big", dir .. "/big.bin", {
+      progress = function(done, total) calls = calls + 1; last_total = total end})
+    assert.are.equal(1 << 20, n)
+    assert.are.equal(1 << 20, #require("luaio.fs").read(dir .. "/big.bin"))
+    assert.is_true(calls >= 1)
+    os.execute("rm -rf " .. dir)
+    assert(last_total == nil or last_total == 1 << 20)
+  end)
+
+  it("leaves nothing behind on failure", function()
+    local fs = require "luaio.fs"
+    local dir = fs.mkdtemp()
+    local ok, e = pcall(http.download, srv.url .. "/status/404", dir .. "/x")
+    assert.is_false(ok)
+    assert.are.equal(404, e.status)
+    assert.are.same({}, fs.readdir(dir))
+    ok = pcall(http.download, bad.url .. "/reset", dir .. "/y")
+    assert.is_false(ok)
+    assert.are.same({}, fs.readdir(dir))
+    os.execute("rm -rf " .. dir)
+    assert.has_error(function() http.download(srv.url, 5) end,
+      "bad argument #2 to 'http.download' (string expected, got number)")
+  end)
+end)
+
 describe("examples/fetch_json.lua", function()
   it("fetches concurrently with per-result error handling", function()
     local rc, out = helpers.sh(helpers.luaio .. " examples/fetch_json.lua " .. srv.url)

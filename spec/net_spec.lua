@@ -107,6 +107,63 @@ describe("net.connect / net.serve", function()
     s:close()
   end)
 
+  it("raises an error, not SIGPIPE, writing to a closed peer", function()
+    local s = net.serve("127.0.0.1", 0, function(st) st:close() end)
+    local c <close> = net.connect("127.0.0.1", s.port)
+    assert.is_nil(c:read())                        -- the peer is gone
+    local ok, e = pcall(function()
+      for _ = 1, 100 do c:write(string.rep("x", 65536)) end
+      c:close()
+    end)
+    assert.is_false(ok)
+    assert.is_true(e.code == "EPIPE" or e.code == "ECONNRESET", tostring(e))
+    s:close()
+  end)
+
+  it("reports a reset by the peer mid-read", function()
+    local s = net.serve("127.0.0.1", 0, function(st)
+      st:write("partial line")
+      aio.sleep(0.05)
+      st:close()
+    end)
+    local c <close> = net.connect("127.0.0.1", s.port)
+    c:write(string.rep("unread ", 10000))          -- unread data: close = RST
+    local e = fails("io", function() c:readexactly(1000) end)
+    assert.are.equal("ECONNRESET", e.code)
+    assert.are.equal("partial line", e.partial)    -- nothing received is lost
+    s:close()
+  end)
+
+  it("holds 1,000 concurrent connections", function()
+    local script = helpers.script([[
+      local aio = require "luaio"
+      local net = require "luaio.net"
+      local open = 0
+      local srv = net.serve("127.0.0.1", 0, function(st)
+        open = open + 1
+        st:readline()
+        st:write("bye\n")
+        st:close()
+      end, {backlog = 2048})
+      local conns = {}
+      for i = 1, 1000 do conns[i] = net.connect("127.0.0.1", srv.port) end
+      while srv.connections < 1000 do aio.sleep(0.01) end
+      print("connections", srv.connections)
+      for i = 1, 1000 do conns[i]:write("x\n") end
+      local byes = 0
+      for i = 1, 1000 do
+        if conns[i]:readline() == "bye" then byes = byes + 1 end
+        conns[i]:close()
+      end
+      print("byes", byes)
+      srv:close({wait = true})
+    ]])
+    local rc, out = helpers.sh("ulimit -n 4096; " .. helpers.luaio .. " " .. script .. " 2>&1")
+    os.remove(script)
+    assert.are.equal(0, rc, out)
+    assert.matches("connections\t1000\nbyes\t1000\n", out)
+  end)
+
   it("reports refused connections with errno and address", function()
     local e = fails("io", function() net.connect("127.0.0.1", 1) end)
     assert.are.equal("ECONNREFUSED", e.code)
