@@ -170,6 +170,18 @@ describe("http errors", function()
   end)
 end)
 
+describe("TLS", function()
+  it("verifies certificates by default", function()
+    local e = fails("tls", function() http.get(srv.tls_url .. "/small") end)
+    assert.matches("https://127.0.0.1", e.url, 1, true)
+  end)
+
+  it("accepts a CA file, or verify = false", function()
+    assert.are.equal(1024, #http.get(srv.tls_url .. "/small", {ca_file = srv.ca_file}).body)
+    assert.are.equal(200, http.get(srv.tls_url .. "/small", {verify = false}).status)
+  end)
+end)
+
 describe("http cancellation and retries", function()
   it("cancelling a task mid-request removes the transfer", function()
     local t = aio.spawn(http.get, bad.url .. "/stall")
@@ -301,6 +313,31 @@ describe("http.download", function()
     os.execute("rm -rf " .. dir)
     assert.has_error(function() http.download(srv.url, 5) end,
       "bad argument #2 to 'http.download' (string expected, got number)")
+  end)
+end)
+
+describe("the aiohttp tutorial examples", function()
+  local function run(script, ...)
+    local rc, out = helpers.sh(table.concat({helpers.luaio, script, ...}, " ") .. " 2>&1")
+    assert.are.equal(0, rc, out)
+    return out
+  end
+
+  it("fetch with timeout and retry with exponential backoff", function()
+    local out = run("examples/fetch_retry.lua", bad.url)
+    assert.matches("flaky: 200 finally after 3 attempts", out, 1, true)
+    assert.matches("stall: gave up after 3 attempts: timeout", out, 1, true)
+  end)
+
+  it("a rate-limited scraper class with a semaphore", function()
+    local out = run("examples/scraper.lua", srv.url)
+    assert.matches("scraped 12 pages, 2 failed, at most 3 at once", out, 1, true)
+  end)
+
+  it("an API pipeline: list ids, then details and posts per id", function()
+    local out = run("examples/api_pipeline.lua", srv.url)
+    assert.matches("Alice <alice@example.org>: 2 posts", out, 1, true)
+    assert.matches("Bob <bob@example.org>: 2 posts", out, 1, true)
   end)
 end)
 

@@ -44,6 +44,12 @@ http {
     location = /cookie/set { add_header Set-Cookie "session=abc123; Path=/"; echo "set"; }
     location = /headers/multi { add_header X-Multi one; add_header X-Multi two; echo "multi"; }
   }
+  server {
+    listen 127.0.0.1:%d ssl;
+    ssl_certificate %s/cert.pem;
+    ssl_certificate_key %s/key.pem;
+    root %s/www;
+  }
 }
 ]]
 
@@ -61,9 +67,22 @@ function M.start()
     '{"users":[{"id":1,"name":"Alice"},{"id":12345678901234567,"name":"Bob"}],"ok":true}')
   write(dir .. "/www/big", string.rep("0123456789abcdef", 65536))   -- 1 MiB
   write(dir .. "/www/text.txt", string.rep("hello gzip ", 1000))
+  os.execute("mkdir -p " .. dir .. "/www/users")
+  for id, name in pairs({[1] = "Alice", [2] = "Bob"}) do
+    write(("%s/www/users/%d.json"):format(dir, id),
+      ('{"id":%d,"name":"%s","email":"%s@example.org"}'):format(id, name, name:lower()))
+    write(("%s/www/users/%d.posts.json"):format(dir, id),
+      ('[{"title":"%s post 1"},{"title":"%s post 2"}]'):format(name, name))
+  end
+  -- a certificate for 127.0.0.1, for the TLS server
+  assert(os.execute(("openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
+    .. "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
+    .. "-keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1"):format(dir, dir)))
   for attempt = 1, 20 do
     local port = math.random(20000, 60000)
-    write(dir .. "/nginx.conf", CONF:format(dir, dir, dir, dir, port, dir, dir))
+    local tls_port = math.random(20000, 60000)
+    write(dir .. "/nginx.conf", CONF:format(dir, dir, dir, dir, port, dir, dir,
+                                            tls_port, dir, dir, dir))
     local rc, out = helpers.sh("nginx -p " .. dir .. " -c " .. dir
       .. "/nginx.conf > " .. dir .. "/stdout.log 2>&1 & echo $!")
     local pid = tonumber(out)
@@ -71,8 +90,9 @@ function M.start()
     for _ = 1, 50 do
       local ok = pcall(http.get, url .. "/small", {timeout = 0.5})
       if ok then
-        return setmetatable({url = url, port = port, pid = pid, dir = dir},
-          {__index = M})
+        return setmetatable({url = url, port = port, pid = pid, dir = dir,
+          tls_url = "https://127.0.0.1:" .. tls_port,
+          ca_file = dir .. "/cert.pem"}, {__index = M})
       end
       if helpers.sh("kill -0 " .. pid .. " 2>/dev/null") ~= 0 then break end
       aio.sleep(0.05)
