@@ -949,25 +949,11 @@ static const luaL_Reg fs_funcs[] = {
 
 int luaopen_luaio_fs (lua_State *L) {
   luaio__host(L);
-  if (luaL_newmetatable(L, "luaio.File")) {
-    luaL_newlib(L, file_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, file_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, file_close);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, file_tostring);
-    lua_setfield(L, -2, "__tostring");
-  }
-  if (luaL_newmetatable(L, "luaio.Watcher")) {
-    luaL_newlib(L, watch_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, watch_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, watch_close);
-    lua_setfield(L, -2, "__close");
-  }
-  lua_pop(L, 2);
+  static const luaL_Reg file_meta[] = {
+    {"__tostring", file_tostring}, {NULL, NULL}
+  };
+  luaio__class(L, "luaio.File", file_methods, file_close, file_meta);
+  luaio__class(L, "luaio.Watcher", watch_methods, watch_close, NULL);
   luaL_newlib(L, fs_funcs);
   return 1;
 }

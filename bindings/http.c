@@ -1187,29 +1187,17 @@ static const luaL_Reg http_funcs[] = {
 };
 
 static void make_metatables (lua_State *L) {
-  if (luaL_newmetatable(L, "luaio.HttpClient")) {
-    luaL_newlib(L, client_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, client_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, client_gc);
-    lua_setfield(L, -2, "__close");
+  static const luaL_Reg request_meta[] = {{"__gc", req_gc}, {NULL, NULL}};
+  static const luaL_Reg headers_meta[] = {
+    {"__index", headers_index}, {NULL, NULL}
+  };
+  luaio__class(L, "luaio.HttpClient", client_methods, client_gc, NULL);
+  luaio__class(L, "luaio.HttpRequest", NULL, NULL, request_meta);
+  {
+    static const luaL_Reg resp_meta[] = {{"__close", resp_close}, {NULL, NULL}};
+    luaio__class(L, "luaio.HttpResponse", resp_methods, NULL, resp_meta);
   }
-  if (luaL_newmetatable(L, "luaio.HttpRequest")) {
-    lua_pushcfunction(L, req_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  if (luaL_newmetatable(L, "luaio.HttpResponse")) {
-    luaL_newlib(L, resp_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, resp_close);
-    lua_setfield(L, -2, "__close");
-  }
-  if (luaL_newmetatable(L, "luaio.HttpHeaders")) {
-    lua_pushcfunction(L, headers_index);
-    lua_setfield(L, -2, "__index");
-  }
-  lua_pop(L, 4);
+  luaio__class(L, "luaio.HttpHeaders", NULL, NULL, headers_meta);
 }
 
 int luaopen_luaio_http (lua_State *L) {

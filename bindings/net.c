@@ -1138,33 +1138,15 @@ static const luaL_Reg net_funcs[] = {
 
 int luaopen_luaio_net (lua_State *L) {
   luaio__host(L);
-  if (luaL_newmetatable(L, "luaio.Stream")) {
-    luaL_newlib(L, stream_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, stream_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, stream_gc);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, stream_tostring);
-    lua_setfield(L, -2, "__tostring");
-  }
-  if (luaL_newmetatable(L, "luaio.Server")) {
-    lua_pushcfunction(L, server_index);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, server_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, server_gc);
-    lua_setfield(L, -2, "__close");
-  }
-  if (luaL_newmetatable(L, "luaio.Udp")) {
-    luaL_newlib(L, udp_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, udp_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, udp_close);
-    lua_setfield(L, -2, "__close");
-  }
-  lua_pop(L, 3);
+  static const luaL_Reg stream_meta[] = {
+    {"__tostring", stream_tostring}, {NULL, NULL}
+  };
+  static const luaL_Reg server_meta[] = {
+    {"__index", server_index}, {NULL, NULL}
+  };
+  luaio__class(L, "luaio.Stream", stream_methods, stream_gc, stream_meta);
+  luaio__class(L, "luaio.Server", NULL, server_gc, server_meta);
+  luaio__class(L, "luaio.Udp", udp_methods, udp_close, NULL);
   luaL_newlib(L, net_funcs);
   return 1;
 }

@@ -177,6 +177,12 @@ void luaio__report(luaio_host *h, const char *what, lua_State *L, int idx);
 void luaio__preload_all(luaio_host *h);
 void luaio__preload_lua(luaio_host *h);
 
+/* class.c: register the metatable `name` once: __index = methods (if
+ * any), __gc and __close = close (if any), plus the metamethods in meta
+ * (may be NULL). [-0, +0] */
+void luaio__class(lua_State *L, const char *name, const luaL_Reg *methods,
+                  lua_CFunction close, const luaL_Reg *meta);
+
 /* bindings */
 int luaopen_luaio_core(lua_State *L);
 void luaio__flow_register(lua_State *L);

@@ -1,0 +1,23 @@
+/*
+ * class.c: the metatables of the objects bindings hand to Lua.
+ */
+#include "host.h"
+
+void luaio__class (lua_State *L, const char *name, const luaL_Reg *methods,
+                   lua_CFunction close, const luaL_Reg *meta) {
+  if (luaL_newmetatable(L, name)) {
+    if (methods) {
+      lua_newtable(L);
+      luaL_setfuncs(L, methods, 0);
+      lua_setfield(L, -2, "__index");
+    }
+    if (close) {                        /* one function for both */
+      lua_pushcfunction(L, close);
+      lua_setfield(L, -2, "__gc");
+      lua_pushcfunction(L, close);
+      lua_setfield(L, -2, "__close");
+    }
+    if (meta) luaL_setfuncs(L, meta, 0);
+  }
+  lua_pop(L, 1);
+}
