@@ -78,7 +78,9 @@ int luaio__deadline_start (luaio_timers *tm, luaio_deadline *d,
     tm->cap = cap;
   }
   uv_update_time(tm->timer.loop);   /* the cached time may be a turn old */
-  d->due = uv_now(tm->timer.loop) + ms;
+  /* uv_now counts whole milliseconds: +1 so the wait is never shorter
+   * than asked when measured with a finer clock. */
+  d->due = uv_now(tm->timer.loop) + ms + (ms > 0);
   d->seq = tm->seq++;
   d->cb = cb;
   heap_set(tm, tm->n++, d);
