@@ -634,7 +634,9 @@ static int connect_k (lua_State *L, int status, lua_KContext ctx) {
   free(op);
   if (status < 0) {
     if (s) stream_close(s);
-    lua_pushfstring(L, "%s:%s", lua_tostring(L, 1), lua_tostring(L, 2));
+    if (lua_isstring(L, 2))
+      lua_pushfstring(L, "%s:%s", lua_tostring(L, 1), lua_tostring(L, 2));
+    else lua_pushvalue(L, 1);                      /* a Unix socket path */
     return luaio_raise_uv(L, status, "connect", "address",
                           lua_tostring(L, -1));
   }
@@ -683,14 +685,52 @@ static int net_connect (lua_State *L) {
   return luaio_wait(L, &op->w, connect_k, (lua_KContext)op);
 }
 
+/* net.connect_unix(path [, {timeout=}]) -> stream over a Unix socket */
+static int net_connect_unix (lua_State *L) {
+  const char *path = luaio__checkstring(L, 1, "net.connect_unix", NULL);
+  lua_Integer ms = 30000;
+  connect_op *op;
+  if (!lua_isnoneornil(L, 2)) {
+    luaio__checktype(L, 2, "net.connect_unix", LUA_TTABLE);
+    lua_getfield(L, 2, "timeout");
+    if (!lua_isnil(L, -1))
+      ms = luaio__check_seconds(L, lua_gettop(L), "net.connect_unix");
+    lua_pop(L, 1);
+  }
+  luaio_check_wait(L, "net.connect_unix");
+  lua_settop(L, 1);
+  lua_pushnil(L);                                  /* no port */
+  op = calloc(1, sizeof *op);
+  if (op == NULL) return luaL_error(L, "net.connect_unix: out of memory");
+  luaio_waiter_init(&op->w, connect_abort);
+  op->host = luaio__host(L);
+  op->s = stream_new(op->host, 1);
+  if (op->s == NULL) { free(op); return luaL_error(L, "out of memory"); }
+  op->creq.data = op;
+  uv_pipe_connect(&op->creq, &op->s->u.pipe, path, connect_cb);
+  op->step_active = 1;
+  if (ms > 0)
+    op->armed = luaio__deadline_start(&op->host->timers, &op->d,
+                                      (uint64_t)ms, connect_due_cb);
+  return luaio_wait(L, &op->w, connect_k, (lua_KContext)op);
+}
+
 /* ---- servers ------------------------------------------------------------- */
 
 /* The listener is separate from the userdata: closed in close(), freed in
  * its close callback. Each connection runs handler(stream) in a task;
  * a watcher on each task reports its error and drops it from the list
  * of connections. */
+typedef union listener {
+  uv_handle_t h;
+  uv_stream_t s;
+  uv_tcp_t tcp;
+  uv_pipe_t pipe;
+} listener;
+
 typedef struct server {
-  uv_tcp_t *tcp;                /* freed in its close callback */
+  listener *tcp;                /* freed in its close callback */
+  int is_pipe;
   luaio_host *host;
   int ref;                      /* registry ref: alive while listening or
                                    while connections run */
@@ -742,7 +782,7 @@ static void on_connection (uv_stream_t *listener, int status) {
   luaio_task *t;
   conn_watch *cw;
   if (status < 0 || srv->closed) return;
-  s = stream_new(srv->host, 0);
+  s = stream_new(srv->host, srv->is_pipe);
   if (s == NULL) return;
   if (uv_accept(listener, &s->u.s) != 0) { stream_close(s); return; }
   luaL_checkstack(L, 6, NULL);
@@ -779,7 +819,7 @@ static int close_wait_k (lua_State *L, int status, lua_KContext ctx) {
 static void server_stop (server *srv) {
   if (srv->closed) return;
   srv->closed = 1;
-  uv_close((uv_handle_t *)srv->tcp, server_free_cb);
+  uv_close(&srv->tcp->h, server_free_cb);
 }
 
 /* srv:close([{cancel = true | wait = true}]): stop accepting; with
@@ -824,8 +864,8 @@ static int server_index (lua_State *L) {
   if (strcmp(k, "port") == 0 || strcmp(k, "address") == 0) {
     struct sockaddr_storage ss;
     int len = sizeof ss;
-    if (srv->closed) return 0;
-    uv_tcp_getsockname(srv->tcp, (struct sockaddr *)&ss, &len);
+    if (srv->closed || srv->is_pipe) return 0;
+    uv_tcp_getsockname(&srv->tcp->tcp, (struct sockaddr *)&ss, &len);
     push_addr(L, (struct sockaddr *)&ss);
     if (k[0] == 'p') return 1;
     lua_pop(L, 1);
@@ -839,6 +879,42 @@ static int server_index (lua_State *L) {
   return 0;
 }
 
+static lua_Integer opt_backlog (lua_State *L, int idx) {
+  lua_Integer backlog = 511;
+  if (lua_istable(L, idx)) {
+    lua_getfield(L, idx, "backlog");
+    backlog = luaL_optinteger(L, -1, 511);
+    lua_pop(L, 1);
+  }
+  return backlog;
+}
+
+/* Listen on the bound l and push the server running handler (at hidx)
+ * per connection; `where` names the address in errors. [-0, +1] */
+static int server_start (lua_State *L, listener *l, int is_pipe, int hidx,
+                         lua_Integer backlog, const char *where, int rc) {
+  server *srv;
+  if (rc == 0) rc = uv_listen(&l->s, (int)backlog, on_connection);
+  if (rc < 0) {
+    uv_close(&l->h, server_free_cb);
+    return luaio_raise_uv(L, rc, "listen", "address", where);
+  }
+  srv = lua_newuserdatauv(L, sizeof *srv, 2);
+  memset(srv, 0, sizeof *srv);
+  srv->tcp = l;
+  srv->is_pipe = is_pipe;
+  srv->host = luaio__host(L);
+  l->h.data = srv;
+  luaL_setmetatable(L, "luaio.Server");
+  lua_pushvalue(L, hidx);
+  lua_setiuservalue(L, -2, 1);                     /* the handler */
+  lua_newtable(L);
+  lua_setiuservalue(L, -2, 2);                     /* live connections */
+  lua_pushvalue(L, -1);
+  srv->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 1;
+}
+
 /* net.serve(host, port, handler [, {backlog=}]) -> server. host must be
  * an IP address ("127.0.0.1", "::1", "0.0.0.0") or "localhost"; port 0
  * picks a free one (srv.port). */
@@ -846,47 +922,34 @@ static int net_serve (lua_State *L) {
   const char *host = luaio__checkstring(L, 1, "net.serve", NULL);
   lua_Integer port = luaio__checkinteger(L, 2, "net.serve");
   struct sockaddr_storage ss;
-  lua_Integer backlog = 511;
-  server *srv;
-  uv_tcp_t *tcp;
-  int rc;
+  listener *l;
   luaio__checktype(L, 3, "net.serve", LUA_TFUNCTION);
   if (port < 0 || port > 65535)
     return luaio__argerror(L, 2, "net.serve", "port out of range");
-  if (lua_istable(L, 4)) {
-    lua_getfield(L, 4, "backlog");
-    backlog = luaL_optinteger(L, -1, 511);
-    lua_pop(L, 1);
-  }
   if (strcmp(host, "localhost") == 0) host = "127.0.0.1";
   if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)&ss) != 0 &&
       uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&ss) != 0)
     return luaio__argerror(L, 1, "net.serve", "IP address or 'localhost' "
                            "expected");
-  tcp = malloc(sizeof *tcp);
-  if (tcp == NULL) return luaL_error(L, "net.serve: out of memory");
-  uv_tcp_init(luaio__host(L)->loop, tcp);
-  rc = uv_tcp_bind(tcp, (struct sockaddr *)&ss, 0);
-  if (rc == 0) rc = uv_listen((uv_stream_t *)tcp, (int)backlog,
-                              on_connection);
-  if (rc < 0) {
-    uv_close((uv_handle_t *)tcp, server_free_cb);
-    lua_pushfstring(L, "%s:%d", host, (int)port);
-    return luaio_raise_uv(L, rc, "listen", "address", lua_tostring(L, -1));
-  }
-  srv = lua_newuserdatauv(L, sizeof *srv, 2);
-  memset(srv, 0, sizeof *srv);
-  srv->tcp = tcp;
-  srv->host = luaio__host(L);
-  tcp->data = srv;
-  luaL_setmetatable(L, "luaio.Server");
-  lua_pushvalue(L, 3);
-  lua_setiuservalue(L, -2, 1);                     /* the handler */
-  lua_newtable(L);
-  lua_setiuservalue(L, -2, 2);                     /* live connections */
-  lua_pushvalue(L, -1);
-  srv->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  return 1;
+  l = malloc(sizeof *l);
+  if (l == NULL) return luaL_error(L, "net.serve: out of memory");
+  uv_tcp_init(luaio__host(L)->loop, &l->tcp);
+  lua_pushfstring(L, "%s:%d", host, (int)port);
+  return server_start(L, l, 0, 3, opt_backlog(L, 4), lua_tostring(L, -1),
+                      uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0));
+}
+
+/* net.serve_unix(path, handler [, {backlog=}]) -> server on a Unix
+ * socket (an existing socket file is an EADDRINUSE error). */
+static int net_serve_unix (lua_State *L) {
+  const char *path = luaio__checkstring(L, 1, "net.serve_unix", NULL);
+  listener *l;
+  luaio__checktype(L, 2, "net.serve_unix", LUA_TFUNCTION);
+  l = malloc(sizeof *l);
+  if (l == NULL) return luaL_error(L, "net.serve_unix: out of memory");
+  uv_pipe_init(luaio__host(L)->loop, &l->pipe, 0);
+  return server_start(L, l, 1, 2, opt_backlog(L, 3), path,
+                      uv_pipe_bind(&l->pipe, path));
 }
 
 /* ---- DNS ---------------------------------------------------------------- */
@@ -1133,7 +1196,8 @@ static const luaL_Reg stream_methods[] = {
 
 static const luaL_Reg net_funcs[] = {
   {"connect", net_connect}, {"serve", net_serve}, {"resolve", net_resolve},
-  {"udp", net_udp}, {NULL, NULL}
+  {"udp", net_udp}, {"connect_unix", net_connect_unix},
+  {"serve_unix", net_serve_unix}, {NULL, NULL}
 };
 
 int luaopen_luaio_net (lua_State *L) {
