@@ -148,13 +148,13 @@ static int is_kind (lua_State *L, const char *kind) {
 static int core_is_cancelled (lua_State *L) { return is_kind(L, "cancelled"); }
 static int core_is_timeout (lua_State *L) { return is_kind(L, "timeout"); }
 static int core_is_error (lua_State *L) {
-  return is_kind(L, luaL_optstring(L, 2, NULL));
+  return is_kind(L, luaio__optstring(L, 2, "aio.is_error", NULL, NULL));
 }
 
 /* aio.error(kind, message [, fields]) -> a new luaio.Error. */
 static int core_error (lua_State *L) {
-  const char *kind = luaL_checkstring(L, 1);
-  const char *msg = luaL_checkstring(L, 2);
+  const char *kind = luaio__checkstring(L, 1, "aio.error", NULL);
+  const char *msg = luaio__checkstring(L, 2, "aio.error", NULL);
   luaio_push_error(L, kind, NULL, msg);
   if (lua_istable(L, 3)) {
     lua_pushnil(L);
