@@ -878,7 +878,7 @@ static int req_k (lua_State *L, int status, lua_KContext ctx) {
 static int do_request (lua_State *L, int cidx, const char *method,
                        const char *url, int opts, const char *fname) {
   hclient *c = check_client(L, cidx);
-  int settings, ridx;
+  int settings;
   req *r;
   if (!is_token(method) || !clean_value(method, strlen(method)))
     return luaio__argerror(L, 1, fname, "invalid method");
@@ -890,7 +890,6 @@ static int do_request (lua_State *L, int cidx, const char *method,
   luaio_waiter_init(&r->w, req_abort);
   r->c = c;
   luaL_setmetatable(L, "luaio.HttpRequest");
-  ridx = lua_gettop(L);
   r->easy = curl_easy_init();
   if (r->easy == NULL) return luaL_error(L, "%s: out of memory", fname);
   lua_getfield(L, settings, "headers");
@@ -923,7 +922,6 @@ static int do_request (lua_State *L, int cidx, const char *method,
     curl_easy_setopt(r->easy, CURLOPT_SHARE, c->share);
     curl_easy_setopt(r->easy, CURLOPT_COOKIEFILE, "");
   }
-  (void)ridx;
   if (!req_add(r)) return luaL_error(L, "%s: cannot start the transfer",
                                      fname);
   return luaio_wait(L, &r->w, req_k, (lua_KContext)r);

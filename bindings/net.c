@@ -174,10 +174,10 @@ static int read_k (lua_State *L, int status, lua_KContext ctx) {
 
 /* s:read([n]) -> up to n bytes (default 65536) as they come; nil at EOF. */
 static int stream_read (lua_State *L) {
-  tstream *s = check_stream(L, "stream:read");
-  lua_Integer n = luaio__optinteger(L, 2, "stream:read", READ_CHUNK);
+  lua_Integer n;
+  check_stream(L, "stream:read");
+  n = luaio__optinteger(L, 2, "stream:read", READ_CHUNK);
   if (n <= 0) return luaio__argerror(L, 2, "stream:read", "size must be > 0");
-  (void)s;
   lua_settop(L, 1);
   lua_pushinteger(L, n);
   return read_k(L, 0, (lua_KContext)"stream:read");

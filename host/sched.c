@@ -120,7 +120,7 @@ static void store_results (lua_State *L, luaio_task *t, int nres) {
 
 /* Record the error that killed co and close co (its <close> variables
  * run now; an error raised there replaces the first). [-0, +0] on L */
-static void store_error (luaio_host *h, lua_State *L, luaio_task *t) {
+static void store_error (lua_State *L, luaio_task *t) {
   lua_State *co = t->co;
   int st;
   lua_pushvalue(co, -1);
@@ -147,7 +147,6 @@ static void store_error (luaio_host *h, lua_State *L, luaio_task *t) {
   else if (t->outcome == LUAIO_CANCELLED && t->cancel_level >= LUAIO_CANCEL_TASK)
     t->observed = 1;                /* a requested cancellation is no news */
   lua_setiuservalue(L, -2, UV_RESULT);
-  (void)h;
 }
 
 static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
@@ -164,7 +163,7 @@ static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
     t->outcome = LUAIO_OK;
     store_results(L, t, nres);
   }
-  else store_error(h, L, t);
+  else store_error(L, t);
   task_of(t->co) = NULL;
   t->co = NULL;
   t->state = T_DONE;
