@@ -237,13 +237,16 @@ describe("http.client", function()
     assert.are.equal(1, srv:connections() - before)
   end)
 
-  it("limits connections", function()
+  it("never opens more than max_connections (counted by the server)", function()
+    -- connections other specs left open (a stalled one) are the baseline
+    local base = tonumber(http.get(bad.url .. "/stats/reset").body)
     local c <close> = http.client{max_connections = 20}
     local ts = {}
-    for i = 1, 200 do ts[i] = aio.spawn(c.get, c, bad.url .. "/slow") end
+    for i = 1, 1000 do ts[i] = aio.spawn(c.get, c, bad.url .. "/slow") end
     aio.gather(ts)
-    local accepted, most = http.get(bad.url .. "/stats").body:match("(%d+) (%d+)")
-    assert.is_true(tonumber(most) <= 25, "open at once: " .. most)
+    local most = tonumber(http.get(bad.url .. "/stats").body:match("^%d+ (%d+)"))
+    -- + 1: the connection of the /stats/reset request itself
+    assert.is_true(most - base <= 21, ("%d open at once"):format(most - base))
   end)
 
   it("is unusable once closed", function()

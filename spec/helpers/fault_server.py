@@ -9,8 +9,9 @@ Prints its port, then serves until killed:
   /endless        a body that never ends
   /flaky/<key>/<n>  503 (Retry-After: 0) for the first n requests, then 200
   /attempts/<key> how many requests /flaky/<key> got
-  /stats          connections accepted and most open at once
-  /slow           answers after 0.2 s (to keep connections busy)
+  /stats          connections accepted, most open at once, open now
+  /stats/reset    starts counting "most open at once" again from now
+  /slow           answers after 0.05 s (to keep connections busy)
 """
 import socket, struct, sys, threading, time
 
@@ -74,11 +75,17 @@ def handle(conn):
                 continue
             if path == "/stats":
                 with lock:
-                    body = ("%d %d" % (stats["accepted"], stats["max_open"])).encode()
+                    body = ("%d %d %d" % (stats["accepted"], stats["max_open"],
+                                          stats["open"])).encode()
                 respond(conn, "200 OK", body)
                 continue
+            if path == "/stats/reset":
+                with lock:
+                    stats["max_open"] = stats["open"]
+                    respond(conn, "200 OK", str(stats["open"]).encode())
+                continue
             if path == "/slow":
-                time.sleep(0.2)
+                time.sleep(0.05)
                 respond(conn, "200 OK", b"slow")
                 continue
             respond(conn, "404 Not Found", b"no")
