@@ -5,7 +5,9 @@
 #include <luaio.h>
 #include <lauxlib.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int passed, failed;
@@ -165,6 +167,153 @@ static void test_two_hosts_two_threads (void) {
   CHECK(ra == LUAIO_OK && rb == LUAIO_OK);
 }
 
+/* ---- an app-defined async function: app.wait_ms(ms) -------------------- */
+
+typedef struct app_op {
+  uv_timer_t timer;
+  luaio_waiter w;
+  int ms;
+} app_op;
+
+static void app_free_cb (uv_handle_t *h) { free(h->data); }
+
+static void app_timer_cb (uv_timer_t *t) {
+  app_op *op = (app_op *)t->data;
+  if (!luaio_waiter_done(&op->w, 0)) uv_close((uv_handle_t *)t, app_free_cb);
+}
+
+static void app_abort (luaio_waiter *w) {
+  app_op *op = (app_op *)((char *)w - offsetof(app_op, w));
+  uv_timer_stop(&op->timer);
+  luaio_waiter_done(w, UV_ECANCELED);
+}
+
+static int app_wait_k (lua_State *L, int status, lua_KContext ctx) {
+  app_op *op = (app_op *)ctx;
+  int ms = op->ms;
+  uv_close((uv_handle_t *)&op->timer, app_free_cb);
+  if (status < 0) return luaio_raise_uv(L, status, "app.wait_ms", NULL, NULL);
+  lua_pushinteger(L, ms);
+  return 1;
+}
+
+/* app.wait_ms(ms) -> ms after waiting; ms < 0 is an argument error. */
+static int app_wait_ms (lua_State *L) {
+  lua_Integer ms = luaL_checkinteger(L, 1);
+  app_op *op;
+  luaL_argcheck(L, ms >= 0, 1, "must be >= 0");
+  luaio_check_wait(L, "app.wait_ms");
+  op = malloc(sizeof *op);
+  luaio_waiter_init(&op->w, app_abort);
+  op->ms = (int)ms;
+  uv_timer_init(luaio_loop(luaio_host_of(L)), &op->timer);
+  op->timer.data = op;
+  uv_timer_start(&op->timer, app_timer_cb, (uint64_t)ms, 0);
+  return luaio_wait(L, &op->w, app_wait_k, (lua_KContext)op);
+}
+
+static int luaopen_app (lua_State *L) {
+  static const luaL_Reg f[] = {{"wait_ms", app_wait_ms}, {NULL, NULL}};
+  luaL_newlib(L, f);
+  return 1;
+}
+
+static void test_app_async_function (void) {
+  luaio_host *h = luaio_new(NULL);
+  char err[512];
+  luaio_preload(h, "app", luaopen_app);
+  CHECK(run(h, "local app = require 'app'\n"
+               "assert(app.wait_ms(10) == 10)\n"
+               "local ok, e = pcall(app.wait_ms, -1)\n"
+               "assert(not ok and e:find('bad argument #1'), e)\n"
+               "local aio = require 'luaio'\n"
+               "local t = aio.spawn(app.wait_ms, 10000)\n"
+               "aio.sleep(0.01)\n"
+               "t:cancel()\n"
+               "local ok2, e2 = pcall(t.await, t)\n"
+               "assert(not ok2 and aio.is_cancelled(e2))\n"
+               "local ok3, e3 = pcall(aio.timeout, 0.01, app.wait_ms, 10000)\n"
+               "assert(aio.is_timeout(e3))", err, sizeof err) == LUAIO_OK);
+  if (err[0]) fprintf(stderr, "%s\n", err);
+  luaio_close(h);
+}
+
+static int order[4], norder;
+static void record_done (luaio_task *t, void *ud) {
+  (void)t;
+  order[norder++] = (int)(intptr_t)ud;
+}
+
+/* Completion callbacks fire in the order the tasks finish. */
+static void test_callback_order (void) {
+  luaio_host *h = luaio_new(NULL);
+  lua_State *L = luaio_state(h);
+  luaio_task *t[3];
+  int i;
+  const char *codes[3] = {"require('luaio').sleep(0.03)",
+                          "require('luaio').sleep(0.01)",
+                          "require('luaio').sleep(0.02)"};
+  norder = 0;
+  for (i = 0; i < 3; i++) {
+    luaL_loadstring(L, codes[i]);
+    t[i] = luaio_spawn(L, 0);
+    luaio_task_on_done(t[i], record_done, (void *)(intptr_t)i);
+  }
+  luaio_run_until(h, t[0]);
+  CHECK(norder == 3 && order[0] == 1 && order[1] == 2 && order[2] == 0);
+  for (i = 0; i < 3; i++) luaio_task_release(t[i]);
+  luaio_close(h);
+}
+
+static long resident_kb (void) {
+  long pages = 0, rss = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f) {
+    if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
+    fclose(f);
+  }
+  return rss * 4;
+}
+
+/* 1,000 hosts created, used and destroyed: memory stays flat. */
+static void test_lifecycle (void) {
+  int i, ok = 1;
+  long before = 0;
+  for (i = 0; i < 1000 && ok; i++) {
+    if (i == 100) before = resident_kb();
+    luaio_host *h = luaio_new(NULL);
+    ok = run(h, "local aio = require 'luaio'; aio.sleep(0)", NULL, 0)
+         == LUAIO_OK;
+    luaio_close(h);
+  }
+  CHECK(ok);
+  CHECK(resident_kb() - before < 4096);            /* flat, within 4 MiB */
+}
+
+static int ticks;
+static void tick_cb (uv_timer_t *t) {
+  if (++ticks == 5) uv_close((uv_handle_t *)t, NULL);
+}
+
+/* The application's own handles go on after the host is destroyed. */
+static void test_borrowed_loop_survives (void) {
+  uv_loop_t loop;
+  uv_timer_t timer;
+  luaio_config cfg = {0};
+  luaio_host *h;
+  uv_loop_init(&loop);
+  cfg.loop = &loop;
+  h = luaio_new(&cfg);
+  CHECK(run(h, "require('luaio').sleep(0.01)", NULL, 0) == LUAIO_OK);
+  luaio_close(h);
+  ticks = 0;
+  uv_timer_init(&loop, &timer);                    /* the app goes on */
+  uv_timer_start(&timer, tick_cb, 5, 5);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(ticks == 5);
+  CHECK(uv_loop_close(&loop) == 0);
+}
+
 static void test_deadlock (void) {
   luaio_host *h = luaio_new(NULL);
   CHECK(run(h, "local aio = require 'luaio'; aio.event():wait()", NULL, 0)
@@ -181,6 +330,10 @@ int main (void) {
   test_restricted();
   test_two_hosts_two_threads();
   test_deadlock();
+  test_app_async_function();
+  test_callback_order();
+  test_lifecycle();
+  test_borrowed_loop_survives();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }
