@@ -287,7 +287,10 @@ static void test_lifecycle (void) {
     luaio_close(h);
   }
   CHECK(ok);
-  CHECK(resident_kb() - before < 4096);            /* flat, within 4 MiB */
+  /* Under valgrind or ASan the checker's own bookkeeping grows the
+     resident size and reports leaks itself; measure only without one. */
+  if (!getenv("LUAIO_UNDER_CHECKER"))
+    CHECK(resident_kb() - before < 4096);          /* flat, within 4 MiB */
 }
 
 static int ticks;
