@@ -14,6 +14,7 @@
 /* Registry keys (addresses of these are the keys). */
 extern const char luaio__host_key;
 extern const char luaio__unobserved_key;
+extern const char luaio__extra_key;      /* task -> its extra fields */
 
 enum { T_NEW, T_READY, T_RUNNING, T_WAITING, T_DONE };
 enum { W_IDLE, W_PENDING, W_DONE, W_DETACHED };
@@ -97,10 +98,9 @@ struct luaio_task {
   unsigned char depth;          /* nesting of timeout scopes */
 };
 
-/* Task userdata uservalues: the coroutine while live, then the results
- * (one value, or a table of several, or the error); and a table of
- * rarely used fields (name, cancel, errtext), made on first use. */
-enum { UV_CO = 1, UV_RESULT = 1, UV_EXTRA = 2, UV_NSLOTS = 2 };
+/* The task userdata's one uservalue: the coroutine while live, then the
+ * results (one value, or a table of several, or the error). */
+enum { UV_CO = 1, UV_RESULT = 1, UV_NSLOTS = 1 };
 
 /* Push field of t's extra table (t's userdata at idx). [-0, +1] */
 int luaio__task_getextra(lua_State *L, int idx, const char *field);

@@ -355,6 +355,16 @@ void luaio__report_unobserved (luaio_host *h) {
 
 /* ---- running the loop ----------------------------------------------- */
 
+/* A weak-keyed table in the registry under key. */
+static void new_weak_table (lua_State *L, const char *key) {
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+}
+
 void luaio__sched_init (luaio_host *h) {
   h->live.live_next = h->live.live_prev = &h->live;
   uv_idle_init(h->loop, &h->idle);
@@ -363,12 +373,8 @@ void luaio__sched_init (luaio_host *h) {
   luaio__timers_init(&h->timers, h->loop);
   uv_check_start(&h->check, check_cb);
   uv_unref((uv_handle_t *)&h->check);
-  lua_newtable(h->L);
-  lua_newtable(h->L);
-  lua_pushliteral(h->L, "k");
-  lua_setfield(h->L, -2, "__mode");
-  lua_setmetatable(h->L, -2);
-  lua_rawsetp(h->L, LUA_REGISTRYINDEX, &luaio__unobserved_key);
+  new_weak_table(h->L, &luaio__unobserved_key);
+  new_weak_table(h->L, &luaio__extra_key);
 }
 
 /* Cancel every live task and run the loop until they are all done. */

@@ -9,6 +9,7 @@
 
 const char luaio__host_key = 0;
 const char luaio__unobserved_key = 0;
+const char luaio__extra_key = 0;
 
 /* Lua allocator that counts memory and enforces cfg.mem_limit while a
  * task runs: past it an allocation fails, which Lua raises as "not

@@ -5,29 +5,41 @@
 
 static const char *const status_names[] = {"ok", "failed", "cancelled"};
 
+/* The rarely used fields of tasks (name, cancel, errtext) live in a
+ * weak-keyed table of the registry, task -> table, rather than in a
+ * second uservalue: that slot would cost 16 bytes on every task. */
+static int push_extra (lua_State *L, int idx) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &luaio__extra_key);
+  lua_pushvalue(L, idx);
+  return lua_rawget(L, -2);                        /* extras extra */
+}
+
 int luaio__task_getextra (lua_State *L, int idx, const char *field) {
-  if (lua_getiuservalue(L, idx, UV_EXTRA) != LUA_TTABLE) {
-    lua_pop(L, 1);
+  idx = lua_absindex(L, idx);
+  if (push_extra(L, idx) != LUA_TTABLE) {
+    lua_pop(L, 2);
     lua_pushnil(L);
     return LUA_TNIL;
   }
   lua_getfield(L, -1, field);
-  lua_remove(L, -2);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
   return lua_type(L, -1);
 }
 
 void luaio__task_setextra (lua_State *L, int idx, const char *field) {
   idx = lua_absindex(L, idx);
-  if (lua_getiuservalue(L, idx, UV_EXTRA) != LUA_TTABLE) {
+  if (push_extra(L, idx) != LUA_TTABLE) {          /* v extras nil */
     lua_pop(L, 1);
-    if (lua_isnil(L, -1)) { lua_pop(L, 1); return; }
+    if (lua_isnil(L, -2)) { lua_pop(L, 2); return; }
     lua_createtable(L, 0, 2);
-    lua_pushvalue(L, -1);
-    lua_setiuservalue(L, idx, UV_EXTRA);
+    lua_pushvalue(L, idx);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -4);                             /* v extras extra */
   }
-  lua_insert(L, -2);                               /* extra value */
+  lua_rotate(L, -3, -1);                           /* extras extra v */
   lua_setfield(L, -2, field);
-  lua_pop(L, 1);
+  lua_pop(L, 2);
 }
 
 static int await_k (lua_State *L, int status, lua_KContext ctx) {
