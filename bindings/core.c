@@ -99,14 +99,7 @@ static int core_current (lua_State *L) {
 
 /* aio.tasks() -> list of live (unfinished) tasks, oldest first. */
 static int core_tasks (lua_State *L) {
-  luaio_host *h = luaio__host(L);
-  luaio_task *t;
-  int i = 0;
-  lua_createtable(L, h->ntasks, 0);
-  for (t = h->live.live_prev; t != &h->live; t = t->live_prev) {
-    luaio__push_task(L, t);
-    lua_rawseti(L, -2, ++i);
-  }
+  luaio__push_live_tasks(L, luaio__host(L));
   return 1;
 }
 

@@ -81,12 +81,12 @@ struct luaio_task {
   luaio_host *host;
   lua_State *co;                /* the coroutine; NULL once done */
   luaio_task *next;             /* ready / next-turn queue link */
-  luaio_task *live_prev, *live_next;
   luaio_waiter *waiter;         /* the wait the task is suspended in */
   luaio_waitlist awaiters;      /* tasks awaiting this one */
   luaio_task_ext *ext;
   lua_KFunction turn_k;         /* luaio_yield_turn continuation */
-  int ref;                      /* registry ref while live or pinned */
+  int ref;                      /* live: slot in the live table; done and
+                                   pinned by C: registry ref */
   int n;                        /* arguments before start, results after */
   int cancel_level;             /* strength of the pending cancellation */
   unsigned id;
@@ -96,6 +96,7 @@ struct luaio_task {
   unsigned char pinned;         /* C holds a reference (luaio_spawn) */
   unsigned char shielded;       /* inside aio.shielded: defer cancels */
   unsigned char depth;          /* nesting of timeout scopes */
+  unsigned char in_live;        /* anchored in the live table */
 };
 
 /* The task userdata's one uservalue: the coroutine while live, then the
@@ -116,8 +117,8 @@ struct luaio_host {
   uv_check_t check;             /* drains the ready queue each turn */
   luaio_timers timers;          /* deadlines: sleeps, timeouts */
   task_queue ready, next_turn;
-  luaio_task live;              /* sentinel of the live task list */
-  int ntasks;
+  int live_ref;                 /* registry ref: table of live tasks */
+  int ntasks;                   /* its length */
   int running;                  /* inside the drain */
   int closing;                  /* teardown started */
   int closed;                   /* no Lua may run any more */
@@ -134,8 +135,6 @@ struct luaio_host {
   luaio_slab slab;              /* Lua's small blocks (own state only) */
   int system_malloc;            /* bypass the slab (memory checkers) */
   int limited;                  /* a task runs: enforce cfg.mem_limit */
-  int pool_ref;                 /* registry ref: table of idle coroutines */
-  int npool;
 };
 
 /* state.c */
@@ -144,9 +143,9 @@ luaio_host *luaio__host_attach(lua_State *L, const luaio_config *cfg);
 
 /* sched.c */
 void luaio__sched_init(luaio_host *h);
-void luaio__sched_close(luaio_host *h);
 luaio_task *luaio__spawn(lua_State *L, int nargs); /* [-(nargs+1), +1] */
 luaio_task *luaio__current(lua_State *L);
+void luaio__push_live_tasks(lua_State *L, luaio_host *h); /* [-0, +1] */
 void luaio__ready(luaio_task *t);
 void luaio__detach(luaio_task *t);
 

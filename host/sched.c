@@ -6,7 +6,9 @@
  * loop turn (an idle handle keeps the poll phase from blocking while work
  * is queued), so a coroutine is never resumed from inside another one.
  * Tasks that yield for a turn go on next_turn and run in the next drain.
- * Every live task is anchored by a registry reference until it finishes.
+ * Every live task is anchored in the live table (slot t->ref) until it
+ * finishes; a finished one stays in it no longer, so the table is dense
+ * and is also the list of live tasks (no links in the task record).
  */
 #include "host.h"
 
@@ -39,7 +41,72 @@ void luaio__ready (luaio_task *t) {
 
 /* Push the task userdata of a live or pinned task. [-0, +1] */
 void luaio__push_task (lua_State *L, luaio_task *t) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+  if (!t->in_live) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+    return;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->host->live_ref);
+  lua_rawgeti(L, -1, t->ref);
+  lua_remove(L, -2);
+}
+
+/* Put the task userdata on top into the live table. [-0, +0] */
+static void anchor (lua_State *L, luaio_host *h, luaio_task *t) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->live_ref);
+  lua_pushvalue(L, -2);
+  t->ref = ++h->ntasks;
+  t->in_live = 1;
+  lua_rawseti(L, -2, t->ref);
+  lua_pop(L, 1);
+}
+
+/* Take finished t out of the live table: the last task moves into its
+ * slot. A task C still holds is anchored by a registry ref instead.
+ * t's userdata is on top. [-0, +0] */
+static void unanchor (lua_State *L, luaio_host *h, luaio_task *t) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->live_ref);  /* ud live */
+  lua_rawgeti(L, -1, h->ntasks);                   /* ud live last */
+  if (lua_touserdata(L, -1) != (void *)t) {
+    ((luaio_task *)lua_touserdata(L, -1))->ref = t->ref;
+    lua_rawseti(L, -2, t->ref);
+  }
+  else lua_pop(L, 1);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, h->ntasks--);
+  lua_pop(L, 1);
+  t->in_live = 0;
+  t->ref = LUA_NOREF;
+  if (t->pinned) {
+    lua_pushvalue(L, -1);
+    t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+}
+
+static int by_id (const void *a, const void *b) {
+  unsigned x = (*(luaio_task *const *)a)->id;
+  unsigned y = (*(luaio_task *const *)b)->id;
+  return (x > y) - (x < y);
+}
+
+/* Push a list of the live tasks, oldest first. [-0, +1] */
+void luaio__push_live_tasks (lua_State *L, luaio_host *h) {
+  int i, n = h->ntasks;
+  luaio_task **v = malloc((n ? n : 1) * sizeof *v);
+  if (v == NULL) luaL_error(L, "aio.tasks: out of memory");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->live_ref);
+  for (i = 0; i < n; i++) {
+    lua_rawgeti(L, -1, i + 1);
+    v[i] = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+  }
+  qsort(v, n, sizeof *v, by_id);
+  lua_createtable(L, n, 0);                        /* live list */
+  for (i = 0; i < n; i++) {
+    lua_rawgeti(L, -2, v[i]->ref);
+    lua_rawseti(L, -2, i + 1);
+  }
+  free(v);
+  lua_remove(L, -2);
 }
 
 luaio_task *luaio__current (lua_State *L) {
@@ -81,19 +148,13 @@ luaio_task *luaio__spawn (lua_State *L, int nargs) {
   lua_setiuservalue(L, -2, UV_CO);                 /* fn args ud */
   lua_rotate(L, -(nargs + 2), 1);                  /* ud fn args */
   lua_xmove(L, co, nargs + 1);                     /* ud */
-  lua_pushvalue(L, -1);
-  t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  anchor(L, h, t);
   t->host = h;
   t->co = co;
   t->n = nargs;
   t->id = ++h->task_ids;
   task_of(co) = t;
   if (h->cfg.runaway_ms) lua_sethook(co, runaway_hook, LUA_MASKCOUNT, 1000);
-  t->live_next = h->live.live_next;                /* link into live list */
-  t->live_prev = &h->live;
-  h->live.live_next->live_prev = t;
-  h->live.live_next = t;
-  h->ntasks++;
   luaio__ready(t);
   t->state = T_NEW;
   return t;
@@ -167,9 +228,6 @@ static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
   task_of(t->co) = NULL;
   t->co = NULL;
   t->state = T_DONE;
-  t->live_prev->live_next = t->live_next;
-  t->live_next->live_prev = t->live_prev;
-  h->ntasks--;
   while ((w = luaio_waitlist_pop(&t->awaiters)) != NULL)
     luaio_waiter_done(w, 0);
   if (t->ext && t->ext->on_done) t->ext->on_done(t, t->ext->on_done_ud);
@@ -180,11 +238,8 @@ static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
     lua_rawset(L, -3);
     lua_pop(L, 1);
   }
+  unanchor(L, h, t);                               /* ud on top */
   lua_pop(L, 2);                                   /* the coroutine may go */
-  if (!t->pinned) {
-    luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
-    t->ref = LUA_NOREF;
-  }
 }
 
 /* A task cancelled before it ever ran finishes without running. */
@@ -366,7 +421,8 @@ static void new_weak_table (lua_State *L, const char *key) {
 }
 
 void luaio__sched_init (luaio_host *h) {
-  h->live.live_next = h->live.live_prev = &h->live;
+  lua_newtable(h->L);
+  h->live_ref = luaL_ref(h->L, LUA_REGISTRYINDEX);
   uv_idle_init(h->loop, &h->idle);
   uv_check_init(h->loop, &h->check);
   h->idle.data = h->check.data = h;
@@ -379,13 +435,18 @@ void luaio__sched_init (luaio_host *h) {
 
 /* Cancel every live task and run the loop until they are all done. */
 void luaio__cancel_all (luaio_host *h) {
-  luaio_task *t, *next;
-  int rounds = 0;
+  lua_State *L = h->L;
+  int i, rounds = 0;
   while (h->ntasks > 0 && rounds++ < 1000) {
-    for (t = h->live.live_next; t != &h->live; t = next) {
-      next = t->live_next;
-      luaio__cancel(t, LUAIO_CANCEL_EXIT, 0, h->L);
+    /* Cancelling finishes no task (that happens when it resumes), so the
+     * live table does not change under the loop. */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->live_ref);
+    for (i = 1; i <= h->ntasks; i++) {
+      lua_rawgeti(L, -1, i);
+      luaio__cancel(lua_touserdata(L, -1), LUAIO_CANCEL_EXIT, 0, L);
+      lua_pop(L, 1);
     }
+    lua_pop(L, 1);
     if (!uv_run(h->loop, UV_RUN_ONCE) && !h->ready.head && !h->next_turn.head)
       break;
   }
@@ -481,7 +542,7 @@ void luaio_task_release (luaio_task *t) {
   t->pinned = 0;
   free(t->ext);
   t->ext = NULL;
-  if (t->state == T_DONE && t->ref != LUA_NOREF) {
+  if (!t->in_live && t->ref != LUA_NOREF) {     /* else finish drops it */
     luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
     t->ref = LUA_NOREF;
   }

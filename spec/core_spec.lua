@@ -244,6 +244,24 @@ describe("aio.current / aio.tasks / aio.now", function()
     for _, x in ipairs(aio.tasks()) do assert.are_not.equal(t, x) end
   end)
 
+  it("tasks() lists oldest first, also after tasks in the middle finish",
+     function()
+    local ev = aio.event()
+    local ts = {}
+    for i = 1, 6 do
+      ts[i] = aio.spawn(function() if i % 2 == 0 then ev:wait() end
+                                   aio.sleep(0.01) end)
+    end
+    aio.gather(ts[1], ts[3], ts[5])   -- their slots get reused
+    local mine = {}
+    for _, x in ipairs(aio.tasks()) do
+      for i, t in ipairs(ts) do if x == t then mine[#mine + 1] = i end end
+    end
+    assert.are.same({2, 4, 6}, mine)
+    ev:set()
+    aio.gather(ts[2], ts[4], ts[6])
+  end)
+
   it("now() is monotonic", function()
     local a = aio.now()
     aio.sleep(0.001)
