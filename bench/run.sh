@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The benchmarks: luaio and its peers on workloads W1-W6 side by side.
 #
-#   bench/run.sh [W1 W2 W3 W4a W4b W5a W5b W6] [--quick]
+#   bench/run.sh [W1 W2 W3 W4a W4b W4b1k W5a W5b W6] [--quick]
+#
+# W4b1k is W4b with 1,000 requests at once instead of 100.
 #
 # Builds luaio in Release mode (build-release/), installs the peers'
 # Debian packages when run as root, builds the C baselines, starts nginx
@@ -17,7 +19,8 @@ SEL=()
 for a in "$@"; do
   case $a in --quick) QUICK=1 ;; *) SEL+=("$a") ;; esac
 done
-[ ${#SEL[@]} -eq 0 ] && SEL=(W1 W2 W3 W4a W4b W5a W5b W6)
+FULL=0
+[ ${#SEL[@]} -eq 0 ] && { FULL=1; SEL=(W1 W2 W3 W4a W4b W4b1k W5a W5b W6); }
 RUNS=${RUNS:-3}
 [ $QUICK = 1 ] && RUNS=1
 
@@ -61,9 +64,9 @@ cc -O2 -o "$B/w5b_c_lua_lines" $P/w5b_c_lua_lines.c $lua &&
 cc -O2 -o "$B/w6_uv" $P/w6_uv.c $uv || { echo "peer build failed" >&2; exit 1; }
 
 if [ $QUICK = 1 ]; then
-  N1=2000 N2=2000 N3=20000 N4=500 C4=20 N4B=20 N5=100 M5=2 W6C=10 W6L=200
+  N1=2000 N2=2000 N3=20000 N4=500 C4=20 N4B=20 N4BK=50 N5=100 M5=2 W6C=10 W6L=200
 else
-  N1=100000 N2=100000 N3=1000000 N4=20000 C4=100 N4B=100 N5=1000 M5=100
+  N1=100000 N2=100000 N3=1000000 N4=20000 C4=100 N4B=100 N4BK=1000 N5=1000 M5=100
   W6C=100 W6L=${W6_LINES:-2000}
 fi
 
@@ -93,10 +96,10 @@ CONF
 
 # figure NAME LINE: the number a result line reports (wall_s= for W4b).
 figure() {
-  if [ "$1" = W4b ]; then sed -n 's/.*wall_s=\([0-9.]*\).*/\1/p' <<<"$2"
+  if [ "$1" = W4b ] || [ "$1" = W4b1k ]; then sed -n 's/.*wall_s=\([0-9.]*\).*/\1/p' <<<"$2"
   else awk '{print $3}' <<<"$2"; fi
 }
-lower_is_better() { [ "$1" = W2 ] || [ "$1" = W4b ]; }
+lower_is_better() { [ "$1" = W2 ] || [ "$1" = W4b ] || [ "$1" = W4b1k ]; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 declare -A CMDS
@@ -142,9 +145,13 @@ for w in "${SEL[@]}"; do
         peers_node && set -- "$@" "node|node $P/w3_node.js $N3"
         peers_py && set -- "$@" "asyncio|$PY $P/w3_py.py $N3" "uvloop|$PY $P/w3_py.py $N3 uvloop"
         run_workload W3 "$@" ;;
-    W4a|W4b)
+    W4a|W4b|W4b1k)
         [ -z "$NGINX_PID" ] && { start_nginx || { FAILED=1; continue; }; }
-        if [ $w = W4a ]; then u=$URL/small n=$N4 c=$C4; else u=$URL/delay/1 n=$N4B c=$N4B; fi
+        case $w in
+          W4a) u=$URL/small n=$N4 c=$C4 ;;
+          W4b) u=$URL/delay/1 n=$N4B c=$N4B ;;
+          W4b1k) u=$URL/delay/1 n=$N4BK c=$N4BK ;;
+        esac
         set -- "luaio|$L bench/w4_http.lua $u $n $c" "curl-uv|$B/w4_curl_uv $u $n $c"
         peers_node && set -- "$@" "node|node $P/w4_node.js $u $n $c"
         peers_py && set -- "$@" "aiohttp-uvloop|$PY $P/w4_aiohttp.py $u $n $c uvloop"
@@ -185,12 +192,13 @@ table=$TMP/table.md
   done
 } > "$table"
 cat "$table"
+[ $FULL = 1 ] || exit $FAILED       # a partial run leaves RESULTS.md alone
 {
   echo "# Benchmark results"
   echo
   echo "Run $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))," \
        "$RUNS runs each in alternation, medians. Units: W1 tasks/s, W2 seconds (lower is better)," \
-       "W3 items/s, W4a requests/s, W4b seconds for all (lower is better), W5a files/s, W5b MB/s," \
+       "W3 items/s, W4a requests/s, W4b (100 at once) and W4b1k (1,000) seconds for all (lower is better), W5a files/s, W5b MB/s," \
        "W6 messages/s. \"luaio vs peer\" > 1 means luaio is better. Regenerate with \`bench/run.sh\`."
   echo
   cat "$table"
