@@ -39,6 +39,19 @@ describe("http.get", function()
     assert.are.equal(r.headers["content-type"], r.headers["Content-Type"])
   end)
 
+  it("keeps the raw header block and parses it once, on first use", function()
+    local r = http.get(srv.url .. "/small")
+    assert.matches("^HTTP/1%.1 200 OK\r\n", r.raw_headers)
+    assert.matches("\r\nServer: nginx", r.raw_headers)
+    assert.is_nil(rawget(r, "headers"))
+    local h = r.headers
+    assert.are.equal(h, rawget(r, "headers"))      -- cached, not re-parsed
+    assert.are.equal(h, r.headers)
+    assert.matches("^nginx", h["SERVER"])
+    assert.are.equal("OK", rawget(r, "reason"))
+    assert.is_function(r.text)                     -- methods still there
+  end)
+
   it("decodes JSON bodies exactly", function()
     local data = http.get(srv.url .. "/data.json"):json()
     assert.are.equal(12345678901234567, data.users[2].id)
@@ -206,6 +219,21 @@ describe("http cancellation and retries", function()
     assert.are.equal("3", http.get(bad.url .. "/attempts/get").body)
   end)
 
+  it("closing a client fails its requests waiting to retry, cleanly",
+     function()
+    local c = http.client{retries = 5}
+    local t = aio.spawn(c.get, c, bad.url .. "/flaky/closing/3")
+    repeat aio.sleep(0.005)  -- until the first 503 is in: t waits to retry
+    until http.get(bad.url .. "/attempts/closing").body == "1"
+    c:close()
+    local ok, e = pcall(t.await, t)
+    assert.is_false(ok)
+    assert.are.equal("ECANCELED", e.code)
+    assert.matches("/flaky/closing/3", tostring(e), 1, true)
+    aio.sleep(1)           -- past any backoff: nothing may fire on a freed client
+    assert.are.equal("1", http.get(bad.url .. "/attempts/closing").body)
+  end)
+
   it("does not retry POST unless asked", function()
     assert.are.equal(503, http.post(bad.url .. "/flaky/post/1", {retries = 3}).status)
     assert.are.equal("1", http.get(bad.url .. "/attempts/post").body)
@@ -247,6 +275,22 @@ describe("http.client", function()
     local most = tonumber(http.get(bad.url .. "/stats").body:match("^%d+ (%d+)"))
     -- + 1: the connection of the /stats/reset request itself
     assert.is_true(most - base <= 21, ("%d open at once"):format(most - base))
+  end)
+
+  it("closing a client ends a body being streamed with an error", function()
+    local c = http.client()
+    local r <close> = c:get(bad.url .. "/endless", {stream = true})
+    local got, err = 0, nil
+    local reader = aio.spawn(function()
+      for chunk in r:chunks() do got = got + #chunk end
+    end)
+    repeat aio.sleep(0.005) until got > 0
+    c:close()
+    local ok, e = aio.wait_for(aio.spawn(function()
+      return pcall(reader.await, reader) end), 5)    -- no hang
+    assert.is_false(ok)
+    assert.are.equal("ECANCELED", e.code)
+    assert.has_error(function() for _ in r:chunks() do end end)
   end)
 
   it("is unusable once closed", function()
