@@ -203,7 +203,7 @@ cat "$table"
   echo
   cat "$table"
   echo
-  sed -n '/^## Where the time goes/,$p' bench/RESULTS.md 2>/dev/null
+  sed -n '/^## /,$p' bench/RESULTS.md 2>/dev/null    # the hand-written sections
 } > "$TMP/RESULTS.md"
 cp "$TMP/RESULTS.md" bench/RESULTS.md
 exit $FAILED
