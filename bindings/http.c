@@ -754,7 +754,6 @@ static int raise_transfer_error (lua_State *L, req *r, const char *method) {
  * repeated ones joined) and header_list. [-0, +0] */
 static void parse_headers (lua_State *L, int t, const char *p, size_t len) {
   const char *start = p, *end = p + len;
-  char lower[128];
   int n = 0;
   t = lua_absindex(L, t);
   luaL_checkstack(L, 8, NULL);
@@ -776,16 +775,10 @@ static void parse_headers (lua_State *L, int t, const char *p, size_t len) {
     else if (colon) {
       size_t i, nlen = colon - p;
       for (v = colon + 1; v < ve && (*v == ' ' || *v == '\t'); v++) {}
-      if (nlen <= sizeof lower) {
-        for (i = 0; i < nlen; i++) lower[i] = tolower((unsigned char)p[i]);
-        lua_pushlstring(L, lower, nlen);           /* ... list name */
-      }
-      else {
-        luaL_Buffer b;
-        char *d = luaL_buffinitsize(L, &b, nlen);
-        for (i = 0; i < nlen; i++) d[i] = tolower((unsigned char)p[i]);
-        luaL_pushresultsize(&b, nlen);
-      }
+      luaL_Buffer b;
+      char *d = luaL_buffinitsize(L, &b, nlen);  /* on the C stack if short */
+      for (i = 0; i < nlen; i++) d[i] = tolower((unsigned char)p[i]);
+      luaL_pushresultsize(&b, nlen);               /* ... list name */
       lua_createtable(L, 2, 0);
       lua_pushlstring(L, p, nlen);
       lua_rawseti(L, -2, 1);

@@ -91,22 +91,22 @@ static int by_id (const void *a, const void *b) {
 /* Push a list of the live tasks, oldest first. [-0, +1] */
 void luaio__push_live_tasks (lua_State *L, luaio_host *h) {
   int i, n = h->ntasks;
-  luaio_task **v = malloc((n ? n : 1) * sizeof *v);
-  if (v == NULL) luaL_error(L, "aio.tasks: out of memory");
-  lua_rawgeti(L, LUA_REGISTRYINDEX, h->live_ref);
+  /* Scratch space as a userdata: nothing leaks if a later push raises. */
+  luaio_task **v = lua_newuserdatauv(L, (n ? n : 1) * sizeof *v, 0);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->live_ref);  /* v live */
   for (i = 0; i < n; i++) {
     lua_rawgeti(L, -1, i + 1);
     v[i] = lua_touserdata(L, -1);
     lua_pop(L, 1);
   }
   qsort(v, n, sizeof *v, by_id);
-  lua_createtable(L, n, 0);                        /* live list */
+  lua_createtable(L, n, 0);                        /* v live list */
   for (i = 0; i < n; i++) {
     lua_rawgeti(L, -2, v[i]->ref);
     lua_rawseti(L, -2, i + 1);
   }
-  free(v);
-  lua_remove(L, -2);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
 }
 
 luaio_task *luaio__current (lua_State *L) {

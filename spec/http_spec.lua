@@ -280,7 +280,7 @@ describe("http.client", function()
   it("closing a client ends a body being streamed with an error", function()
     local c = http.client()
     local r <close> = c:get(bad.url .. "/endless", {stream = true})
-    local got, err = 0, nil
+    local got = 0
     local reader = aio.spawn(function()
       for chunk in r:chunks() do got = got + #chunk end
     end)
