@@ -165,11 +165,21 @@ struct luaio_waiter {
   void *data;                /* free for the owner of the waiter */
   int status;                /* 0 or a negative uv error code */
   int state;                 /* private to the scheduler */
+  int must_finish;           /* set by the binding: see below */
   luaio_waitlist *list;      /* the list the waiter is on, if any */
   luaio_waiter *prev, *next; /* links for that list */
 };
 
 void luaio_waiter_init(luaio_waiter *w, luaio_abort_fn abort);
+
+/* An operation with effects (a write, a rename, a send) that libuv may no
+ * longer be able to stop sets w->must_finish = 1 after luaio_waiter_init.
+ * Cancelling the task then still calls abort, but the task stays suspended
+ * until the operation completes: k runs with the real status (finishing
+ * and freeing the op) and the cancellation is raised after it. So when a
+ * cancelled task is done, nothing it started can still change anything.
+ * Operations that read into memory they own may also set it, to keep
+ * their buffers alive without a detached-completion path. */
 
 /* Raise a clear error unless L is a luaio task that can yield here;
  * fname names the calling function in the message. */

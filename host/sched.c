@@ -334,7 +334,7 @@ void luaio__cancel (luaio_task *t, int level, int errindex, lua_State *L) {
   if (t->state != T_WAITING || t->shielded) return;
   w = t->waiter;
   if (w->abort) w->abort(w);        /* may complete with UV_ECANCELED */
-  if (t->state == T_WAITING) luaio__detach(t);
+  if (t->state == T_WAITING && !w->must_finish) luaio__detach(t);
 }
 
 /* Drop the pending cancellation of strength level (a timeout scope that

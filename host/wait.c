@@ -48,6 +48,14 @@ static int wait_k (lua_State *L, int status, lua_KContext ctx) {
   t->waiter = NULL;
   w->task = NULL;
   w->state = W_IDLE;
+  if (w->must_finish && t->cancel_level > 0 && !t->shielded) {
+    /* Cancelled while an unstoppable op ran: it has finished now; let the
+     * binding complete it (it may raise the cancellation itself), then
+     * deliver the cancellation. */
+    w->k(L, w->status, w->ctx);
+    luaio__push_pending_cancel(L, t);
+    return lua_error(L);
+  }
   return w->k(L, w->status, w->ctx);
 }
 
