@@ -113,15 +113,40 @@ int luaio_raise_uv (lua_State *L, int status, const char *op,
   return luaio_raise(L);
 }
 
-/* Turn the error at erridx of dead coroutine co into a luaio.Error on L's
- * top, with co's traceback appended to any traceback it already has (the
- * await chain). [-0, +1] on L */
-void luaio__wrap_error (lua_State *L, lua_State *co, int erridx) {
+/* luaL_tolstring as a protected call. [-1, +1] */
+static int tostring_protected (lua_State *L) {
+  luaL_tolstring(L, 1, NULL);
+  return 1;
+}
+
+const char *luaio__tostring (lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) == LUA_TSTRING) {        /* the common case */
+    lua_pushvalue(L, idx);
+    return lua_tostring(L, -1);
+  }
+  lua_pushcfunction(L, tostring_protected);
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {        /* the value is the reason */
+    const char *why = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+                      : "(error object is not a string)";
+    lua_pushfstring(L, "(error object is a %s value; __tostring failed: %s)",
+                    luaL_typename(L, idx), why);
+    lua_remove(L, -2);
+  }
+  return lua_tostring(L, -1);
+}
+
+/* Turn the error at erridx of coroutine co into a luaio.Error on L's top,
+ * with co's traceback from level on appended to any traceback it already
+ * has (the await chain). L and co may be the same. [-0, +1] on L */
+void luaio__wrap_error (lua_State *L, lua_State *co, int erridx,
+                        int level) {
   const char *prev;
   lua_pushvalue(co, erridx);
-  lua_xmove(co, L, 1);                          /* err */
+  if (co != L) lua_xmove(co, L, 1);             /* err */
   if (!luaio__is_error(L, -1, NULL)) {
-    luaL_tolstring(L, -1, NULL);                /* err msg */
+    luaio__tostring(L, -1);                     /* err msg */
     luaio_push_error(L, "error", NULL, lua_tostring(L, -1));
     lua_pushvalue(L, -3);
     lua_setfield(L, -2, "value");               /* err msg e */
@@ -130,7 +155,7 @@ void luaio__wrap_error (lua_State *L, lua_State *co, int erridx) {
   }
   lua_getfield(L, -1, "traceback");
   prev = lua_tostring(L, -1);
-  luaL_traceback(L, co, prev ? "awaited at:" : NULL, 0);
+  luaL_traceback(L, co, prev ? "awaited at:" : NULL, level);
   if (prev) {
     lua_pushliteral(L, "\n");
     lua_rotate(L, -2, 1);
@@ -145,7 +170,7 @@ void luaio__report (luaio_host *h, const char *what, lua_State *L, int idx) {
   const char *msg, *tb = NULL;
   (void)h;
   idx = lua_absindex(L, idx);
-  msg = luaL_tolstring(L, idx, NULL);
+  msg = luaio__tostring(L, idx);
   if (luaio__is_error(L, idx, NULL)) {
     lua_getfield(L, idx, "traceback");
     tb = lua_tostring(L, -1);

@@ -87,7 +87,11 @@ struct luaio_task {
   lua_KFunction turn_k;         /* luaio_yield_turn continuation */
   int ref;                      /* live: slot in the live table; done and
                                    pinned by C: registry ref */
-  int n;                        /* arguments before start, results after */
+  union {
+    int n;                      /* arguments before start, results after */
+    unsigned grace_end;         /* while ending: end of the cleanup grace,
+                                   ms after the host's epoch */
+  } u;
   int cancel_level;             /* strength of the pending cancellation */
   unsigned id;
   unsigned char state;
@@ -97,7 +101,22 @@ struct luaio_task {
   unsigned char shielded;       /* inside aio.shielded: defer cancels */
   unsigned char depth;          /* nesting of timeout scopes */
   unsigned char in_live;        /* anchored in the live table */
+  unsigned char flags;          /* TF_* below */
 };
+
+/* Task flags. A task is ENDING once an error (a cancellation included)
+ * is about to unwind its body: its <close> handlers then run, and may
+ * await, during the cleanup grace; a cancellation that arrives (or is
+ * still pending) then is delivered only when the grace is OVER. A KILLED
+ * task raises at every instruction and every wait: nothing can catch it. */
+#define TF_ENDING 1
+#define TF_GRACE_OVER 2
+#define TF_KILLED 4
+#define LUAIO_GRACE_MS 5000       /* default cleanup and exit grace */
+
+/* Can t's pending cancellation be raised now? */
+#define luaio__cancel_due(t) ((t)->cancel_level > 0 && !(t)->shielded && \
+  ((t)->flags & (TF_ENDING | TF_GRACE_OVER)) != TF_ENDING)
 
 /* The task userdata's one uservalue: the coroutine while live, then the
  * results (one value, or a table of several, or the error). */
@@ -135,6 +154,11 @@ struct luaio_host {
   luaio_slab slab;              /* Lua's small blocks (own state only) */
   int system_malloc;            /* bypass the slab (memory checkers) */
   int limited;                  /* a task runs: enforce cfg.mem_limit */
+  uint64_t epoch;               /* uv_now at start: grace ends count from */
+  unsigned grace_ms;            /* cleanup and exit grace */
+  luaio_deadline grace;         /* armed while a task's grace runs */
+  int stopping;                 /* luaio_stop: exit grace running */
+  uint64_t stop_deadline;       /* uv_hrtime when the exit grace ends */
 };
 
 /* state.c */
@@ -161,6 +185,13 @@ luaio_task *luaio__check_task(lua_State *L, int idx);
 void luaio__push_task(lua_State *L, luaio_task *t);
 int luaio__push_results(lua_State *L, int idx, luaio_task *t, int raise);
 void luaio__cancel_all(luaio_host *h);
+/* Make t raise at its next instruction and every wait, past any pcall:
+ * the value on top of L (popped) is the error. [-1, +0] */
+void luaio__kill(lua_State *L, luaio_task *t);
+int luaio__raise_killed(lua_State *L, luaio_task *t);
+/* Convert the value at idx to text, running __tostring protected; a
+ * failing __tostring gives a fallback text. [-0, +1] */
+const char *luaio__tostring(lua_State *L, int idx);
 void luaio__report_unobserved(luaio_host *h);
 
 /* task.c: the luaio.Task metatable */
@@ -169,7 +200,7 @@ void luaio__task_metatable(lua_State *L);
 /* error.c */
 void luaio__error_init(lua_State *L);
 int luaio__is_error(lua_State *L, int idx, const char *kind);
-void luaio__wrap_error(lua_State *L, lua_State *co, int erridx);
+void luaio__wrap_error(lua_State *L, lua_State *co, int erridx, int level);
 void luaio__report(luaio_host *h, const char *what, lua_State *L, int idx);
 
 /* generated at build time from bindings/ and lua/ */

@@ -57,6 +57,10 @@ typedef struct luaio_config {
   const char *const *allow; /* restricted: NULL-terminated list of the
                          modules require may load (NULL: all Lua ones) */
   int no_stdlibs;     /* 1: open no standard library (embedder does) */
+  int grace_ms;       /* how long a cancelled task's cleanup (<close>
+                         handlers) may wait before the cancellation is
+                         forced, and how long luaio_stop waits for the
+                         tasks it cancels; 0: 5000 */
 } luaio_config;
 
 /* ---- Host lifecycle ---------------------------------------------------- */
@@ -65,7 +69,23 @@ typedef struct luaio_config {
  * modules preloaded). cfg may be NULL. Returns NULL on allocation failure. */
 luaio_host *luaio_new(const luaio_config *cfg);
 
-/* Cancel every live task (their <close> variables run), close every handle
+/* Cancel every live task and run the loop until they have finished, at
+ * most for the grace (luaio_config.grace_ms, default 5 s). Tasks still
+ * running then (a task that swallows its cancellation, a long shielded
+ * wait) are listed on stderr with their stacks and killed. Returns how
+ * many had to be killed (the CLI then exits with status 70). */
+int luaio_stop(luaio_host *h);
+
+/* Change the grace of luaio_config.grace_ms after luaio_new. */
+void luaio_set_grace(luaio_host *h, int grace_ms);
+
+/* Interrupt the Lua code running now, if any: it raises a "cancelled"
+ * error ("interrupted") at its next instruction, even in a loop that
+ * never waits. Safe to call from a signal handler (it only sets a hook);
+ * cancel the tasks you mean to stop from the loop as usual. */
+void luaio_interrupt(luaio_host *h);
+
+/* luaio_stop, then close every handle
  * luaio opened, run the loop until the close callbacks have fired, close
  * the lua_State and free the host. A borrowed loop is left open. */
 void luaio_close(luaio_host *h);
@@ -164,8 +184,8 @@ struct luaio_waiter {
   void (*notify)(luaio_waiter *w, int status);
   void *data;                /* free for the owner of the waiter */
   int status;                /* 0 or a negative uv error code */
-  int state;                 /* private to the scheduler */
-  int must_finish;           /* set by the binding: see below */
+  unsigned char state;       /* private to the scheduler */
+  unsigned char must_finish; /* set by the binding: see below */
   luaio_waitlist *list;      /* the list the waiter is on, if any */
   luaio_waiter *prev, *next; /* links for that list */
 };

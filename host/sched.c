@@ -118,20 +118,97 @@ luaio_task *luaio__check_task (lua_State *L, int idx) {
   return (luaio_task *)luaL_checkudata(L, idx, "luaio.Task");
 }
 
-/* ---- the runaway guard ---------------------------------------------- */
+/* ---- guards: runaway tasks, the exit grace, killed tasks ------------- */
 
-/* Count hook of tasks when cfg.runaway_ms is set: a task that has run
- * that long since its resume without waiting gets an error, so one busy
- * script cannot freeze the loop (and every other task). */
-static void runaway_hook (lua_State *L, lua_Debug *ar) {
+/* Once killed, a task raises at every instruction, so a pcall that
+ * catches the error is left at its next instruction: the task ends. */
+static void killed_hook (lua_State *L, lua_Debug *ar) {
+  luaio_task *t = task_of(L);
+  (void)ar;
+  if (t && (t->flags & TF_KILLED)) luaio__raise_killed(L, t);
+}
+
+int luaio__raise_killed (lua_State *L, luaio_task *t) {
+  luaio__push_task(L, t);
+  luaio__task_getextra(L, -1, "killed");
+  return lua_error(L);
+}
+
+void luaio__kill (lua_State *L, luaio_task *t) {
+  if (t->state == T_DONE || (t->flags & TF_KILLED)) { lua_pop(L, 1); return; }
+  t->flags |= TF_KILLED;
+  luaio__push_task(L, t);
+  lua_insert(L, -2);
+  luaio__task_setextra(L, -2, "killed");
+  lua_pop(L, 1);
+  lua_sethook(t->co, killed_hook, LUA_MASKCOUNT, 1);
+}
+
+/* Count hook of tasks when cfg.runaway_ms is set, and of every task while
+ * the exit grace runs: a task that has run that long since its resume
+ * without waiting (or past the end of the exit grace) is killed, so one
+ * busy script cannot freeze the loop, every other task, or the exit. */
+static void guard_hook (lua_State *L, lua_Debug *ar) {
   luaio_task *t = task_of(L);
   luaio_host *h;
+  uint64_t now;
   (void)ar;
   if (t == NULL) return;
   h = t->host;
-  if (uv_hrtime() - h->resumed_at > (uint64_t)h->cfg.runaway_ms * 1000000u)
-    luaL_error(L, "task ran for more than %d ms without waiting (runaway "
-               "guard)", (int)h->cfg.runaway_ms);
+  now = uv_hrtime();
+  if (h->cfg.runaway_ms &&
+      now - h->resumed_at > (uint64_t)h->cfg.runaway_ms * 1000000u) {
+    lua_pushfstring(L, "task ran for more than %d ms without waiting "
+                    "(runaway guard)", (int)h->cfg.runaway_ms);
+    luaio_push_error(L, "killed", NULL, lua_tostring(L, -1));
+    lua_remove(L, -2);
+    luaio__kill(L, t);
+    luaio__raise_killed(L, t);
+  }
+  if (h->stopping && now > h->stop_deadline) {
+    luaio_push_error(L, "killed", NULL, "task still running at the end of "
+                     "the exit grace");
+    luaio__kill(L, t);
+    luaio__raise_killed(L, t);
+  }
+}
+
+/* ---- the task body -------------------------------------------------- */
+
+static void arm_grace (luaio_host *h, luaio_task *t);
+
+/* The message handler of every task body. It runs where the error was
+ * raised, before the stack unwinds, so the traceback is the raiser's;
+ * and it marks the task as ending, so that its <close> handlers, which
+ * run next, may await within the cleanup grace. [-1, +1] */
+static int body_msgh (lua_State *L) {
+  luaio_task *t = task_of(L);
+  luaio__wrap_error(L, L, 1, 1);
+  if (t && !(t->flags & TF_ENDING)) {
+    luaio_host *h = t->host;
+    t->flags |= TF_ENDING;
+    t->u.grace_end = (unsigned)(uv_now(h->loop) - h->epoch) + h->grace_ms;
+    if (t->cancel_level > 0) arm_grace(h, t);
+  }
+  return 1;
+}
+
+static int body_k (lua_State *L, int status, lua_KContext ctx) {
+  (void)ctx;
+  if (status != LUA_OK && status != LUA_YIELD) return lua_error(L);
+  return lua_gettop(L) - 1;          /* the results, above the handler */
+}
+
+/* The base function of every task coroutine: calls the task's function
+ * in a yieldable pcall, so an error unwinds the stack inside the task,
+ * where <close> handlers can still wait (5.4.4 closes them yieldably
+ * there, but not in lua_resetthread). The error is raised again. */
+static int task_body (lua_State *L) {
+  int status;
+  lua_pushcfunction(L, body_msgh);
+  lua_insert(L, 1);                                /* msgh fn args */
+  status = lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 1, 0, body_k);
+  return body_k(L, status, 0);
 }
 
 /* ---- spawning ------------------------------------------------------ */
@@ -145,16 +222,20 @@ luaio_task *luaio__spawn (lua_State *L, int nargs) {
   memset(t, 0, sizeof *t);
   luaL_setmetatable(L, "luaio.Task");
   co = lua_newthread(L);                           /* fn args ud co */
+  if (!lua_checkstack(co, nargs + 2))
+    luaL_error(L, "too many arguments to spawn (%d)", nargs);
   lua_setiuservalue(L, -2, UV_CO);                 /* fn args ud */
   lua_rotate(L, -(nargs + 2), 1);                  /* ud fn args */
+  lua_pushcfunction(co, task_body);
   lua_xmove(L, co, nargs + 1);                     /* ud */
   anchor(L, h, t);
   t->host = h;
   t->co = co;
-  t->n = nargs;
+  t->u.n = nargs + 1;                              /* fn too, for the body */
   t->id = ++h->task_ids;
   task_of(co) = t;
-  if (h->cfg.runaway_ms) lua_sethook(co, runaway_hook, LUA_MASKCOUNT, 1000);
+  if (h->cfg.runaway_ms || h->stopping)
+    lua_sethook(co, guard_hook, LUA_MASKCOUNT, 1000);
   luaio__ready(t);
   t->state = T_NEW;
   return t;
@@ -165,7 +246,7 @@ luaio_task *luaio__spawn (lua_State *L, int nargs) {
 /* Store co's results (nres on its top) in the task. [-0, +0] on L */
 static void store_results (lua_State *L, luaio_task *t, int nres) {
   lua_State *co = t->co;
-  t->n = nres;
+  t->u.n = nres;
   if (nres == 0) return;
   if (nres == 1) lua_xmove(co, L, 1);
   else {
@@ -186,7 +267,11 @@ static void store_error (lua_State *L, luaio_task *t) {
   int st;
   lua_pushvalue(co, -1);
   lua_xmove(co, L, 1);                             /* ud raw */
-  luaio__wrap_error(L, co, -1);                    /* ud raw e */
+  /* The body's handler wrapped it, unless it never ran (out of memory,
+   * or a task cancelled before it started). */
+  if ((t->flags & TF_ENDING) && luaio__is_error(L, -1, NULL))
+    lua_pushvalue(L, -1);
+  else luaio__wrap_error(L, co, -1, 0);            /* ud raw e */
   /* 5.4.4 returns the thread's own error status even when the <close>
    * handlers ran cleanly: only a different error object is a new one. */
   st = lua_resetthread(co);
@@ -195,7 +280,7 @@ static void store_error (lua_State *L, luaio_task *t) {
     if (!lua_rawequal(L, -1, -3)) {                /* a handler raised */
       lua_xmove(L, co, 1);                         /* ud raw e */
       lua_pop(L, 1);                               /* ud raw */
-      luaio__wrap_error(L, co, -1);                /* ud raw e2 */
+      luaio__wrap_error(L, co, -1, 0);             /* ud raw e2 */
     }
     else lua_pop(L, 1);
   }
@@ -256,7 +341,7 @@ static void resume (luaio_host *h, luaio_task *t) {
   int nargs = 0, nres = 0, status;
   if (t->state == T_NEW) {
     if (t->cancel_level > 0) { finish_unstarted(h, t); return; }
-    nargs = t->n;
+    nargs = t->u.n;
   }
   t->state = T_RUNNING;
   h->current = t;
@@ -304,7 +389,8 @@ static void check_cb (uv_check_t *check) {
 static int turn_k (lua_State *L, int status, lua_KContext ctx) {
   luaio_task *t = task_of(L);
   (void)status;
-  if (t->cancel_level > 0 && !t->shielded) {
+  if (t->flags & TF_KILLED) return luaio__raise_killed(L, t);
+  if (luaio__cancel_due(t)) {
     luaio__push_pending_cancel(L, t);
     return lua_error(L);
   }
@@ -323,18 +409,70 @@ int luaio_yield_turn (lua_State *L, lua_KFunction k, lua_KContext ctx) {
  * of L (0: none) is the error to raise (a default cancelled error
  * otherwise). A waiting task is aborted now; others raise it at their
  * next wait. */
+/* Abort the wait of a waiting task whose cancellation is due (or that
+ * was killed). */
+static void abort_wait (luaio_task *t) {
+  luaio_waiter *w = t->waiter;
+  if (t->state != T_WAITING) return;
+  if (!luaio__cancel_due(t) && !(t->flags & TF_KILLED)) return;
+  if (w->abort) w->abort(w);        /* may complete with UV_ECANCELED */
+  if (t->state == T_WAITING && !w->must_finish) luaio__detach(t);
+}
+
+static void grace_cb (luaio_deadline *d);
+
+/* Arm the host's grace deadline for t's grace end, if sooner. */
+static void arm_grace (luaio_host *h, luaio_task *t) {
+  uint64_t now = uv_now(h->loop) - h->epoch;
+  uint64_t ms = t->u.grace_end > now ? t->u.grace_end - now : 0;
+  int armed = h->grace.slot < h->timers.n &&
+              h->timers.heap[h->grace.slot] == &h->grace;
+  if (armed && h->grace.due <= uv_now(h->loop) + ms) return;
+  luaio__deadline_stop(&h->timers, &h->grace);
+  luaio__deadline_start(&h->timers, &h->grace, ms, grace_cb);
+}
+
+/* A cleanup grace ended: deliver the cancellations it held back, and
+ * arm for the next grace to end. */
+static void grace_cb (luaio_deadline *d) {
+  luaio_host *h = (luaio_host *)((char *)d - offsetof(luaio_host, grace));
+  lua_State *L = h->L;
+  unsigned now = (unsigned)(uv_now(h->loop) - h->epoch);
+  luaio_task *next = NULL;
+  int i;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->live_ref);
+  for (i = 1; i <= h->ntasks; i++) {
+    luaio_task *t;
+    lua_rawgeti(L, -1, i);
+    t = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if ((t->flags & (TF_ENDING | TF_GRACE_OVER)) != TF_ENDING ||
+        t->cancel_level == 0) continue;
+    if ((int)(t->u.grace_end - now) <= 0) {
+      t->flags |= TF_GRACE_OVER;
+      abort_wait(t);
+    }
+    else if (next == NULL || (int)(t->u.grace_end - next->u.grace_end) < 0)
+      next = t;
+  }
+  lua_pop(L, 1);
+  if (next) arm_grace(h, next);
+}
+
+/* Request cancellation of t at the given strength; the value at errindex
+ * of L (0: none) is the error to raise (a default cancelled error
+ * otherwise). A waiting task is aborted now; others raise it at their
+ * next wait. An ending task gets it when its cleanup grace is over. */
 void luaio__cancel (luaio_task *t, int level, int errindex, lua_State *L) {
-  luaio_waiter *w;
   if (t->state == T_DONE || level <= t->cancel_level) return;
   t->cancel_level = level;
   luaio__push_task(L, t);
   if (errindex) lua_pushvalue(L, errindex); else lua_pushnil(L);
   luaio__task_setextra(L, -2, "cancel");
   lua_pop(L, 1);
-  if (t->state != T_WAITING || t->shielded) return;
-  w = t->waiter;
-  if (w->abort) w->abort(w);        /* may complete with UV_ECANCELED */
-  if (t->state == T_WAITING && !w->must_finish) luaio__detach(t);
+  if ((t->flags & (TF_ENDING | TF_GRACE_OVER)) == TF_ENDING)
+    arm_grace(t->host, t);
+  abort_wait(t);
 }
 
 /* Drop the pending cancellation of strength level (a timeout scope that
@@ -380,14 +518,14 @@ int luaio__push_results (lua_State *L, int idx, luaio_task *t, int raise) {
     if (raise) lua_error(L);
     return -1;
   }
-  luaL_checkstack(L, t->n, "too many results");
-  if (t->n == 1) lua_getiuservalue(L, idx, UV_RESULT);
-  else if (t->n > 1) {
+  luaL_checkstack(L, t->u.n + 1, "too many results");
+  if (t->u.n == 1) lua_getiuservalue(L, idx, UV_RESULT);
+  else if (t->u.n > 1) {
     lua_getiuservalue(L, idx, UV_RESULT);
-    for (i = 1; i <= t->n; i++) lua_rawgeti(L, -i, i);
-    lua_remove(L, -(t->n + 1));
+    for (i = 1; i <= t->u.n; i++) lua_rawgeti(L, -i, i);
+    lua_remove(L, -(t->u.n + 1));
   }
-  return t->n;
+  return t->u.n;
 }
 
 /* Report every failed task whose error nobody saw. */
@@ -433,23 +571,106 @@ void luaio__sched_init (luaio_host *h) {
   new_weak_table(h->L, &luaio__extra_key);
 }
 
-/* Cancel every live task and run the loop until they are all done. */
-void luaio__cancel_all (luaio_host *h) {
+/* ---- stopping: cancel everything, within the exit grace -------------- */
+
+/* Apply fn to every live task. fn may not finish a task (none does: a
+ * task finishes only when it is resumed), so the table holds still. */
+static void each_live (luaio_host *h, void (*fn)(lua_State *L, luaio_task *t)) {
   lua_State *L = h->L;
-  int i, rounds = 0;
-  while (h->ntasks > 0 && rounds++ < 1000) {
-    /* Cancelling finishes no task (that happens when it resumes), so the
-     * live table does not change under the loop. */
-    lua_rawgeti(L, LUA_REGISTRYINDEX, h->live_ref);
-    for (i = 1; i <= h->ntasks; i++) {
-      lua_rawgeti(L, -1, i);
-      luaio__cancel(lua_touserdata(L, -1), LUAIO_CANCEL_EXIT, 0, L);
-      lua_pop(L, 1);
-    }
+  int i;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->live_ref);
+  for (i = 1; i <= h->ntasks; i++) {
+    lua_rawgeti(L, -1, i);
+    fn(L, lua_touserdata(L, -1));
     lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+static void cancel_for_exit (lua_State *L, luaio_task *t) {
+  if (!(t->flags & TF_KILLED) && t->state != T_NEW)
+    lua_sethook(t->co, guard_hook, LUA_MASKCOUNT, 1000);
+  luaio__cancel(t, LUAIO_CANCEL_EXIT, 0, L);
+}
+
+/* Print a task still running at the end of the exit grace. */
+static void report_stuck (lua_State *L, luaio_task *t) {
+  const char *tb;
+  luaio__push_task(L, t);                          /* ud */
+  lua_getfield(L, -1, "name");                     /* ud name */
+  luaL_traceback(L, t->co, NULL, 0);               /* ud name tb */
+  tb = lua_tostring(L, -1);
+  fprintf(stderr, "  %s (%s):\n%s\n", lua_tostring(L, -2),
+          t->state == T_WAITING ? "waiting" : "ready", tb ? tb : "");
+  lua_pop(L, 3);
+}
+
+static void kill_stuck (lua_State *L, luaio_task *t) {
+  luaio_push_error(L, "killed", NULL, "task still running at the end of "
+                   "the exit grace");
+  luaio__kill(L, t);
+  abort_wait(t);
+}
+
+static void wake_cb (luaio_deadline *d) { (void)d; }
+
+int luaio_stop (luaio_host *h) {
+  luaio_deadline wake;
+  int rounds = 0, left;
+  if (h->running || h->ntasks == 0) return 0;
+  h->stopping = 1;
+  h->stop_deadline = uv_hrtime() + (uint64_t)h->grace_ms * 1000000u;
+  memset(&wake, 0, sizeof wake);
+  luaio__deadline_start(&h->timers, &wake, h->grace_ms, wake_cb);
+  /* Cancelling again each round reaches tasks spawned meanwhile. */
+  while (h->ntasks > 0 && uv_hrtime() < h->stop_deadline) {
+    each_live(h, cancel_for_exit);
     if (!uv_run(h->loop, UV_RUN_ONCE) && !h->ready.head && !h->next_turn.head)
       break;
   }
+  luaio__deadline_stop(&h->timers, &wake);
+  left = h->ntasks;
+  if (left > 0) {
+    fprintf(stderr, "luaio: %d task%s still running %.1f s after the "
+            "cancellation at exit; killing:\n", left, left > 1 ? "s" : "",
+            h->grace_ms / 1000.0);
+    each_live(h, report_stuck);
+    fflush(stderr);
+    each_live(h, kill_stuck);
+    while (h->ntasks > 0 && rounds++ < 100)
+      uv_run(h->loop, UV_RUN_NOWAIT);
+  }
+  h->stopping = 0;
+  return left;
+}
+
+void luaio__cancel_all (luaio_host *h) {
+  (void)luaio_stop(h);
+}
+
+void luaio_set_grace (luaio_host *h, int grace_ms) {
+  h->grace_ms = grace_ms > 0 ? (unsigned)grace_ms : LUAIO_GRACE_MS;
+}
+
+/* ---- interrupting running Lua code (Ctrl-C) ---------------------------- */
+
+static void interrupt_hook (lua_State *L, lua_Debug *ar) {
+  luaio_task *t = task_of(L);
+  (void)ar;
+  if (t && (t->flags & TF_KILLED)) return;         /* its own hook is set */
+  if (t && (t->host->cfg.runaway_ms || t->host->stopping))
+    lua_sethook(L, guard_hook, LUA_MASKCOUNT, 1000);
+  else lua_sethook(L, NULL, 0, 0);
+  luaio_push_error(L, "cancelled", NULL, "interrupted");
+  lua_error(L);
+}
+
+/* Called from a signal handler: only sets a hook, as lua.c does. */
+void luaio_interrupt (luaio_host *h) {
+  luaio_task *t = h->current;
+  if (t && t->co && !(t->flags & TF_KILLED))
+    lua_sethook(t->co, interrupt_hook,
+                LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
 int luaio_run_until (luaio_host *h, luaio_task *t) {
@@ -513,7 +734,7 @@ const char *luaio_task_error (luaio_task *t) {
     lua_pop(L, 1);
     lua_getiuservalue(L, -1, UV_RESULT);           /* ud e */
     t->observed = 1;
-    luaL_tolstring(L, -1, NULL);                   /* ud e msg */
+    luaio__tostring(L, -1);                         /* ud e msg */
     if (luaio__is_error(L, -2, NULL)) {
       lua_getfield(L, -2, "traceback");
       if (lua_isstring(L, -1)) {

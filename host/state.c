@@ -4,6 +4,7 @@
  */
 #include "host.h"
 #include <signal.h>
+#include <errno.h>
 
 #define task_of(L) (*(luaio_task **)lua_getextraspace(L))
 
@@ -45,12 +46,10 @@ luaio_host *luaio__host (lua_State *L) {
   return h;
 }
 
-/* os.exit inside a task: record the status and unwind the task with an
- * "exit" error, so the host stops and every <close> still runs. */
-static int host_exit (lua_State *L) {
+/* Exit with code: inside a task, record the status and unwind the task
+ * with an "exit" error, so the host stops and every <close> still runs. */
+static int exit_with (lua_State *L, int code) {
   luaio_host *h = luaio_host_of(L);
-  int code = lua_isboolean(L, 1) ? !lua_toboolean(L, 1)
-                                 : (int)luaL_optinteger(L, 1, 0);
   if (h == NULL || luaio__current(L) == NULL) {
     fflush(NULL);
     exit(code);
@@ -60,6 +59,56 @@ static int host_exit (lua_State *L) {
   lua_pushinteger(L, code);
   lua_setfield(L, -2, "status");
   return lua_error(L);
+}
+
+static int host_exit (lua_State *L) {
+  return exit_with(L, lua_isboolean(L, 1) ? !lua_toboolean(L, 1)
+                                          : (int)luaL_optinteger(L, 1, 0));
+}
+
+/* A closed stdout (`luaio script.lua | head -1`) ends the script with
+ * status 141, as a SIGPIPE death would (SIGPIPE is ignored for sockets),
+ * instead of printing into the void forever. */
+#define STDOUT_GONE 141
+
+/* print() as Lua's, but noticing a closed stdout. */
+static int host_print (lua_State *L) {
+  int i, n = lua_gettop(L);
+  for (i = 1; i <= n; i++) {
+    size_t len;
+    const char *s = luaL_tolstring(L, i, &len);
+    if (i > 1) fputc('\t', stdout);
+    fwrite(s, 1, len, stdout);
+    lua_pop(L, 1);
+  }
+  fputc('\n', stdout);
+  if (fflush(stdout) != 0 && errno == EPIPE) {
+    clearerr(stdout);
+    return exit_with(L, STDOUT_GONE);
+  }
+  return 0;
+}
+
+/* io.write() as Lua's (an upvalue), but a closed stdout ends the script. */
+static int host_io_write (lua_State *L) {
+  int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, n, LUA_MULTRET);
+  if (lua_isnil(L, 1) && lua_tointeger(L, 3) == EPIPE)
+    return exit_with(L, STDOUT_GONE);
+  return lua_gettop(L);
+}
+
+static void wrap_output (lua_State *L) {
+  lua_pushcfunction(L, host_print);
+  lua_setglobal(L, "print");
+  if (lua_getglobal(L, "io") == LUA_TTABLE) {
+    lua_getfield(L, -1, "write");
+    lua_pushcclosure(L, host_io_write, 1);
+    lua_setfield(L, -2, "write");
+  }
+  lua_pop(L, 1);
 }
 
 static void set_field (lua_State *L, const char *lib, const char *name,
@@ -146,6 +195,9 @@ static void host_setup (luaio_host *h, lua_State *L) {
     h->loop = &h->own_loop;
     h->owns_loop = 1;
   }
+  h->epoch = uv_now(h->loop);
+  h->grace_ms = h->cfg.grace_ms > 0 ? (unsigned)h->cfg.grace_ms
+                                    : LUAIO_GRACE_MS;
   lua_pushlightuserdata(L, h);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &luaio__host_key);
   luaL_requiref(L, LUA_LOADLIBNAME, luaopen_package, 1);
@@ -168,6 +220,48 @@ static void ignore_sigpipe (void) {
   }
 }
 
+/* Warnings (warn() and errors in __gc metamethods) go to stderr; on by
+ * default, so a failing finalizer is never silent; "@off" and "@on"
+ * switch them as in lua.c. A message may come in pieces (tocont). */
+static void warn_on (void *ud, const char *msg, int tocont);
+
+static void warn_off (void *ud, const char *msg, int tocont) {
+  luaio_host *h = (luaio_host *)ud;
+  (void)tocont;
+  if (strcmp(msg, "@on") == 0) lua_setwarnf(h->L, warn_on, h);
+}
+
+static void warn_cont (void *ud, const char *msg, int tocont) {
+  luaio_host *h = (luaio_host *)ud;
+  fputs(msg, stderr);
+  if (!tocont) {
+    fputs("\n", stderr);
+    fflush(stderr);
+    lua_setwarnf(h->L, warn_on, h);
+  }
+}
+
+static void warn_on (void *ud, const char *msg, int tocont) {
+  luaio_host *h = (luaio_host *)ud;
+  if (!tocont && *msg == '@') {                    /* a control message */
+    if (strcmp(msg, "@off") == 0) lua_setwarnf(h->L, warn_off, h);
+    return;
+  }
+  fputs("luaio: warning: ", stderr);
+  warn_cont(ud, msg, tocont);
+  if (tocont) lua_setwarnf(h->L, warn_cont, h);
+}
+
+/* An error outside any protected call: say what it was before Lua
+ * aborts the process. */
+static int panic (lua_State *L) {
+  const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+                    : "(error object is not a string)";
+  fprintf(stderr, "luaio: PANIC: unprotected error: %s\n", msg);
+  fflush(stderr);
+  return 0;
+}
+
 luaio_host *luaio_new (const luaio_config *cfg) {
   luaio_host *h = calloc(1, sizeof *h);
   lua_State *L;
@@ -184,9 +278,15 @@ luaio_host *luaio_new (const luaio_config *cfg) {
     return NULL;
   }
   h->owns_state = 1;
+  h->L = L;
+  lua_atpanic(L, panic);
+  lua_setwarnf(L, warn_on, h);
   if (!h->cfg.no_stdlibs) luaL_openlibs(L);
   host_setup(h, L);
-  if (!h->cfg.no_stdlibs) set_field(L, "os", "exit", host_exit);
+  if (!h->cfg.no_stdlibs) {
+    set_field(L, "os", "exit", host_exit);
+    wrap_output(L);
+  }
   if (h->cfg.restricted) restrict_stdlib(L, h->cfg.allow);
   return h;
 }
@@ -222,7 +322,7 @@ static void host_release (luaio_host *h) {
 void luaio_close (luaio_host *h) {
   if (h == NULL) return;
   h->closing = 1;
-  luaio__cancel_all(h);
+  luaio_stop(h);
   luaio__report_unobserved(h);
   if (h->owns_state) {
     lua_State *L = h->L;

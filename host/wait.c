@@ -26,7 +26,8 @@ void luaio_check_wait (lua_State *L, const char *fname) {
     luaL_error(L, "%s: cannot wait here: the caller cannot yield (inside "
                "require, a metamethod, or a table.sort/string.gsub "
                "callback)", fname);
-  if (t->cancel_level > 0 && !t->shielded) {
+  if (t->flags & TF_KILLED) luaio__raise_killed(L, t);
+  if (luaio__cancel_due(t)) {
     luaio__push_pending_cancel(L, t);
     lua_error(L);
   }
@@ -42,13 +43,14 @@ static int wait_k (lua_State *L, int status, lua_KContext ctx) {
     return luaL_error(L, "a luaio task was resumed from outside the "
                       "scheduler");
   if (t->waiter != w) {             /* detached by a cancellation */
+    if (t->flags & TF_KILLED) return luaio__raise_killed(L, t);
     luaio__push_pending_cancel(L, t);
     return lua_error(L);
   }
   t->waiter = NULL;
   w->task = NULL;
   w->state = W_IDLE;
-  if (w->must_finish && t->cancel_level > 0 && !t->shielded) {
+  if (w->must_finish && luaio__cancel_due(t)) {
     /* Cancelled while an unstoppable op ran: it has finished now; let the
      * binding complete it (it may raise the cancellation itself), then
      * deliver the cancellation. */
