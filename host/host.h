@@ -158,6 +158,7 @@ struct luaio_host {
   unsigned grace_ms;            /* cleanup and exit grace */
   luaio_deadline grace;         /* armed while a task's grace runs */
   int stopping;                 /* luaio_stop: exit grace running */
+  int nstuck;                   /* tasks it had to kill */
   uint64_t stop_deadline;       /* uv_hrtime when the exit grace ends */
 };
 

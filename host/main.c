@@ -17,10 +17,16 @@
 
 typedef struct cli {
   luaio_host *h;
-  uv_signal_t sigint;
+  uv_async_t wakeup;          /* from the signal handler to the loop */
   luaio_task *main_task;
-  int interrupted;
+  volatile sig_atomic_t signo; /* the first SIGINT or SIGTERM, or 0 */
+  int cancelled;              /* the main task was cancelled for it */
 } cli;
+
+/* The signal handler's way to the CLI: a program has one. */
+static cli *the_cli;
+
+#define EXIT_STUCK 70         /* tasks outlived the exit grace */
 
 static void usage (void) {
   fprintf(stderr,
@@ -31,22 +37,50 @@ static void usage (void) {
     "  -l mod    require 'mod' into global 'mod'\n"
     "  -i        enter the REPL after running the script\n"
     "  -v        show version information\n"
+    "  --grace S cleanup grace for cancelled tasks and at exit, seconds\n"
+    "            (default 5)\n"
     "  --        stop handling options\n"
     "  -         run stdin as the script\n");
 }
 
-/* First Ctrl-C cancels the main task (cleanup runs, exit 130); the
- * second exits at once. */
-static void sigint_cb (uv_signal_t *sig, int signum) {
-  cli *c = (cli *)sig->data;
-  (void)signum;
-  if (c->interrupted || c->main_task == NULL) _exit(130);
-  c->interrupted = 1;
-  luaio_task_cancel(c->main_task);
+static int signal_status (int signo) { return 128 + signo; }
+
+/* First Ctrl-C (or SIGTERM) interrupts the Lua code running now, even a
+ * loop that never waits, and cancels the main task from the loop, so
+ * cleanup runs (exit 130, or 143); the second exits at once. Only
+ * async-signal-safe calls here. */
+static void on_signal (int signo) {
+  cli *c = the_cli;
+  if (c == NULL || c->signo) _exit(signal_status(c ? c->signo : signo));
+  c->signo = signo;
+  luaio_interrupt(c->h);
+  uv_async_send(&c->wakeup);
 }
 
-static void sigint_close (void *ud) {
-  uv_close((uv_handle_t *)&((cli *)ud)->sigint, NULL);
+static void wakeup_cb (uv_async_t *a) {
+  cli *c = (cli *)a->data;
+  if (c->signo && c->main_task && !c->cancelled) {
+    c->cancelled = 1;
+    luaio_task_cancel(c->main_task);
+  }
+}
+
+static void wakeup_close (void *ud) {
+  uv_close((uv_handle_t *)&((cli *)ud)->wakeup, NULL);
+}
+
+static void catch_signals (cli *c) {
+  struct sigaction sa;
+  uv_async_init(luaio_loop(c->h), &c->wakeup, wakeup_cb);
+  c->wakeup.data = c;
+  uv_unref((uv_handle_t *)&c->wakeup);
+  luaio_on_close(c->h, wakeup_close, c);
+  the_cli = c;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
 }
 
 /* Run t as the main task to completion; print its error. Returns the
@@ -54,11 +88,12 @@ static void sigint_close (void *ud) {
 static int run_main (cli *c, luaio_task *t) {
   int status, code;
   c->main_task = t;
+  if (c->signo) wakeup_cb(&c->wakeup);   /* a signal came before it */
   status = luaio_run_until(c->h, t);
   c->main_task = NULL;
   code = luaio_exit_code(c->h);
   if (code >= 0) { luaio_task_release(t); return code; }
-  if (c->interrupted) { luaio_task_release(t); return 130; }
+  if (c->signo) { luaio_task_release(t); return signal_status(c->signo); }
   if (status == LUAIO_DEADLOCK) {
     fprintf(stderr, "luaio: deadlock: the main task waits but nothing is "
             "left that could wake it\n");
@@ -103,7 +138,8 @@ static void run_entry (cli *c) {
   c->main_task = t;
   status = luaio_run_until(c->h, t);
   c->main_task = NULL;
-  c->interrupted = 0;
+  c->signo = 0;
+  c->cancelled = 0;
   if (status == LUAIO_OK) {
     int n = luaio_task_push_results(L, t);
     if (n > 0) print_values(L, n);
@@ -220,6 +256,15 @@ static int run_args (cli *c, int argc, char **argv) {
       if (++i >= argc) { usage(); return 1; }
     }
     else if (strcmp(a, "-i") == 0) interactive = 1;
+    else if (strcmp(a, "--grace") == 0) {
+      char *end;
+      double s = ++i < argc ? strtod(argv[i], &end) : -1;
+      if (i >= argc || *end || !(s >= 0 && s <= 86400)) {
+        fprintf(stderr, "luaio: --grace takes seconds (0 to 86400)\n");
+        return 1;
+      }
+      luaio_set_grace(c->h, (int)(s * 1000 + 0.5));
+    }
     else if (strcmp(a, "-v") == 0) {
       printf("luaio %s (%s, libuv %s)\n", LUAIO_VERSION, LUA_RELEASE,
              uv_version_string());
@@ -229,7 +274,8 @@ static int run_args (cli *c, int argc, char **argv) {
   }
   create_arg(L, argv, argc, script < argc ? script : 0);
   for (i = 1; i < script && status == 0; i++) {
-    if (strcmp(argv[i], "-e") == 0) {
+    if (strcmp(argv[i], "--grace") == 0) i++;
+    else if (strcmp(argv[i], "-e") == 0) {
       status = run_chunk(c, argv[++i], "=(command line)");
       ran = 1;
     }
@@ -264,16 +310,14 @@ int main (int argc, char **argv) {
     fprintf(stderr, "luaio: cannot create the host\n");
     return 1;
   }
-  uv_signal_init(luaio_loop(c.h), &c.sigint);
-  c.sigint.data = &c;
-  uv_signal_start(&c.sigint, sigint_cb, SIGINT);
-  uv_unref((uv_handle_t *)&c.sigint);
-  luaio_on_close(c.h, sigint_close, &c);
+  catch_signals(&c);
   if (argc >= 2 && strcmp(argv[1], "test") == 0)
     status = run_tests(&c, argc - 2, argv + 2);
   else
     status = run_args(&c, argc, argv);
   fflush(stdout);
+  if (luaio_stop(c.h) > 0 && status <= 1) status = EXIT_STUCK;
   luaio_close(c.h);
+  the_cli = NULL;
   return status;
 }

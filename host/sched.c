@@ -144,6 +144,21 @@ void luaio__kill (lua_State *L, luaio_task *t) {
   lua_sethook(t->co, killed_hook, LUA_MASKCOUNT, 1);
 }
 
+/* Print a task still running at the end of the exit grace. */
+static void report_stuck (lua_State *L, luaio_task *t) {
+  const char *tb;
+  luaL_checkstack(L, 4, NULL);
+  luaio__push_task(L, t);                          /* ud */
+  lua_getfield(L, -1, "name");                     /* ud name */
+  luaL_traceback(L, t->co, NULL, 0);               /* ud name tb */
+  tb = lua_tostring(L, -1);
+  fprintf(stderr, "  %s (%s):\n%s\n", lua_tostring(L, -2),
+          t->state == T_WAITING ? "waiting" : t->state == T_RUNNING ?
+          "running" : "ready", tb ? tb : "");
+  fflush(stderr);
+  lua_pop(L, 3);
+}
+
 /* Count hook of tasks when cfg.runaway_ms is set, and of every task while
  * the exit grace runs: a task that has run that long since its resume
  * without waiting (or past the end of the exit grace) is killed, so one
@@ -166,6 +181,10 @@ static void guard_hook (lua_State *L, lua_Debug *ar) {
     luaio__raise_killed(L, t);
   }
   if (h->stopping && now > h->stop_deadline) {
+    fprintf(stderr, "luaio: a task never waits %.1f s after the "
+            "cancellation at exit; killing:\n", h->grace_ms / 1000.0);
+    report_stuck(L, t);
+    h->nstuck++;
     luaio_push_error(L, "killed", NULL, "task still running at the end of "
                      "the exit grace");
     luaio__kill(L, t);
@@ -289,7 +308,9 @@ static void store_error (lua_State *L, luaio_task *t) {
     t->outcome = t->cancel_level ? LUAIO_CANCELLED : LUAIO_ERROR;
   else
     t->outcome = LUAIO_ERROR;
-  if (luaio__is_error(L, -1, "exit")) t->observed = 1;
+  if (luaio__is_error(L, -1, "exit") ||
+      ((t->flags & TF_KILLED) && t->host->stopping))
+    t->observed = 1;                /* reported when killed */
   else if (t->outcome == LUAIO_CANCELLED && t->cancel_level >= LUAIO_CANCEL_TASK)
     t->observed = 1;                /* a requested cancellation is no news */
   lua_setiuservalue(L, -2, UV_RESULT);
@@ -593,18 +614,6 @@ static void cancel_for_exit (lua_State *L, luaio_task *t) {
   luaio__cancel(t, LUAIO_CANCEL_EXIT, 0, L);
 }
 
-/* Print a task still running at the end of the exit grace. */
-static void report_stuck (lua_State *L, luaio_task *t) {
-  const char *tb;
-  luaio__push_task(L, t);                          /* ud */
-  lua_getfield(L, -1, "name");                     /* ud name */
-  luaL_traceback(L, t->co, NULL, 0);               /* ud name tb */
-  tb = lua_tostring(L, -1);
-  fprintf(stderr, "  %s (%s):\n%s\n", lua_tostring(L, -2),
-          t->state == T_WAITING ? "waiting" : "ready", tb ? tb : "");
-  lua_pop(L, 3);
-}
-
 static void kill_stuck (lua_State *L, luaio_task *t) {
   luaio_push_error(L, "killed", NULL, "task still running at the end of "
                    "the exit grace");
@@ -619,6 +628,7 @@ int luaio_stop (luaio_host *h) {
   int rounds = 0, left;
   if (h->running || h->ntasks == 0) return 0;
   h->stopping = 1;
+  h->nstuck = 0;
   h->stop_deadline = uv_hrtime() + (uint64_t)h->grace_ms * 1000000u;
   memset(&wake, 0, sizeof wake);
   luaio__deadline_start(&h->timers, &wake, h->grace_ms, wake_cb);
@@ -641,7 +651,7 @@ int luaio_stop (luaio_host *h) {
       uv_run(h->loop, UV_RUN_NOWAIT);
   }
   h->stopping = 0;
-  return left;
+  return left + h->nstuck;
 }
 
 void luaio__cancel_all (luaio_host *h) {

@@ -29,10 +29,11 @@ static void *host_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
   return p;
 }
 
+/* From the registry, not from a task in the extra space: a stock
+ * interpreter leaves the extra space of its threads uninitialised until
+ * the host is attached. */
 luaio_host *luaio_host_of (lua_State *L) {
-  luaio_task *t = task_of(L);
   luaio_host *h;
-  if (t) return t->host;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &luaio__host_key);
   h = (luaio_host *)lua_touserdata(L, -1);
   lua_pop(L, 1);
