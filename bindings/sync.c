@@ -9,6 +9,7 @@
  * cancelled before being woken never consumes anything.
  */
 #include "../host/host.h"
+#include <math.h>
 
 /* ---- queues ------------------------------------------------------------ */
 
@@ -374,10 +375,15 @@ static sem *check_sem (lua_State *L) {
   return (sem *)luaL_checkudata(L, 1, "luaio.Semaphore");
 }
 
+/* Give a permit back: to the first waiter, else to the count. The count
+ * never wraps: at math.maxinteger a release raises instead. */
 static int sem_release_one (lua_State *L, sem *s, const char *fname) {
   if (s->waiters.head && luaio_waitlist_wake(&s->waiters, 0)) return 0;
   if (s->bound && s->value >= s->bound)
     return luaL_error(L, "%s: released too many times", fname);
+  if (s->value == LUA_MAXINTEGER)
+    return luaL_error(L, "%s: the count would overflow (at most "
+                      "math.maxinteger)", fname);
   s->value++;
   return 0;
 }
@@ -397,7 +403,7 @@ static int push_permit (lua_State *L, sem *s) {
 static int permit_release (lua_State *L) {
   permit *p = (permit *)luaL_checkudata(L, 1, "luaio.Permit");
   if (!p->released) {
-    p->released = 1;
+    p->released = 1;                   /* spent even if the release raises */
     sem_release_one(L, p->s, "permit:release");
   }
   return 0;
@@ -694,7 +700,9 @@ static int cond_wait_for (lua_State *L) {
 static int cond_notify (lua_State *L) {
   cond *c = check_cond(L);
   lua_Integer n = luaio__optinteger(L, 2, "condition:notify", 1);
-  while (n-- > 0 && luaio_waitlist_wake(&c->waiters, 0)) {}
+  if (n < 0) return luaio__argerror(L, 2, "condition:notify",
+                                    "n must be >= 0");
+  for (; n > 0 && luaio_waitlist_wake(&c->waiters, 0); n--) {}
   return 0;
 }
 
@@ -763,12 +771,18 @@ static void refill (limiter *r) {
 
 static void limiter_due_cb (luaio_deadline *d);
 
+/* The longest single timer wait; a later token re-arms (the rate may be
+ * one per 1e300 seconds, which no integer of milliseconds holds). */
+#define LIMITER_MAX_WAIT_MS 1e12
+
 /* Arm the deadline for the next token (force: a waiter is about to
- * queue). */
+ * queue). The wait is at least 1 ms while no token is there, so the
+ * deadline never fires in a loop. */
 static void limiter_arm_when (limiter *r, int force) {
   double need;
   if (r->armed || (!force && r->waiters.head == NULL)) return;
   need = (1.0 - r->tokens) / r->rate * 1000.0;
+  if (!(need < LIMITER_MAX_WAIT_MS)) need = LIMITER_MAX_WAIT_MS;
   r->armed = luaio__deadline_start(&r->h->timers, &r->d,
                                    need > 0 ? (uint64_t)need + 1 : 0,
                                    limiter_due_cb);
@@ -829,20 +843,40 @@ static const luaL_Reg limiter_methods[] = {
 
 /* aio.rate_limiter(n, per_seconds [, burst]): n acquisitions per
  * per_seconds on average, bursts up to burst (default n). */
+/* Counts are kept as doubles: beyond 2^53 taking one token would not
+ * change the count, so larger ones are refused. */
+#define LIMITER_MAX_COUNT 9007199254740992.0
+
+static lua_Number limiter_number (lua_State *L, int arg, lua_Number def) {
+  if (lua_isnoneornil(L, arg)) return def;
+  if (!lua_isnumber(L, arg))
+    return luaio__typeerror(L, arg, "aio.rate_limiter", "number");
+  return lua_tonumber(L, arg);
+}
+
 static int sync_rate_limiter (lua_State *L) {
-  lua_Number n = luaL_checknumber(L, 1);
-  lua_Number per = luaL_optnumber(L, 2, 1.0);
-  lua_Number burst = luaL_optnumber(L, 3, n);
+  lua_Number n = limiter_number(L, 1, 0);
+  lua_Number per = limiter_number(L, 2, 1.0);
+  lua_Number burst = limiter_number(L, 3, n);
+  double rate = n / per;
   limiter *r;
-  if (!(n > 0)) return luaio__argerror(L, 1, "aio.rate_limiter",
-                                       "rate must be > 0");
-  if (!(per > 0)) return luaio__argerror(L, 2, "aio.rate_limiter",
-                                         "period must be > 0");
-  if (!(burst >= 1)) return luaio__argerror(L, 3, "aio.rate_limiter",
-                                            "burst must be >= 1");
+  if (lua_isnoneornil(L, 1))
+    return luaio__typeerror(L, 1, "aio.rate_limiter", "number");
+  if (!(n > 0 && n <= LIMITER_MAX_COUNT))
+    return luaio__argerror(L, 1, "aio.rate_limiter",
+                           "n must be > 0 and at most 2^53");
+  if (!(per > 0 && per < HUGE_VAL))
+    return luaio__argerror(L, 2, "aio.rate_limiter",
+                           "per_seconds must be a finite number > 0");
+  if (!(rate > 0 && rate < HUGE_VAL))
+    return luaio__argerror(L, 2, "aio.rate_limiter",
+                           "n / per_seconds must be a finite rate > 0");
+  if (!(burst >= 1 && burst <= LIMITER_MAX_COUNT))
+    return luaio__argerror(L, 3, "aio.rate_limiter",
+                           "burst must be from 1 to 2^53");
   r = lua_newuserdatauv(L, sizeof *r, 0);
   memset(r, 0, sizeof *r);
-  r->rate = n / per;
+  r->rate = rate;
   r->burst = burst;
   r->tokens = burst;
   r->last = uv_hrtime();
