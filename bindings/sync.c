@@ -718,11 +718,16 @@ static int cond_forward (lua_State *L, const char *name) {
   return forward_k(L, LUA_OK, 0);
 }
 
+/* The lock is ours again. A cancellation that came while we waited for
+ * the notify, or for the lock (held back meanwhile), is raised now, as
+ * asyncio does; a notify we got but do not act on goes to the next
+ * waiter, so it is not lost. The condition is at 1. */
 static int relock_k (lua_State *L, int status, lua_KContext ctx) {
   luaio_task *t = luaio__current(L);
   (void)status;
   t->shielded--;
-  if (ctx) {                                       /* cancelled meanwhile */
+  if (ctx || (t->cancel_level > 0 && !t->shielded)) {
+    if (!ctx) luaio_waitlist_wake(&check_cond(L)->waiters, 0);
     luaio__push_pending_cancel(L, t);
     return lua_error(L);
   }
