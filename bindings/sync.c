@@ -56,7 +56,7 @@ static int heap_lt (lua_State *L, int a, int b) {
   return r;
 }
 
-/* Is items[i] before x (x at index 3)? */
+/* Is x (at index 3) before items[i] (x_first), or items[i] before x? */
 static int heap_item_lt_x (lua_State *L, lua_Integer i, int x_first) {
   int r;
   lua_rawgeti(L, 1, i);
