@@ -9,10 +9,14 @@
  * condition holds.
  */
 #include "../host/host.h"
+#include "spawn.h"
 
 /* ---- watching a set of tasks ------------------------------------------ */
 
-enum { WAKE_ALL, WAKE_FIRST, WAKE_FIRST_ERROR };
+/* When the waiting task wakes: every task done, the first done, the
+ * first failed; WAKE_NEXT: the takers of an as_completed iterator, one
+ * per completion. */
+enum { WAKE_ALL, WAKE_FIRST, WAKE_FIRST_ERROR, WAKE_NEXT };
 
 typedef struct watch {
   luaio_waiter w;               /* on the child's awaiters list */
@@ -27,6 +31,8 @@ typedef struct taskset {
   luaio_host *h;
   int n, ndone, first_failed, mode;
   int waiting, expired, timed;
+  int cancelled;                /* settling: the caller was cancelled */
+  luaio_waitlist takers;        /* as_completed: the tasks calling it */
   lua_Number seconds;           /* the deadline, for timeout errors */
   int nq, qhead;                /* completion order, in order[] */
   int *order;
@@ -52,7 +58,8 @@ static void set_child_done (taskset *s, watch *c) {
   s->order[s->nq++] = c->index;
   if (c->task->outcome != LUAIO_OK && !s->first_failed)
     s->first_failed = c->index;
-  if (set_ready(s)) set_wake(s, 0);
+  if (s->mode == WAKE_NEXT) luaio_waitlist_wake(&s->takers, 0);
+  else if (set_ready(s)) set_wake(s, 0);
 }
 
 static void set_notify (luaio_waiter *w, int status) {
@@ -61,11 +68,15 @@ static void set_notify (luaio_waiter *w, int status) {
   set_child_done(c->set, c);
 }
 
+static void set_release (taskset *s);
+
 static void set_due_cb (luaio_deadline *d) {
   taskset *s = (taskset *)((char *)d - offsetof(taskset, d));
   s->expired = 1;
   s->timed = 0;
-  set_wake(s, UV_ETIMEDOUT);
+  if (s->mode != WAKE_NEXT) { set_wake(s, UV_ETIMEDOUT); return; }
+  set_release(s);                 /* what finishes later is not handed out */
+  luaio_waitlist_wake_all(&s->takers, UV_ETIMEDOUT);
 }
 
 static void set_abort (luaio_waiter *w) {
@@ -86,8 +97,26 @@ static int set_gc (lua_State *L) {
   return 0;
 }
 
+/* Raise an argument error if the list at tasks holds something other
+ * than a task, or the calling task (it cannot wait for itself). */
+static void check_task_list (lua_State *L, int tasks, const char *fname) {
+  luaio_task *self = luaio__current(L);
+  int i, n = (int)lua_rawlen(L, tasks);
+  for (i = 1; i <= n; i++) {
+    luaio_task *t;
+    lua_rawgeti(L, tasks, i);
+    t = (luaio_task *)luaL_testudata(L, -1, "luaio.Task");
+    lua_pop(L, 1);
+    if (t == NULL)
+      luaio__argerror(L, 1, fname, lua_pushfstring(L, "task expected at "
+                      "index %d", i));
+    if (t == self)
+      luaio__argerror(L, 1, fname, "a task cannot wait for itself");
+  }
+}
+
 /* Push a new set watching the tasks in the list at index tasks (its
- * uservalue keeps them alive). [-0, +1] */
+ * uservalue keeps them alive); the list was checked. [-0, +1] */
 static taskset *set_new (lua_State *L, int tasks, int mode) {
   int i, n = (int)lua_rawlen(L, tasks);
   size_t size = sizeof(taskset) + n * (sizeof(watch) + sizeof(int));
@@ -109,7 +138,7 @@ static taskset *set_new (lua_State *L, int tasks, int mode) {
   for (i = 0; i < n; i++) {
     watch *c = &s->watches[i];
     lua_rawgeti(L, tasks, i + 1);
-    c->task = luaio__check_task(L, -1);
+    c->task = (luaio_task *)lua_touserdata(L, -1);
     lua_pop(L, 1);
     c->set = s;
     c->index = i + 1;
@@ -168,6 +197,33 @@ static int raise_timeout (lua_State *L, const char *op, lua_Number secs) {
 
 /* ---- gather ------------------------------------------------------------ */
 
+/* The i-th task or function of the arguments from..from+n-1, or of
+ * the plain list at list. [-0, +1] */
+static void push_arg (lua_State *L, int from, int list, int i) {
+  if (list) lua_rawgeti(L, list, i - from + 1); else lua_pushvalue(L, i);
+}
+
+/* Check that every argument is a task or a function and none is the
+ * calling task, before anything is spawned. */
+static void check_tasks (lua_State *L, int from, int top, int list,
+                         const char *fname) {
+  luaio_task *self = luaio__current(L);
+  int i;
+  for (i = from; i <= top; i++) {
+    luaio_task *t;
+    push_arg(L, from, list, i);
+    t = (luaio_task *)luaL_testudata(L, -1, "luaio.Task");
+    if (t == NULL && lua_type(L, -1) != LUA_TFUNCTION)
+      luaio__argerror(L, list ? from : i, fname, lua_pushfstring(L,
+                      "task or function expected, got %s",
+                      luaL_typename(L, -1)));
+    if (t != NULL && t == self)
+      luaio__argerror(L, list ? from : i, fname,
+                      "a task cannot wait for itself");
+    lua_pop(L, 1);
+  }
+}
+
 /* Collect the arguments from..top (or one plain list) into a new list of
  * tasks, spawning functions. [-0, +1] */
 static int collect_tasks (lua_State *L, int from, const char *fname) {
@@ -177,34 +233,54 @@ static int collect_tasks (lua_State *L, int from, const char *fname) {
     list = from;
     top = from + (int)lua_rawlen(L, from) - 1;
   }
-  lua_newtable(L);
+  check_tasks(L, from, top, list, fname);
+  lua_createtable(L, top - from + 1, 0);
   for (i = from; i <= top; i++) {
-    if (list) lua_rawgeti(L, list, i - from + 1); else lua_pushvalue(L, i);
+    push_arg(L, from, list, i);
     if (lua_type(L, -1) == LUA_TFUNCTION) luaio__spawn(L, 0);
-    else if (!luaL_testudata(L, -1, "luaio.Task")) {
-      lua_pushfstring(L, "task or function expected, got %s",
-                      luaL_typename(L, -1));
-      return luaio__argerror(L, list ? from : i, fname, lua_tostring(L, -1));
-    }
     lua_rawseti(L, -2, ++n);
   }
   return lua_gettop(L);
 }
 
+/* Push the first failed task's error; the set is at setidx. [-0, +1] */
+static void push_first_error (lua_State *L, int setidx, taskset *s) {
+  push_member(L, setidx, s->first_failed);
+  luaio__push_results(L, -1, s->watches[s->first_failed - 1].task, 0);
+  lua_remove(L, -2);
+}
+
+/* Settle a gather that is failing (a task failed fast, or we were
+ * cancelled): the pending tasks were cancelled; wait until every one has
+ * finished, whatever cancels us meanwhile, as asyncio's TaskGroup does,
+ * so when gather raises nothing it started still runs. Then raise our
+ * cancellation if there was one, else the first error. */
+static int gather_settle_k (lua_State *L, int status, lua_KContext ctx) {
+  taskset *s = (taskset *)ctx;
+  if (status == UV_ECANCELED) {
+    s->cancelled = 1;
+    cancel_pending(L, s);
+  }
+  if (s->ndone < s->n) {
+    s->mode = WAKE_ALL;
+    s->waiting = 1;                /* luaio_wait: we may be cancelled */
+    return luaio_wait(L, &s->w, gather_settle_k, ctx);
+  }
+  set_release(s);
+  if (s->cancelled)
+    return luaio_raise_uv(L, UV_ECANCELED, "aio.gather", NULL, NULL);
+  push_first_error(L, lua_gettop(L), s);
+  return lua_error(L);
+}
+
 static int gather_k (lua_State *L, int status, lua_KContext ctx) {
   taskset *s = (taskset *)ctx;
   int i, setidx = lua_gettop(L);
+  if (status != 0 || (s->mode == WAKE_FIRST_ERROR && s->first_failed)) {
+    cancel_pending(L, s);
+    return gather_settle_k(L, status, ctx);
+  }
   set_release(s);
-  if (status != 0) {                               /* we were cancelled */
-    cancel_pending(L, s);
-    return luaio_raise_uv(L, status, "aio.gather", NULL, NULL);
-  }
-  if (s->mode == WAKE_FIRST_ERROR && s->first_failed) {
-    cancel_pending(L, s);
-    push_member(L, setidx, s->first_failed);
-    return luaio__push_results(L, -1, s->watches[s->first_failed - 1].task,
-                               1);
-  }
   luaL_checkstack(L, s->n + 2, "too many tasks");
   for (i = 1; i <= s->n; i++) {
     luaio_task *t = s->watches[i - 1].task;
@@ -288,6 +364,7 @@ static int flow_wait (lua_State *L) {
     mode = opt_mode(L, 2, "aio.wait");
     ms = opt_timeout(L, 2, "aio.wait");
   }
+  check_task_list(L, 1, "aio.wait");
   luaio_check_wait(L, "aio.wait");
   lua_settop(L, 1);
   s = set_new(L, 1, mode);
@@ -297,30 +374,56 @@ static int flow_wait (lua_State *L) {
 
 /* ---- as_completed --------------------------------------------------------- */
 
-static int as_completed_k (lua_State *L, int status, lua_KContext ctx) {
-  taskset *s = (taskset *)ctx;
-  if (status == UV_ETIMEDOUT) {
-    set_release(s);
+/* Is t one of the set's unfinished tasks? Its awaiters list tells. */
+static int set_watches (taskset *s, luaio_task *t) {
+  luaio_waiter *w;
+  for (w = t->awaiters.head; w != NULL; w = w->next)
+    if (w->notify == set_notify && ((watch *)w->data)->set == s) return 1;
+  return 0;
+}
+
+static int as_completed_k (lua_State *L, int status, lua_KContext ctx);
+
+/* One call of the iterator, which several tasks may share: hand out the
+ * next finished task; the end once all are handed out (waking every
+ * other caller to get it too); or wait among the takers for the next
+ * completion. A woken taker is promised nothing: if another caller took
+ * the task first, it waits again. */
+static int as_completed_step (lua_State *L, taskset *s) {
+  luaio_task *self = luaio__current(L);
+  if (s->qhead < s->nq) {
+    lua_getiuservalue(L, lua_upvalueindex(1), 1);
+    lua_rawgeti(L, -1, s->order[s->qhead++]);
+    if (s->qhead == s->n) {
+      set_release(s);
+      luaio_waitlist_wake_all(&s->takers, UV_EOF);
+    }
+    return 1;
+  }
+  if (s->qhead >= s->n) return 0;
+  if (s->expired) {
     lua_getiuservalue(L, lua_upvalueindex(1), 1);
     return raise_timeout(L, "aio.as_completed", s->seconds);
   }
-  if (status != 0) return luaio_raise_uv(L, status, "aio.as_completed",
-                                         NULL, NULL);
-  lua_getiuservalue(L, lua_upvalueindex(1), 1);
-  lua_rawgeti(L, -1, s->order[s->qhead++]);
-  return 1;
+  if (self != NULL && set_watches(s, self))
+    return luaL_error(L, "aio.as_completed: a task cannot wait for itself "
+                      "(the caller is one of the tasks)");
+  luaio_check_wait(L, "aio.as_completed");
+  return luaio_waitlist_wait(L, &s->takers, as_completed_k, (lua_KContext)s);
+}
+
+static int as_completed_k (lua_State *L, int status, lua_KContext ctx) {
+  lua_pop(L, 1);                                   /* the waiter */
+  if (status != 0 && status != UV_EOF && status != UV_ETIMEDOUT)
+    return luaio_raise_uv(L, status, "aio.as_completed", NULL, NULL);
+  return as_completed_step(L, (taskset *)ctx);
 }
 
 /* The iterator: the next finished task, waiting if none is; nil when all
- * have been returned. */
+ * have been handed out. */
 static int as_completed_next (lua_State *L) {
-  taskset *s = (taskset *)lua_touserdata(L, lua_upvalueindex(1));
-  if (s->qhead < s->nq) return as_completed_k(L, 0, (lua_KContext)s);
-  if (s->qhead >= s->n) { set_release(s); return 0; }
-  luaio_check_wait(L, "aio.as_completed");
-  s->mode = WAKE_FIRST;
-  s->ndone = 0;                   /* wake on the next completion */
-  return set_wait(L, s, as_completed_k);
+  return as_completed_step(L, (taskset *)lua_touserdata(L,
+                                                       lua_upvalueindex(1)));
 }
 
 /* aio.as_completed(tasks [, {timeout=}]) -> iterator over tasks in the
@@ -333,8 +436,9 @@ static int flow_as_completed (lua_State *L) {
     luaio__checktype(L, 2, "aio.as_completed", LUA_TTABLE);
     ms = opt_timeout(L, 2, "aio.as_completed");
   }
+  check_task_list(L, 1, "aio.as_completed");
   lua_settop(L, 1);
-  s = set_new(L, 1, WAKE_FIRST);
+  s = set_new(L, 1, WAKE_NEXT);
   if (!set_start_deadline(s, ms))
     return luaL_error(L, "aio.as_completed: out of memory");
   lua_pushcclosure(L, as_completed_next, 1);
@@ -421,6 +525,7 @@ typedef struct wait_for_op {
   luaio_deadline d;
   luaio_host *h;
   int armed;
+  int failed;                   /* UV_ETIMEDOUT or UV_ECANCELED: settling */
 } wait_for_op;
 
 static void wait_for_finish (wait_for_op *op, int status) {
@@ -440,19 +545,28 @@ static void wait_for_abort (luaio_waiter *w) {
   wait_for_finish((wait_for_op *)w, UV_ECANCELED);
 }
 
+/* On expiry or cancellation the task is cancelled, and waited for
+ * (whatever cancels us meanwhile) until it has finished: when wait_for
+ * raises, the task is done. A cancellation of ours wins over the
+ * timeout. */
 static int wait_for_k (lua_State *L, int status, lua_KContext ctx) {
   wait_for_op *op = (wait_for_op *)ctx;
   luaio_task *t = luaio__check_task(L, 1);
   if (op->armed) luaio__deadline_stop(&op->h->timers, &op->d);
   op->armed = 0;
-  if (status == 0) {
+  if (status == 0 && !op->failed) {
     lua_settop(L, 1);
     return luaio__push_results(L, 1, t, 1);
   }
+  if (status != 0 && op->failed != UV_ECANCELED) op->failed = status;
   luaio__cancel(t, LUAIO_CANCEL_TASK, 0, L);
-  if (status == UV_ETIMEDOUT)
+  if (t->state != T_DONE) {
+    luaio_waitlist_push(&t->awaiters, &op->w);
+    return luaio_wait(L, &op->w, wait_for_k, ctx);
+  }
+  if (op->failed == UV_ETIMEDOUT)
     return raise_timeout(L, "aio.wait_for", lua_tonumber(L, 2));
-  return luaio_raise_uv(L, status, "aio.wait_for", NULL, NULL);
+  return luaio_raise_uv(L, op->failed, "aio.wait_for", NULL, NULL);
 }
 
 static int flow_wait_for (lua_State *L) {
@@ -460,6 +574,9 @@ static int flow_wait_for (lua_State *L) {
   lua_Integer ms;
   wait_for_op *op;
   if (t == NULL) return luaio__typeerror(L, 1, "aio.wait_for", "task");
+  if (t == luaio__current(L))
+    return luaio__argerror(L, 1, "aio.wait_for",
+                           "a task cannot wait for itself");
   ms = luaio__check_seconds(L, 2, "aio.wait_for");
   if (ms < 0) return luaio__typeerror(L, 2, "aio.wait_for",
                                       "number of seconds");
@@ -471,6 +588,7 @@ static int flow_wait_for (lua_State *L) {
   lua_settop(L, 2);
   op = lua_newuserdatauv(L, sizeof *op, 0);
   luaio_waiter_init(&op->w, wait_for_abort);
+  op->failed = 0;
   op->h = t->host;
   op->armed = luaio__deadline_start(&op->h->timers, &op->d, (uint64_t)ms,
                                     wait_for_due_cb);
@@ -489,9 +607,13 @@ static int shield_k (lua_State *L, int status, lua_KContext ctx) {
 /* aio.shield(task | fn, ...) -> the task's results. Cancelling the caller
  * interrupts the wait but not the task (a function is spawned first). */
 static int flow_shield (lua_State *L) {
-  if (lua_type(L, 1) == LUA_TFUNCTION)
-    luaio__spawn(L, lua_gettop(L) - 1);            /* task */
-  else if (luaL_testudata(L, 1, "luaio.Task")) lua_settop(L, 1);
+  luaio_task *t = (luaio_task *)luaL_testudata(L, 1, "luaio.Task");
+  if (t != NULL && t == luaio__current(L))
+    return luaio__argerror(L, 1, "aio.shield",
+                           "a task cannot wait for itself");
+  if (t != NULL) lua_settop(L, 1);
+  else if (lua_type(L, 1) == LUA_TFUNCTION)
+    spawn_args(L, lua_gettop(L) - 1);              /* task */
   else return luaio__typeerror(L, 1, "aio.shield", "task or function");
   lua_getfield(L, 1, "await");
   lua_pushvalue(L, 1);
@@ -601,7 +723,7 @@ static int group_spawn (lua_State *L) {
     if (!k || !f) return luaL_error(L, "group:spawn: out of memory");
     g->cap = cap;
   }
-  t = luaio__spawn(L, lua_gettop(L) - 2);          /* g task */
+  t = spawn_args(L, lua_gettop(L) - 2);            /* g task */
   c = lua_newuserdatauv(L, sizeof *c, 1);          /* g task c */
   lua_pushvalue(L, -2);
   lua_setiuservalue(L, -2, 1);                     /* c anchors the task */

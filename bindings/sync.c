@@ -9,6 +9,7 @@
  * cancelled before being woken never consumes anything.
  */
 #include "../host/host.h"
+#include <math.h>
 
 /* ---- queues ------------------------------------------------------------ */
 
@@ -31,16 +32,22 @@ static queue *check_queue (lua_State *L) {
   return (queue *)luaL_checkudata(L, 1, "luaio.Queue");
 }
 
-/* Is a before b in a priority queue? Calls Lua: the comparator cannot
- * wait. Both values are on the stack. */
-static int prio_less (lua_State *L, int a, int b) {
+/* ---- the priority heap ----------------------------------------------
+ *
+ * A 1-based binary heap in the items table. The order (`less`, or `<`)
+ * is Lua code that may raise, so a put or get first finds where the
+ * moving item ends, in one protected call that only reads the heap, and
+ * changes the heap afterwards: a failing comparison leaves the queue as
+ * it was. The end position alone gives the path (its ancestors).
+ */
+
+/* Is a before b? less (a function, or nil for `<`) is at index 2. */
+static int heap_lt (lua_State *L, int a, int b) {
   int r;
   a = lua_absindex(L, a);
   b = lua_absindex(L, b);
-  if (lua_getiuservalue(L, 1, QV_LESS) == LUA_TNIL) {
-    lua_pop(L, 1);
-    return lua_compare(L, a, b, LUA_OPLT);
-  }
+  if (lua_isnil(L, 2)) return lua_compare(L, a, b, LUA_OPLT);
+  lua_pushvalue(L, 2);
   lua_pushvalue(L, a);
   lua_pushvalue(L, b);
   lua_call(L, 2, 1);
@@ -49,40 +56,93 @@ static int prio_less (lua_State *L, int a, int b) {
   return r;
 }
 
-/* Heap helpers over the items table at index t (1-based array). */
-static void heap_swap (lua_State *L, int t, lua_Integer i, lua_Integer j) {
-  lua_rawgeti(L, t, i);
-  lua_rawgeti(L, t, j);
-  lua_rawseti(L, t, i);
-  lua_rawseti(L, t, j);
+/* Is x (at index 3) before items[i] (x_first), or items[i] before x? */
+static int heap_item_lt_x (lua_State *L, lua_Integer i, int x_first) {
+  int r;
+  lua_rawgeti(L, 1, i);
+  r = x_first ? heap_lt(L, 3, lua_gettop(L)) : heap_lt(L, lua_gettop(L), 3);
+  lua_pop(L, 1);
+  return r;
 }
 
-static int heap_less (lua_State *L, int t, lua_Integer i, lua_Integer j) {
+static int heap_child_lt (lua_State *L, lua_Integer i, lua_Integer j) {
   int r;
-  lua_rawgeti(L, t, i);
-  lua_rawgeti(L, t, j);
-  r = prio_less(L, -2, -1);
+  lua_rawgeti(L, 1, i);
+  lua_rawgeti(L, 1, j);
+  r = heap_lt(L, -2, -1);
   lua_pop(L, 2);
   return r;
 }
 
-static void heap_up (lua_State *L, int t, lua_Integer i) {
-  while (i > 1 && heap_less(L, t, i, i / 2)) {
-    heap_swap(L, t, i, i / 2);
-    i /= 2;
+/* Run protected: (items, less, x, n, down) -> position. Up: x is to be
+ * added at n. Down: the root is taken, x (the last item) is to fill the
+ * heap of n items. Reads only. */
+static int heap_find (lua_State *L) {
+  lua_Integer i, n = lua_tointeger(L, 4);
+  if (!lua_toboolean(L, 5)) {
+    for (i = n; i > 1 && heap_item_lt_x(L, i / 2, 1); i /= 2) {}
   }
+  else {
+    for (i = 1; 2 * i <= n; ) {
+      lua_Integer c = 2 * i;
+      if (c + 1 <= n && heap_child_lt(L, c + 1, c)) c++;
+      if (!heap_item_lt_x(L, c, 0)) break;
+      i = c;
+    }
+  }
+  lua_pushinteger(L, i);
+  return 1;
 }
 
-static void heap_down (lua_State *L, int t, lua_Integer n) {
-  lua_Integer i = 1;
-  for (;;) {
-    lua_Integer c = 2 * i;
-    if (c > n) break;
-    if (c + 1 <= n && heap_less(L, t, c + 1, c)) c++;
-    if (!heap_less(L, t, c, i)) break;
-    heap_swap(L, t, i, c);
-    i = c;
+/* Where x (at index x) goes, or -1 with the order's error on top. Items
+ * table at t, queue at 1. [-0, +0 | +1] */
+static lua_Integer heap_where (lua_State *L, int t, int x, lua_Integer n,
+                               int down) {
+  lua_Integer pos;
+  luaL_checkstack(L, 8, NULL);
+  lua_pushcfunction(L, heap_find);
+  lua_pushvalue(L, t);
+  lua_getiuservalue(L, 1, QV_LESS);
+  lua_pushvalue(L, x);
+  lua_pushinteger(L, n);
+  lua_pushboolean(L, down);
+  if (lua_pcall(L, 5, 1, 0) != LUA_OK) return -1;
+  pos = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return pos;
+}
+
+/* Add x (at index x) as item n, moving its ancestors down to make room
+ * at pos. The first write is to the new slot, so running out of memory
+ * there leaves the heap unchanged. */
+static void heap_place_up (lua_State *L, int t, int x, lua_Integer n,
+                           lua_Integer pos) {
+  lua_Integer i;
+  for (i = n; i > pos; i /= 2) {
+    lua_rawgeti(L, t, i / 2);
+    lua_rawseti(L, t, i);
   }
+  lua_pushvalue(L, x);
+  lua_rawseti(L, t, pos);
+}
+
+/* The root has been read: move the path from the root to pos up one
+ * level and put x (the old last item n) at pos. */
+static void heap_place_down (lua_State *L, int t, int x, lua_Integer n,
+                             lua_Integer pos) {
+  lua_Integer a = 1;
+  int shift = 0;
+  while ((pos >> shift) > 1) shift++;
+  while (shift-- > 0) {
+    lua_Integer c = pos >> shift;
+    lua_rawgeti(L, t, c);
+    lua_rawseti(L, t, a);
+    a = c;
+  }
+  lua_pushvalue(L, x);
+  lua_rawseti(L, t, pos);
+  lua_pushnil(L);
+  lua_rawseti(L, t, n);
 }
 
 /* Grow the FIFO ring so that it keeps its order. */
@@ -100,28 +160,40 @@ static void ring_grow (lua_State *L, queue *q, int t) {
   q->cap = cap;
 }
 
-/* Add the value on top to the queue (queue at 1), popping it. */
-static void queue_push (lua_State *L, queue *q) {
+/* Add the value on top to the queue (queue at 1), popping it. Returns
+ * LUA_OK, or an error status with the error on top (a priority order
+ * raised) and the queue unchanged. [-1, +0 | +1] */
+static int queue_push (lua_State *L, queue *q) {
   int t;
   lua_getiuservalue(L, 1, QV_ITEMS);
-  t = lua_gettop(L);
+  t = lua_gettop(L);                               /* x items */
   if (q->kind == Q_FIFO) {
     if (q->count == q->cap) ring_grow(L, q, t);
     lua_pushvalue(L, t - 1);
     lua_rawseti(L, t, (q->head - 1 + q->count) % q->cap + 1);
-    q->count++;
+  }
+  else if (q->kind == Q_LIFO) {
+    lua_pushvalue(L, t - 1);
+    lua_rawseti(L, t, q->count + 1);
   }
   else {
-    lua_pushvalue(L, t - 1);
-    lua_rawseti(L, t, ++q->count);
-    if (q->kind == Q_PRIO) heap_up(L, t, q->count);
+    lua_Integer pos = heap_where(L, t, t - 1, q->count + 1, 0);
+    if (pos < 0) {
+      lua_replace(L, t - 1);
+      lua_settop(L, t - 1);                        /* err */
+      return LUA_ERRRUN;
+    }
+    heap_place_up(L, t, t - 1, q->count + 1, pos);
   }
+  q->count++;
   lua_pop(L, 2);
   q->unfinished++;
+  return LUA_OK;
 }
 
-/* Push the next item, removing it. [-0, +1] */
-static void queue_pop (lua_State *L, queue *q) {
+/* Push the next item, removing it. Returns LUA_OK, or an error status
+ * with the error on top and the queue unchanged. [-0, +1] */
+static int queue_pop (lua_State *L, queue *q) {
   int t;
   lua_getiuservalue(L, 1, QV_ITEMS);
   t = lua_gettop(L);
@@ -131,18 +203,27 @@ static void queue_pop (lua_State *L, queue *q) {
     lua_rawseti(L, t, q->head);
     q->head = q->head % q->cap + 1;
   }
-  else {
-    lua_rawgeti(L, t, q->kind == Q_LIFO ? q->count : 1);
-    if (q->kind == Q_PRIO && q->count > 1) {
-      lua_rawgeti(L, t, q->count);
-      lua_rawseti(L, t, 1);
-    }
+  else if (q->kind == Q_LIFO || q->count == 1) {
+    lua_rawgeti(L, t, q->count);
     lua_pushnil(L);
     lua_rawseti(L, t, q->count);
   }
+  else {
+    lua_Integer pos;
+    lua_rawgeti(L, t, 1);                          /* items top */
+    lua_rawgeti(L, t, q->count);                   /* items top last */
+    pos = heap_where(L, t, t + 2, q->count - 1, 1);
+    if (pos < 0) {                                 /* items top last err */
+      lua_replace(L, t);
+      lua_settop(L, t);
+      return LUA_ERRRUN;
+    }
+    heap_place_down(L, t, t + 2, q->count, pos);
+    lua_pop(L, 1);                                 /* items top */
+  }
   q->count--;
-  if (q->kind == Q_PRIO) heap_down(L, t, q->count);
   lua_remove(L, t);
+  return LUA_OK;
 }
 
 static int queue_full (queue *q) {
@@ -169,16 +250,22 @@ static void check_item (lua_State *L, const char *fname) {
                                              "got nil");
 }
 
+/* Put the item at 2 and promise it to a waiting getter. If the order
+ * raises, the queue is unchanged and the error is raised. */
+static int put_item (lua_State *L, queue *q) {
+  lua_settop(L, 2);
+  if (queue_push(L, q) != LUA_OK) return lua_error(L);
+  wake_getter(q);
+  return 0;
+}
+
 /* q:put_nowait(item): an error of kind "full" if there is no room. */
 static int queue_put_nowait (lua_State *L) {
   queue *q = check_queue(L);
   check_item(L, "queue:put_nowait");
   if (q->closed) return raise_kind(L, "closed", "queue is closed");
   if (queue_full(q)) return raise_kind(L, "full", "queue is full");
-  lua_settop(L, 2);
-  queue_push(L, q);
-  wake_getter(q);
-  return 0;
+  return put_item(L, q);
 }
 
 static int put_k (lua_State *L, int status, lua_KContext ctx) {
@@ -188,7 +275,10 @@ static int put_k (lua_State *L, int status, lua_KContext ctx) {
   q->slots_reserved--;
   if (q->closed) return raise_kind(L, "closed", "queue is closed");
   lua_settop(L, 2);
-  queue_push(L, q);
+  if (queue_push(L, q) != LUA_OK) {
+    wake_putter(q);                 /* our slot is free again: pass it on */
+    return lua_error(L);
+  }
   wake_getter(q);
   return 0;
 }
@@ -198,20 +288,16 @@ static int queue_put (lua_State *L) {
   queue *q = check_queue(L);
   check_item(L, "queue:put");
   if (q->closed) return raise_kind(L, "closed", "queue is closed");
-  if (!queue_full(q) && q->putters.head == NULL) {
-    lua_settop(L, 2);
-    queue_push(L, q);
-    wake_getter(q);
-    return 0;
-  }
+  if (!queue_full(q) && q->putters.head == NULL) return put_item(L, q);
   luaio_check_wait(L, "queue:put");
   lua_settop(L, 2);
   return luaio_waitlist_wait(L, &q->putters, put_k, (lua_KContext)q);
 }
 
-/* Take an item for a getter (one is there). [-0, +1] */
+/* Take an item for a getter (one is there). If the order raises, the
+ * queue is unchanged and the error is raised. [-0, +1] */
 static int take (lua_State *L, queue *q) {
-  queue_pop(L, q);
+  if (queue_pop(L, q) != LUA_OK) return lua_error(L);
   wake_putter(q);
   return 1;
 }
@@ -237,7 +323,12 @@ static int get_k (lua_State *L, int status, lua_KContext ctx) {
     return q->count - q->items_reserved > 0 ? take(L, q) : closed_result(L);
   if (status != 0) return luaio_raise_uv(L, status, "queue:get", NULL, NULL);
   q->items_reserved--;
-  return take(L, q);
+  if (queue_pop(L, q) != LUA_OK) {
+    wake_getter(q);                 /* the item stays: pass it on */
+    return lua_error(L);
+  }
+  wake_putter(q);
+  return 1;
 }
 
 /* q:get() -> item, waiting while the queue is empty; nil, "closed" once
@@ -374,10 +465,15 @@ static sem *check_sem (lua_State *L) {
   return (sem *)luaL_checkudata(L, 1, "luaio.Semaphore");
 }
 
+/* Give a permit back: to the first waiter, else to the count. The count
+ * never wraps: at math.maxinteger a release raises instead. */
 static int sem_release_one (lua_State *L, sem *s, const char *fname) {
   if (s->waiters.head && luaio_waitlist_wake(&s->waiters, 0)) return 0;
   if (s->bound && s->value >= s->bound)
     return luaL_error(L, "%s: released too many times", fname);
+  if (s->value == LUA_MAXINTEGER)
+    return luaL_error(L, "%s: the count would overflow (at most "
+                      "math.maxinteger)", fname);
   s->value++;
   return 0;
 }
@@ -397,7 +493,7 @@ static int push_permit (lua_State *L, sem *s) {
 static int permit_release (lua_State *L) {
   permit *p = (permit *)luaL_checkudata(L, 1, "luaio.Permit");
   if (!p->released) {
-    p->released = 1;
+    p->released = 1;                   /* spent even if the release raises */
     sem_release_one(L, p->s, "permit:release");
   }
   return 0;
@@ -622,11 +718,16 @@ static int cond_forward (lua_State *L, const char *name) {
   return forward_k(L, LUA_OK, 0);
 }
 
+/* The lock is ours again. A cancellation that came while we waited for
+ * the notify, or for the lock (held back meanwhile), is raised now, as
+ * asyncio does; a notify we got but do not act on goes to the next
+ * waiter, so it is not lost. The condition is at 1. */
 static int relock_k (lua_State *L, int status, lua_KContext ctx) {
   luaio_task *t = luaio__current(L);
   (void)status;
   t->shielded--;
-  if (ctx) {                                       /* cancelled meanwhile */
+  if (ctx || (t->cancel_level > 0 && !t->shielded)) {
+    if (!ctx) luaio_waitlist_wake(&check_cond(L)->waiters, 0);
     luaio__push_pending_cancel(L, t);
     return lua_error(L);
   }
@@ -694,7 +795,9 @@ static int cond_wait_for (lua_State *L) {
 static int cond_notify (lua_State *L) {
   cond *c = check_cond(L);
   lua_Integer n = luaio__optinteger(L, 2, "condition:notify", 1);
-  while (n-- > 0 && luaio_waitlist_wake(&c->waiters, 0)) {}
+  if (n < 0) return luaio__argerror(L, 2, "condition:notify",
+                                    "n must be >= 0");
+  for (; n > 0 && luaio_waitlist_wake(&c->waiters, 0); n--) {}
   return 0;
 }
 
@@ -763,12 +866,18 @@ static void refill (limiter *r) {
 
 static void limiter_due_cb (luaio_deadline *d);
 
+/* The longest single timer wait; a later token re-arms (the rate may be
+ * one per 1e300 seconds, which no integer of milliseconds holds). */
+#define LIMITER_MAX_WAIT_MS 1e12
+
 /* Arm the deadline for the next token (force: a waiter is about to
- * queue). */
+ * queue). The wait is at least 1 ms while no token is there, so the
+ * deadline never fires in a loop. */
 static void limiter_arm_when (limiter *r, int force) {
   double need;
   if (r->armed || (!force && r->waiters.head == NULL)) return;
   need = (1.0 - r->tokens) / r->rate * 1000.0;
+  if (!(need < LIMITER_MAX_WAIT_MS)) need = LIMITER_MAX_WAIT_MS;
   r->armed = luaio__deadline_start(&r->h->timers, &r->d,
                                    need > 0 ? (uint64_t)need + 1 : 0,
                                    limiter_due_cb);
@@ -829,20 +938,40 @@ static const luaL_Reg limiter_methods[] = {
 
 /* aio.rate_limiter(n, per_seconds [, burst]): n acquisitions per
  * per_seconds on average, bursts up to burst (default n). */
+/* Counts are kept as doubles: beyond 2^53 taking one token would not
+ * change the count, so larger ones are refused. */
+#define LIMITER_MAX_COUNT 9007199254740992.0
+
+static lua_Number limiter_number (lua_State *L, int arg, lua_Number def) {
+  if (lua_isnoneornil(L, arg)) return def;
+  if (!lua_isnumber(L, arg))
+    return luaio__typeerror(L, arg, "aio.rate_limiter", "number");
+  return lua_tonumber(L, arg);
+}
+
 static int sync_rate_limiter (lua_State *L) {
-  lua_Number n = luaL_checknumber(L, 1);
-  lua_Number per = luaL_optnumber(L, 2, 1.0);
-  lua_Number burst = luaL_optnumber(L, 3, n);
+  lua_Number n = limiter_number(L, 1, 0);
+  lua_Number per = limiter_number(L, 2, 1.0);
+  lua_Number burst = limiter_number(L, 3, n);
+  double rate = n / per;
   limiter *r;
-  if (!(n > 0)) return luaio__argerror(L, 1, "aio.rate_limiter",
-                                       "rate must be > 0");
-  if (!(per > 0)) return luaio__argerror(L, 2, "aio.rate_limiter",
-                                         "period must be > 0");
-  if (!(burst >= 1)) return luaio__argerror(L, 3, "aio.rate_limiter",
-                                            "burst must be >= 1");
+  if (lua_isnoneornil(L, 1))
+    return luaio__typeerror(L, 1, "aio.rate_limiter", "number");
+  if (!(n > 0 && n <= LIMITER_MAX_COUNT))
+    return luaio__argerror(L, 1, "aio.rate_limiter",
+                           "n must be > 0 and at most 2^53");
+  if (!(per > 0 && per < HUGE_VAL))
+    return luaio__argerror(L, 2, "aio.rate_limiter",
+                           "per_seconds must be a finite number > 0");
+  if (!(rate > 0 && rate < HUGE_VAL))
+    return luaio__argerror(L, 2, "aio.rate_limiter",
+                           "n / per_seconds must be a finite rate > 0");
+  if (!(burst >= 1 && burst <= LIMITER_MAX_COUNT))
+    return luaio__argerror(L, 3, "aio.rate_limiter",
+                           "burst must be from 1 to 2^53");
   r = lua_newuserdatauv(L, sizeof *r, 0);
   memset(r, 0, sizeof *r);
-  r->rate = n / per;
+  r->rate = rate;
   r->burst = burst;
   r->tokens = burst;
   r->last = uv_hrtime();

@@ -319,9 +319,9 @@ describe("aio.rate_limiter", function()
 
   it("rejects bad arguments", function()
     assert.has_error(function() aio.rate_limiter(0) end,
-      "bad argument #1 to 'aio.rate_limiter' (rate must be > 0)")
+      "bad argument #1 to 'aio.rate_limiter' (n must be > 0 and at most 2^53)")
     assert.has_error(function() aio.rate_limiter(1, -1) end,
-      "bad argument #2 to 'aio.rate_limiter' (period must be > 0)")
+      "bad argument #2 to 'aio.rate_limiter' (per_seconds must be a finite number > 0)")
   end)
 end)
 
