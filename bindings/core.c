@@ -4,7 +4,6 @@
  * bindings/sync.c (queues, semaphores...) add theirs to the same table.
  */
 #include "../host/host.h"
-#include "spawn.h"
 #include <math.h>
 
 lua_Integer luaio__check_seconds (lua_State *L, int arg, const char *fname) {
@@ -28,7 +27,7 @@ static int core_spawn (lua_State *L) {
     callable = 1;
   }
   if (!callable) return luaio__typeerror(L, 1, "aio.spawn", "function");
-  spawn_args(L, lua_gettop(L) - 1);
+  luaio__spawn(L, lua_gettop(L) - 1);
   return 1;
 }
 
@@ -115,7 +114,7 @@ static int core_run (lua_State *L) {
   if (h->running || luaio__current(L))
     return luaL_error(L, "aio.run: the loop is already running (use "
                       "aio.spawn or call the function directly)");
-  t = spawn_args(L, lua_gettop(L) - 1);            /* task */
+  t = luaio__spawn(L, lua_gettop(L) - 1);            /* task */
   t->pinned = 1;
   status = luaio_run_until(h, t);
   luaio__cancel_all(h);

@@ -9,7 +9,6 @@
  * condition holds.
  */
 #include "../host/host.h"
-#include "spawn.h"
 
 /* ---- watching a set of tasks ------------------------------------------ */
 
@@ -613,7 +612,7 @@ static int flow_shield (lua_State *L) {
                            "a task cannot wait for itself");
   if (t != NULL) lua_settop(L, 1);
   else if (lua_type(L, 1) == LUA_TFUNCTION)
-    spawn_args(L, lua_gettop(L) - 1);              /* task */
+    luaio__spawn(L, lua_gettop(L) - 1);              /* task */
   else return luaio__typeerror(L, 1, "aio.shield", "task or function");
   lua_getfield(L, 1, "await");
   lua_pushvalue(L, 1);
@@ -723,7 +722,7 @@ static int group_spawn (lua_State *L) {
     if (!k || !f) return luaL_error(L, "group:spawn: out of memory");
     g->cap = cap;
   }
-  t = spawn_args(L, lua_gettop(L) - 2);            /* g task */
+  t = luaio__spawn(L, lua_gettop(L) - 2);            /* g task */
   c = lua_newuserdatauv(L, sizeof *c, 1);          /* g task c */
   lua_pushvalue(L, -2);
   lua_setiuservalue(L, -2, 1);                     /* c anchors the task */
