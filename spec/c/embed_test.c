@@ -130,6 +130,48 @@ static void test_runaway (void) {
   luaio_close(h);
 }
 
+/* Regression (safety issue, item 16): the runaway cap cannot be caught
+ * and ignored by the script, not even by a pcall in a loop. */
+static void test_runaway_uncatchable (void) {
+  luaio_config cfg = {0};
+  luaio_host *h;
+  char err[512];
+  cfg.runaway_ms = 50;
+  h = luaio_new(&cfg);
+  CHECK(run(h, "local aio = require 'luaio'\n"
+               "local caught = 0\n"
+               "local spin = aio.spawn(function()\n"
+               "  while true do\n"
+               "    pcall(function() while true do end end)\n"
+               "    caught = caught + 1\n"
+               "  end\n"
+               "end)\n"
+               "local ok, e = pcall(spin.await, spin)\n"
+               "assert(not ok and e.kind == 'killed', tostring(e))\n"
+               "assert(tostring(e):find('runaway'), tostring(e))\n"
+               "assert(caught == 0, caught)", err, sizeof err) == LUAIO_OK);
+  if (err[0]) fprintf(stderr, "%s\n", err);
+  luaio_close(h);
+}
+
+/* luaio_stop bounds the exit: a task swallowing its cancellation in a
+ * loop that never waits is killed at the end of the grace. */
+static void test_stop_grace (void) {
+  luaio_config cfg = {0};
+  luaio_host *h;
+  luaio_task *t;
+  cfg.grace_ms = 100;
+  h = luaio_new(&cfg);
+  t = luaio_spawn_string(h, "local aio = require 'luaio'\n"
+                         "while true do pcall(aio.sleep, 1) end", "=swallow");
+  uv_run(luaio_loop(h), UV_RUN_NOWAIT);
+  CHECK(!luaio_task_done(t));
+  CHECK(luaio_stop(h) == 1);
+  CHECK(luaio_task_done(t));
+  luaio_task_release(t);
+  luaio_close(h);
+}
+
 static void test_restricted (void) {
   static const char *const allow[] = {"luaio", "string", NULL};
   luaio_config cfg = {0};
@@ -330,6 +372,8 @@ int main (void) {
   test_close_with_running_tasks();
   test_memory_cap();
   test_runaway();
+  test_runaway_uncatchable();
+  test_stop_grace();
   test_restricted();
   test_two_hosts_two_threads();
   test_deadlock();
