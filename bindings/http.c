@@ -338,11 +338,13 @@ static size_t header_cb (char *p, size_t size, size_t n, void *ud) {
 }
 
 /* Stream mode: the waiting task gets the response once the final
- * headers are in (not those of a 1xx or of a redirect we follow). */
+ * headers are in (not those of a 1xx or of a redirect we follow). The
+ * status comes from curl: an HTTP/2 status line ("HTTP/2 200") is not
+ * where an HTTP/1 parser looks. */
 static void headers_complete (req *r) {
   long status = 0;
-  if (r->headers_done || r->hlen < 12) return;
-  status = atol(r->hdrs + 9);
+  if (r->headers_done) return;
+  curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
   if (status < 200) return;
   if (status >= 300 && status < 400 && r->follow) {
     struct curl_header *h;
