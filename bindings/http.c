@@ -401,15 +401,20 @@ static double opt_seconds (lua_State *L, int opts, int settings,
   return v;
 }
 
-static int is_token (const char *s) {
-  if (*s == '\0') return 0;
-  for (; *s; s++)
-    if (!(isalnum((unsigned char)*s) || strchr("!#$%&'*+-.^_`|~", *s)))
+/* A method or header name: RFC 9110 token characters only (so no NUL,
+ * CR, LF or space). */
+static int is_token (const char *s, size_t len) {
+  size_t i;
+  if (len == 0) return 0;
+  for (i = 0; i < len; i++)
+    if (!(isalnum((unsigned char)s[i]) ||
+          (s[i] && strchr("!#$%&'*+-.^_`|~", s[i]))))
       return 0;
   return 1;
 }
 
-/* Header injection guard: CR, LF and NUL never reach the wire. */
+/* Header injection guard: CR, LF and NUL never reach the wire (C would
+ * cut the string at a NUL; CR or LF would start a new header). */
 static int clean_value (const char *s, size_t len) {
   size_t i;
   for (i = 0; i < len; i++)
@@ -417,108 +422,190 @@ static int clean_value (const char *s, size_t len) {
   return 1;
 }
 
-static void add_header (lua_State *L, req *r, const char *name,
-                        const char *value, size_t vlen, const char *fname) {
-  struct curl_slist *l;
-  if (!is_token(name)) {
+/* Raise an argument error (arg) unless name: value is a safe header. */
+static void check_header (lua_State *L, int arg, const char *fname,
+                          const char *name, size_t nlen, const char *value,
+                          size_t vlen) {
+  if (!clean_value(name, nlen))
+    luaio__argerror(L, arg, fname, "header name contains CR, LF or NUL");
+  if (!is_token(name, nlen)) {
     lua_pushfstring(L, "invalid header name '%s'", name);
-    luaio__argerror(L, 2, fname, lua_tostring(L, -1));
+    luaio__argerror(L, arg, fname, lua_tostring(L, -1));
   }
   if (!clean_value(value, vlen)) {
     lua_pushfstring(L, "header '%s' contains CR, LF or NUL", name);
-    luaio__argerror(L, 2, fname, lua_tostring(L, -1));
+    luaio__argerror(L, arg, fname, lua_tostring(L, -1));
   }
-  lua_pushfstring(L, "%s: %s", name, value);
+}
+
+/* Append one header to r's list. An empty value is sent as "Name:" by
+ * writing "Name;" (curl reads "Name:" as "remove this header"). */
+static void add_header (lua_State *L, req *r, const char *name,
+                        size_t nlen, const char *value, size_t vlen,
+                        const char *fname) {
+  struct curl_slist *l;
+  check_header(L, 2, fname, name, nlen, value, vlen);
+  if (vlen == 0) lua_pushfstring(L, "%s;", name);
+  else lua_pushfstring(L, "%s: %s", name, value);
   l = curl_slist_append(r->headers, lua_tostring(L, -1));
   lua_pop(L, 1);
   if (l == NULL) luaL_error(L, "%s: out of memory", fname);
   r->headers = l;
 }
 
-/* Headers from a table (name -> value) at idx. */
-static void add_headers (lua_State *L, req *r, int idx, const char *fname) {
+/* Check the headers table (name -> value) at idx, at argument arg; with
+ * r, also append them to r's list. */
+static void add_headers (lua_State *L, req *r, int idx, int arg,
+                         const char *fname) {
+  idx = lua_absindex(L, idx);
   if (lua_isnil(L, idx)) return;
   if (!lua_istable(L, idx))
-    luaio__argerror(L, 2, fname, "option 'headers' must be a table");
+    luaio__argerror(L, arg, fname, "option 'headers' must be a table");
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    size_t vlen;
-    const char *v;
+    size_t nlen, vlen;
+    const char *n, *v;
     if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
-      luaio__argerror(L, 2, fname, "headers must map names to strings");
-    v = lua_tolstring(L, -1, &vlen);
-    add_header(L, r, lua_tostring(L, -2), v, vlen, fname);
+      luaio__argerror(L, arg, fname, "headers must map names to strings");
+    n = lua_tolstring(L, -2, &nlen);
+    v = lua_tolstring(L, -1, &vlen);             /* a number: in place */
+    if (r) add_header(L, r, n, nlen, v, vlen, fname);
+    else check_header(L, arg, fname, n, nlen, v, vlen);
     lua_pop(L, 1);
   }
 }
 
-/* Append name=value pairs of the table at idx, URL-encoded, to b. */
-static void encode_pairs (lua_State *L, CURL *e, int idx, luaL_Buffer *b,
-                          const char *fname, const char *what) {
-  int first = 1;
+/* Push the string or number at idx percent-encoded as curl_easy_escape
+ * does (RFC 3986 unreserved bytes kept). Done here, into a Lua buffer,
+ * so that no curl allocation can leak when Lua raises; a NUL byte is
+ * encoded, never a cut. A number key is converted on a copy (converting
+ * it in place would break lua_next). [-0, +1] */
+static void push_escaped (lua_State *L, int idx) {
+  static const char hex[] = "0123456789ABCDEF";
+  luaL_Buffer b;
+  size_t len, i;
+  const char *s;
+  lua_pushvalue(L, idx);
+  s = lua_tolstring(L, -1, &len);
+  luaL_buffinit(L, &b);
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~')
+      luaL_addchar(&b, (char)c);
+    else {
+      luaL_addchar(&b, '%');
+      luaL_addchar(&b, hex[c >> 4]);
+      luaL_addchar(&b, hex[c & 15]);
+    }
+  }
+  luaL_pushresult(&b);
+  lua_remove(L, -2);
+}
+
+static int is_text (lua_State *L, int idx) {
+  int t = lua_type(L, idx);
+  return t == LUA_TSTRING || t == LUA_TNUMBER;
+}
+
+/* Push the name=value pairs of the table at idx URL-encoded and joined
+ * with '&'. Keys and values are strings or numbers (numbers converted).
+ * The parts are collected in a table first: a luaL_Buffer cannot be used
+ * while lua_next keeps a key and value above it. [-0, +1] */
+static void encode_pairs (lua_State *L, int idx, const char *fname,
+                          const char *what) {
+  luaL_Buffer b;
+  int parts, n = 0, i;
   idx = lua_absindex(L, idx);
+  lua_newtable(L);
+  parts = lua_gettop(L);
   lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    char *k, *v;
-    if (!lua_isstring(L, -2) || !lua_isstring(L, -1)) {
-      lua_pushfstring(L, "option '%s' must map strings to strings", what);
+  while (lua_next(L, idx)) {                     /* parts key value */
+    if (!is_text(L, -2) || !is_text(L, -1)) {
+      lua_pushfstring(L, "option '%s' must map strings or numbers to "
+                      "strings or numbers", what);
       luaio__argerror(L, 2, fname, lua_tostring(L, -1));
     }
-    k = curl_easy_escape(e, lua_tostring(L, -2), 0);
-    v = curl_easy_escape(e, lua_tostring(L, -1), 0);
-    if (!first) luaL_addchar(b, '&');
-    if (k) luaL_addstring(b, k);
-    luaL_addchar(b, '=');
-    if (v) luaL_addstring(b, v);
-    curl_free(k);
-    curl_free(v);
-    first = 0;
+    push_escaped(L, -2);
+    lua_rawseti(L, parts, ++n);
+    push_escaped(L, -1);
+    lua_rawseti(L, parts, ++n);
     lua_pop(L, 1);
   }
+  luaL_buffinit(L, &b);
+  for (i = 1; i <= n; i++) {
+    if (i > 1) luaL_addchar(&b, i % 2 ? '&' : '=');
+    lua_rawgeti(L, parts, i);
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  lua_remove(L, parts);
+}
+
+/* Push the string option name (nil when absent): an argument error if it
+ * is not a string or holds a NUL byte, which C would cut at. [-0, +1] */
+static const char *opt_text (lua_State *L, int opts, int settings,
+                             const char *name, const char *fname) {
+  size_t len;
+  const char *s;
+  int t = opt(L, opts, settings, name);
+  if (t == LUA_TNIL) return NULL;
+  if (t != LUA_TSTRING) {
+    lua_pushfstring(L, "option '%s' must be a string", name);
+    luaio__argerror(L, 2, fname, lua_tostring(L, -1));
+  }
+  s = lua_tolstring(L, -1, &len);
+  if (memchr(s, '\0', len)) {
+    lua_pushfstring(L, "option '%s' contains a NUL byte", name);
+    luaio__argerror(L, 2, fname, lua_tostring(L, -1));
+  }
+  return s;
+}
+
+/* Push the encoded query option, or nil. [-0, +1] */
+static void push_query (lua_State *L, int opts, const char *fname) {
+  if (!opts) { lua_pushnil(L); return; }
+  if (lua_getfield(L, opts, "query") == LUA_TNIL) return;
+  if (!lua_istable(L, -1))
+    luaio__argerror(L, 2, fname, "option 'query' must be a table");
+  encode_pairs(L, -1, fname, "query");
+  lua_remove(L, -2);
 }
 
 /* Resolve url against base_url, append query; set CURLOPT_URL. Leaves
- * the final URL string on the stack. [-0, +1] */
+ * the final URL string on the stack. Every Lua value is prepared before
+ * the CURLU handle exists, and nothing raises while it does. [-0, +1] */
 static void set_url (lua_State *L, req *r, const char *url, int opts,
                      int settings, const char *fname) {
-  CURLU *u = curl_url();
+  CURLU *u;
   CURLUcode uc = CURLUE_OK;
   char *full = NULL, *scheme = NULL;
-  if (u == NULL) luaL_error(L, "%s: out of memory", fname);
-  if (opt(L, opts, settings, "base_url") == LUA_TSTRING)
-    uc = curl_url_set(u, CURLUPART_URL, lua_tostring(L, -1), 0);
-  lua_pop(L, 1);
+  int web = 0, top = lua_gettop(L);
+  const char *base = opt_text(L, opts, settings, "base_url", fname);
+  const char *query;
+  push_query(L, opts, fname);                      /* base query */
+  query = lua_tostring(L, -1);
+  u = curl_url();
+  if (u == NULL) uc = CURLUE_OUT_OF_MEMORY;
+  if (uc == CURLUE_OK && base) uc = curl_url_set(u, CURLUPART_URL, base, 0);
   if (uc == CURLUE_OK) uc = curl_url_set(u, CURLUPART_URL, url, 0);
-  if (uc == CURLUE_OK && opt(L, opts, 0, "query") != LUA_TNIL) {
-    luaL_Buffer b;
-    if (!lua_istable(L, -1)) {
-      curl_url_cleanup(u);
-      luaio__argerror(L, 2, fname, "option 'query' must be a table");
-    }
-    luaL_buffinit(L, &b);
-    encode_pairs(L, r->easy, -2, &b, fname, "query");
-    luaL_pushresult(&b);
-    if (lua_rawlen(L, -1) > 0)
-      uc = curl_url_set(u, CURLUPART_QUERY, lua_tostring(L, -1),
-                        CURLU_APPENDQUERY);
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
+  if (uc == CURLUE_OK && query && *query)
+    uc = curl_url_set(u, CURLUPART_QUERY, query, CURLU_APPENDQUERY);
   if (uc == CURLUE_OK) uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
   if (uc == CURLUE_OK) uc = curl_url_get(u, CURLUPART_URL, &full, 0);
-  if (uc != CURLUE_OK || (strcmp(scheme, "http") && strcmp(scheme, "https"))) {
+  if (uc == CURLUE_OK)
+    web = strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0;
+  if (web) curl_easy_setopt(r->easy, CURLOPT_URL, full);  /* copies */
+  curl_free(scheme);
+  curl_url_cleanup(u);
+  lua_settop(L, top);
+  if (!web) {
+    curl_free(full);
     lua_pushfstring(L, "invalid URL '%s': %s", url, uc != CURLUE_OK
                     ? curl_url_strerror(uc) : "only http and https");
-    curl_free(scheme);
-    curl_free(full);
-    curl_url_cleanup(u);
     luaio__argerror(L, 1, fname, lua_tostring(L, -1));
   }
-  lua_pushstring(L, full);
-  curl_free(scheme);
+  lua_pushstring(L, full);       /* a memory error here leaks the URL */
   curl_free(full);
-  curl_url_cleanup(u);
-  curl_easy_setopt(r->easy, CURLOPT_URL, lua_tostring(L, -1));
 }
 
 /* Call luaio.json's function name on the value on top. [-1, +1] */
@@ -572,17 +659,14 @@ static void set_body (lua_State *L, req *r, int opts, const char *fname) {
   if (!opts) return;
   if (lua_getfield(L, opts, "json") != LUA_TNIL) {
     json_call(L, "encode");
-    add_header(L, r, "Content-Type", "application/json", 16, fname);
+    add_header(L, r, "Content-Type", 12, "application/json", 16, fname);
   }
   else if (lua_pop(L, 1), lua_getfield(L, opts, "form") != LUA_TNIL) {
-    luaL_Buffer b;
     if (!lua_istable(L, -1))
       luaio__argerror(L, 2, fname, "option 'form' must be a table");
-    luaL_buffinit(L, &b);
-    encode_pairs(L, r->easy, -2, &b, fname, "form");
-    luaL_pushresult(&b);
+    encode_pairs(L, -1, fname, "form");
     lua_remove(L, -2);
-    add_header(L, r, "Content-Type", "application/x-www-form-urlencoded",
+    add_header(L, r, "Content-Type", 12, "application/x-www-form-urlencoded",
                33, fname);
   }
   else if (lua_pop(L, 1), lua_getfield(L, opts, "multipart") != LUA_TNIL) {
@@ -648,10 +732,10 @@ static void set_transfer_opts (lua_State *L, req *r, int opts, int settings,
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
   }
   lua_pop(L, 1);
-  if (opt(L, opts, settings, "ca_file") == LUA_TSTRING)
+  if (opt_text(L, opts, settings, "ca_file", fname))
     curl_easy_setopt(e, CURLOPT_CAINFO, lua_tostring(L, -1));
   lua_pop(L, 1);
-  if (opt(L, opts, settings, "proxy") == LUA_TSTRING)
+  if (opt_text(L, opts, settings, "proxy", fname))
     curl_easy_setopt(e, CURLOPT_PROXY, lua_tostring(L, -1));
   lua_pop(L, 1);
   if (opt(L, opts, settings, "http_version") == LUA_TSTRING) {
@@ -959,13 +1043,18 @@ static int req_k (lua_State *L, int status, lua_KContext ctx) {
 
 /* Start a request: client at cidx (its settings as uservalue), method,
  * url, options at opts (0: none). */
+/* method and url are Lua strings (lengths mlen, ulen) given at argument
+ * arg. */
 static int do_request (lua_State *L, int cidx, const char *method,
-                       const char *url, int opts, const char *fname) {
+                       size_t mlen, const char *url, size_t ulen, int arg,
+                       int opts, const char *fname) {
   hclient *c = check_client(L, cidx);
   int settings;
   req *r;
-  if (!is_token(method) || !clean_value(method, strlen(method)))
-    return luaio__argerror(L, 1, fname, "invalid method");
+  if (!is_token(method, mlen))
+    return luaio__argerror(L, arg, fname, "invalid method");
+  if (memchr(url, '\0', ulen))
+    return luaio__argerror(L, arg, fname, "URL contains a NUL byte");
   luaio_check_wait(L, fname);
   lua_getiuservalue(L, cidx, 1);
   settings = lua_gettop(L);
@@ -978,11 +1067,11 @@ static int do_request (lua_State *L, int cidx, const char *method,
   r->easy = curl_easy_init();
   if (r->easy == NULL) return luaL_error(L, "%s: out of memory", fname);
   lua_getfield(L, settings, "headers");
-  add_headers(L, r, lua_gettop(L), fname);
+  add_headers(L, r, -1, 2, fname);
   lua_pop(L, 1);
   if (opts) {
     lua_getfield(L, opts, "headers");
-    add_headers(L, r, lua_gettop(L), fname);
+    add_headers(L, r, -1, 2, fname);
     lua_pop(L, 1);
   }
   set_method(r, method);
@@ -1020,25 +1109,28 @@ static int push_default_client (lua_State *L);
 /* client:request{method=, url=, ...} and http.request{...} */
 static int request_table (lua_State *L, int cidx, int tidx,
                           const char *fname) {
-  const char *method, *url;
+  const char *method = "GET", *url;
+  size_t mlen = 3, ulen;
   luaio__checktype(L, tidx, fname, LUA_TTABLE);
   lua_getfield(L, tidx, "url");
   if (lua_type(L, -1) != LUA_TSTRING)
     return luaio__argerror(L, tidx, fname, "field 'url' must be a string");
-  url = lua_tostring(L, -1);
+  url = lua_tolstring(L, -1, &ulen);
   lua_getfield(L, tidx, "method");
-  method = lua_isstring(L, -1) ? lua_tostring(L, -1) : "GET";
-  return do_request(L, cidx, method, url, tidx, fname);
+  if (lua_isstring(L, -1)) method = lua_tolstring(L, -1, &mlen);
+  return do_request(L, cidx, method, mlen, url, ulen, tidx, tidx, fname);
 }
 
 /* method(url [, opts]) on client at cidx. */
 static int request_url (lua_State *L, int cidx, int uidx, const char *method,
                         const char *fname) {
-  const char *url = luaio__checkstring(L, uidx, fname, NULL);
+  size_t ulen;
+  const char *url = luaio__checkstring(L, uidx, fname, &ulen);
   int opts = uidx + 1;
   if (lua_isnoneornil(L, opts)) opts = 0;
   else luaio__checktype(L, opts, fname, LUA_TTABLE);
-  return do_request(L, cidx, method, url, opts, fname);
+  return do_request(L, cidx, method, strlen(method), url, ulen, uidx, opts,
+                    fname);
 }
 
 #define VERB(name, METHOD) \
@@ -1082,6 +1174,9 @@ static int new_client (lua_State *L, int sidx, const char *fname) {
   lua_Integer maxc = 0, maxh = 0;
   if (sidx) {
     luaio__checktype(L, sidx, fname, LUA_TTABLE);
+    lua_getfield(L, sidx, "headers");
+    add_headers(L, NULL, -1, sidx, fname);
+    lua_pop(L, 1);
     lua_getfield(L, sidx, "cookies");
     cookies = lua_isnil(L, -1) || lua_toboolean(L, -1);
     lua_getfield(L, sidx, "max_connections");
