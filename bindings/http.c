@@ -1277,12 +1277,22 @@ static req *stream_of (lua_State *L, const char *fname) {
   return r;
 }
 
+/* Raise the error of reading a closed response (response at 1). */
+static int raise_closed (lua_State *L) {
+  luaio_push_error(L, "io", "ECANCELED", "response closed");
+  lua_pushliteral(L, "response:chunks");
+  lua_setfield(L, -2, "op");
+  lua_getfield(L, 1, "url");
+  lua_setfield(L, -2, "url");
+  return luaio_raise(L);
+}
+
 static int chunk_k (lua_State *L, int status, lua_KContext ctx) {
   req *r = (req *)ctx;
   lua_settop(L, 1);
   if (status != 0) return luaio_raise_uv(L, status, "response:chunks", NULL,
                                          NULL);
-  if (r->easy == NULL) return luaL_error(L, "response:chunks: closed");
+  if (r->easy == NULL) return raise_closed(L);
   if (r->len > 0) {
     lua_pushlstring(L, r->body, r->len);
     r->len = 0;
@@ -1322,12 +1332,16 @@ static int resp_chunks (lua_State *L) {
   return 1;
 }
 
-/* resp:close(): stops a streamed transfer (also on <close>). */
+/* resp:close(): stops a streamed transfer (also on <close>); a task
+ * waiting in chunks() wakes and raises that the response was closed. */
 static int resp_close (lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "_stream");
-  if (luaL_testudata(L, -1, "luaio.HttpRequest"))
-    req_release((req *)lua_touserdata(L, -1));
+  if (luaL_testudata(L, -1, "luaio.HttpRequest")) {
+    req *r = (req *)lua_touserdata(L, -1);
+    req_release(r);
+    luaio_waitlist_wake_all(&r->readers, 0);
+  }
   return 0;
 }
 
