@@ -20,6 +20,12 @@
 #define DEFAULT_CONNECT_TIMEOUT 30.0
 #define DEFAULT_MAX_BODY (256.0 * 1024 * 1024)
 #define DEFAULT_MAX_HEADER (256 * 1024)
+/* Connection caps of a client that sets none: more requests queue inside
+ * curl instead of each opening a socket (1,000 concurrent gets once held
+ * 765 sockets). A client that sets only max_connections gets as many per
+ * host. */
+#define DEFAULT_MAX_CONNECTIONS 100
+#define DEFAULT_MAX_PER_HOST 8
 
 static const char default_client_key = 0;
 
@@ -1167,24 +1173,54 @@ static int client_close_m (lua_State *L) {
   return 0;
 }
 
-/* Make a client for the settings table at sidx. [-0, +1] */
+/* A connection cap setting at sidx (0: none): def when absent, 0 (no
+ * cap) when false, else a positive integer. */
+static long cap_setting (lua_State *L, int sidx, const char *name, long def,
+                         const char *fname) {
+  long v = def;
+  int t = sidx ? lua_getfield(L, sidx, name) : (lua_pushnil(L), LUA_TNIL);
+  if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) v = 0;
+  else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0 &&
+           lua_tointeger(L, -1) <= 1000000)
+    v = (long)lua_tointeger(L, -1);
+  else if (t != LUA_TNIL) {
+    lua_pushfstring(L, "option '%s' must be a positive integer or false",
+                    name);
+    luaio__argerror(L, 1, fname, lua_tostring(L, -1));
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+/* Cap the client's connections in total and per host (0: no cap). */
+static void set_caps (hclient *c, long total, long per_host) {
+  if (total > 0) {             /* a cache as big, so none is reopened */
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, total);
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, total);
+  }
+  if (per_host > 0)
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
+}
+
+/* Make a client for the settings table at sidx (0: defaults). [-0, +1] */
 static int new_client (lua_State *L, int sidx, const char *fname) {
   client_ud *u;
-  int cookies = 1;
-  lua_Integer maxc = 0, maxh = 0;
+  int cookies = 1, set_total = 0;
+  long maxc, maxh;
   if (sidx) {
     luaio__checktype(L, sidx, fname, LUA_TTABLE);
     lua_getfield(L, sidx, "headers");
     add_headers(L, NULL, -1, sidx, fname);
-    lua_pop(L, 1);
     lua_getfield(L, sidx, "cookies");
     cookies = lua_isnil(L, -1) || lua_toboolean(L, -1);
     lua_getfield(L, sidx, "max_connections");
-    maxc = lua_tointeger(L, -1);
-    lua_getfield(L, sidx, "max_per_host");
-    maxh = lua_tointeger(L, -1);
+    set_total = !lua_isnil(L, -1);
     lua_pop(L, 3);
   }
+  maxc = cap_setting(L, sidx, "max_connections", DEFAULT_MAX_CONNECTIONS,
+                     fname);
+  maxh = cap_setting(L, sidx, "max_per_host",
+                     set_total ? maxc : DEFAULT_MAX_PER_HOST, fname);
   u = lua_newuserdatauv(L, sizeof *u, 1);
   u->c = NULL;
   luaL_setmetatable(L, "luaio.HttpClient");
@@ -1201,12 +1237,7 @@ static int new_client (lua_State *L, int sidx, const char *fname) {
   lua_setiuservalue(L, -2, 1);
   u->c = client_new(luaio__host(L), cookies);
   if (u->c == NULL) return luaL_error(L, "%s: out of memory", fname);
-  if (maxc > 0) {              /* a cache as big, so none is reopened */
-    curl_multi_setopt(u->c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)maxc);
-    curl_multi_setopt(u->c->multi, CURLMOPT_MAXCONNECTS, (long)maxc);
-  }
-  if (maxh > 0)
-    curl_multi_setopt(u->c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)maxh);
+  set_caps(u->c, maxc, maxh);
   return 1;
 }
 
