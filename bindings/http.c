@@ -13,6 +13,7 @@
 #include "../host/host.h"
 #include <curl/curl.h>
 #include <ctype.h>
+#include <strings.h>
 #include <math.h>
 #include <unistd.h>
 
@@ -59,11 +60,14 @@ struct req {
   hclient *c;
   CURL *easy;
   struct curl_slist *headers;
+  struct curl_slist *safe_headers; /* headers minus secrets */
   curl_mime *mime;
   char *body, *hdrs;
   size_t len, cap, hlen, hcap, max_body, max_header;
   int too_big, header_too_big, in_multi, backoff, attempt, retries;
   int stream, follow, headers_done, paused, finished;
+  int secrets;                  /* some headers must not leave the origin */
+  int stripped;                 /* safe_headers in use (cross-origin) */
   luaio_waitlist readers;       /* stream: a task waiting for a chunk */
   int idempotent;
   CURLcode result;
@@ -309,6 +313,7 @@ static int grow (char **buf, size_t *cap, size_t need) {
 #define STREAM_HIGH (256 * 1024)     /* a streamed body pauses past this */
 
 static void headers_complete (req *r);
+static void redirect_check (req *r);
 
 static size_t write_cb (char *p, size_t size, size_t n, void *ud) {
   req *r = (req *)ud;
@@ -338,9 +343,74 @@ static size_t header_cb (char *p, size_t size, size_t n, void *ud) {
   if (!grow(&r->hdrs, &r->hcap, r->hlen + len)) return 0;
   memcpy(r->hdrs + r->hlen, p, len);
   r->hlen += len;
-  if (r->stream && (len <= 2 && (p[0] == '\r' || p[0] == '\n')))
-    headers_complete(r);               /* maybe: see there */
+  if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+    redirect_check(r);
+    if (r->stream) headers_complete(r);  /* maybe: see there */
+  }
   return len;
+}
+
+/* Copy the scheme, host and port of the URL u points at into o (host
+ * lowercased, port filled in from the scheme). Returns 0 if unusable. */
+typedef struct origin { char scheme[16], host[256], port[8]; } origin;
+
+static int get_origin (CURLU *u, origin *o) {
+  char *sc = NULL, *ho = NULL, *po = NULL;
+  int ok = curl_url_get(u, CURLUPART_SCHEME, &sc, 0) == CURLUE_OK &&
+           curl_url_get(u, CURLUPART_HOST, &ho, 0) == CURLUE_OK &&
+           curl_url_get(u, CURLUPART_PORT, &po, CURLU_DEFAULT_PORT)
+           == CURLUE_OK &&
+           strlen(sc) < sizeof o->scheme && strlen(ho) < sizeof o->host &&
+           strlen(po) < sizeof o->port;
+  if (ok) {
+    size_t i;
+    strcpy(o->scheme, sc);
+    strcpy(o->port, po);
+    for (i = 0; ho[i]; i++) o->host[i] = (char)tolower((unsigned char)ho[i]);
+    o->host[i] = '\0';
+  }
+  curl_free(sc);
+  curl_free(ho);
+  curl_free(po);
+  return ok;
+}
+
+/* 1 if location (maybe relative) stays on the origin of url. Anything
+ * that does not parse counts as another origin. */
+static int same_origin (const char *url, const char *location) {
+  CURLU *u = curl_url();
+  origin from, to;
+  int same = u != NULL &&
+             curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+             get_origin(u, &from) &&
+             curl_url_set(u, CURLUPART_URL, location, 0) == CURLUE_OK &&
+             get_origin(u, &to) &&
+             strcmp(from.scheme, to.scheme) == 0 &&
+             strcmp(from.host, to.host) == 0 &&
+             strcmp(from.port, to.port) == 0;
+  curl_url_cleanup(u);
+  return same;
+}
+
+/* At the end of a response's headers: if it redirects to another origin,
+ * the next requests go without the secret headers (as browsers do; curl
+ * only drops its own Authorization and Cookie). Setting the header list
+ * here is safe: curl reads it when it builds the next request. Once
+ * dropped they stay dropped, even if a later redirect comes back. */
+static void redirect_check (req *r) {
+  struct curl_header *h;
+  char *url = NULL;
+  long status = 0;
+  if (!r->secrets || r->stripped || !r->follow) return;
+  curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (status < 300 || status >= 400) return;
+  if (curl_easy_header(r->easy, "Location", 0, CURLH_HEADER, -1, &h)
+      != CURLHE_OK)
+    return;
+  curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &url);
+  if (url && same_origin(url, h->value)) return;
+  curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->safe_headers);
+  r->stripped = 1;
 }
 
 /* Stream mode: the waiting task gets the response once the final
@@ -367,6 +437,8 @@ static void req_release (req *r) {
   if (r->c) backoff_stop(r);
   if (r->easy) curl_easy_cleanup(r->easy);
   if (r->headers) curl_slist_free_all(r->headers);
+  if (r->safe_headers) curl_slist_free_all(r->safe_headers);
+  r->safe_headers = NULL;
   if (r->mime) curl_mime_free(r->mime);
   free(r->body);
   free(r->hdrs);
@@ -479,6 +551,57 @@ static void add_headers (lua_State *L, req *r, int idx, int arg,
     else check_header(L, arg, fname, n, nlen, v, vlen);
     lua_pop(L, 1);
   }
+}
+
+/* 1 if the header line (from r's list) names a secret: one of the
+ * built-in names or of the sensitive_headers list at sens (0: none). */
+static int is_sensitive (lua_State *L, const char *line, int sens) {
+  static const char *const builtin[] = {
+    "Authorization", "Proxy-Authorization", "Cookie", "X-Api-Key",
+    "X-Auth-Token", NULL
+  };
+  size_t n = strcspn(line, ":;"), i, len;
+  lua_Integer k;
+  for (i = 0; builtin[i]; i++)
+    if (strlen(builtin[i]) == n && strncasecmp(line, builtin[i], n) == 0)
+      return 1;
+  for (k = 1; sens && lua_rawgeti(L, sens, k) == LUA_TSTRING; k++) {
+    const char *name = lua_tolstring(L, -1, &len);
+    lua_pop(L, 1);
+    if (len == n && strncasecmp(line, name, n) == 0) return 1;
+  }
+  if (sens) lua_pop(L, 1);
+  return 0;
+}
+
+/* Build r->safe_headers, r's headers without the secret ones, used once
+ * a redirect leaves the first origin (r->secrets says if any). */
+static void set_safe_headers (lua_State *L, req *r, int opts, int settings,
+                              const char *fname) {
+  struct curl_slist *l, *safe = NULL;
+  int sens = 0;
+  lua_Integer i, n;
+  if (opt(L, opts, settings, "sensitive_headers") != LUA_TNIL) {
+    int ok = lua_istable(L, -1);
+    n = ok ? (lua_Integer)lua_rawlen(L, -1) : 0;
+    for (i = 1; ok && i <= n; i++) {
+      ok = lua_rawgeti(L, -1, i) == LUA_TSTRING;
+      lua_pop(L, 1);
+    }
+    if (!ok)
+      luaio__argerror(L, 2, fname, "option 'sensitive_headers' must be a "
+                      "list of header names");
+    sens = lua_gettop(L);
+  }
+  for (l = r->headers; l && !r->secrets; l = l->next)
+    r->secrets = is_sensitive(L, l->data, sens);
+  for (l = r->secrets ? r->headers : NULL; l; l = l->next) {
+    if (is_sensitive(L, l->data, sens)) continue;
+    safe = curl_slist_append(r->safe_headers, l->data);
+    if (safe == NULL) luaL_error(L, "%s: out of memory", fname);
+    r->safe_headers = safe;
+  }
+  lua_pop(L, 1);
 }
 
 /* Push the string or number at idx percent-encoded as curl_easy_escape
@@ -994,6 +1117,10 @@ static void retry_due_cb (luaio_deadline *d) {
   r->backoff = 0;
   r->len = r->hlen = 0;
   r->too_big = r->header_too_big = 0;
+  if (r->stripped) {                   /* back to the first origin */
+    curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
+    r->stripped = 0;
+  }
   r->errbuf[0] = '\0';
   if (!req_add(r)) {
     r->result = CURLE_FAILED_INIT;
@@ -1083,6 +1210,7 @@ static int do_request (lua_State *L, int cidx, const char *method,
   set_method(r, method);
   set_transfer_opts(L, r, opts, settings, fname);
   set_body(L, r, opts, fname);
+  set_safe_headers(L, r, opts, settings, fname);
   lua_pushstring(L, method);                       /* r method */
   set_url(L, r, url, opts, settings, fname);       /* r method url */
   lua_pushnumber(L, (lua_Number)uv_hrtime() / 1e9);
