@@ -57,6 +57,8 @@ typedef struct hclient {
 struct req {
   luaio_waiter w;
   luaio_deadline d;             /* retry backoff */
+  luaio_deadline idle_d;        /* idle_timeout, while in the multi */
+  uint64_t idle_ms, last_rx;    /* last_rx: uv_now of the last byte */
   hclient *c;
   CURL *easy;
   struct curl_slist *headers;
@@ -68,6 +70,7 @@ struct req {
   int stream, follow, headers_done, paused, finished;
   int secrets;                  /* some headers must not leave the origin */
   int stripped;                 /* safe_headers in use (cross-origin) */
+  int in_header;                /* between a status line and its end */
   luaio_waitlist readers;       /* stream: a task waiting for a chunk */
   int idempotent;
   CURLcode result;
@@ -172,6 +175,7 @@ static void list_del (req **head, req *r) {
 }
 
 static void req_unlink (req *r) {
+  luaio__deadline_stop(&r->c->h->timers, &r->idle_d);
   list_del(&r->c->reqs, r);
   r->in_multi = 0;
 }
@@ -182,6 +186,45 @@ static void req_remove (req *r) {
   req_unlink(r);
 }
 
+/* Finish a transfer in the multi with result rc: the waiting task (or
+ * the stream's reader) wakes and sees it. */
+static void req_finish (req *r, CURLcode rc) {
+  req_remove(r);
+  r->result = rc;
+  r->finished = 1;
+  luaio_waiter_done(&r->w, 0);         /* no-op once a stream started */
+  luaio_waitlist_wake_all(&r->readers, 0);
+}
+
+/* idle_timeout: curl's low-speed check works in whole seconds and fired
+ * seconds late, so the deadline is ours. Every byte only stamps last_rx;
+ * the deadline re-arms itself for what is left. A stream paused because
+ * its reader is slow is not idle. */
+static void idle_cb (luaio_deadline *d) {
+  req *r = (req *)((char *)d - offsetof(req, idle_d));
+  luaio_timers *tm = &r->c->h->timers;
+  uint64_t quiet = uv_now(r->c->h->loop) - r->last_rx;
+  if (r->paused || quiet < r->idle_ms) {
+    uint64_t left = r->paused ? r->idle_ms : r->idle_ms - quiet;
+    if (luaio__deadline_start(tm, &r->idle_d, left, idle_cb)) return;
+  }
+  snprintf(r->errbuf, sizeof r->errbuf, "no data received for %.3f s "
+           "(idle_timeout)", (double)r->idle_ms / 1000);
+  req_finish(r, CURLE_OPERATION_TIMEDOUT);
+}
+
+static int req_add (req *r) {
+  hclient *c = r->c;
+  if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) return 0;
+  r->in_multi = 1;
+  list_add(&c->reqs, r);
+  if (r->idle_ms) {
+    r->last_rx = uv_now(c->h->loop);
+    luaio__deadline_start(&c->h->timers, &r->idle_d, r->idle_ms, idle_cb);
+  }
+  return 1;
+}
+
 static void check_done (hclient *c) {
   CURLMsg *msg;
   int left;
@@ -190,20 +233,8 @@ static void check_done (hclient *c) {
     CURLcode rc = msg->data.result;      /* msg dies with remove_handle */
     if (msg->msg != CURLMSG_DONE) continue;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-    req_remove(r);
-    r->result = rc;
-    r->finished = 1;
-    luaio_waiter_done(&r->w, 0);       /* no-op once a stream started */
-    luaio_waitlist_wake_all(&r->readers, 0);
+    req_finish(r, rc);
   }
-}
-
-static int req_add (req *r) {
-  hclient *c = r->c;
-  if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) return 0;
-  r->in_multi = 1;
-  list_add(&c->reqs, r);
-  return 1;
 }
 
 /* The cookie share goes last: curl refuses to free it while an easy
@@ -318,6 +349,7 @@ static void redirect_check (req *r);
 static size_t write_cb (char *p, size_t size, size_t n, void *ud) {
   req *r = (req *)ud;
   size_t len = size * n;
+  r->last_rx = uv_now(r->c->h->loop);
   if (r->stream) {
     headers_complete(r);
     luaio_waitlist_wake(&r->readers, 0);
@@ -338,12 +370,14 @@ static size_t write_cb (char *p, size_t size, size_t n, void *ud) {
 static size_t header_cb (char *p, size_t size, size_t n, void *ud) {
   req *r = (req *)ud;
   size_t len = size * n;
-  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) r->hlen = 0;
+  r->last_rx = uv_now(r->c->h->loop);
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) r->hlen = 0, r->in_header = 1;
   if (r->hlen + len > r->max_header) { r->header_too_big = 1; return 0; }
   if (!grow(&r->hdrs, &r->hcap, r->hlen + len)) return 0;
   memcpy(r->hdrs + r->hlen, p, len);
   r->hlen += len;
   if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+    r->in_header = 0;
     redirect_check(r);
     if (r->stream) headers_complete(r);  /* maybe: see there */
   }
@@ -825,6 +859,27 @@ static void set_method (req *r, const char *method) {
   r->idempotent = strcmp(method, "POST") != 0 && strcmp(method, "PATCH") != 0;
 }
 
+/* Seconds to curl's milliseconds, rounded up: 0 would mean "never", so
+ * a positive timeout under 1 ms becomes 1 ms. Capped at about 24 days. */
+static long to_ms (double seconds) {
+  double ms = ceil(seconds * 1000);
+  return ms < 1 ? 1 : ms > 2e9 ? 2000000000L : (long)ms;
+}
+
+/* The max_body option in bytes; math.huge (or any value past SIZE_MAX)
+ * means no limit. */
+static size_t opt_max_body (lua_State *L, int opts, int settings,
+                            const char *fname) {
+  double v = DEFAULT_MAX_BODY;
+  int t = opt(L, opts, settings, "max_body");
+  if (t == LUA_TNUMBER) v = lua_tonumber(L, -1);
+  if ((t != LUA_TNUMBER && t != LUA_TNIL) || !(v >= 0))   /* NaN too */
+    luaio__argerror(L, 2, fname, "option 'max_body' must be a "
+                    "non-negative number of bytes");
+  lua_pop(L, 1);
+  return v >= (double)SIZE_MAX ? SIZE_MAX : (size_t)v;
+}
+
 /* Timeouts, redirects, TLS, proxy, version, limits. */
 static void set_transfer_opts (lua_State *L, req *r, int opts, int settings,
                                const char *fname) {
@@ -834,15 +889,10 @@ static void set_transfer_opts (lua_State *L, req *r, int opts, int settings,
   double conn = opt_seconds(L, opts, settings, "connect_timeout",
                             DEFAULT_CONNECT_TIMEOUT, fname);
   double idle = opt_seconds(L, opts, settings, "idle_timeout", -1, fname);
-  double max_body = DEFAULT_MAX_BODY;
   long redirects = 10;
-  if (total > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(total * 1000));
-  if (conn > 0)
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(conn * 1000));
-  if (idle > 0) {
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)ceil(idle));
-  }
+  if (total > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to_ms(total));
+  if (conn > 0) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, to_ms(conn));
+  if (idle > 0) r->idle_ms = (uint64_t)to_ms(idle);
   if (opt(L, opts, settings, "max_redirects") == LUA_TNUMBER)
     redirects = (long)lua_tointeger(L, -1);
   lua_pop(L, 1);
@@ -879,10 +929,7 @@ static void set_transfer_opts (lua_State *L, req *r, int opts, int settings,
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, cv);
   }
   lua_pop(L, 1);
-  if (opt(L, opts, settings, "max_body") == LUA_TNUMBER)
-    max_body = lua_tonumber(L, -1);
-  lua_pop(L, 1);
-  r->max_body = (size_t)max_body;
+  r->max_body = opt_max_body(L, opts, settings, fname);
   r->max_header = DEFAULT_MAX_HEADER;
   if (opt(L, opts, settings, "retries") == LUA_TNUMBER)
     r->retries = (int)lua_tointeger(L, -1);
@@ -899,9 +946,20 @@ static void set_transfer_opts (lua_State *L, req *r, int opts, int settings,
 
 /* ---- completion: errors, responses, retries ---------------------------- */
 
+/* The header limit a failed transfer hit, 0 if none: ours on the whole
+ * block, or curl's own on one line, which curl reports as "out of
+ * memory" (its line buffer refuses to grow past CURL_MAX_HTTP_HEADER):
+ * an "out of memory" in the middle of a header block is that. */
+static size_t header_limit (req *r) {
+  if (r->header_too_big) return r->max_header;
+  if (r->result == CURLE_OUT_OF_MEMORY && r->in_header)
+    return CURL_MAX_HTTP_HEADER;
+  return 0;
+}
+
 static const char *error_kind (req *r) {
   if (r->too_big) return "body_too_large";
-  if (r->header_too_big) return "header_too_large";
+  if (header_limit(r)) return "http";
   switch (r->result) {
     case CURLE_OPERATION_TIMEDOUT: return "timeout";
     case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_RESOLVE_PROXY:
@@ -944,13 +1002,17 @@ static const char *curl_code_name (CURLcode rc, char *buf, size_t size) {
 static int raise_transfer_error (lua_State *L, req *r, const char *method) {
   long oserr = 0;
   const char *code, *msg;
-  char cbuf[32];
+  char cbuf[32], hbuf[80];
+  size_t hmax = header_limit(r);
   curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &oserr);
+  if (hmax)
+    snprintf(hbuf, sizeof hbuf, "response header too large (%s over %zu "
+             "bytes)", r->header_too_big ? "headers" : "a line", hmax);
   if (r->too_big) msg = "response body larger than max_body";
-  else if (r->header_too_big) msg = "response headers too large";
+  else if (hmax) msg = hbuf;
   else msg = r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->result);
   if (r->too_big) code = "BODY_TOO_LARGE";
-  else if (r->header_too_big) code = "HEADER_TOO_LARGE";
+  else if (hmax) code = "EMSGSIZE";
   else if (oserr) code = uv_err_name(-(int)oserr);
   else if (r->result == CURLE_OPERATION_TIMEDOUT) code = "ETIMEDOUT";
   else if (r->result == CURLE_TOO_MANY_REDIRECTS) code = "TOO_MANY_REDIRECTS";
@@ -1116,7 +1178,7 @@ static void retry_due_cb (luaio_deadline *d) {
   list_del(&r->c->backoffs, r);
   r->backoff = 0;
   r->len = r->hlen = 0;
-  r->too_big = r->header_too_big = 0;
+  r->too_big = r->header_too_big = r->in_header = 0;
   if (r->stripped) {                   /* back to the first origin */
     curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
     r->stripped = 0;
