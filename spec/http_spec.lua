@@ -403,11 +403,20 @@ describe("examples/fetch_json.lua", function()
 end)
 
 describe("100 delayed requests at once", function()
-  it("run concurrently", function()
+  it("run concurrently on a client allowing 100 connections", function()
+    local c <close> = http.client{max_connections = 100}
     local t0 = aio.now()
     local ts = {}
-    for i = 1, 100 do ts[i] = aio.spawn(http.get, srv.url .. "/delay/1") end
+    for i = 1, 100 do ts[i] = aio.spawn(c.get, c, srv.url .. "/delay/1") end
     aio.gather(ts)
     assert.is_true(aio.now() - t0 < 5)   -- sequential would take 100 s
+  end)
+
+  it("queue on the default client, 8 at a time per host", function()
+    local t0 = aio.now()
+    local ts = {}
+    for i = 1, 16 do ts[i] = aio.spawn(http.get, srv.url .. "/delay/short") end
+    aio.gather(ts)
+    assert.is_true(aio.now() - t0 >= 0.39)   -- two rounds of 0.2 s
   end)
 end)
