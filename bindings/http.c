@@ -371,7 +371,10 @@ static size_t header_cb (char *p, size_t size, size_t n, void *ud) {
   req *r = (req *)ud;
   size_t len = size * n;
   r->last_rx = uv_now(r->c->h->loop);
-  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) r->hlen = 0, r->in_header = 1;
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {   /* a new response */
+    r->hlen = 0;
+    r->in_header = 1;
+  }
   if (r->hlen + len > r->max_header) { r->header_too_big = 1; return 0; }
   if (!grow(&r->hdrs, &r->hcap, r->hlen + len)) return 0;
   memcpy(r->hdrs + r->hlen, p, len);
@@ -1369,10 +1372,10 @@ static long cap_setting (lua_State *L, int sidx, const char *name, long def,
                          const char *fname) {
   long v = def;
   int t = sidx ? lua_getfield(L, sidx, name) : (lua_pushnil(L), LUA_TNIL);
+  int isint = 0;
+  lua_Integer n = t == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
   if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) v = 0;
-  else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0 &&
-           lua_tointeger(L, -1) <= 1000000)
-    v = (long)lua_tointeger(L, -1);
+  else if (isint && n > 0 && n <= 1000000) v = (long)n;
   else if (t != LUA_TNIL) {
     lua_pushfstring(L, "option '%s' must be a positive integer or false",
                     name);
