@@ -88,6 +88,22 @@ describe("http cancellation stress #safety", function()
     still_usable(c)
   end)
 
+  it("cancels HTTP/2 streams mid-body, paused or not", function()
+    local c = http.client{ca_file = srv.ca_file}
+    for i = 1, 8 do
+      cancel_after(0.01 * i, function()
+        local r <close> = c:get(srv.tls_url .. "/big", {stream = true})
+        for _ in r:chunks() do aio.sleep(i % 2 == 0 and 0.05 or 0) end
+      end)
+    end
+    local r <close> = c:get(srv.tls_url .. "/big", {stream = true})
+    local got = 0
+    for chunk in r:chunks() do got = got + #chunk end
+    assert.are.equal(1 << 20, got)
+    assert.are.equal("2", r.http_version)
+    c:close()
+  end)
+
   it("cancels many requests at once, then the default client works",
      function()
     local ts = {}
