@@ -13,6 +13,7 @@
 #include "../host/host.h"
 #include <curl/curl.h>
 #include <ctype.h>
+#include <strings.h>
 #include <math.h>
 #include <unistd.h>
 
@@ -20,6 +21,12 @@
 #define DEFAULT_CONNECT_TIMEOUT 30.0
 #define DEFAULT_MAX_BODY (256.0 * 1024 * 1024)
 #define DEFAULT_MAX_HEADER (256 * 1024)
+/* Connection caps of a client that sets none: more requests queue inside
+ * curl instead of each opening a socket (1,000 concurrent gets once held
+ * 765 sockets). A client that sets only max_connections gets as many per
+ * host. */
+#define DEFAULT_MAX_CONNECTIONS 100
+#define DEFAULT_MAX_PER_HOST 8
 
 static const char default_client_key = 0;
 
@@ -50,14 +57,20 @@ typedef struct hclient {
 struct req {
   luaio_waiter w;
   luaio_deadline d;             /* retry backoff */
+  luaio_deadline idle_d;        /* idle_timeout, while in the multi */
+  uint64_t idle_ms, last_rx;    /* last_rx: uv_now of the last byte */
   hclient *c;
   CURL *easy;
   struct curl_slist *headers;
+  struct curl_slist *safe_headers; /* headers minus secrets */
   curl_mime *mime;
   char *body, *hdrs;
   size_t len, cap, hlen, hcap, max_body, max_header;
   int too_big, header_too_big, in_multi, backoff, attempt, retries;
   int stream, follow, headers_done, paused, finished;
+  int secrets;                  /* some headers must not leave the origin */
+  int stripped;                 /* safe_headers in use (cross-origin) */
+  int in_header;                /* between a status line and its end */
   luaio_waitlist readers;       /* stream: a task waiting for a chunk */
   int idempotent;
   CURLcode result;
@@ -162,6 +175,7 @@ static void list_del (req **head, req *r) {
 }
 
 static void req_unlink (req *r) {
+  luaio__deadline_stop(&r->c->h->timers, &r->idle_d);
   list_del(&r->c->reqs, r);
   r->in_multi = 0;
 }
@@ -172,6 +186,45 @@ static void req_remove (req *r) {
   req_unlink(r);
 }
 
+/* Finish a transfer in the multi with result rc: the waiting task (or
+ * the stream's reader) wakes and sees it. */
+static void req_finish (req *r, CURLcode rc) {
+  req_remove(r);
+  r->result = rc;
+  r->finished = 1;
+  luaio_waiter_done(&r->w, 0);         /* no-op once a stream started */
+  luaio_waitlist_wake_all(&r->readers, 0);
+}
+
+/* idle_timeout: curl's low-speed check works in whole seconds and fired
+ * seconds late, so the deadline is ours. Every byte only stamps last_rx;
+ * the deadline re-arms itself for what is left. A stream paused because
+ * its reader is slow is not idle. */
+static void idle_cb (luaio_deadline *d) {
+  req *r = (req *)((char *)d - offsetof(req, idle_d));
+  luaio_timers *tm = &r->c->h->timers;
+  uint64_t quiet = uv_now(r->c->h->loop) - r->last_rx;
+  if (r->paused || quiet < r->idle_ms) {
+    uint64_t left = r->paused ? r->idle_ms : r->idle_ms - quiet;
+    if (luaio__deadline_start(tm, &r->idle_d, left, idle_cb)) return;
+  }
+  snprintf(r->errbuf, sizeof r->errbuf, "no data received for %.3f s "
+           "(idle_timeout)", (double)r->idle_ms / 1000);
+  req_finish(r, CURLE_OPERATION_TIMEDOUT);
+}
+
+static int req_add (req *r) {
+  hclient *c = r->c;
+  if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) return 0;
+  r->in_multi = 1;
+  list_add(&c->reqs, r);
+  if (r->idle_ms) {
+    r->last_rx = uv_now(c->h->loop);
+    luaio__deadline_start(&c->h->timers, &r->idle_d, r->idle_ms, idle_cb);
+  }
+  return 1;
+}
+
 static void check_done (hclient *c) {
   CURLMsg *msg;
   int left;
@@ -180,20 +233,8 @@ static void check_done (hclient *c) {
     CURLcode rc = msg->data.result;      /* msg dies with remove_handle */
     if (msg->msg != CURLMSG_DONE) continue;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-    req_remove(r);
-    r->result = rc;
-    r->finished = 1;
-    luaio_waiter_done(&r->w, 0);       /* no-op once a stream started */
-    luaio_waitlist_wake_all(&r->readers, 0);
+    req_finish(r, rc);
   }
-}
-
-static int req_add (req *r) {
-  hclient *c = r->c;
-  if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) return 0;
-  r->in_multi = 1;
-  list_add(&c->reqs, r);
-  return 1;
 }
 
 /* The cookie share goes last: curl refuses to free it while an easy
@@ -303,10 +344,12 @@ static int grow (char **buf, size_t *cap, size_t need) {
 #define STREAM_HIGH (256 * 1024)     /* a streamed body pauses past this */
 
 static void headers_complete (req *r);
+static void redirect_check (req *r);
 
 static size_t write_cb (char *p, size_t size, size_t n, void *ud) {
   req *r = (req *)ud;
   size_t len = size * n;
+  r->last_rx = uv_now(r->c->h->loop);
   if (r->stream) {
     headers_complete(r);
     luaio_waitlist_wake(&r->readers, 0);
@@ -327,22 +370,94 @@ static size_t write_cb (char *p, size_t size, size_t n, void *ud) {
 static size_t header_cb (char *p, size_t size, size_t n, void *ud) {
   req *r = (req *)ud;
   size_t len = size * n;
-  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) r->hlen = 0;
+  r->last_rx = uv_now(r->c->h->loop);
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {   /* a new response */
+    r->hlen = 0;
+    r->in_header = 1;
+  }
   if (r->hlen + len > r->max_header) { r->header_too_big = 1; return 0; }
   if (!grow(&r->hdrs, &r->hcap, r->hlen + len)) return 0;
   memcpy(r->hdrs + r->hlen, p, len);
   r->hlen += len;
-  if (r->stream && (len <= 2 && (p[0] == '\r' || p[0] == '\n')))
-    headers_complete(r);               /* maybe: see there */
+  if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+    r->in_header = 0;
+    redirect_check(r);
+    if (r->stream) headers_complete(r);  /* maybe: see there */
+  }
   return len;
 }
 
+/* Copy the scheme, host and port of the URL u points at into o (host
+ * lowercased, port filled in from the scheme). Returns 0 if unusable. */
+typedef struct origin { char scheme[16], host[256], port[8]; } origin;
+
+static int get_origin (CURLU *u, origin *o) {
+  char *sc = NULL, *ho = NULL, *po = NULL;
+  int ok = curl_url_get(u, CURLUPART_SCHEME, &sc, 0) == CURLUE_OK &&
+           curl_url_get(u, CURLUPART_HOST, &ho, 0) == CURLUE_OK &&
+           curl_url_get(u, CURLUPART_PORT, &po, CURLU_DEFAULT_PORT)
+           == CURLUE_OK &&
+           strlen(sc) < sizeof o->scheme && strlen(ho) < sizeof o->host &&
+           strlen(po) < sizeof o->port;
+  if (ok) {
+    size_t i;
+    strcpy(o->scheme, sc);
+    strcpy(o->port, po);
+    for (i = 0; ho[i]; i++) o->host[i] = (char)tolower((unsigned char)ho[i]);
+    o->host[i] = '\0';
+  }
+  curl_free(sc);
+  curl_free(ho);
+  curl_free(po);
+  return ok;
+}
+
+/* 1 if location (maybe relative) stays on the origin of url. Anything
+ * that does not parse counts as another origin. */
+static int same_origin (const char *url, const char *location) {
+  CURLU *u = curl_url();
+  origin from, to;
+  int same = u != NULL &&
+             curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+             get_origin(u, &from) &&
+             curl_url_set(u, CURLUPART_URL, location, 0) == CURLUE_OK &&
+             get_origin(u, &to) &&
+             strcmp(from.scheme, to.scheme) == 0 &&
+             strcmp(from.host, to.host) == 0 &&
+             strcmp(from.port, to.port) == 0;
+  curl_url_cleanup(u);
+  return same;
+}
+
+/* At the end of a response's headers: if it redirects to another origin,
+ * the next requests go without the secret headers (as browsers do; curl
+ * only drops its own Authorization and Cookie). Setting the header list
+ * here is safe: curl reads it when it builds the next request. Once
+ * dropped they stay dropped, even if a later redirect comes back. */
+static void redirect_check (req *r) {
+  struct curl_header *h;
+  char *url = NULL;
+  long status = 0;
+  if (!r->secrets || r->stripped || !r->follow) return;
+  curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (status < 300 || status >= 400) return;
+  if (curl_easy_header(r->easy, "Location", 0, CURLH_HEADER, -1, &h)
+      != CURLHE_OK)
+    return;
+  curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &url);
+  if (url && same_origin(url, h->value)) return;
+  curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->safe_headers);
+  r->stripped = 1;
+}
+
 /* Stream mode: the waiting task gets the response once the final
- * headers are in (not those of a 1xx or of a redirect we follow). */
+ * headers are in (not those of a 1xx or of a redirect we follow). The
+ * status comes from curl: an HTTP/2 status line ("HTTP/2 200") is not
+ * where an HTTP/1 parser looks. */
 static void headers_complete (req *r) {
   long status = 0;
-  if (r->headers_done || r->hlen < 12) return;
-  status = atol(r->hdrs + 9);
+  if (r->headers_done) return;
+  curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
   if (status < 200) return;
   if (status >= 300 && status < 400 && r->follow) {
     struct curl_header *h;
@@ -359,6 +474,8 @@ static void req_release (req *r) {
   if (r->c) backoff_stop(r);
   if (r->easy) curl_easy_cleanup(r->easy);
   if (r->headers) curl_slist_free_all(r->headers);
+  if (r->safe_headers) curl_slist_free_all(r->safe_headers);
+  r->safe_headers = NULL;
   if (r->mime) curl_mime_free(r->mime);
   free(r->body);
   free(r->hdrs);
@@ -399,15 +516,20 @@ static double opt_seconds (lua_State *L, int opts, int settings,
   return v;
 }
 
-static int is_token (const char *s) {
-  if (*s == '\0') return 0;
-  for (; *s; s++)
-    if (!(isalnum((unsigned char)*s) || strchr("!#$%&'*+-.^_`|~", *s)))
+/* A method or header name: RFC 9110 token characters only (so no NUL,
+ * CR, LF or space). */
+static int is_token (const char *s, size_t len) {
+  size_t i;
+  if (len == 0) return 0;
+  for (i = 0; i < len; i++)
+    if (!(isalnum((unsigned char)s[i]) ||
+          (s[i] && strchr("!#$%&'*+-.^_`|~", s[i]))))
       return 0;
   return 1;
 }
 
-/* Header injection guard: CR, LF and NUL never reach the wire. */
+/* Header injection guard: CR, LF and NUL never reach the wire (C would
+ * cut the string at a NUL; CR or LF would start a new header). */
 static int clean_value (const char *s, size_t len) {
   size_t i;
   for (i = 0; i < len; i++)
@@ -415,108 +537,241 @@ static int clean_value (const char *s, size_t len) {
   return 1;
 }
 
-static void add_header (lua_State *L, req *r, const char *name,
-                        const char *value, size_t vlen, const char *fname) {
-  struct curl_slist *l;
-  if (!is_token(name)) {
+/* Raise an argument error (arg) unless name: value is a safe header. */
+static void check_header (lua_State *L, int arg, const char *fname,
+                          const char *name, size_t nlen, const char *value,
+                          size_t vlen) {
+  if (!clean_value(name, nlen))
+    luaio__argerror(L, arg, fname, "header name contains CR, LF or NUL");
+  if (!is_token(name, nlen)) {
     lua_pushfstring(L, "invalid header name '%s'", name);
-    luaio__argerror(L, 2, fname, lua_tostring(L, -1));
+    luaio__argerror(L, arg, fname, lua_tostring(L, -1));
   }
   if (!clean_value(value, vlen)) {
     lua_pushfstring(L, "header '%s' contains CR, LF or NUL", name);
-    luaio__argerror(L, 2, fname, lua_tostring(L, -1));
+    luaio__argerror(L, arg, fname, lua_tostring(L, -1));
   }
-  lua_pushfstring(L, "%s: %s", name, value);
+}
+
+/* Append one header to r's list. An empty value is sent as "Name:" by
+ * writing "Name;" (curl reads "Name:" as "remove this header"). */
+static void add_header (lua_State *L, req *r, const char *name,
+                        size_t nlen, const char *value, size_t vlen,
+                        const char *fname) {
+  struct curl_slist *l;
+  check_header(L, 2, fname, name, nlen, value, vlen);
+  if (vlen == 0) lua_pushfstring(L, "%s;", name);
+  else lua_pushfstring(L, "%s: %s", name, value);
   l = curl_slist_append(r->headers, lua_tostring(L, -1));
   lua_pop(L, 1);
   if (l == NULL) luaL_error(L, "%s: out of memory", fname);
   r->headers = l;
 }
 
-/* Headers from a table (name -> value) at idx. */
-static void add_headers (lua_State *L, req *r, int idx, const char *fname) {
+/* Check the headers table (name -> value) at idx, at argument arg; with
+ * r, also append them to r's list. */
+static void add_headers (lua_State *L, req *r, int idx, int arg,
+                         const char *fname) {
+  idx = lua_absindex(L, idx);
   if (lua_isnil(L, idx)) return;
   if (!lua_istable(L, idx))
-    luaio__argerror(L, 2, fname, "option 'headers' must be a table");
+    luaio__argerror(L, arg, fname, "option 'headers' must be a table");
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    size_t vlen;
-    const char *v;
+    size_t nlen, vlen;
+    const char *n, *v;
     if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
-      luaio__argerror(L, 2, fname, "headers must map names to strings");
-    v = lua_tolstring(L, -1, &vlen);
-    add_header(L, r, lua_tostring(L, -2), v, vlen, fname);
+      luaio__argerror(L, arg, fname, "headers must map names to strings");
+    n = lua_tolstring(L, -2, &nlen);
+    v = lua_tolstring(L, -1, &vlen);             /* a number: in place */
+    if (r) add_header(L, r, n, nlen, v, vlen, fname);
+    else check_header(L, arg, fname, n, nlen, v, vlen);
     lua_pop(L, 1);
   }
 }
 
-/* Append name=value pairs of the table at idx, URL-encoded, to b. */
-static void encode_pairs (lua_State *L, CURL *e, int idx, luaL_Buffer *b,
-                          const char *fname, const char *what) {
-  int first = 1;
+/* 1 if the header line (from r's list) names a secret: one of the
+ * built-in names or of the sensitive_headers list at sens (0: none). */
+static int is_sensitive (lua_State *L, const char *line, int sens) {
+  static const char *const builtin[] = {
+    "Authorization", "Proxy-Authorization", "Cookie", "X-Api-Key",
+    "X-Auth-Token", NULL
+  };
+  size_t n = strcspn(line, ":;"), i, len;
+  lua_Integer k;
+  for (i = 0; builtin[i]; i++)
+    if (strlen(builtin[i]) == n && strncasecmp(line, builtin[i], n) == 0)
+      return 1;
+  for (k = 1; sens && lua_rawgeti(L, sens, k) == LUA_TSTRING; k++) {
+    const char *name = lua_tolstring(L, -1, &len);
+    lua_pop(L, 1);
+    if (len == n && strncasecmp(line, name, n) == 0) return 1;
+  }
+  if (sens) lua_pop(L, 1);
+  return 0;
+}
+
+/* Build r->safe_headers, r's headers without the secret ones, used once
+ * a redirect leaves the first origin (r->secrets says if any). */
+static void set_safe_headers (lua_State *L, req *r, int opts, int settings,
+                              const char *fname) {
+  struct curl_slist *l, *safe = NULL;
+  int sens = 0;
+  lua_Integer i, n;
+  if (opt(L, opts, settings, "sensitive_headers") != LUA_TNIL) {
+    int ok = lua_istable(L, -1);
+    n = ok ? (lua_Integer)lua_rawlen(L, -1) : 0;
+    for (i = 1; ok && i <= n; i++) {
+      ok = lua_rawgeti(L, -1, i) == LUA_TSTRING;
+      lua_pop(L, 1);
+    }
+    if (!ok)
+      luaio__argerror(L, 2, fname, "option 'sensitive_headers' must be a "
+                      "list of header names");
+    sens = lua_gettop(L);
+  }
+  for (l = r->headers; l && !r->secrets; l = l->next)
+    r->secrets = is_sensitive(L, l->data, sens);
+  for (l = r->secrets ? r->headers : NULL; l; l = l->next) {
+    if (is_sensitive(L, l->data, sens)) continue;
+    safe = curl_slist_append(r->safe_headers, l->data);
+    if (safe == NULL) luaL_error(L, "%s: out of memory", fname);
+    r->safe_headers = safe;
+  }
+  lua_pop(L, 1);
+}
+
+/* Push the string or number at idx percent-encoded as curl_easy_escape
+ * does (RFC 3986 unreserved bytes kept). Done here, into a Lua buffer,
+ * so that no curl allocation can leak when Lua raises; a NUL byte is
+ * encoded, never a cut. A number key is converted on a copy (converting
+ * it in place would break lua_next). [-0, +1] */
+static void push_escaped (lua_State *L, int idx) {
+  static const char hex[] = "0123456789ABCDEF";
+  luaL_Buffer b;
+  size_t len, i;
+  const char *s;
+  lua_pushvalue(L, idx);
+  s = lua_tolstring(L, -1, &len);
+  luaL_buffinit(L, &b);
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~')
+      luaL_addchar(&b, (char)c);
+    else {
+      luaL_addchar(&b, '%');
+      luaL_addchar(&b, hex[c >> 4]);
+      luaL_addchar(&b, hex[c & 15]);
+    }
+  }
+  luaL_pushresult(&b);
+  lua_remove(L, -2);
+}
+
+static int is_text (lua_State *L, int idx) {
+  int t = lua_type(L, idx);
+  return t == LUA_TSTRING || t == LUA_TNUMBER;
+}
+
+/* Push the name=value pairs of the table at idx URL-encoded and joined
+ * with '&'. Keys and values are strings or numbers (numbers converted).
+ * The parts are collected in a table first: a luaL_Buffer cannot be used
+ * while lua_next keeps a key and value above it. [-0, +1] */
+static void encode_pairs (lua_State *L, int idx, const char *fname,
+                          const char *what) {
+  luaL_Buffer b;
+  int parts, n = 0, i;
   idx = lua_absindex(L, idx);
+  lua_newtable(L);
+  parts = lua_gettop(L);
   lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    char *k, *v;
-    if (!lua_isstring(L, -2) || !lua_isstring(L, -1)) {
-      lua_pushfstring(L, "option '%s' must map strings to strings", what);
+  while (lua_next(L, idx)) {                     /* parts key value */
+    if (!is_text(L, -2) || !is_text(L, -1)) {
+      lua_pushfstring(L, "option '%s' must map strings or numbers to "
+                      "strings or numbers", what);
       luaio__argerror(L, 2, fname, lua_tostring(L, -1));
     }
-    k = curl_easy_escape(e, lua_tostring(L, -2), 0);
-    v = curl_easy_escape(e, lua_tostring(L, -1), 0);
-    if (!first) luaL_addchar(b, '&');
-    if (k) luaL_addstring(b, k);
-    luaL_addchar(b, '=');
-    if (v) luaL_addstring(b, v);
-    curl_free(k);
-    curl_free(v);
-    first = 0;
+    push_escaped(L, -2);
+    lua_rawseti(L, parts, ++n);
+    push_escaped(L, -1);
+    lua_rawseti(L, parts, ++n);
     lua_pop(L, 1);
   }
+  luaL_buffinit(L, &b);
+  for (i = 1; i <= n; i++) {
+    if (i > 1) luaL_addchar(&b, i % 2 ? '&' : '=');
+    lua_rawgeti(L, parts, i);
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  lua_remove(L, parts);
+}
+
+/* Push the string option name (nil when absent): an argument error if it
+ * is not a string or holds a NUL byte, which C would cut at. [-0, +1] */
+static const char *opt_text (lua_State *L, int opts, int settings,
+                             const char *name, const char *fname) {
+  size_t len;
+  const char *s;
+  int t = opt(L, opts, settings, name);
+  if (t == LUA_TNIL) return NULL;
+  if (t != LUA_TSTRING) {
+    lua_pushfstring(L, "option '%s' must be a string", name);
+    luaio__argerror(L, 2, fname, lua_tostring(L, -1));
+  }
+  s = lua_tolstring(L, -1, &len);
+  if (memchr(s, '\0', len)) {
+    lua_pushfstring(L, "option '%s' contains a NUL byte", name);
+    luaio__argerror(L, 2, fname, lua_tostring(L, -1));
+  }
+  return s;
+}
+
+/* Push the encoded query option, or nil. [-0, +1] */
+static void push_query (lua_State *L, int opts, const char *fname) {
+  if (!opts) { lua_pushnil(L); return; }
+  if (lua_getfield(L, opts, "query") == LUA_TNIL) return;
+  if (!lua_istable(L, -1))
+    luaio__argerror(L, 2, fname, "option 'query' must be a table");
+  encode_pairs(L, -1, fname, "query");
+  lua_remove(L, -2);
 }
 
 /* Resolve url against base_url, append query; set CURLOPT_URL. Leaves
- * the final URL string on the stack. [-0, +1] */
+ * the final URL string on the stack. Every Lua value is prepared before
+ * the CURLU handle exists, and nothing raises while it does. [-0, +1] */
 static void set_url (lua_State *L, req *r, const char *url, int opts,
                      int settings, const char *fname) {
-  CURLU *u = curl_url();
+  CURLU *u;
   CURLUcode uc = CURLUE_OK;
   char *full = NULL, *scheme = NULL;
-  if (u == NULL) luaL_error(L, "%s: out of memory", fname);
-  if (opt(L, opts, settings, "base_url") == LUA_TSTRING)
-    uc = curl_url_set(u, CURLUPART_URL, lua_tostring(L, -1), 0);
-  lua_pop(L, 1);
+  int web = 0, top = lua_gettop(L);
+  const char *base = opt_text(L, opts, settings, "base_url", fname);
+  const char *query;
+  push_query(L, opts, fname);                      /* base query */
+  query = lua_tostring(L, -1);
+  u = curl_url();
+  if (u == NULL) uc = CURLUE_OUT_OF_MEMORY;
+  if (uc == CURLUE_OK && base) uc = curl_url_set(u, CURLUPART_URL, base, 0);
   if (uc == CURLUE_OK) uc = curl_url_set(u, CURLUPART_URL, url, 0);
-  if (uc == CURLUE_OK && opt(L, opts, 0, "query") != LUA_TNIL) {
-    luaL_Buffer b;
-    if (!lua_istable(L, -1)) {
-      curl_url_cleanup(u);
-      luaio__argerror(L, 2, fname, "option 'query' must be a table");
-    }
-    luaL_buffinit(L, &b);
-    encode_pairs(L, r->easy, -2, &b, fname, "query");
-    luaL_pushresult(&b);
-    if (lua_rawlen(L, -1) > 0)
-      uc = curl_url_set(u, CURLUPART_QUERY, lua_tostring(L, -1),
-                        CURLU_APPENDQUERY);
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
+  if (uc == CURLUE_OK && query && *query)
+    uc = curl_url_set(u, CURLUPART_QUERY, query, CURLU_APPENDQUERY);
   if (uc == CURLUE_OK) uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
   if (uc == CURLUE_OK) uc = curl_url_get(u, CURLUPART_URL, &full, 0);
-  if (uc != CURLUE_OK || (strcmp(scheme, "http") && strcmp(scheme, "https"))) {
+  if (uc == CURLUE_OK)
+    web = strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0;
+  if (web) curl_easy_setopt(r->easy, CURLOPT_URL, full);  /* copies */
+  curl_free(scheme);
+  curl_url_cleanup(u);
+  lua_settop(L, top);
+  if (!web) {
+    curl_free(full);
     lua_pushfstring(L, "invalid URL '%s': %s", url, uc != CURLUE_OK
                     ? curl_url_strerror(uc) : "only http and https");
-    curl_free(scheme);
-    curl_free(full);
-    curl_url_cleanup(u);
     luaio__argerror(L, 1, fname, lua_tostring(L, -1));
   }
-  lua_pushstring(L, full);
-  curl_free(scheme);
+  lua_pushstring(L, full);       /* a memory error here leaks the URL */
   curl_free(full);
-  curl_url_cleanup(u);
-  curl_easy_setopt(r->easy, CURLOPT_URL, lua_tostring(L, -1));
 }
 
 /* Call luaio.json's function name on the value on top. [-1, +1] */
@@ -570,17 +825,14 @@ static void set_body (lua_State *L, req *r, int opts, const char *fname) {
   if (!opts) return;
   if (lua_getfield(L, opts, "json") != LUA_TNIL) {
     json_call(L, "encode");
-    add_header(L, r, "Content-Type", "application/json", 16, fname);
+    add_header(L, r, "Content-Type", 12, "application/json", 16, fname);
   }
   else if (lua_pop(L, 1), lua_getfield(L, opts, "form") != LUA_TNIL) {
-    luaL_Buffer b;
     if (!lua_istable(L, -1))
       luaio__argerror(L, 2, fname, "option 'form' must be a table");
-    luaL_buffinit(L, &b);
-    encode_pairs(L, r->easy, -2, &b, fname, "form");
-    luaL_pushresult(&b);
+    encode_pairs(L, -1, fname, "form");
     lua_remove(L, -2);
-    add_header(L, r, "Content-Type", "application/x-www-form-urlencoded",
+    add_header(L, r, "Content-Type", 12, "application/x-www-form-urlencoded",
                33, fname);
   }
   else if (lua_pop(L, 1), lua_getfield(L, opts, "multipart") != LUA_TNIL) {
@@ -610,6 +862,27 @@ static void set_method (req *r, const char *method) {
   r->idempotent = strcmp(method, "POST") != 0 && strcmp(method, "PATCH") != 0;
 }
 
+/* Seconds to curl's milliseconds, rounded up: 0 would mean "never", so
+ * a positive timeout under 1 ms becomes 1 ms. Capped at about 24 days. */
+static long to_ms (double seconds) {
+  double ms = ceil(seconds * 1000);
+  return ms < 1 ? 1 : ms > 2e9 ? 2000000000L : (long)ms;
+}
+
+/* The max_body option in bytes; math.huge (or any value past SIZE_MAX)
+ * means no limit. */
+static size_t opt_max_body (lua_State *L, int opts, int settings,
+                            const char *fname) {
+  double v = DEFAULT_MAX_BODY;
+  int t = opt(L, opts, settings, "max_body");
+  if (t == LUA_TNUMBER) v = lua_tonumber(L, -1);
+  if ((t != LUA_TNUMBER && t != LUA_TNIL) || !(v >= 0))   /* NaN too */
+    luaio__argerror(L, 2, fname, "option 'max_body' must be a "
+                    "non-negative number of bytes");
+  lua_pop(L, 1);
+  return v >= (double)SIZE_MAX ? SIZE_MAX : (size_t)v;
+}
+
 /* Timeouts, redirects, TLS, proxy, version, limits. */
 static void set_transfer_opts (lua_State *L, req *r, int opts, int settings,
                                const char *fname) {
@@ -619,15 +892,10 @@ static void set_transfer_opts (lua_State *L, req *r, int opts, int settings,
   double conn = opt_seconds(L, opts, settings, "connect_timeout",
                             DEFAULT_CONNECT_TIMEOUT, fname);
   double idle = opt_seconds(L, opts, settings, "idle_timeout", -1, fname);
-  double max_body = DEFAULT_MAX_BODY;
   long redirects = 10;
-  if (total > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(total * 1000));
-  if (conn > 0)
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(conn * 1000));
-  if (idle > 0) {
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)ceil(idle));
-  }
+  if (total > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to_ms(total));
+  if (conn > 0) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, to_ms(conn));
+  if (idle > 0) r->idle_ms = (uint64_t)to_ms(idle);
   if (opt(L, opts, settings, "max_redirects") == LUA_TNUMBER)
     redirects = (long)lua_tointeger(L, -1);
   lua_pop(L, 1);
@@ -646,10 +914,10 @@ static void set_transfer_opts (lua_State *L, req *r, int opts, int settings,
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
   }
   lua_pop(L, 1);
-  if (opt(L, opts, settings, "ca_file") == LUA_TSTRING)
+  if (opt_text(L, opts, settings, "ca_file", fname))
     curl_easy_setopt(e, CURLOPT_CAINFO, lua_tostring(L, -1));
   lua_pop(L, 1);
-  if (opt(L, opts, settings, "proxy") == LUA_TSTRING)
+  if (opt_text(L, opts, settings, "proxy", fname))
     curl_easy_setopt(e, CURLOPT_PROXY, lua_tostring(L, -1));
   lua_pop(L, 1);
   if (opt(L, opts, settings, "http_version") == LUA_TSTRING) {
@@ -664,10 +932,7 @@ static void set_transfer_opts (lua_State *L, req *r, int opts, int settings,
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, cv);
   }
   lua_pop(L, 1);
-  if (opt(L, opts, settings, "max_body") == LUA_TNUMBER)
-    max_body = lua_tonumber(L, -1);
-  lua_pop(L, 1);
-  r->max_body = (size_t)max_body;
+  r->max_body = opt_max_body(L, opts, settings, fname);
   r->max_header = DEFAULT_MAX_HEADER;
   if (opt(L, opts, settings, "retries") == LUA_TNUMBER)
     r->retries = (int)lua_tointeger(L, -1);
@@ -684,9 +949,20 @@ static void set_transfer_opts (lua_State *L, req *r, int opts, int settings,
 
 /* ---- completion: errors, responses, retries ---------------------------- */
 
+/* The header limit a failed transfer hit, 0 if none: ours on the whole
+ * block, or curl's own on one line, which curl reports as "out of
+ * memory" (its line buffer refuses to grow past CURL_MAX_HTTP_HEADER):
+ * an "out of memory" in the middle of a header block is that. */
+static size_t header_limit (req *r) {
+  if (r->header_too_big) return r->max_header;
+  if (r->result == CURLE_OUT_OF_MEMORY && r->in_header)
+    return CURL_MAX_HTTP_HEADER;
+  return 0;
+}
+
 static const char *error_kind (req *r) {
   if (r->too_big) return "body_too_large";
-  if (r->header_too_big) return "header_too_large";
+  if (header_limit(r)) return "http";
   switch (r->result) {
     case CURLE_OPERATION_TIMEDOUT: return "timeout";
     case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_RESOLVE_PROXY:
@@ -729,13 +1005,17 @@ static const char *curl_code_name (CURLcode rc, char *buf, size_t size) {
 static int raise_transfer_error (lua_State *L, req *r, const char *method) {
   long oserr = 0;
   const char *code, *msg;
-  char cbuf[32];
+  char cbuf[32], hbuf[80];
+  size_t hmax = header_limit(r);
   curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &oserr);
+  if (hmax)
+    snprintf(hbuf, sizeof hbuf, "response header too large (%s over %zu "
+             "bytes)", r->header_too_big ? "headers" : "a line", hmax);
   if (r->too_big) msg = "response body larger than max_body";
-  else if (r->header_too_big) msg = "response headers too large";
+  else if (hmax) msg = hbuf;
   else msg = r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->result);
   if (r->too_big) code = "BODY_TOO_LARGE";
-  else if (r->header_too_big) code = "HEADER_TOO_LARGE";
+  else if (hmax) code = "EMSGSIZE";
   else if (oserr) code = uv_err_name(-(int)oserr);
   else if (r->result == CURLE_OPERATION_TIMEDOUT) code = "ETIMEDOUT";
   else if (r->result == CURLE_TOO_MANY_REDIRECTS) code = "TOO_MANY_REDIRECTS";
@@ -901,7 +1181,11 @@ static void retry_due_cb (luaio_deadline *d) {
   list_del(&r->c->backoffs, r);
   r->backoff = 0;
   r->len = r->hlen = 0;
-  r->too_big = r->header_too_big = 0;
+  r->too_big = r->header_too_big = r->in_header = 0;
+  if (r->stripped) {                   /* back to the first origin */
+    curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
+    r->stripped = 0;
+  }
   r->errbuf[0] = '\0';
   if (!req_add(r)) {
     r->result = CURLE_FAILED_INIT;
@@ -957,13 +1241,18 @@ static int req_k (lua_State *L, int status, lua_KContext ctx) {
 
 /* Start a request: client at cidx (its settings as uservalue), method,
  * url, options at opts (0: none). */
+/* method and url are Lua strings (lengths mlen, ulen) given at argument
+ * arg. */
 static int do_request (lua_State *L, int cidx, const char *method,
-                       const char *url, int opts, const char *fname) {
+                       size_t mlen, const char *url, size_t ulen, int arg,
+                       int opts, const char *fname) {
   hclient *c = check_client(L, cidx);
   int settings;
   req *r;
-  if (!is_token(method) || !clean_value(method, strlen(method)))
-    return luaio__argerror(L, 1, fname, "invalid method");
+  if (!is_token(method, mlen))
+    return luaio__argerror(L, arg, fname, "invalid method");
+  if (memchr(url, '\0', ulen))
+    return luaio__argerror(L, arg, fname, "URL contains a NUL byte");
   luaio_check_wait(L, fname);
   lua_getiuservalue(L, cidx, 1);
   settings = lua_gettop(L);
@@ -976,16 +1265,17 @@ static int do_request (lua_State *L, int cidx, const char *method,
   r->easy = curl_easy_init();
   if (r->easy == NULL) return luaL_error(L, "%s: out of memory", fname);
   lua_getfield(L, settings, "headers");
-  add_headers(L, r, lua_gettop(L), fname);
+  add_headers(L, r, -1, 2, fname);
   lua_pop(L, 1);
   if (opts) {
     lua_getfield(L, opts, "headers");
-    add_headers(L, r, lua_gettop(L), fname);
+    add_headers(L, r, -1, 2, fname);
     lua_pop(L, 1);
   }
   set_method(r, method);
   set_transfer_opts(L, r, opts, settings, fname);
   set_body(L, r, opts, fname);
+  set_safe_headers(L, r, opts, settings, fname);
   lua_pushstring(L, method);                       /* r method */
   set_url(L, r, url, opts, settings, fname);       /* r method url */
   lua_pushnumber(L, (lua_Number)uv_hrtime() / 1e9);
@@ -1018,25 +1308,28 @@ static int push_default_client (lua_State *L);
 /* client:request{method=, url=, ...} and http.request{...} */
 static int request_table (lua_State *L, int cidx, int tidx,
                           const char *fname) {
-  const char *method, *url;
+  const char *method = "GET", *url;
+  size_t mlen = 3, ulen;
   luaio__checktype(L, tidx, fname, LUA_TTABLE);
   lua_getfield(L, tidx, "url");
   if (lua_type(L, -1) != LUA_TSTRING)
     return luaio__argerror(L, tidx, fname, "field 'url' must be a string");
-  url = lua_tostring(L, -1);
+  url = lua_tolstring(L, -1, &ulen);
   lua_getfield(L, tidx, "method");
-  method = lua_isstring(L, -1) ? lua_tostring(L, -1) : "GET";
-  return do_request(L, cidx, method, url, tidx, fname);
+  if (lua_isstring(L, -1)) method = lua_tolstring(L, -1, &mlen);
+  return do_request(L, cidx, method, mlen, url, ulen, tidx, tidx, fname);
 }
 
 /* method(url [, opts]) on client at cidx. */
 static int request_url (lua_State *L, int cidx, int uidx, const char *method,
                         const char *fname) {
-  const char *url = luaio__checkstring(L, uidx, fname, NULL);
+  size_t ulen;
+  const char *url = luaio__checkstring(L, uidx, fname, &ulen);
   int opts = uidx + 1;
   if (lua_isnoneornil(L, opts)) opts = 0;
   else luaio__checktype(L, opts, fname, LUA_TTABLE);
-  return do_request(L, cidx, method, url, opts, fname);
+  return do_request(L, cidx, method, strlen(method), url, ulen, uidx, opts,
+                    fname);
 }
 
 #define VERB(name, METHOD) \
@@ -1073,21 +1366,54 @@ static int client_close_m (lua_State *L) {
   return 0;
 }
 
-/* Make a client for the settings table at sidx. [-0, +1] */
+/* A connection cap setting at sidx (0: none): def when absent, 0 (no
+ * cap) when false, else a positive integer. */
+static long cap_setting (lua_State *L, int sidx, const char *name, long def,
+                         const char *fname) {
+  long v = def;
+  int t = sidx ? lua_getfield(L, sidx, name) : (lua_pushnil(L), LUA_TNIL);
+  int isint = 0;
+  lua_Integer n = t == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
+  if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) v = 0;
+  else if (isint && n > 0 && n <= 1000000) v = (long)n;
+  else if (t != LUA_TNIL) {
+    lua_pushfstring(L, "option '%s' must be a positive integer or false",
+                    name);
+    luaio__argerror(L, 1, fname, lua_tostring(L, -1));
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+/* Cap the client's connections in total and per host (0: no cap). */
+static void set_caps (hclient *c, long total, long per_host) {
+  if (total > 0) {             /* a cache as big, so none is reopened */
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, total);
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, total);
+  }
+  if (per_host > 0)
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
+}
+
+/* Make a client for the settings table at sidx (0: defaults). [-0, +1] */
 static int new_client (lua_State *L, int sidx, const char *fname) {
   client_ud *u;
-  int cookies = 1;
-  lua_Integer maxc = 0, maxh = 0;
+  int cookies = 1, set_total = 0;
+  long maxc, maxh;
   if (sidx) {
     luaio__checktype(L, sidx, fname, LUA_TTABLE);
+    lua_getfield(L, sidx, "headers");
+    add_headers(L, NULL, -1, sidx, fname);
     lua_getfield(L, sidx, "cookies");
     cookies = lua_isnil(L, -1) || lua_toboolean(L, -1);
     lua_getfield(L, sidx, "max_connections");
-    maxc = lua_tointeger(L, -1);
-    lua_getfield(L, sidx, "max_per_host");
-    maxh = lua_tointeger(L, -1);
+    set_total = !lua_isnil(L, -1);
     lua_pop(L, 3);
   }
+  maxc = cap_setting(L, sidx, "max_connections", DEFAULT_MAX_CONNECTIONS,
+                     fname);
+  maxh = cap_setting(L, sidx, "max_per_host",
+                     set_total ? maxc : DEFAULT_MAX_PER_HOST, fname);
   u = lua_newuserdatauv(L, sizeof *u, 1);
   u->c = NULL;
   luaL_setmetatable(L, "luaio.HttpClient");
@@ -1104,12 +1430,7 @@ static int new_client (lua_State *L, int sidx, const char *fname) {
   lua_setiuservalue(L, -2, 1);
   u->c = client_new(luaio__host(L), cookies);
   if (u->c == NULL) return luaL_error(L, "%s: out of memory", fname);
-  if (maxc > 0) {              /* a cache as big, so none is reopened */
-    curl_multi_setopt(u->c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)maxc);
-    curl_multi_setopt(u->c->multi, CURLMOPT_MAXCONNECTS, (long)maxc);
-  }
-  if (maxh > 0)
-    curl_multi_setopt(u->c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)maxh);
+  set_caps(u->c, maxc, maxh);
   return 1;
 }
 
@@ -1180,12 +1501,22 @@ static req *stream_of (lua_State *L, const char *fname) {
   return r;
 }
 
+/* Raise the error of reading a closed response (response at 1). */
+static int raise_closed (lua_State *L) {
+  luaio_push_error(L, "io", "ECANCELED", "response closed");
+  lua_pushliteral(L, "response:chunks");
+  lua_setfield(L, -2, "op");
+  lua_getfield(L, 1, "url");
+  lua_setfield(L, -2, "url");
+  return luaio_raise(L);
+}
+
 static int chunk_k (lua_State *L, int status, lua_KContext ctx) {
   req *r = (req *)ctx;
   lua_settop(L, 1);
   if (status != 0) return luaio_raise_uv(L, status, "response:chunks", NULL,
                                          NULL);
-  if (r->easy == NULL) return luaL_error(L, "response:chunks: closed");
+  if (r->easy == NULL) return raise_closed(L);
   if (r->len > 0) {
     lua_pushlstring(L, r->body, r->len);
     r->len = 0;
@@ -1225,12 +1556,16 @@ static int resp_chunks (lua_State *L) {
   return 1;
 }
 
-/* resp:close(): stops a streamed transfer (also on <close>). */
+/* resp:close(): stops a streamed transfer (also on <close>); a task
+ * waiting in chunks() wakes and raises that the response was closed. */
 static int resp_close (lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "_stream");
-  if (luaL_testudata(L, -1, "luaio.HttpRequest"))
-    req_release((req *)lua_touserdata(L, -1));
+  if (luaL_testudata(L, -1, "luaio.HttpRequest")) {
+    req *r = (req *)lua_touserdata(L, -1);
+    req_release(r);
+    luaio_waitlist_wake_all(&r->readers, 0);
+  }
   return 0;
 }
 

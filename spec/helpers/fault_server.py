@@ -12,8 +12,12 @@ Prints its port, then serves until killed:
   /stats          connections accepted, most open at once, open now
   /stats/reset    starts counting "most open at once" again from now
   /slow           answers after 0.05 s (to keep connections busy)
+  /headers        the request's header lines, as the body
+  /redirect-to/<percent-encoded URL>  302 to that URL
+  /partial        headers and 1000 bytes of a 100000-byte body, then stalls
+  /trickle        a 20-byte body, one byte every 0.05 s
 """
-import socket, struct, sys, threading, time
+import socket, struct, sys, threading, time, urllib.parse
 
 lock = threading.Lock()
 attempts = {}
@@ -28,21 +32,39 @@ def respond(conn, status, body, extra=""):
 def read_request(f):
     line = f.readline()
     if not line:
-        return None
+        return None, b""
+    headers = b""
     while True:
         h = f.readline()
         if not h or h in (b"\r\n", b"\n"):
             break
-    return line.decode("latin-1").split()[1]
+        headers += h
+    return line.decode("latin-1").split()[1], headers
 
 
 def handle(conn):
     f = conn.makefile("rb")
     try:
         while True:
-            path = read_request(f)
+            path, headers = read_request(f)
             if path is None:
                 return
+            if path == "/headers":
+                respond(conn, "200 OK", headers)
+                continue
+            if path.startswith("/redirect-to/"):
+                to = urllib.parse.unquote(path[len("/redirect-to/"):])
+                respond(conn, "302 Found", b"", "Location: %s\r\n" % to)
+                continue
+            if path == "/partial":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+                time.sleep(3600)
+            if path == "/trickle":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n")
+                for _ in range(20):
+                    time.sleep(0.05)
+                    conn.sendall(b"t")
+                continue
             if path == "/reset":
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

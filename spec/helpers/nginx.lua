@@ -45,7 +45,7 @@ http {
     location = /headers/multi { add_header X-Multi one; add_header X-Multi two; echo "multi"; }
   }
   server {
-    listen 127.0.0.1:%d ssl;
+    listen 127.0.0.1:%d ssl http2;
     ssl_certificate %s/cert.pem;
     ssl_certificate_key %s/key.pem;
     root %s/www;
