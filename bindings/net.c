@@ -30,6 +30,19 @@ typedef struct stream_ud {
   tstream *s;
 } stream_ud;
 
+/* A string argument that C will read up to its first NUL (a host name,
+ * address or path): one with a NUL inside is refused, not truncated. */
+static const char *check_cstring (lua_State *L, int arg, const char *fname,
+                                  const char *what) {
+  size_t len;
+  const char *s = luaio__checkstring(L, arg, fname, &len);
+  if (memchr(s, '\0', len) != NULL) {
+    lua_pushfstring(L, "%s contains a NUL byte", what);
+    luaio__argerror(L, arg, fname, lua_tostring(L, -1));
+  }
+  return s;
+}
+
 static void stream_free_cb (uv_handle_t *h) {
   tstream *s = (tstream *)h->data;
   free(s->buf);
@@ -646,7 +659,7 @@ static int connect_k (lua_State *L, int status, lua_KContext ctx) {
 
 /* net.connect(host, port [, {timeout=}]) -> stream */
 static int net_connect (lua_State *L) {
-  const char *host = luaio__checkstring(L, 1, "net.connect", NULL);
+  const char *host = check_cstring(L, 1, "net.connect", "host");
   lua_Integer port = luaio__checkinteger(L, 2, "net.connect");
   lua_Integer ms = 30000;
   struct addrinfo hints;
@@ -687,7 +700,7 @@ static int net_connect (lua_State *L) {
 
 /* net.connect_unix(path [, {timeout=}]) -> stream over a Unix socket */
 static int net_connect_unix (lua_State *L) {
-  const char *path = luaio__checkstring(L, 1, "net.connect_unix", NULL);
+  const char *path = check_cstring(L, 1, "net.connect_unix", "path");
   lua_Integer ms = 30000;
   connect_op *op;
   if (!lua_isnoneornil(L, 2)) {
@@ -919,7 +932,7 @@ static int server_start (lua_State *L, listener *l, int is_pipe, int hidx,
  * an IP address ("127.0.0.1", "::1", "0.0.0.0") or "localhost"; port 0
  * picks a free one (srv.port). */
 static int net_serve (lua_State *L) {
-  const char *host = luaio__checkstring(L, 1, "net.serve", NULL);
+  const char *host = check_cstring(L, 1, "net.serve", "host");
   lua_Integer port = luaio__checkinteger(L, 2, "net.serve");
   struct sockaddr_storage ss;
   listener *l;
@@ -942,7 +955,7 @@ static int net_serve (lua_State *L) {
 /* net.serve_unix(path, handler [, {backlog=}]) -> server on a Unix
  * socket (an existing socket file is an EADDRINUSE error). */
 static int net_serve_unix (lua_State *L) {
-  const char *path = luaio__checkstring(L, 1, "net.serve_unix", NULL);
+  const char *path = check_cstring(L, 1, "net.serve_unix", "path");
   listener *l;
   luaio__checktype(L, 2, "net.serve_unix", LUA_TFUNCTION);
   l = malloc(sizeof *l);
@@ -997,7 +1010,7 @@ static int resolve_k (lua_State *L, int status, lua_KContext ctx) {
 
 /* net.resolve(host) -> list of IP addresses */
 static int net_resolve (lua_State *L) {
-  const char *host = luaio__checkstring(L, 1, "net.resolve", NULL);
+  const char *host = check_cstring(L, 1, "net.resolve", "host");
   struct addrinfo hints;
   resolve_op *op;
   int rc;
@@ -1107,7 +1120,7 @@ static int udp_recv (lua_State *L) {
 
 static int ip_addr (lua_State *L, int hi, int pi, struct sockaddr_storage *ss,
                     const char *fname) {
-  const char *host = luaio__checkstring(L, hi, fname, NULL);
+  const char *host = check_cstring(L, hi, fname, "host");
   lua_Integer port = luaio__checkinteger(L, pi, fname);
   if (strcmp(host, "localhost") == 0) host = "127.0.0.1";
   if (port < 0 || port > 65535)
