@@ -30,6 +30,19 @@ typedef struct stream_ud {
   tstream *s;
 } stream_ud;
 
+/* Status a close wakes waiters with (a task's own cancellation comes as
+ * UV_ECANCELED): their continuations raise closed_error. */
+#define WAKE_CLOSED UV_EBADF
+
+/* Raise an error of kind "io", code "ECANCELED", saying what was closed:
+ * `stream:write: ECANCELED (the stream was closed)`. */
+static int closed_error (lua_State *L, const char *fname, const char *what) {
+  luaio_push_uv_error(L, UV_ECANCELED, fname, NULL, NULL);
+  lua_pushfstring(L, "the %s was closed", what);
+  lua_setfield(L, -2, "message");
+  return luaio_raise(L);
+}
+
 /* A string argument that C will read up to its first NUL (a host name,
  * address or path): one with a NUL inside is refused, not truncated. */
 static const char *check_cstring (lua_State *L, int arg, const char *fname,
@@ -1032,14 +1045,24 @@ static int net_resolve (lua_State *L) {
 
 /* ---- UDP ---------------------------------------------------------------- */
 
+/* Datagrams that arrived with no receiver waiting (its recv was cancelled
+ * or timed out, or it has not resumed yet) wait in a FIFO for the next
+ * recv. Reading stops while one is queued, so the kernel buffers the rest
+ * and the FIFO stays short. */
+typedef struct dgram {
+  struct dgram *next;
+  size_t len;
+  struct sockaddr_storage from;
+  char data[];
+} dgram;
+
 typedef struct udp {
   uv_udp_t h;
   int closed;
   luaio_waitlist receivers;
-  char *data;                   /* the last datagram, until taken */
-  ssize_t len;
-  struct sockaddr_storage from;
-  int err;
+  char *rbuf;                   /* libuv reads each datagram into this */
+  dgram *head, *tail;           /* received, not yet taken */
+  int err;                      /* a receive error for the next recv */
 } udp;
 
 typedef struct udp_ud {
@@ -1048,7 +1071,12 @@ typedef struct udp_ud {
 
 static void udp_free_cb (uv_handle_t *h) {
   udp *u = (udp *)h->data;
-  free(u->data);
+  dgram *d;
+  while ((d = u->head) != NULL) {
+    u->head = d->next;
+    free(d);
+  }
+  free(u->rbuf);
   free(u);
 }
 
@@ -1059,63 +1087,89 @@ static udp *check_udp (lua_State *L, const char *fname) {
   return x->u;
 }
 
+/* One receive buffer per socket: libuv hands each datagram to
+ * udp_recv_cb before it reads the next. */
 static void udp_alloc_cb (uv_handle_t *h, size_t hint, uv_buf_t *b) {
-  (void)h;
-  b->base = malloc(hint);
-  b->len = b->base ? hint : 0;
+  udp *u = (udp *)h->data;
+  (void)hint;
+  if (u->rbuf == NULL) u->rbuf = malloc(READ_CHUNK);
+  b->base = u->rbuf;
+  b->len = u->rbuf ? READ_CHUNK : 0;
 }
 
-/* One datagram is kept for the waiting receiver; reading stops until it
- * is taken, so the kernel buffers the rest. */
+/* Queue a copy of a datagram; returns 0 if out of memory. */
+static int udp_queue (udp *u, const char *data, size_t len,
+                      const struct sockaddr *from) {
+  dgram *d = malloc(sizeof *d + len);
+  if (d == NULL) return 0;
+  d->next = NULL;
+  d->len = len;
+  memcpy(d->data, data, len);
+  memcpy(&d->from, from, from->sa_family == AF_INET6
+         ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+  if (u->tail) u->tail->next = d; else u->head = d;
+  u->tail = d;
+  return 1;
+}
+
 static void udp_recv_cb (uv_udp_t *h, ssize_t n, const uv_buf_t *b,
                          const struct sockaddr *from, unsigned flags) {
   udp *u = (udp *)h->data;
   (void)flags;
-  if (n == 0 && from == NULL) { free(b->base); return; }
+  if (n == 0 && from == NULL) return;              /* nothing more now */
   if (n < 0) u->err = (int)n;
-  else {
-    u->data = b->base;
-    u->len = n;
-    memcpy(&u->from, from, from->sa_family == AF_INET6
-           ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-  }
-  if (n < 0) free(b->base);
+  else if (!udp_queue(u, b->base, (size_t)n, from)) u->err = UV_ENOMEM;
   uv_udp_recv_stop(h);
   luaio_waitlist_wake(&u->receivers, 0);
 }
 
-static int udp_recv_k (lua_State *L, int status, lua_KContext ctx) {
-  udp_ud *x = (udp_ud *)lua_touserdata(L, 1);
-  udp *u = x->u;
-  (void)ctx;
-  if (status != 0) return luaio_raise_uv(L, status, "udp:recv", NULL, NULL);
-  if (u == NULL || u->closed) return luaL_error(L, "udp:recv: the socket "
-                                                "was closed");
+/* Push the first queued datagram as data, host, port, or raise the
+ * pending error; returns 0 if there is neither. [-0, +3] */
+static int udp_take (lua_State *L, udp *u) {
+  dgram *d = u->head;
   if (u->err) {
     int err = u->err;
     u->err = 0;
     return luaio_raise_uv(L, err, "udp:recv", NULL, NULL);
   }
-  lua_settop(L, 1);
-  lua_pushlstring(L, u->data, (size_t)u->len);
-  free(u->data);
-  u->data = NULL;
-  push_addr(L, (struct sockaddr *)&u->from);
+  if (d == NULL) return 0;
+  lua_pushlstring(L, d->data, d->len);
+  push_addr(L, (struct sockaddr *)&d->from);
+  u->head = d->next;
+  if (u->head == NULL) u->tail = NULL;
+  free(d);
   return 3;
 }
 
-/* u:recv() -> data, host, port */
-static int udp_recv (lua_State *L) {
-  udp *u = check_udp(L, "udp:recv");
-  int rc;
-  luaio_check_wait(L, "udp:recv");
-  if (u->receivers.head)
-    return luaL_error(L, "udp:recv: another task is receiving");
-  rc = uv_udp_recv_start(&u->h, udp_alloc_cb, udp_recv_cb);
+/* Start reading (if stopped) and wait for a datagram. */
+static int udp_wait (lua_State *L, udp *u, lua_KFunction k) {
+  int rc = uv_udp_recv_start(&u->h, udp_alloc_cb, udp_recv_cb);
   if (rc < 0 && rc != UV_EALREADY)
     return luaio_raise_uv(L, rc, "udp:recv", NULL, NULL);
   lua_settop(L, 1);
-  return luaio_waitlist_wait(L, &u->receivers, udp_recv_k, 0);
+  return luaio_waitlist_wait(L, &u->receivers, k, 0);
+}
+
+static int udp_recv_k (lua_State *L, int status, lua_KContext ctx) {
+  udp_ud *x = (udp_ud *)lua_touserdata(L, 1);
+  (void)ctx;
+  if (status == WAKE_CLOSED || (status == 0 && x->u == NULL))
+    return closed_error(L, "udp:recv", "socket");
+  if (status != 0) return luaio_raise_uv(L, status, "udp:recv", NULL, NULL);
+  lua_settop(L, 1);
+  if (udp_take(L, x->u)) return 3;
+  return udp_wait(L, x->u, udp_recv_k);    /* another task took it first */
+}
+
+/* u:recv() -> data, host, port; at once if a datagram is queued. */
+static int udp_recv (lua_State *L) {
+  udp *u = check_udp(L, "udp:recv");
+  lua_settop(L, 1);
+  if (udp_take(L, u)) return 3;
+  luaio_check_wait(L, "udp:recv");
+  if (u->receivers.head)
+    return luaL_error(L, "udp:recv: another task is receiving");
+  return udp_wait(L, u, udp_recv_k);
 }
 
 static int ip_addr (lua_State *L, int hi, int pi, struct sockaddr_storage *ss,
@@ -1171,7 +1225,7 @@ static int udp_close (lua_State *L) {
   udp_ud *x = (udp_ud *)luaL_checkudata(L, 1, "luaio.Udp");
   if (x->u && !x->u->closed) {
     x->u->closed = 1;
-    luaio_waitlist_wake_all(&x->u->receivers, 0);
+    luaio_waitlist_wake_all(&x->u->receivers, WAKE_CLOSED);
     uv_close((uv_handle_t *)&x->u->h, udp_free_cb);
   }
   x->u = NULL;
