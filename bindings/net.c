@@ -22,7 +22,9 @@ typedef struct tstream {
   char *buf;
   size_t start, len, cap;       /* data is buf[start .. start+len) */
   size_t max_line, queued;
-  int eof, read_err, write_err, reading, closed, is_pipe;
+  int eof, read_err, write_err, reading, is_pipe;
+  int closing;                  /* close() is flushing: no new I/O */
+  int closed;
   luaio_waitlist readers, writers;
 } tstream;
 
@@ -62,14 +64,16 @@ static void stream_free_cb (uv_handle_t *h) {
   free(s);
 }
 
-/* Close the handle; the struct goes in the close callback. Waiters get
- * UV_ECANCELED... but only tasks can wait, and they hold the userdata,
- * so nobody waits on a stream being collected. */
+/* Close the handle now; the struct goes in the close callback. Every
+ * task waiting on the stream (readers, blocked writers, drains, a close
+ * flushing) wakes with WAKE_CLOSED. Writes still queued complete with
+ * UV_ECANCELED before the close callback: each write_req owns its data
+ * and is freed in write_cb. */
 static void stream_close (tstream *s) {
   if (s->closed) return;
   s->closed = 1;
-  luaio_waitlist_wake_all(&s->readers, UV_EOF);
-  luaio_waitlist_wake_all(&s->writers, UV_EPIPE);
+  luaio_waitlist_wake_all(&s->readers, WAKE_CLOSED);
+  luaio_waitlist_wake_all(&s->writers, WAKE_CLOSED);
   uv_close(&s->u.h, stream_free_cb);
 }
 
@@ -101,7 +105,7 @@ static void push_stream (lua_State *L, tstream *s) {
 
 static tstream *check_stream (lua_State *L, const char *fname) {
   stream_ud *u = (stream_ud *)luaL_checkudata(L, 1, "luaio.Stream");
-  if (u->s == NULL || u->s->closed)
+  if (u->s == NULL || u->s->closed || u->s->closing)
     luaL_error(L, "%s: the stream is closed", fname);
   return u->s;
 }
@@ -178,10 +182,10 @@ static int read_error (lua_State *L, tstream *s, const char *fname) {
  * (if any) popped. Returns the stream, or raises. */
 static tstream *resume_read (lua_State *L, int status, lua_KContext ctx) {
   stream_ud *u = (stream_ud *)lua_touserdata(L, 1);
-  if (status == UV_ECANCELED)
+  if (status == UV_ECANCELED)                      /* the task's cancel */
     luaio_raise_uv(L, status, (const char *)ctx, NULL, NULL);
-  if (u->s == NULL || u->s->closed)
-    luaL_error(L, "%s: the stream was closed", (const char *)ctx);
+  if (u->s == NULL || u->s->closed || u->s->closing)
+    closed_error(L, (const char *)ctx, "stream");
   return u->s;
 }
 
@@ -363,9 +367,10 @@ static void write_cb (uv_write_t *req, int status) {
 
 static int drain_k (lua_State *L, int status, lua_KContext ctx) {
   stream_ud *u = (stream_ud *)lua_touserdata(L, 1);
-  if (status == UV_ECANCELED || u->s == NULL)
-    return luaio_raise_uv(L, status ? status : UV_EPIPE, (const char *)ctx,
-                          NULL, NULL);
+  if (status == UV_ECANCELED)                      /* the task's cancel */
+    return luaio_raise_uv(L, status, (const char *)ctx, NULL, NULL);
+  if (status == WAKE_CLOSED || u->s == NULL || u->s->closed)
+    return closed_error(L, (const char *)ctx, "stream");
   if (u->s->write_err)
     return luaio_raise_uv(L, u->s->write_err, (const char *)ctx, NULL, NULL);
   return 0;
@@ -432,29 +437,60 @@ static int stream_drain (lua_State *L) {
   return stream_drain_all(L, s, "stream:drain", drained_k);
 }
 
+/* Close at once: a write error not yet raised is returned. */
+static int close_now (stream_ud *u) {
+  int err = u->s->write_err;
+  stream_close(u->s);
+  u->s = NULL;
+  return err;
+}
+
+/* Flushing close: woken at low water (wait again), when drained, by a
+ * write error, by another close (WAKE_CLOSED: nothing left to do) or by
+ * the task's cancellation (close at once, then raise it). */
 static int close_k (lua_State *L, int status, lua_KContext ctx) {
   stream_ud *u = (stream_ud *)lua_touserdata(L, 1);
-  int err = u->s ? u->s->write_err : 0;
+  int err = 0;
   (void)ctx;
-  if (u->s && status == 0 && u->s->queued > 0)
-    return stream_drain_all(L, u->s, "stream:close", close_k);
-  if (u->s) stream_close(u->s);
-  u->s = NULL;
+  lua_settop(L, 1);
+  if (u->s && status == 0 && u->s->queued > 0 && !u->s->write_err)
+    return luaio_waitlist_wait(L, &u->s->writers, close_k, 0);
+  if (u->s) err = close_now(u);
   if (status == UV_ECANCELED)
     return luaio_raise_uv(L, status, "stream:close", NULL, NULL);
   if (err) return luaio_raise_uv(L, err, "stream:close", NULL, NULL);
   return 0;
 }
 
-/* s:close(): flushes what is queued, then closes; closing twice is a
- * no-op. Also on <close> and collection (without flushing). */
+static int check_close_wait (lua_State *L) {
+  luaio_check_wait(L, "stream:close");
+  return 0;
+}
+
+/* s:close(): refuses new I/O and wakes waiting readers at once, flushes
+ * what is queued, then closes; closing twice is a no-op. It closes
+ * without flushing when another task is blocked in write() or drain()
+ * (their data may never go out: a peer that does not read would hang the
+ * close), where it cannot wait, and on <close> and collection. */
 static int stream_close_m (lua_State *L) {
   stream_ud *u = (stream_ud *)luaL_checkudata(L, 1, "luaio.Stream");
+  tstream *s = u->s;
+  int err;
   lua_settop(L, 1);
-  if (u->s == NULL || u->s->closed) return 0;
-  if (u->s->queued == 0 || !lua_isyieldable(L) || luaio__current(L) == NULL)
-    return close_k(L, 0, 0);
-  return stream_drain_all(L, u->s, "stream:close", close_k);
+  if (s == NULL || s->closed) return 0;
+  s->closing = 1;
+  luaio_waitlist_wake_all(&s->readers, WAKE_CLOSED);
+  if (s->queued > 0 && s->writers.head == NULL && !s->write_err &&
+      lua_isyieldable(L) && luaio__current(L) != NULL) {
+    lua_pushcfunction(L, check_close_wait);        /* a pending cancel? */
+    if (lua_pcallk(L, 0, 0, 0, 0, close_k) == LUA_OK)  /* (never yields) */
+      return luaio_waitlist_wait(L, &s->writers, close_k, 0);
+    close_now(u);
+    return lua_error(L);
+  }
+  err = close_now(u);
+  if (err) return luaio_raise_uv(L, err, "stream:close", NULL, NULL);
+  return 0;
 }
 
 typedef struct shutdown_op {
@@ -468,7 +504,10 @@ static void shutdown_cb (uv_shutdown_t *req, int status) {
 }
 
 static int shutdown_k (lua_State *L, int status, lua_KContext ctx) {
+  stream_ud *u = (stream_ud *)lua_touserdata(L, 1);
   free((shutdown_op *)ctx);
+  if (status == UV_ECANCELED && (u->s == NULL || u->s->closed))
+    return closed_error(L, "stream:shutdown", "stream");
   if (status < 0)
     return luaio_raise_uv(L, status, "stream:shutdown", NULL, NULL);
   return 0;
