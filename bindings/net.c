@@ -818,6 +818,14 @@ static void server_release (lua_State *L, server *srv) {
   }
 }
 
+/* A connection's stream closes when its handler's task ends, even if
+ * the task failed, was cancelled or never started. */
+static void close_conn_stream (stream_ud *u) {
+  if (u == NULL || u->s == NULL) return;
+  stream_close(u->s);
+  u->s = NULL;
+}
+
 static void conn_done (luaio_waiter *w, int status) {
   conn_watch *cw = (conn_watch *)w->data;
   server *srv = cw->srv;
@@ -830,14 +838,48 @@ static void conn_done (luaio_waiter *w, int status) {
     luaio__report(srv->host, "error in a connection handler", L, -1);
     lua_pop(L, 2);
   }
+  luaL_checkstack(L, 6, NULL);
   lua_rawgeti(L, LUA_REGISTRYINDEX, srv->ref);     /* srv_ud */
   lua_getiuservalue(L, -1, 2);                     /* srv_ud conns */
-  luaio__push_task(L, cw->task);
+  luaio__push_task(L, cw->task);                   /* srv_ud conns task */
+  lua_pushvalue(L, -1);
+  lua_rawget(L, -3);                               /* ... task cw */
+  lua_getiuservalue(L, -1, 1);                     /* ... task cw st */
+  close_conn_stream((stream_ud *)lua_touserdata(L, -1));
+  lua_pop(L, 2);
   lua_pushnil(L);
   lua_rawset(L, -3);                               /* conns[task] = nil */
   lua_pop(L, 2);
   if (--srv->nconns == 0) luaio_waitlist_wake_all(&srv->idle, 0);
   server_release(L, srv);
+}
+
+/* After the handler returned: wait until what it queued has gone out, so
+ * the close in conn_done drops nothing. Quietly: a write error (the peer
+ * went away) is no handler error. Not when another task is blocked
+ * writing or closing (the peer may never read). Stack: handler stream. */
+static int conn_flush_k (lua_State *L, int status, lua_KContext ctx) {
+  stream_ud *u = (stream_ud *)lua_touserdata(L, 2);
+  tstream *s = u->s;
+  (void)ctx;
+  if (status == UV_ECANCELED)                      /* the task's cancel */
+    return luaio_raise_uv(L, status, "net.serve", NULL, NULL);
+  lua_settop(L, 2);
+  if (s == NULL || s->closed || s->closing || s->queued == 0 ||
+      s->write_err || s->writers.head != NULL)
+    return 0;
+  luaio_check_wait(L, "net.serve");
+  return luaio_waitlist_wait(L, &s->writers, conn_flush_k, 0);
+}
+
+/* The body of a connection's task: handler(stream), then the flush; the
+ * stream is closed by conn_done however the task ends. */
+static int conn_main (lua_State *L) {
+  lua_settop(L, 2);                                /* handler stream */
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_callk(L, 1, 0, 0, conn_flush_k);
+  return conn_flush_k(L, LUA_OK, 0);
 }
 
 static void on_connection (uv_stream_t *listener, int status) {
@@ -850,19 +892,23 @@ static void on_connection (uv_stream_t *listener, int status) {
   s = stream_new(srv->host, srv->is_pipe);
   if (s == NULL) return;
   if (uv_accept(listener, &s->u.s) != 0) { stream_close(s); return; }
-  luaL_checkstack(L, 6, NULL);
+  luaL_checkstack(L, 8, NULL);
   lua_rawgeti(L, LUA_REGISTRYINDEX, srv->ref);     /* srv_ud */
-  lua_getiuservalue(L, -1, 1);                     /* srv_ud handler */
-  push_stream(L, s);                               /* srv_ud handler st */
-  t = luaio__spawn(L, 1);                          /* srv_ud task */
-  lua_getiuservalue(L, -2, 2);                     /* srv_ud task conns */
+  push_stream(L, s);                               /* srv_ud st */
+  lua_pushcfunction(L, conn_main);
+  lua_getiuservalue(L, -3, 1);
+  lua_pushvalue(L, -3);                  /* srv_ud st main handler st */
+  t = luaio__spawn(L, 2);                          /* srv_ud st task */
+  lua_getiuservalue(L, -3, 2);                     /* srv_ud st task conns */
   lua_pushvalue(L, -2);
-  cw = lua_newuserdatauv(L, sizeof *cw, 0);        /* ... conns task cw */
+  cw = lua_newuserdatauv(L, sizeof *cw, 1);        /* ... conns task cw */
   cw->srv = srv;
   cw->task = t;
+  lua_pushvalue(L, -5);
+  lua_setiuservalue(L, -2, 1);                     /* cw keeps st */
   luaio__watch(&t->awaiters, &cw->w, conn_done, cw);
   lua_rawset(L, -3);                               /* conns[task] = cw */
-  lua_pop(L, 3);
+  lua_pop(L, 4);
   srv->nconns++;
 }
 
