@@ -27,10 +27,7 @@ local function blocked_writer(c)
     local chunk = string.rep("w", 1 << 20)
     while true do c:write(chunk) end
   end)
-  for _ = 1, 200 do
-    aio.sleep(0.01)
-    if t:status() == "pending" then break end
-  end
+  aio.sleep(0.05)                  -- it fills the socket buffers, then waits
   return t
 end
 
