@@ -445,6 +445,25 @@ static int close_now (stream_ud *u) {
   return err;
 }
 
+static int close_k (lua_State *L, int status, lua_KContext ctx);
+
+static int check_close_wait (lua_State *L) {
+  luaio_check_wait(L, "stream:close");
+  return 0;
+}
+
+/* Wait for the queue to drain (stream at 1). A pending cancellation
+ * closes the stream at once and is raised. */
+static int close_wait (lua_State *L, stream_ud *u) {
+  lua_settop(L, 1);
+  lua_pushcfunction(L, check_close_wait);
+  if (lua_pcallk(L, 0, 0, 0, 0, close_k) != LUA_OK) {  /* (never yields) */
+    close_now(u);
+    return lua_error(L);
+  }
+  return luaio_waitlist_wait(L, &u->s->writers, close_k, 0);
+}
+
 /* Flushing close: woken at low water (wait again), when drained, by a
  * write error, by another close (WAKE_CLOSED: nothing left to do) or by
  * the task's cancellation (close at once, then raise it). */
@@ -452,18 +471,12 @@ static int close_k (lua_State *L, int status, lua_KContext ctx) {
   stream_ud *u = (stream_ud *)lua_touserdata(L, 1);
   int err = 0;
   (void)ctx;
-  lua_settop(L, 1);
   if (u->s && status == 0 && u->s->queued > 0 && !u->s->write_err)
-    return luaio_waitlist_wait(L, &u->s->writers, close_k, 0);
+    return close_wait(L, u);
   if (u->s) err = close_now(u);
   if (status == UV_ECANCELED)
     return luaio_raise_uv(L, status, "stream:close", NULL, NULL);
   if (err) return luaio_raise_uv(L, err, "stream:close", NULL, NULL);
-  return 0;
-}
-
-static int check_close_wait (lua_State *L) {
-  luaio_check_wait(L, "stream:close");
   return 0;
 }
 
@@ -481,13 +494,8 @@ static int stream_close_m (lua_State *L) {
   s->closing = 1;
   luaio_waitlist_wake_all(&s->readers, WAKE_CLOSED);
   if (s->queued > 0 && s->writers.head == NULL && !s->write_err &&
-      lua_isyieldable(L) && luaio__current(L) != NULL) {
-    lua_pushcfunction(L, check_close_wait);        /* a pending cancel? */
-    if (lua_pcallk(L, 0, 0, 0, 0, close_k) == LUA_OK)  /* (never yields) */
-      return luaio_waitlist_wait(L, &s->writers, close_k, 0);
-    close_now(u);
-    return lua_error(L);
-  }
+      lua_isyieldable(L) && luaio__current(L) != NULL)
+    return close_wait(L, u);
   err = close_now(u);
   if (err) return luaio_raise_uv(L, err, "stream:close", NULL, NULL);
   return 0;
@@ -593,8 +601,9 @@ static int stream_sockname (lua_State *L) {
 
 static int stream_tostring (lua_State *L) {
   stream_ud *u = (stream_ud *)luaL_checkudata(L, 1, "luaio.Stream");
-  lua_pushfstring(L, "luaio.Stream (%s): %p", u->s && !u->s->closed
-                  ? "open" : "closed", (void *)u);
+  int open = u->s && !u->s->closed && !u->s->closing;
+  lua_pushfstring(L, "luaio.Stream (%s): %p", open ? "open" : "closed",
+                  (void *)u);
   return 1;
 }
 
@@ -1228,7 +1237,9 @@ static int udp_take (lua_State *L, udp *u) {
 
 /* Start reading (if stopped) and wait for a datagram. */
 static int udp_wait (lua_State *L, udp *u, lua_KFunction k) {
-  int rc = uv_udp_recv_start(&u->h, udp_alloc_cb, udp_recv_cb);
+  int rc;
+  luaio_check_wait(L, "udp:recv");
+  rc = uv_udp_recv_start(&u->h, udp_alloc_cb, udp_recv_cb);
   if (rc < 0 && rc != UV_EALREADY)
     return luaio_raise_uv(L, rc, "udp:recv", NULL, NULL);
   lua_settop(L, 1);
@@ -1251,7 +1262,6 @@ static int udp_recv (lua_State *L) {
   udp *u = check_udp(L, "udp:recv");
   lua_settop(L, 1);
   if (udp_take(L, u)) return 3;
-  luaio_check_wait(L, "udp:recv");
   if (u->receivers.head)
     return luaL_error(L, "udp:recv: another task is receiving");
   return udp_wait(L, u, udp_recv_k);
