@@ -42,10 +42,126 @@ typedef struct frame {
 typedef struct decoder {
   yajl_handle h;
   lua_State *L;
+  const unsigned char *text;    /* the whole input, to locate tokens */
+  size_t len;
   int depth;
+  int finishing;                /* inside yajl_complete_parse */
   const char *error;            /* set by a callback that stops the parse */
+  size_t error_at;              /* 1-based byte of that error, or 0 */
+  char what[64];                /* storage for a formatted error */
   frame frames[JSON_MAX_DEPTH];
 } decoder;
+
+/* ---- strict UTF-8 and escapes -------------------------------------------
+ * yajl checks only the shape of UTF-8 sequences (so overlong forms, UTF-16
+ * surrogates and code points past U+10FFFF pass), turns a lone \ud800
+ * into "?" and pairs \ud800 with any following escape. These checks are
+ * RFC 3629 and RFC 8259's. */
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
+static size_t utf8_seq (const unsigned char *p, size_t n) {
+  unsigned char c = p[0], lo = 0x80, hi = 0xBF;
+  size_t len, i;
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) len = 2;
+  else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if (c == 0xE0) lo = 0xA0;                      /* overlong */
+    if (c == 0xED) hi = 0x9F;                      /* surrogates */
+  }
+  else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if (c == 0xF0) lo = 0x90;                      /* overlong */
+    if (c == 0xF4) hi = 0x8F;                      /* past U+10FFFF */
+  }
+  else return 0;
+  if (n < len || p[1] < lo || p[1] > hi) return 0;
+  for (i = 2; i < len; i++)
+    if ((p[i] & 0xC0) != 0x80) return 0;
+  return len;
+}
+
+/* Offset of the first byte not in valid UTF-8 in s[0..n), or n. */
+static size_t utf8_invalid_at (const unsigned char *s, size_t n) {
+  size_t i = 0, k;
+  while (i < n) {
+    if (s[i] < 0x80) { i++; continue; }
+    if ((k = utf8_seq(s + i, n - i)) == 0) return i;
+    i += k;
+  }
+  return n;
+}
+
+/* The value of the 4 hex digits at p, or -1. */
+static long hex4 (const unsigned char *p) {
+  long v = 0;
+  int i;
+  for (i = 0; i < 4; i++) {
+    int c = p[i], d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    else return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+/* Check the raw string token s[0..n) (between its quotes, at offset off
+ * of the input): strict UTF-8 and paired surrogate escapes. Returns 1 if
+ * valid; otherwise sets d's error and position and returns 0 (which stops
+ * yajl). */
+static int check_raw_string (decoder *d, const unsigned char *s, size_t n,
+                             size_t off) {
+  size_t i = 0, k;
+  while (i < n) {
+    if (s[i] == '\\') {
+      long cp = (s[i + 1] == 'u' && i + 6 <= n) ? hex4(s + i + 2) : -1;
+      int paired = cp >= 0xD800 && cp <= 0xDBFF && i + 12 <= n &&
+        s[i + 6] == '\\' && s[i + 7] == 'u' &&
+        hex4(s + i + 8) >= 0xDC00 && hex4(s + i + 8) <= 0xDFFF;
+      if (cp >= 0xD800 && cp <= 0xDFFF && !paired) {
+        snprintf(d->what, sizeof d->what, "lone surrogate \\%.5s",
+                 (const char *)s + i + 1);
+        d->error = d->what;
+        d->error_at = off + i + 1;
+        return 0;
+      }
+      i += paired ? 12 : cp >= 0 ? 6 : 2;
+      continue;
+    }
+    if (s[i] < 0x80) { i++; continue; }
+    if ((k = utf8_seq(s + i, n - i)) == 0) {
+      d->error = "invalid UTF-8";
+      d->error_at = off + i + 1;
+      return 0;
+    }
+    i += k;
+  }
+  return 1;
+}
+
+/* A string (or key) yajl decoded to s[0..n): valid unless it has bytes
+ * past ASCII or a "?" (what yajl makes of a lone surrogate); then check
+ * its raw token, which ends just before yajl's position. */
+static int check_string (decoder *d, const unsigned char *s, size_t n) {
+  size_t i, end, start;
+  for (i = 0; i < n; i++)
+    if (s[i] >= 0x80 || s[i] == '?') break;
+  if (i == n) return 1;
+  end = yajl_get_bytes_consumed(d->h);             /* after the quote */
+  if (d->finishing || end < 2 || end > d->len || d->text[end - 1] != '"')
+    return 1;                                      /* cannot happen */
+  end--;
+  for (start = end; start-- > 0; ) {               /* the opening quote: */
+    size_t bs = 0;                                 /* not escaped */
+    if (d->text[start] != '"') continue;
+    while (bs < start && d->text[start - 1 - bs] == '\\') bs++;
+    if (bs % 2 == 0) break;
+  }
+  return check_raw_string(d, d->text + start + 1, end - start - 1,
+                          start + 1);
+}
 
 /* Store the value on top into its container (or leave a root value). */
 static int add_value (decoder *d) {
@@ -70,28 +186,50 @@ static int on_boolean (void *ctx, int b) {
   return add_value(d);
 }
 
-/* Integers without fraction or exponent stay integers when they fit. */
+/* 1-based position of the number token s[0..len) that yajl just read:
+ * it ends at yajl's position, or (read by yajl_complete_parse) it is the
+ * last token of the input. */
+static size_t number_at (decoder *d, const char *s, size_t len) {
+  size_t end = yajl_get_bytes_consumed(d->h);
+  if (d->finishing || end < len || end > d->len ||
+      memcmp(d->text + end - len, s, len) != 0) {
+    end = d->len;
+    while (end > 0 && strchr(" \t\r\n", d->text[end - 1])) end--;
+  }
+  return end >= len ? end - len + 1 : 1;
+}
+
+/* Integers without fraction or exponent stay integers when they fit; a
+ * number too large for a double is an error, not infinity. */
 static int on_number (void *ctx, const char *s, size_t len) {
   decoder *d = (decoder *)ctx;
   char buf[64];
+  double v;
   if (len >= sizeof buf) { d->error = "number too long"; return 0; }
   memcpy(buf, s, len);
   buf[len] = '\0';
   if (strpbrk(buf, ".eE") == NULL) {
-    long long v;
+    long long i;
     errno = 0;
-    v = strtoll(buf, NULL, 10);
+    i = strtoll(buf, NULL, 10);
     if (errno == 0) {
-      lua_pushinteger(d->L, (lua_Integer)v);
+      lua_pushinteger(d->L, (lua_Integer)i);
       return add_value(d);
     }
   }
-  lua_pushnumber(d->L, (lua_Number)strtod(buf, NULL));
+  v = strtod(buf, NULL);
+  if (isinf(v)) {
+    d->error = "number out of range";
+    d->error_at = number_at(d, s, len);
+    return 0;
+  }
+  lua_pushnumber(d->L, (lua_Number)v);
   return add_value(d);
 }
 
 static int on_string (void *ctx, const unsigned char *s, size_t len) {
   decoder *d = (decoder *)ctx;
+  if (!check_string(d, s, len)) return 0;
   lua_pushlstring(d->L, (const char *)s, len);
   return add_value(d);
 }
@@ -114,7 +252,9 @@ static int on_start_map (void *ctx) {
 }
 
 static int on_map_key (void *ctx, const unsigned char *s, size_t len) {
-  lua_pushlstring(((decoder *)ctx)->L, (const char *)s, len);
+  decoder *d = (decoder *)ctx;
+  if (!check_string(d, s, len)) return 0;
+  lua_pushlstring(d->L, (const char *)s, len);
   return 1;
 }
 
@@ -144,9 +284,11 @@ static int decoder_gc (lua_State *L) {
   return 0;
 }
 
-/* Raise "json.decode: <what> at byte N". */
+/* Raise "json.decode: <what> at byte N"; a callback's error has its own
+ * position. */
 static int decode_error (lua_State *L, decoder *d, const unsigned char *s,
                          size_t len, size_t at) {
+  if (d->error_at) at = d->error_at;
   if (d->error) {
     lua_pushfstring(L, "json.decode: %s at byte %d", d->error, (int)at);
   }
@@ -177,8 +319,12 @@ static int json_decode (lua_State *L) {
   lua_settop(L, 1);
   d = lua_newuserdatauv(L, sizeof *d, 0);          /* s d */
   d->h = NULL;
+  d->text = s;
+  d->len = len;
   d->depth = 0;
+  d->finishing = 0;
   d->error = NULL;
+  d->error_at = 0;
   d->L = L;
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, decoder_gc);
@@ -189,6 +335,7 @@ static int json_decode (lua_State *L) {
   st = yajl_parse(d->h, s, len);
   if (st != yajl_status_ok)
     return decode_error(L, d, s, len, yajl_get_bytes_consumed(d->h));
+  d->finishing = 1;
   if (yajl_complete_parse(d->h) != yajl_status_ok)
     return decode_error(L, d, s, len, len);
   if (lua_gettop(L) != 3) {
@@ -256,6 +403,14 @@ static int is_array (lua_State *L, int idx) {
 
 static void encode_value (lua_State *L, yajl_gen g, int idx, int depth);
 
+/* Write a string if it is strict UTF-8 (yajl's own check lets overlong
+ * forms and surrogates through); returns 0 if it is not. */
+static int gen_string (yajl_gen g, const char *s, size_t len) {
+  const unsigned char *u = (const unsigned char *)s;
+  return utf8_invalid_at(u, len) == len &&
+         yajl_gen_string(g, u, len) == yajl_gen_status_ok;
+}
+
 static void encode_table (lua_State *L, yajl_gen g, int idx, int depth) {
   int arr = is_array(L, idx);
   if (depth > JSON_MAX_ENCODE_DEPTH)
@@ -282,7 +437,7 @@ static void encode_table (lua_State *L, yajl_gen g, int idx, int depth) {
     if (lua_type(L, -2) != LUA_TSTRING)
       encode_fail(L, "table mixes keys or has holes or non-string keys");
     k = lua_tolstring(L, -2, &len);
-    if (yajl_gen_string(g, (const unsigned char *)k, len) != yajl_gen_status_ok)
+    if (!gen_string(g, k, len))
       encode_fail(L, "key is not valid UTF-8");
     encode_value(L, g, lua_gettop(L), depth + 1);
     lua_pop(L, 1);
@@ -309,8 +464,7 @@ static void encode_value (lua_State *L, yajl_gen g, int idx, int depth) {
     case LUA_TSTRING: {
       size_t len;
       const char *s = lua_tolstring(L, idx, &len);
-      if (yajl_gen_string(g, (const unsigned char *)s, len)
-          != yajl_gen_status_ok)
+      if (!gen_string(g, s, len))
         encode_fail(L, "string is not valid UTF-8");
       break;
     }

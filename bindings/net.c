@@ -22,7 +22,9 @@ typedef struct tstream {
   char *buf;
   size_t start, len, cap;       /* data is buf[start .. start+len) */
   size_t max_line, queued;
-  int eof, read_err, write_err, reading, closed, is_pipe;
+  int eof, read_err, write_err, reading, is_pipe;
+  int closing;                  /* close() is flushing: no new I/O */
+  int closed;
   luaio_waitlist readers, writers;
 } tstream;
 
@@ -30,20 +32,48 @@ typedef struct stream_ud {
   tstream *s;
 } stream_ud;
 
+/* Status a close wakes waiters with (a task's own cancellation comes as
+ * UV_ECANCELED): their continuations raise closed_error. */
+#define WAKE_CLOSED UV_EBADF
+
+/* Raise an error of kind "io", code "ECANCELED", saying what was closed:
+ * `stream:write: ECANCELED (the stream was closed)`. */
+static int closed_error (lua_State *L, const char *fname, const char *what) {
+  luaio_push_uv_error(L, UV_ECANCELED, fname, NULL, NULL);
+  lua_pushfstring(L, "the %s was closed", what);
+  lua_setfield(L, -2, "message");
+  return luaio_raise(L);
+}
+
+/* A string argument that C will read up to its first NUL (a host name,
+ * address or path): one with a NUL inside is refused, not truncated. */
+static const char *check_cstring (lua_State *L, int arg, const char *fname,
+                                  const char *what) {
+  size_t len;
+  const char *s = luaio__checkstring(L, arg, fname, &len);
+  if (memchr(s, '\0', len) != NULL) {
+    lua_pushfstring(L, "%s contains a NUL byte", what);
+    luaio__argerror(L, arg, fname, lua_tostring(L, -1));
+  }
+  return s;
+}
+
 static void stream_free_cb (uv_handle_t *h) {
   tstream *s = (tstream *)h->data;
   free(s->buf);
   free(s);
 }
 
-/* Close the handle; the struct goes in the close callback. Waiters get
- * UV_ECANCELED... but only tasks can wait, and they hold the userdata,
- * so nobody waits on a stream being collected. */
+/* Close the handle now; the struct goes in the close callback. Every
+ * task waiting on the stream (readers, blocked writers, drains, a close
+ * flushing) wakes with WAKE_CLOSED. Writes still queued complete with
+ * UV_ECANCELED before the close callback: each write_req owns its data
+ * and is freed in write_cb. */
 static void stream_close (tstream *s) {
   if (s->closed) return;
   s->closed = 1;
-  luaio_waitlist_wake_all(&s->readers, UV_EOF);
-  luaio_waitlist_wake_all(&s->writers, UV_EPIPE);
+  luaio_waitlist_wake_all(&s->readers, WAKE_CLOSED);
+  luaio_waitlist_wake_all(&s->writers, WAKE_CLOSED);
   uv_close(&s->u.h, stream_free_cb);
 }
 
@@ -75,7 +105,7 @@ static void push_stream (lua_State *L, tstream *s) {
 
 static tstream *check_stream (lua_State *L, const char *fname) {
   stream_ud *u = (stream_ud *)luaL_checkudata(L, 1, "luaio.Stream");
-  if (u->s == NULL || u->s->closed)
+  if (u->s == NULL || u->s->closed || u->s->closing)
     luaL_error(L, "%s: the stream is closed", fname);
   return u->s;
 }
@@ -152,10 +182,10 @@ static int read_error (lua_State *L, tstream *s, const char *fname) {
  * (if any) popped. Returns the stream, or raises. */
 static tstream *resume_read (lua_State *L, int status, lua_KContext ctx) {
   stream_ud *u = (stream_ud *)lua_touserdata(L, 1);
-  if (status == UV_ECANCELED)
+  if (status == UV_ECANCELED)                      /* the task's cancel */
     luaio_raise_uv(L, status, (const char *)ctx, NULL, NULL);
-  if (u->s == NULL || u->s->closed)
-    luaL_error(L, "%s: the stream was closed", (const char *)ctx);
+  if (u->s == NULL || u->s->closed || u->s->closing)
+    closed_error(L, (const char *)ctx, "stream");
   return u->s;
 }
 
@@ -337,9 +367,10 @@ static void write_cb (uv_write_t *req, int status) {
 
 static int drain_k (lua_State *L, int status, lua_KContext ctx) {
   stream_ud *u = (stream_ud *)lua_touserdata(L, 1);
-  if (status == UV_ECANCELED || u->s == NULL)
-    return luaio_raise_uv(L, status ? status : UV_EPIPE, (const char *)ctx,
-                          NULL, NULL);
+  if (status == UV_ECANCELED)                      /* the task's cancel */
+    return luaio_raise_uv(L, status, (const char *)ctx, NULL, NULL);
+  if (status == WAKE_CLOSED || u->s == NULL || u->s->closed)
+    return closed_error(L, (const char *)ctx, "stream");
   if (u->s->write_err)
     return luaio_raise_uv(L, u->s->write_err, (const char *)ctx, NULL, NULL);
   return 0;
@@ -406,29 +437,68 @@ static int stream_drain (lua_State *L) {
   return stream_drain_all(L, s, "stream:drain", drained_k);
 }
 
+/* Close at once: a write error not yet raised is returned. */
+static int close_now (stream_ud *u) {
+  int err = u->s->write_err;
+  stream_close(u->s);
+  u->s = NULL;
+  return err;
+}
+
+static int close_k (lua_State *L, int status, lua_KContext ctx);
+
+static int check_close_wait (lua_State *L) {
+  luaio_check_wait(L, "stream:close");
+  return 0;
+}
+
+/* Wait for the queue to drain (stream at 1). A pending cancellation
+ * closes the stream at once and is raised. */
+static int close_wait (lua_State *L, stream_ud *u) {
+  lua_settop(L, 1);
+  lua_pushcfunction(L, check_close_wait);
+  if (lua_pcallk(L, 0, 0, 0, 0, close_k) != LUA_OK) {  /* (never yields) */
+    close_now(u);
+    return lua_error(L);
+  }
+  return luaio_waitlist_wait(L, &u->s->writers, close_k, 0);
+}
+
+/* Flushing close: woken at low water (wait again), when drained, by a
+ * write error, by another close (WAKE_CLOSED: nothing left to do) or by
+ * the task's cancellation (close at once, then raise it). */
 static int close_k (lua_State *L, int status, lua_KContext ctx) {
   stream_ud *u = (stream_ud *)lua_touserdata(L, 1);
-  int err = u->s ? u->s->write_err : 0;
+  int err = 0;
   (void)ctx;
-  if (u->s && status == 0 && u->s->queued > 0)
-    return stream_drain_all(L, u->s, "stream:close", close_k);
-  if (u->s) stream_close(u->s);
-  u->s = NULL;
+  if (u->s && status == 0 && u->s->queued > 0 && !u->s->write_err)
+    return close_wait(L, u);
+  if (u->s) err = close_now(u);
   if (status == UV_ECANCELED)
     return luaio_raise_uv(L, status, "stream:close", NULL, NULL);
   if (err) return luaio_raise_uv(L, err, "stream:close", NULL, NULL);
   return 0;
 }
 
-/* s:close(): flushes what is queued, then closes; closing twice is a
- * no-op. Also on <close> and collection (without flushing). */
+/* s:close(): refuses new I/O and wakes waiting readers at once, flushes
+ * what is queued, then closes; closing twice is a no-op. It closes
+ * without flushing when another task is blocked in write() or drain()
+ * (their data may never go out: a peer that does not read would hang the
+ * close), where it cannot wait, and on <close> and collection. */
 static int stream_close_m (lua_State *L) {
   stream_ud *u = (stream_ud *)luaL_checkudata(L, 1, "luaio.Stream");
+  tstream *s = u->s;
+  int err;
   lua_settop(L, 1);
-  if (u->s == NULL || u->s->closed) return 0;
-  if (u->s->queued == 0 || !lua_isyieldable(L) || luaio__current(L) == NULL)
-    return close_k(L, 0, 0);
-  return stream_drain_all(L, u->s, "stream:close", close_k);
+  if (s == NULL || s->closed) return 0;
+  s->closing = 1;
+  luaio_waitlist_wake_all(&s->readers, WAKE_CLOSED);
+  if (s->queued > 0 && s->writers.head == NULL && !s->write_err &&
+      lua_isyieldable(L) && luaio__current(L) != NULL)
+    return close_wait(L, u);
+  err = close_now(u);
+  if (err) return luaio_raise_uv(L, err, "stream:close", NULL, NULL);
+  return 0;
 }
 
 typedef struct shutdown_op {
@@ -442,7 +512,10 @@ static void shutdown_cb (uv_shutdown_t *req, int status) {
 }
 
 static int shutdown_k (lua_State *L, int status, lua_KContext ctx) {
+  stream_ud *u = (stream_ud *)lua_touserdata(L, 1);
   free((shutdown_op *)ctx);
+  if (status == UV_ECANCELED && (u->s == NULL || u->s->closed))
+    return closed_error(L, "stream:shutdown", "stream");
   if (status < 0)
     return luaio_raise_uv(L, status, "stream:shutdown", NULL, NULL);
   return 0;
@@ -528,8 +601,9 @@ static int stream_sockname (lua_State *L) {
 
 static int stream_tostring (lua_State *L) {
   stream_ud *u = (stream_ud *)luaL_checkudata(L, 1, "luaio.Stream");
-  lua_pushfstring(L, "luaio.Stream (%s): %p", u->s && !u->s->closed
-                  ? "open" : "closed", (void *)u);
+  int open = u->s && !u->s->closed && !u->s->closing;
+  lua_pushfstring(L, "luaio.Stream (%s): %p", open ? "open" : "closed",
+                  (void *)u);
   return 1;
 }
 
@@ -646,7 +720,7 @@ static int connect_k (lua_State *L, int status, lua_KContext ctx) {
 
 /* net.connect(host, port [, {timeout=}]) -> stream */
 static int net_connect (lua_State *L) {
-  const char *host = luaio__checkstring(L, 1, "net.connect", NULL);
+  const char *host = check_cstring(L, 1, "net.connect", "host");
   lua_Integer port = luaio__checkinteger(L, 2, "net.connect");
   lua_Integer ms = 30000;
   struct addrinfo hints;
@@ -687,7 +761,7 @@ static int net_connect (lua_State *L) {
 
 /* net.connect_unix(path [, {timeout=}]) -> stream over a Unix socket */
 static int net_connect_unix (lua_State *L) {
-  const char *path = luaio__checkstring(L, 1, "net.connect_unix", NULL);
+  const char *path = check_cstring(L, 1, "net.connect_unix", "path");
   lua_Integer ms = 30000;
   connect_op *op;
   if (!lua_isnoneornil(L, 2)) {
@@ -753,6 +827,14 @@ static void server_release (lua_State *L, server *srv) {
   }
 }
 
+/* A connection's stream closes when its handler's task ends, even if
+ * the task failed, was cancelled or never started. */
+static void close_conn_stream (stream_ud *u) {
+  if (u == NULL || u->s == NULL) return;
+  stream_close(u->s);
+  u->s = NULL;
+}
+
 static void conn_done (luaio_waiter *w, int status) {
   conn_watch *cw = (conn_watch *)w->data;
   server *srv = cw->srv;
@@ -765,14 +847,48 @@ static void conn_done (luaio_waiter *w, int status) {
     luaio__report(srv->host, "error in a connection handler", L, -1);
     lua_pop(L, 2);
   }
+  luaL_checkstack(L, 6, NULL);
   lua_rawgeti(L, LUA_REGISTRYINDEX, srv->ref);     /* srv_ud */
   lua_getiuservalue(L, -1, 2);                     /* srv_ud conns */
-  luaio__push_task(L, cw->task);
+  luaio__push_task(L, cw->task);                   /* srv_ud conns task */
+  lua_pushvalue(L, -1);
+  lua_rawget(L, -3);                               /* ... task cw */
+  lua_getiuservalue(L, -1, 1);                     /* ... task cw st */
+  close_conn_stream((stream_ud *)lua_touserdata(L, -1));
+  lua_pop(L, 2);
   lua_pushnil(L);
   lua_rawset(L, -3);                               /* conns[task] = nil */
   lua_pop(L, 2);
   if (--srv->nconns == 0) luaio_waitlist_wake_all(&srv->idle, 0);
   server_release(L, srv);
+}
+
+/* After the handler returned: wait until what it queued has gone out, so
+ * the close in conn_done drops nothing. Quietly: a write error (the peer
+ * went away) is no handler error. Not when another task is blocked
+ * writing or closing (the peer may never read). Stack: handler stream. */
+static int conn_flush_k (lua_State *L, int status, lua_KContext ctx) {
+  stream_ud *u = (stream_ud *)lua_touserdata(L, 2);
+  tstream *s = u->s;
+  (void)ctx;
+  if (status == UV_ECANCELED)                      /* the task's cancel */
+    return luaio_raise_uv(L, status, "net.serve", NULL, NULL);
+  lua_settop(L, 2);
+  if (s == NULL || s->closed || s->closing || s->queued == 0 ||
+      s->write_err || s->writers.head != NULL)
+    return 0;
+  luaio_check_wait(L, "net.serve");
+  return luaio_waitlist_wait(L, &s->writers, conn_flush_k, 0);
+}
+
+/* The body of a connection's task: handler(stream), then the flush; the
+ * stream is closed by conn_done however the task ends. */
+static int conn_main (lua_State *L) {
+  lua_settop(L, 2);                                /* handler stream */
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_callk(L, 1, 0, 0, conn_flush_k);
+  return conn_flush_k(L, LUA_OK, 0);
 }
 
 static void on_connection (uv_stream_t *listener, int status) {
@@ -785,19 +901,23 @@ static void on_connection (uv_stream_t *listener, int status) {
   s = stream_new(srv->host, srv->is_pipe);
   if (s == NULL) return;
   if (uv_accept(listener, &s->u.s) != 0) { stream_close(s); return; }
-  luaL_checkstack(L, 6, NULL);
+  luaL_checkstack(L, 8, NULL);
   lua_rawgeti(L, LUA_REGISTRYINDEX, srv->ref);     /* srv_ud */
-  lua_getiuservalue(L, -1, 1);                     /* srv_ud handler */
-  push_stream(L, s);                               /* srv_ud handler st */
-  t = luaio__spawn(L, 1);                          /* srv_ud task */
-  lua_getiuservalue(L, -2, 2);                     /* srv_ud task conns */
+  push_stream(L, s);                               /* srv_ud st */
+  lua_pushcfunction(L, conn_main);
+  lua_getiuservalue(L, -3, 1);
+  lua_pushvalue(L, -3);                  /* srv_ud st main handler st */
+  t = luaio__spawn(L, 2);                          /* srv_ud st task */
+  lua_getiuservalue(L, -3, 2);                     /* srv_ud st task conns */
   lua_pushvalue(L, -2);
-  cw = lua_newuserdatauv(L, sizeof *cw, 0);        /* ... conns task cw */
+  cw = lua_newuserdatauv(L, sizeof *cw, 1);        /* ... conns task cw */
   cw->srv = srv;
   cw->task = t;
+  lua_pushvalue(L, -5);
+  lua_setiuservalue(L, -2, 1);                     /* cw keeps st */
   luaio__watch(&t->awaiters, &cw->w, conn_done, cw);
   lua_rawset(L, -3);                               /* conns[task] = cw */
-  lua_pop(L, 3);
+  lua_pop(L, 4);
   srv->nconns++;
 }
 
@@ -919,7 +1039,7 @@ static int server_start (lua_State *L, listener *l, int is_pipe, int hidx,
  * an IP address ("127.0.0.1", "::1", "0.0.0.0") or "localhost"; port 0
  * picks a free one (srv.port). */
 static int net_serve (lua_State *L) {
-  const char *host = luaio__checkstring(L, 1, "net.serve", NULL);
+  const char *host = check_cstring(L, 1, "net.serve", "host");
   lua_Integer port = luaio__checkinteger(L, 2, "net.serve");
   struct sockaddr_storage ss;
   listener *l;
@@ -942,7 +1062,7 @@ static int net_serve (lua_State *L) {
 /* net.serve_unix(path, handler [, {backlog=}]) -> server on a Unix
  * socket (an existing socket file is an EADDRINUSE error). */
 static int net_serve_unix (lua_State *L) {
-  const char *path = luaio__checkstring(L, 1, "net.serve_unix", NULL);
+  const char *path = check_cstring(L, 1, "net.serve_unix", "path");
   listener *l;
   luaio__checktype(L, 2, "net.serve_unix", LUA_TFUNCTION);
   l = malloc(sizeof *l);
@@ -997,7 +1117,7 @@ static int resolve_k (lua_State *L, int status, lua_KContext ctx) {
 
 /* net.resolve(host) -> list of IP addresses */
 static int net_resolve (lua_State *L) {
-  const char *host = luaio__checkstring(L, 1, "net.resolve", NULL);
+  const char *host = check_cstring(L, 1, "net.resolve", "host");
   struct addrinfo hints;
   resolve_op *op;
   int rc;
@@ -1019,14 +1139,24 @@ static int net_resolve (lua_State *L) {
 
 /* ---- UDP ---------------------------------------------------------------- */
 
+/* Datagrams that arrived with no receiver waiting (its recv was cancelled
+ * or timed out, or it has not resumed yet) wait in a FIFO for the next
+ * recv. Reading stops while one is queued, so the kernel buffers the rest
+ * and the FIFO stays short. */
+typedef struct dgram {
+  struct dgram *next;
+  size_t len;
+  struct sockaddr_storage from;
+  char data[];
+} dgram;
+
 typedef struct udp {
   uv_udp_t h;
   int closed;
   luaio_waitlist receivers;
-  char *data;                   /* the last datagram, until taken */
-  ssize_t len;
-  struct sockaddr_storage from;
-  int err;
+  char *rbuf;                   /* libuv reads each datagram into this */
+  dgram *head, *tail;           /* received, not yet taken */
+  int err;                      /* a receive error for the next recv */
 } udp;
 
 typedef struct udp_ud {
@@ -1035,7 +1165,12 @@ typedef struct udp_ud {
 
 static void udp_free_cb (uv_handle_t *h) {
   udp *u = (udp *)h->data;
-  free(u->data);
+  dgram *d;
+  while ((d = u->head) != NULL) {
+    u->head = d->next;
+    free(d);
+  }
+  free(u->rbuf);
   free(u);
 }
 
@@ -1046,68 +1181,95 @@ static udp *check_udp (lua_State *L, const char *fname) {
   return x->u;
 }
 
+/* One receive buffer per socket: libuv hands each datagram to
+ * udp_recv_cb before it reads the next. */
 static void udp_alloc_cb (uv_handle_t *h, size_t hint, uv_buf_t *b) {
-  (void)h;
-  b->base = malloc(hint);
-  b->len = b->base ? hint : 0;
+  udp *u = (udp *)h->data;
+  (void)hint;
+  if (u->rbuf == NULL) u->rbuf = malloc(READ_CHUNK);
+  b->base = u->rbuf;
+  b->len = u->rbuf ? READ_CHUNK : 0;
 }
 
-/* One datagram is kept for the waiting receiver; reading stops until it
- * is taken, so the kernel buffers the rest. */
+/* Queue a copy of a datagram; returns 0 if out of memory. */
+static int udp_queue (udp *u, const char *data, size_t len,
+                      const struct sockaddr *from) {
+  dgram *d = malloc(sizeof *d + len);
+  if (d == NULL) return 0;
+  d->next = NULL;
+  d->len = len;
+  memcpy(d->data, data, len);
+  memcpy(&d->from, from, from->sa_family == AF_INET6
+         ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+  if (u->tail) u->tail->next = d; else u->head = d;
+  u->tail = d;
+  return 1;
+}
+
 static void udp_recv_cb (uv_udp_t *h, ssize_t n, const uv_buf_t *b,
                          const struct sockaddr *from, unsigned flags) {
   udp *u = (udp *)h->data;
   (void)flags;
-  if (n == 0 && from == NULL) { free(b->base); return; }
+  if (n == 0 && from == NULL) return;              /* nothing more now */
   if (n < 0) u->err = (int)n;
-  else {
-    u->data = b->base;
-    u->len = n;
-    memcpy(&u->from, from, from->sa_family == AF_INET6
-           ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-  }
-  if (n < 0) free(b->base);
+  else if (!udp_queue(u, b->base, (size_t)n, from)) u->err = UV_ENOMEM;
   uv_udp_recv_stop(h);
   luaio_waitlist_wake(&u->receivers, 0);
 }
 
-static int udp_recv_k (lua_State *L, int status, lua_KContext ctx) {
-  udp_ud *x = (udp_ud *)lua_touserdata(L, 1);
-  udp *u = x->u;
-  (void)ctx;
-  if (status != 0) return luaio_raise_uv(L, status, "udp:recv", NULL, NULL);
-  if (u == NULL || u->closed) return luaL_error(L, "udp:recv: the socket "
-                                                "was closed");
+/* Push the first queued datagram as data, host, port, or raise the
+ * pending error; returns 0 if there is neither. [-0, +3] */
+static int udp_take (lua_State *L, udp *u) {
+  dgram *d = u->head;
   if (u->err) {
     int err = u->err;
     u->err = 0;
     return luaio_raise_uv(L, err, "udp:recv", NULL, NULL);
   }
-  lua_settop(L, 1);
-  lua_pushlstring(L, u->data, (size_t)u->len);
-  free(u->data);
-  u->data = NULL;
-  push_addr(L, (struct sockaddr *)&u->from);
+  if (d == NULL) return 0;
+  lua_pushlstring(L, d->data, d->len);
+  push_addr(L, (struct sockaddr *)&d->from);
+  u->head = d->next;
+  if (u->head == NULL) u->tail = NULL;
+  free(d);
   return 3;
 }
 
-/* u:recv() -> data, host, port */
-static int udp_recv (lua_State *L) {
-  udp *u = check_udp(L, "udp:recv");
+/* Start reading (if stopped) and wait for a datagram. */
+static int udp_wait (lua_State *L, udp *u, lua_KFunction k) {
   int rc;
   luaio_check_wait(L, "udp:recv");
-  if (u->receivers.head)
-    return luaL_error(L, "udp:recv: another task is receiving");
   rc = uv_udp_recv_start(&u->h, udp_alloc_cb, udp_recv_cb);
   if (rc < 0 && rc != UV_EALREADY)
     return luaio_raise_uv(L, rc, "udp:recv", NULL, NULL);
   lua_settop(L, 1);
-  return luaio_waitlist_wait(L, &u->receivers, udp_recv_k, 0);
+  return luaio_waitlist_wait(L, &u->receivers, k, 0);
+}
+
+static int udp_recv_k (lua_State *L, int status, lua_KContext ctx) {
+  udp_ud *x = (udp_ud *)lua_touserdata(L, 1);
+  (void)ctx;
+  if (status == WAKE_CLOSED || (status == 0 && x->u == NULL))
+    return closed_error(L, "udp:recv", "socket");
+  if (status != 0) return luaio_raise_uv(L, status, "udp:recv", NULL, NULL);
+  lua_settop(L, 1);
+  if (udp_take(L, x->u)) return 3;
+  return udp_wait(L, x->u, udp_recv_k);    /* another task took it first */
+}
+
+/* u:recv() -> data, host, port; at once if a datagram is queued. */
+static int udp_recv (lua_State *L) {
+  udp *u = check_udp(L, "udp:recv");
+  lua_settop(L, 1);
+  if (udp_take(L, u)) return 3;
+  if (u->receivers.head)
+    return luaL_error(L, "udp:recv: another task is receiving");
+  return udp_wait(L, u, udp_recv_k);
 }
 
 static int ip_addr (lua_State *L, int hi, int pi, struct sockaddr_storage *ss,
                     const char *fname) {
-  const char *host = luaio__checkstring(L, hi, fname, NULL);
+  const char *host = check_cstring(L, hi, fname, "host");
   lua_Integer port = luaio__checkinteger(L, pi, fname);
   if (strcmp(host, "localhost") == 0) host = "127.0.0.1";
   if (port < 0 || port > 65535)
@@ -1158,7 +1320,7 @@ static int udp_close (lua_State *L) {
   udp_ud *x = (udp_ud *)luaL_checkudata(L, 1, "luaio.Udp");
   if (x->u && !x->u->closed) {
     x->u->closed = 1;
-    luaio_waitlist_wake_all(&x->u->receivers, 0);
+    luaio_waitlist_wake_all(&x->u->receivers, WAKE_CLOSED);
     uv_close((uv_handle_t *)&x->u->h, udp_free_cb);
   }
   x->u = NULL;
