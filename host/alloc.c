@@ -8,14 +8,27 @@
  * 100,000 tasks). The chunks are deliberately not marked MADV_HUGEPAGE:
  * where the kernel defragments on demand for such regions, a busy machine
  * stalls in compaction (W1 measured 230k-480k tasks/s with it, 876k
- * without, in the same benchmark runs). Freed blocks are reused; chunks
- * are returned only when the host closes. Lua passes the old size on every free and realloc, so
- * blocks need no header. Larger blocks go to malloc.
+ * without, in the same benchmark runs). Freed blocks are reused. Lua
+ * passes the old size on every free and realloc, so blocks need no
+ * header. Larger blocks go to malloc.
+ *
+ * Each chunk is CHUNK_SIZE-aligned and starts with a count of its live
+ * blocks, so a block finds its chunk by masking its address. After a
+ * burst (a million tasks that have finished), luaio__slab_trim returns
+ * the chunks whose blocks are all free to the system.
  */
 #include "host.h"
+#include <malloc.h>
 #include <sys/mman.h>
 
 #define CHUNK_SIZE ((size_t)2 << 20)
+#define CHUNK_HEAD 64                 /* the count, on a cache line alone */
+
+typedef struct chunk_head { size_t live; } chunk_head;
+
+static chunk_head *chunk_of (void *p) {
+  return (chunk_head *)((uintptr_t)p & ~(uintptr_t)(CHUNK_SIZE - 1));
+}
 
 static size_t class_of (size_t size) {
   return (size + LUAIO_SLAB_STEP - 1) / LUAIO_SLAB_STEP - 1;
@@ -37,7 +50,8 @@ static int slab_grow (luaio_slab *s) {
   madvise(chunk, CHUNK_SIZE, MADV_POPULATE_WRITE);
 #endif
   s->chunks[s->nchunks++] = chunk;
-  s->cur = chunk;
+  ((chunk_head *)chunk)->live = 0;
+  s->cur = (char *)chunk + CHUNK_HEAD;
   s->end = (char *)chunk + CHUNK_SIZE;
   return 1;
 }
@@ -45,13 +59,13 @@ static int slab_grow (luaio_slab *s) {
 static void *slab_get (luaio_slab *s, size_t size) {
   size_t c = class_of(size), real = (c + 1) * LUAIO_SLAB_STEP;
   void *p = s->free[c];
-  if (p) {
-    s->free[c] = *(void **)p;
-    return p;
+  if (p) s->free[c] = *(void **)p;
+  else {
+    if ((size_t)(s->end - s->cur) < real && !slab_grow(s)) return NULL;
+    p = s->cur;
+    s->cur += real;
   }
-  if ((size_t)(s->end - s->cur) < real && !slab_grow(s)) return NULL;
-  p = s->cur;
-  s->cur += real;
+  chunk_of(p)->live++;
   return p;
 }
 
@@ -59,6 +73,7 @@ static void slab_put (luaio_slab *s, void *p, size_t size) {
   size_t c = class_of(size);
   *(void **)p = s->free[c];
   s->free[c] = p;
+  chunk_of(p)->live--;
 }
 
 /* lua_Alloc semantics over the slab: [osize] is the old block's size. */
@@ -80,6 +95,38 @@ void *luaio__slab_realloc (luaio_slab *s, void *ptr, size_t osize,
   memcpy(p, ptr, osize < nsize ? osize : nsize);
   if (small_old) slab_put(s, ptr, osize); else free(ptr);
   return p;
+}
+
+/* Drop the free blocks of empty chunks from the free lists, then free
+ * those chunks (never the one being carved). Costs a walk over every
+ * free block, so the host calls it rarely: see luaio__slab_maybe_trim. */
+static void slab_trim (luaio_slab *s) {
+  size_t c, i, kept = 0;
+  char *carving = s->cur ? (char *)chunk_of(s->cur - 1) : NULL;
+  for (c = 0; c < LUAIO_SLAB_MAX / LUAIO_SLAB_STEP; c++) {
+    void **link = &s->free[c];
+    while (*link) {
+      if (chunk_of(*link)->live == 0 && (char *)chunk_of(*link) != carving)
+        *link = *(void **)*link;                 /* unlink the block */
+      else link = (void **)*link;
+    }
+  }
+  for (i = 0; i < s->nchunks; i++) {
+    chunk_head *h = s->chunks[i];
+    if (h->live == 0 && (char *)h != carving) free(h);
+    else s->chunks[kept++] = h;
+  }
+  s->nchunks = kept;
+  s->trimmed_at = kept;
+  malloc_trim(0);                    /* and what malloc holds free */
+}
+
+/* Trim when the slab has grown since the last trim and less than a
+ * quarter of it is in use (used: the bytes Lua has allocated). */
+void luaio__slab_maybe_trim (luaio_slab *s, size_t used) {
+  size_t cap = s->nchunks * CHUNK_SIZE;
+  if (s->nchunks > s->trimmed_at && s->nchunks >= 16 && used < cap / 4)
+    slab_trim(s);
 }
 
 void luaio__slab_free_all (luaio_slab *s) {

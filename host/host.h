@@ -38,10 +38,14 @@ typedef struct luaio_slab {
   char *cur, *end;
   void **chunks;
   size_t nchunks, cap;
+  size_t trimmed_at;            /* nchunks after the last trim */
 } luaio_slab;
 void *luaio__slab_realloc(luaio_slab *s, void *ptr, size_t osize,
                           size_t nsize);
 void luaio__slab_free_all(luaio_slab *s);
+/* Return empty chunks to the system after a burst; used is the bytes in
+ * use. Cheap unless it trims. */
+void luaio__slab_maybe_trim(luaio_slab *s, size_t used);
 /* For small structs freed before the host closes (not in a uv close
  * callback that may run after it): same size to free. */
 void *luaio__op_alloc(luaio_host *h, size_t size);
@@ -138,6 +142,7 @@ struct luaio_host {
   task_queue ready, next_turn;
   int live_ref;                 /* registry ref: table of live tasks */
   int ntasks;                   /* its length */
+  int live_peak;                /* its longest since it was last shrunk */
   int running;                  /* inside the drain */
   int closing;                  /* teardown started */
   int closed;                   /* no Lua may run any more */

@@ -55,6 +55,7 @@ static void anchor (lua_State *L, luaio_host *h, luaio_task *t) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->live_ref);
   lua_pushvalue(L, -2);
   t->ref = ++h->ntasks;
+  if (h->ntasks > h->live_peak) h->live_peak = h->ntasks;
   t->in_live = 1;
   lua_rawseti(L, -2, t->ref);
   lua_pop(L, 1);
@@ -383,6 +384,25 @@ static void resume (luaio_host *h, luaio_task *t) {
   finish(h, t, status, nres);
 }
 
+/* Lua never shrinks a table's array: after a burst of a million tasks the
+ * live table would keep 16 MB. Copy it into a fresh one once most of its
+ * slots are empty. */
+static void shrink_live (luaio_host *h) {
+  lua_State *L = h->L;
+  int i;
+  if (h->ntasks >= h->live_peak / 4 || h->live_peak < 4096) return;
+  if (!lua_checkstack(L, 3)) return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->live_ref);  /* old */
+  lua_createtable(L, h->ntasks, 0);                /* old new */
+  for (i = 1; i <= h->ntasks; i++) {
+    lua_rawgeti(L, -2, i);
+    lua_rawseti(L, -2, i);
+  }
+  lua_rawseti(L, LUA_REGISTRYINDEX, h->live_ref);
+  lua_pop(L, 1);
+  h->live_peak = h->ntasks;
+}
+
 /* Run ready tasks; tasks woken meanwhile run in the same drain. */
 static void drain (luaio_host *h) {
   luaio_task *t;
@@ -398,7 +418,12 @@ static void drain (luaio_host *h) {
   while (budget-- > 0 && (t = queue_pop(&h->ready)) != NULL)
     resume(h, t);
   h->running = 0;
-  if (!h->ready.head && !h->next_turn.head) uv_idle_stop(&h->idle);
+  if (!h->ready.head && !h->next_turn.head) {
+    uv_idle_stop(&h->idle);
+    shrink_live(h);
+    if (h->owns_state && !h->system_malloc)
+      luaio__slab_maybe_trim(&h->slab, h->mem_used);
+  }
 }
 
 static void check_cb (uv_check_t *check) {
