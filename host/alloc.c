@@ -121,12 +121,16 @@ static void slab_trim (luaio_slab *s) {
   malloc_trim(0);                    /* and what malloc holds free */
 }
 
-/* Trim when the slab has grown since the last trim and less than a
- * quarter of it is in use (used: the bytes Lua has allocated). */
+/* Trim when less than a quarter of the slab is in use (used: the bytes
+ * Lua has allocated), and the slab has grown or the use has halved since
+ * the last trim, so a trim that freed little is not repeated each turn. */
 void luaio__slab_maybe_trim (luaio_slab *s, size_t used) {
   size_t cap = s->nchunks * CHUNK_SIZE;
-  if (s->nchunks > s->trimmed_at && s->nchunks >= 16 && used < cap / 4)
+  if (s->nchunks < 16 || used >= cap / 4) return;
+  if (s->nchunks > s->trimmed_at || used < s->trim_used / 2) {
     slab_trim(s);
+    s->trim_used = used;
+  }
 }
 
 void luaio__slab_free_all (luaio_slab *s) {

@@ -39,6 +39,7 @@ typedef struct luaio_slab {
   void **chunks;
   size_t nchunks, cap;
   size_t trimmed_at;            /* nchunks after the last trim */
+  size_t trim_used;             /* bytes in use at the last trim */
 } luaio_slab;
 void *luaio__slab_realloc(luaio_slab *s, void *ptr, size_t osize,
                           size_t nsize);
