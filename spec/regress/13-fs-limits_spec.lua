@@ -63,7 +63,7 @@ describe("fs size limits #safety", function()
       "bad argument #2 to 'fs.read' (max_size must be >= 0)")
     local f <close> = fs.open(dir .. "/f", "w")
     assert.has_error(function() f:lines({max_line = 0}) end,
-      "bad argument #1 to 'file:lines' (max_line must be > 0)")
+      "bad argument #2 to 'file:lines' (max_line must be > 0)")
   end)
 end)
 
