@@ -32,7 +32,7 @@
 #define TMP_TAG ".luaio-tmp-"
 #define STALE_SECONDS (24 * 3600)
 
-/* ---- arguments ------------------------------------------------------------ */
+/* ---- arguments --------------------------------------------------------- */
 
 /* Every path argument comes through here: C stops at a NUL byte, so
  * "victim\0.txt" would act on "victim". */
@@ -81,6 +81,12 @@ static int is_stream (int fd, const struct stat *st) {
          (S_ISCHR(st->st_mode) && isatty(fd));
 }
 
+/* Regular files and devices are read and written blocking, on the pool. */
+static void set_blocking (int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+}
+
 /* Open without ever blocking (a FIFO's open waits for its other end):
  * O_NONBLOCK, dropped again for what is not a stream. Fills st. */
 static int open_file (const char *path, int flags, int mode,
@@ -93,11 +99,11 @@ static int open_file (const char *path, int flags, int mode,
     errno = e;
     return -1;
   }
-  if (!is_stream(fd, st)) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  if (!is_stream(fd, st)) set_blocking(fd);
   return fd;
 }
 
-/* ---- one request at a time: uv_fs ops --------------------------------------- */
+/* ---- one request at a time: uv_fs ops ------------------------------------ */
 
 typedef struct fs_op {
   uv_fs_t req;
@@ -173,7 +179,7 @@ static int op_wait (lua_State *L, fs_op *op, int rc, lua_KFunction k,
   return luaio_wait(L, &op->w, k, (lua_KContext)op);
 }
 
-/* ---- whole files: one thread-pool job each -------------------------------- */
+/* ---- whole files: one thread-pool job each ------------------------------ */
 
 /* fs.read, fs.write, fs.append and fs.copy do all their system calls in
  * one thread-pool job: one round trip instead of one per call, which is
@@ -188,6 +194,7 @@ typedef struct file_job {
   luaio_waiter w;
   atomic_int cancelled;         /* set by abort on the loop thread */
   int kind, flags, mode, atomic, err;
+  int err_at_to;                /* copy: the error is about `to` */
   int stream_fd;                /* a FIFO/socket/tty for the loop, or -1 */
   const char *failed;           /* the system call that failed */
   char *path, *to, *tmp, *dir, *prefix, *buf;
@@ -301,8 +308,9 @@ static void job_write (file_job *j) {
   struct stat st;
   int fd;
   if (j->atomic) remove_stale(j);
-  fd = j->atomic ? open_file(j->tmp, O_WRONLY | O_CREAT | O_EXCL, j->mode, &st)
-                 : open_file(j->path, j->flags, j->mode, &st);
+  if (j->atomic)
+    fd = open_file(j->tmp, O_WRONLY | O_CREAT | O_EXCL, j->mode, &st);
+  else fd = open_file(j->path, j->flags, j->mode, &st);
   if (fd < 0) { job_fail(j, "open"); return; }
   if (!j->atomic && is_stream(fd, &st)) { j->stream_fd = fd; return; }
   write_fd(j, fd);
@@ -348,11 +356,14 @@ static void job_copy (file_job *j) {
     close(in);
     return;
   }
-  out = open_file(j->to, O_WRONLY | O_CREAT | O_TRUNC, st.st_mode & 07777,
-                  &dst);
+  out = open_file(j->to, O_WRONLY | O_CREAT, st.st_mode & 07777, &dst);
+  j->err_at_to = 1;                        /* until the copy starts */
   if (out < 0) job_fail(j, "open");
   else if (is_stream(out, &dst)) { j->err = UV_EINVAL; j->failed = "copy"; }
+  else if (dst.st_dev == st.st_dev && dst.st_ino == st.st_ino) {}  /* same */
+  else if (ftruncate(out, 0) != 0) job_fail(j, "ftruncate");
   else {
+    j->err_at_to = 0;
     copy_fds(j, in, out);
     if (!j->err) fchmod(out, st.st_mode & 07777);
   }
@@ -390,7 +401,7 @@ static int job_k (lua_State *L, int status, lua_KContext ctx) {
                      : (j->kind == JOB_READ ? "read"
                         : j->kind == JOB_WRITE ? "write" : "copy");
   size_t max = j->max;
-  int n = 0;
+  int n = 0, at = j->err_at_to ? 2 : 1;
   if (status == 0 && atomic_load(&j->cancelled)) status = UV_ECANCELED;
   if (status == 0 && j->stream_fd >= 0) return job_stream(L, j);
   if (status == 0 && j->kind == JOB_READ) {
@@ -401,7 +412,7 @@ static int job_k (lua_State *L, int status, lua_KContext ctx) {
   if (status == UV_EFBIG && strcmp(failed, "read") == 0)
     return size_error(L, "read", lua_tostring(L, 1), (lua_Integer)max);
   if (status < 0)
-    return luaio_raise_uv(L, status, failed, "path", lua_tostring(L, 1));
+    return luaio_raise_uv(L, status, failed, "path", lua_tostring(L, at));
   return n;
 }
 
@@ -527,7 +538,7 @@ static int fs_copy (lua_State *L) {
   return job_start(L, j, "fs.copy");
 }
 
-/* ---- one-step calls: stat, mkdir, remove, rename... ------------------------ */
+/* ---- one-step calls: stat, mkdir, remove, rename... ---------------------- */
 
 static const char *type_name (uint64_t mode) {
   switch (mode & S_IFMT) {
@@ -958,7 +969,7 @@ static file *push_file (lua_State *L, uv_file fd, int path) {
       luaio_raise_uv(L, rc, "open", "path", lua_tostring(L, path));
     }
   }
-  else fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  else set_blocking(fd);
   f->fd = fd;
   f->closed = 0;
   return f;
