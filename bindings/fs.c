@@ -111,7 +111,7 @@ typedef struct fs_op {
   luaio_host *h;
   uv_file fd;                   /* a file this op opened, or -1 */
   char *buf;                    /* owned: data read or written */
-  size_t len, cap, done;
+  size_t len, done;
   int step;
   int aborted;                  /* the task was cancelled meanwhile */
   lua_KFunction then;           /* file reads: what runs after a fill */
