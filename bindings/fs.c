@@ -1,38 +1,124 @@
 /*
  * fs.c: `luaio.fs`, files and folders through libuv's thread pool.
  *
- * Every call submits uv_fs requests and suspends its task; multi-step
- * calls (read a whole file: open, fstat, read, close) chain their steps
- * in continuations with one op. Cancelling asks libuv to cancel the
- * request in flight; its callback still comes, finds the task gone, and
- * frees the op (closing a file it had just opened).
+ * Every call submits uv_fs requests (or one uv_work job) and suspends its
+ * task; multi-step calls chain their steps in continuations with one op.
+ * Every op with effects is a wait that must finish (w.must_finish): a
+ * cancel asks libuv to cancel the request, and the task stays suspended
+ * until the request's callback has run, so when a cancelled task is done
+ * nothing it started can still change a file or touch memory. Ops that
+ * read own (or borrow) the buffer they read into until that callback.
+ *
+ * FIFOs, pipes, sockets and terminals would block a thread-pool worker
+ * forever (and with it the exit): files are opened with O_NONBLOCK, and
+ * those kinds are read and written through a uv stream on the loop.
  */
 #include "../host/host.h"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LINE_CHUNK 65536             /* first read-ahead of a file */
 #define LINE_CHUNK_MAX (1024 * 1024) /* grows to this on long reads */
+#define WRITE_STEP (1024 * 1024)     /* atomic writes: cancel point */
+#define COPY_CHUNK (256 * 1024)
+#define DEFAULT_MAX_SIZE ((lua_Integer)1 << 30)   /* whole-file reads */
+#define DEFAULT_MAX_LINE ((lua_Integer)1 << 20)   /* lines, read_line */
+#define TMP_TAG ".luaio-tmp-"
+#define STALE_SECONDS (24 * 3600)
+
+/* ---- arguments --------------------------------------------------------- */
+
+/* Every path argument comes through here: C stops at a NUL byte, so
+ * "victim\0.txt" would act on "victim". */
+static const char *check_path (lua_State *L, int arg, const char *fname) {
+  size_t len;
+  const char *p = luaio__checkstring(L, arg, fname, &len);
+  if (memchr(p, '\0', len) != NULL)
+    luaio__argerror(L, arg, fname, "path contains a NUL byte");
+  return p;
+}
+
+/* Integer field `name` of the options table at arg (nil: no options),
+ * at least min; def when absent. */
+static lua_Integer opt_limit (lua_State *L, int arg, const char *fname,
+                              const char *name, lua_Integer def,
+                              lua_Integer min) {
+  lua_Integer v = def;
+  int ok;
+  if (lua_isnoneornil(L, arg)) return def;
+  luaio__checktype(L, arg, fname, LUA_TTABLE);
+  if (lua_getfield(L, arg, name) != LUA_TNIL) {
+    v = lua_tointegerx(L, -1, &ok);
+    if (!ok || v < min) {
+      lua_pushfstring(L, "%s must be %s", name, min > 0 ? "> 0" : ">= 0");
+      luaio__argerror(L, arg, fname, lua_tostring(L, -1));
+    }
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+/* Raise "larger than max_size" for path. */
+static int size_error (lua_State *L, const char *op, const char *path,
+                       lua_Integer max) {
+  luaio_push_uv_error(L, UV_EFBIG, op, "path", path);
+  lua_pushfstring(L, "larger than max_size (%I bytes)", max);
+  lua_setfield(L, -2, "message");
+  return luaio_raise(L);
+}
+
+/* FIFOs, sockets and terminals can block a reader or writer forever:
+ * they go through uv streams. Regular files and other devices do not
+ * (and cannot be polled), so they stay on the thread pool. */
+static int is_stream (int fd, const struct stat *st) {
+  return S_ISFIFO(st->st_mode) || S_ISSOCK(st->st_mode) ||
+         (S_ISCHR(st->st_mode) && isatty(fd));
+}
+
+/* Regular files and devices are read and written blocking, on the pool. */
+static void set_blocking (int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+}
+
+/* Open without ever blocking (a FIFO's open waits for its other end):
+ * O_NONBLOCK, dropped again for what is not a stream. Fills st. */
+static int open_file (const char *path, int flags, int mode,
+                      struct stat *st) {
+  int fd = open(path, flags | O_NONBLOCK | O_CLOEXEC, mode);
+  if (fd < 0) return -1;
+  if (fstat(fd, st) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  if (!is_stream(fd, st)) set_blocking(fd);
+  return fd;
+}
+
+/* ---- one request at a time: uv_fs ops ------------------------------------ */
 
 typedef struct fs_op {
   uv_fs_t req;
   luaio_waiter w;
   luaio_host *h;
   uv_file fd;                   /* a file this op opened, or -1 */
-  char *buf;
-  size_t len, cap, done;        /* data being read or written */
+  char *buf;                    /* owned: data read or written */
+  size_t len, done;
   int step;
+  int aborted;                  /* the task was cancelled meanwhile */
   lua_KFunction then;           /* file reads: what runs after a fill */
 } fs_op;
 
 static void op_free (fs_op *op) {
-  if (op->fd >= 0) {                    /* ours, never handed to Lua */
-    uv_fs_t close_req;
-    uv_fs_close(NULL, &close_req, op->fd, NULL);
-    uv_fs_req_cleanup(&close_req);
-  }
+  if (op->fd >= 0) close(op->fd);       /* ours, never handed to Lua */
   uv_fs_req_cleanup(&op->req);
   free(op->buf);
   free(op);
@@ -41,13 +127,17 @@ static void op_free (fs_op *op) {
 static void fs_cb (uv_fs_t *req) {
   fs_op *op = (fs_op *)req->data;
   int status = req->result < 0 ? (int)req->result : 0;
-  if (req->fs_type == UV_FS_OPEN && req->result >= 0) op->fd = (uv_file)req->result;
+  if (req->fs_type == UV_FS_OPEN && req->result >= 0)
+    op->fd = (uv_file)req->result;
   if (!luaio_waiter_done(&op->w, status)) op_free(op);
 }
 
+/* A queued request is dropped; a running one finishes, and the task
+ * waits for it (must_finish); multi-step ops stop at the next step. */
 static void fs_abort (luaio_waiter *w) {
   fs_op *op = (fs_op *)((char *)w - offsetof(fs_op, w));
-  uv_cancel((uv_req_t *)&op->req);     /* the callback comes later */
+  op->aborted = 1;
+  uv_cancel((uv_req_t *)&op->req);
 }
 
 static fs_op *op_new (lua_State *L, const char *fname) {
@@ -59,14 +149,21 @@ static fs_op *op_new (lua_State *L, const char *fname) {
   op->fd = -1;
   op->req.data = op;
   luaio_waiter_init(&op->w, fs_abort);
+  op->w.must_finish = 1;
   return op;
 }
 
 /* Free op and raise the I/O error for status (cancel: the pending
- * cancellation). The path is argument 1. */
-static int op_fail (lua_State *L, fs_op *op, int status, const char *what) {
+ * cancellation) about path. */
+static int op_fail_at (lua_State *L, fs_op *op, int status,
+                       const char *what, const char *path) {
   op_free(op);
-  return luaio_raise_uv(L, status, what, "path", lua_tostring(L, 1));
+  return luaio_raise_uv(L, status, what, "path", path);
+}
+
+/* The same, the path being argument 1. */
+static int op_fail (lua_State *L, fs_op *op, int status, const char *what) {
+  return op_fail_at(L, op, status, what, lua_tostring(L, 1));
 }
 
 /* Ready op->req for the next step. */
@@ -82,36 +179,35 @@ static int op_wait (lua_State *L, fs_op *op, int rc, lua_KFunction k,
   return luaio_wait(L, &op->w, k, (lua_KContext)op);
 }
 
-static int grow (fs_op *op, size_t need) {
-  char *b;
-  size_t cap = op->cap ? op->cap : need;
-  if (need <= op->cap) return 1;
-  while (cap < need) cap *= 2;
-  b = realloc(op->buf, cap);
-  if (b == NULL) return 0;
-  op->buf = b;
-  op->cap = cap;
-  return 1;
-}
+/* ---- whole files: one thread-pool job each ------------------------------ */
 
-/* ---- whole files: one thread-pool job each -------------------------------- */
+/* fs.read, fs.write, fs.append and fs.copy do all their system calls in
+ * one thread-pool job: one round trip instead of one per call, which is
+ * what makes many small files fast. Paths and data are copied. The job
+ * looks at `cancelled` between steps: an atomic write stops before its
+ * rename (removing its temporary file), a read stops between chunks. A
+ * step itself is never cut in the middle. */
+enum { JOB_READ, JOB_WRITE, JOB_COPY };
 
-/* fs.read and fs.write do all their system calls (open, read or write
- * until done, fsync, close, rename) in one thread-pool job: one round
- * trip instead of one per call, which is what makes many small files
- * fast. Paths and data are copied: a cancelled job may outlive its task. */
 typedef struct file_job {
   uv_work_t work;
   luaio_waiter w;
-  int writing, flags, mode, atomic, err;
+  atomic_int cancelled;         /* set by abort on the loop thread */
+  int kind, flags, mode, atomic, err;
+  int err_at_to;                /* copy: the error is about `to` */
+  int stream_fd;                /* a FIFO/socket/tty for the loop, or -1 */
   const char *failed;           /* the system call that failed */
-  char *path, *tmp, *buf;
-  size_t len;
+  char *path, *to, *tmp, *dir, *prefix, *buf;
+  size_t len, max;
 } file_job;
 
 static void job_free (file_job *j) {
+  if (j->stream_fd >= 0) close(j->stream_fd);
   free(j->path);
+  free(j->to);
   free(j->tmp);
+  free(j->dir);
+  free(j->prefix);
   free(j->buf);
   free(j);
 }
@@ -122,53 +218,167 @@ static int job_fail (file_job *j, const char *what) {
   return -1;
 }
 
-static void job_read (file_job *j) {
-  struct stat st;
-  size_t cap;
-  int fd = open(j->path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) { job_fail(j, "open"); return; }
-  cap = (fstat(fd, &st) == 0 && st.st_size > 0) ? (size_t)st.st_size + 1
-                                                 : 16384;
+static int job_cancelled (file_job *j) {
+  if (!atomic_load(&j->cancelled)) return 0;
+  j->err = UV_ECANCELED;
+  return 1;
+}
+
+/* Read fd to the end into j->buf, at most j->max bytes (EFBIG past it). */
+static void read_fd (file_job *j, int fd, const struct stat *st) {
+  size_t cap = (S_ISREG(st->st_mode) && st->st_size > 0)
+             ? (size_t)st->st_size + 1 : 16384;
+  if (cap > j->max + 1) cap = j->max + 1;
   j->buf = malloc(cap);
-  for (;;) {
+  while (j->buf != NULL && !job_cancelled(j)) {
     ssize_t n;
-    if (j->buf == NULL) { j->err = UV_ENOMEM; j->failed = "read"; break; }
     if (j->len == cap) {
-      char *b = realloc(j->buf, cap *= 2);
-      if (b == NULL) { free(j->buf); j->buf = NULL; continue; }
+      char *b;
+      if (cap > j->max) { j->err = UV_EFBIG; j->failed = "read"; return; }
+      cap = cap * 2 > j->max + 1 ? j->max + 1 : cap * 2;
+      if ((b = realloc(j->buf, cap)) == NULL) break;
       j->buf = b;
     }
     n = read(fd, j->buf + j->len, cap - j->len);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) { job_fail(j, "read"); break; }
-    if (n == 0) break;
+    if (n < 0) { job_fail(j, "read"); return; }
+    if (n == 0) return;
     j->len += (size_t)n;
   }
+  if (!j->err) { j->err = UV_ENOMEM; j->failed = "read"; }
+}
+
+static void job_read (file_job *j) {
+  struct stat st;
+  int fd = open_file(j->path, O_RDONLY, 0, &st);
+  if (fd < 0) { job_fail(j, "open"); return; }
+  if (is_stream(fd, &st)) { j->stream_fd = fd; return; }  /* loop reads */
+  if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > j->max) {
+    j->err = UV_EFBIG;
+    j->failed = "read";
+  }
+  else read_fd(j, fd, &st);
   close(fd);
 }
 
-static void job_write (file_job *j) {
-  const char *target = j->atomic ? j->tmp : j->path;
-  size_t done = 0;
-  int fd = open(target, j->flags | O_CLOEXEC, j->mode);
-  if (fd < 0) { job_fail(j, "open"); return; }
-  while (done < j->len) {                 /* partial writes go on */
-    ssize_t n = write(fd, j->buf + done, j->len - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) { job_fail(j, "write"); break; }
-    done += (size_t)n;
+/* Temporary files of atomic writes killed before their rename (kill -9,
+ * power loss) would stay forever. The next atomic write of the same
+ * target removes those whose writer is gone: its pid (in the name) no
+ * longer runs, or the file is older than a day. The pid test alone keeps
+ * a live writer's file safe on this machine; the age covers pids reused
+ * after a reboot and writers on other machines sharing the folder (no
+ * write takes a day). A wrong guess costs the other writer an ENOENT at
+ * its rename, never a torn file. */
+static void remove_stale (file_job *j) {
+  size_t plen = strlen(j->prefix);
+  time_t now = time(NULL);
+  struct dirent *e;
+  DIR *d = opendir(j->dir);
+  if (d == NULL) return;
+  while ((e = readdir(d)) != NULL) {
+    struct stat st;
+    long pid;
+    int fd = dirfd(d);
+    if (strncmp(e->d_name, j->prefix, plen) != 0) continue;
+    pid = strtol(e->d_name + plen, NULL, 10);
+    if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if ((pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) ||
+        now - st.st_mtime > STALE_SECONDS)
+      unlinkat(fd, e->d_name, 0);
   }
-  if (!j->err && j->atomic && fsync(fd) != 0) job_fail(j, "fsync");
+  closedir(d);
+}
+
+/* Write all of j->buf; an atomic write checks for a cancel between
+ * steps of WRITE_STEP bytes. */
+static void write_fd (file_job *j, int fd) {
+  size_t done = 0;
+  while (done < j->len) {
+    size_t n = j->len - done;
+    ssize_t w;
+    if (j->atomic && done > 0 && job_cancelled(j)) return;
+    w = write(fd, j->buf + done, n > WRITE_STEP ? WRITE_STEP : n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) { job_fail(j, "write"); return; }
+    done += (size_t)w;
+  }
+}
+
+static void job_write (file_job *j) {
+  struct stat st;
+  int fd;
+  if (j->atomic) remove_stale(j);
+  if (j->atomic)
+    fd = open_file(j->tmp, O_WRONLY | O_CREAT | O_EXCL, j->mode, &st);
+  else fd = open_file(j->path, j->flags, j->mode, &st);
+  if (fd < 0) { job_fail(j, "open"); return; }
+  if (!j->atomic && is_stream(fd, &st)) { j->stream_fd = fd; return; }
+  write_fd(j, fd);
+  if (!j->err && j->atomic && !job_cancelled(j) && fsync(fd) != 0)
+    job_fail(j, "fsync");
   if (close(fd) != 0 && !j->err) job_fail(j, "close");
   if (j->atomic) {
-    if (!j->err && rename(j->tmp, j->path) != 0) job_fail(j, "rename");
+    /* the last cancel point: a cancelled write never renames */
+    if (!j->err && !job_cancelled(j) && rename(j->tmp, j->path) != 0)
+      job_fail(j, "rename");
     if (j->err) unlink(j->tmp);            /* nothing half-written stays */
   }
 }
 
+/* Copy path to to: one step (a half copy is worse than a late one, and
+ * the task waits for it). FIFOs and the like are refused: their open or
+ * read could wait forever. */
+static void copy_fds (file_job *j, int in, int out) {
+  char *buf = malloc(COPY_CHUNK);
+  ssize_t n = 0;
+  if (buf == NULL) { j->err = UV_ENOMEM; j->failed = "copy"; return; }
+  while ((n = read(in, buf, COPY_CHUNK)) != 0) {
+    ssize_t done = 0;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) { job_fail(j, "read"); break; }
+    while (done < n) {
+      ssize_t w = write(out, buf + done, (size_t)(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) { job_fail(j, "write"); free(buf); return; }
+      done += w;
+    }
+  }
+  free(buf);
+}
+
+static void job_copy (file_job *j) {
+  struct stat st, dst;
+  int in = open_file(j->path, O_RDONLY, 0, &st), out;
+  if (in < 0) { job_fail(j, "open"); return; }
+  if (is_stream(in, &st) || S_ISDIR(st.st_mode)) {
+    j->err = S_ISDIR(st.st_mode) ? UV_EISDIR : UV_EINVAL;
+    j->failed = "copy";
+    close(in);
+    return;
+  }
+  out = open_file(j->to, O_WRONLY | O_CREAT, st.st_mode & 07777, &dst);
+  j->err_at_to = 1;                        /* until the copy starts */
+  if (out < 0) job_fail(j, "open");
+  else if (is_stream(out, &dst)) { j->err = UV_EINVAL; j->failed = "copy"; }
+  else if (dst.st_dev == st.st_dev && dst.st_ino == st.st_ino) {}  /* same */
+  else if (ftruncate(out, 0) != 0) job_fail(j, "ftruncate");
+  else {
+    j->err_at_to = 0;
+    copy_fds(j, in, out);
+    if (!j->err) fchmod(out, st.st_mode & 07777);
+  }
+  if (out >= 0 && close(out) != 0 && !j->err) job_fail(j, "close");
+  close(in);
+}
+
 static void job_work_cb (uv_work_t *req) {
   file_job *j = (file_job *)req->data;
-  if (j->writing) job_write(j); else job_read(j);
+  if (job_cancelled(j)) return;
+  switch (j->kind) {
+    case JOB_READ: job_read(j); break;
+    case JOB_WRITE: job_write(j); break;
+    default: job_copy(j); break;
+  }
 }
 
 static void job_done_cb (uv_work_t *req, int status) {
@@ -178,28 +388,54 @@ static void job_done_cb (uv_work_t *req, int status) {
 
 static void job_abort (luaio_waiter *w) {
   file_job *j = (file_job *)((char *)w - offsetof(file_job, w));
+  atomic_store(&j->cancelled, 1);
   uv_cancel((uv_req_t *)&j->work);      /* the callback comes later */
 }
+
+static int job_stream (lua_State *L, file_job *j);
 
 /* Stack: path at 1. */
 static int job_k (lua_State *L, int status, lua_KContext ctx) {
   file_job *j = (file_job *)ctx;
-  const char *failed = j->failed ? j->failed : (j->writing ? "write" : "read");
-  int n = 0;
-  if (status == 0 && !j->writing) {
+  const char *failed = j->failed ? j->failed
+                     : (j->kind == JOB_READ ? "read"
+                        : j->kind == JOB_WRITE ? "write" : "copy");
+  size_t max = j->max;
+  int n = 0, at = j->err_at_to ? 2 : 1;
+  if (status == 0 && atomic_load(&j->cancelled)) status = UV_ECANCELED;
+  if (status == 0 && j->stream_fd >= 0) return job_stream(L, j);
+  if (status == 0 && j->kind == JOB_READ) {
     lua_pushlstring(L, j->buf ? j->buf : "", j->len);
     n = 1;
   }
   job_free(j);
+  if (status == UV_EFBIG && strcmp(failed, "read") == 0)
+    return size_error(L, "read", lua_tostring(L, 1), (lua_Integer)max);
   if (status < 0)
-    return luaio_raise_uv(L, status, failed, "path", lua_tostring(L, 1));
+    return luaio_raise_uv(L, status, failed, "path", lua_tostring(L, at));
   return n;
+}
+
+static file_job *job_new (lua_State *L, int kind, const char *path,
+                          const char *fname) {
+  file_job *j;
+  luaio_check_wait(L, fname);
+  j = calloc(1, sizeof *j);
+  if (j == NULL || (j->path = strdup(path)) == NULL) {
+    free(j);
+    luaL_error(L, "%s: out of memory", fname);
+  }
+  j->kind = kind;
+  j->stream_fd = -1;
+  atomic_init(&j->cancelled, 0);
+  return j;
 }
 
 static int job_start (lua_State *L, file_job *j, const char *fname) {
   int rc;
   j->work.data = j;
   luaio_waiter_init(&j->w, job_abort);
+  j->w.must_finish = 1;
   rc = uv_queue_work(luaio__host(L)->loop, &j->work, job_work_cb,
                      job_done_cb);
   if (rc < 0) {
@@ -209,22 +445,45 @@ static int job_start (lua_State *L, file_job *j, const char *fname) {
   return luaio_wait(L, &j->w, job_k, (lua_KContext)j);
 }
 
-/* fs.read(path) -> the whole content */
+/* fs.read(path [, {max_size=}]) -> the whole content */
 static int fs_read (lua_State *L) {
-  const char *path = luaio__checkstring(L, 1, "fs.read", NULL);
+  const char *path = check_path(L, 1, "fs.read");
+  lua_Integer max = opt_limit(L, 2, "fs.read", "max_size",
+                              DEFAULT_MAX_SIZE, 0);
   file_job *j;
-  luaio_check_wait(L, "fs.read");
   lua_settop(L, 1);
-  j = calloc(1, sizeof *j);
-  if (j == NULL || (j->path = strdup(path)) == NULL) {
-    free(j);
-    return luaL_error(L, "fs.read: out of memory");
-  }
+  j = job_new(L, JOB_READ, path, "fs.read");
+  j->max = (size_t)max;
   return job_start(L, j, "fs.read");
 }
 
+/* Name the temporary file of an atomic write of j->path:
+ * "<dir>/.<name>.luaio-tmp-<pid>-<random>", recognisable (and so
+ * removable once stale) and in the same folder, so rename works. */
+static int tmp_names (lua_State *L, file_job *j) {
+  const char *path = j->path, *slash = strrchr(path, '/');
+  unsigned char r[6];
+  char hex[13];
+  int i;
+  if (uv_random(NULL, NULL, r, sizeof r, 0, NULL) != 0) {
+    uint64_t t = uv_hrtime();
+    memcpy(r, &t, sizeof r);
+  }
+  for (i = 0; i < 6; i++) snprintf(hex + 2 * i, 3, "%02x", r[i]);
+  if (slash) lua_pushlstring(L, path, (size_t)(slash - path) + 1);
+  else lua_pushliteral(L, "./");                       /* dir */
+  lua_pushfstring(L, ".%s" TMP_TAG, slash ? slash + 1 : path);  /* prefix */
+  lua_pushfstring(L, "%s%s%d-%s", lua_tostring(L, -2), lua_tostring(L, -1),
+                  (int)uv_os_getpid(), hex);
+  j->dir = strdup(lua_tostring(L, -3));
+  j->prefix = strdup(lua_tostring(L, -2));
+  j->tmp = strdup(lua_tostring(L, -1));
+  lua_pop(L, 3);
+  return j->dir && j->prefix && j->tmp;
+}
+
 static int write_common (lua_State *L, int flags, const char *fname) {
-  const char *path = luaio__checkstring(L, 1, fname, NULL);
+  const char *path = check_path(L, 1, fname);
   size_t len;
   const char *data = luaio__checkstring(L, 2, fname, &len);
   file_job *j;
@@ -237,23 +496,14 @@ static int write_common (lua_State *L, int flags, const char *fname) {
     mode = (int)luaL_optinteger(L, -1, 0644);
     lua_pop(L, 2);
   }
-  luaio_check_wait(L, fname);
   lua_settop(L, 2);                      /* data stays alive until copied */
-  j = calloc(1, sizeof *j);
-  if (j == NULL) return luaL_error(L, "%s: out of memory", fname);
-  j->writing = 1;
+  j = job_new(L, JOB_WRITE, path, fname);
   j->flags = flags;
   j->mode = mode;
   j->atomic = atomic;
   j->len = len;
-  j->path = strdup(path);
   j->buf = malloc(len + 1);
-  if (atomic) {                          /* same folder, so rename works */
-    lua_pushfstring(L, "%s.tmp-%d-%p", path, (int)uv_os_getpid(), (void *)j);
-    j->tmp = strdup(lua_tostring(L, -1));
-    lua_pop(L, 1);
-  }
-  if (!j->path || !j->buf || (atomic && !j->tmp)) {
+  if (j->buf == NULL || (atomic && !tmp_names(L, j))) {
     job_free(j);
     return luaL_error(L, "%s: out of memory", fname);
   }
@@ -274,7 +524,21 @@ static int fs_append (lua_State *L) {
   return write_common(L, O_WRONLY | O_CREAT | O_APPEND, "fs.append");
 }
 
-/* ---- one-step calls: stat, mkdir, remove, rename... ------------------------ */
+/* fs.copy(from, to): a regular file, with its mode. */
+static int fs_copy (lua_State *L) {
+  const char *from = check_path(L, 1, "fs.copy");
+  const char *to = check_path(L, 2, "fs.copy");
+  file_job *j;
+  lua_settop(L, 2);
+  j = job_new(L, JOB_COPY, from, "fs.copy");
+  if ((j->to = strdup(to)) == NULL) {
+    job_free(j);
+    return luaL_error(L, "fs.copy: out of memory");
+  }
+  return job_start(L, j, "fs.copy");
+}
+
+/* ---- one-step calls: stat, mkdir, remove, rename... ---------------------- */
 
 static const char *type_name (uint64_t mode) {
   switch (mode & S_IFMT) {
@@ -348,7 +612,6 @@ static const char *op_name (uv_fs_type t) {
     case UV_FS_RMDIR: return "rmdir";
     case UV_FS_UNLINK: return "remove";
     case UV_FS_RENAME: return "rename";
-    case UV_FS_COPYFILE: return "copy";
     case UV_FS_SCANDIR: return "readdir";
     case UV_FS_REALPATH: return "realpath";
     case UV_FS_MKDTEMP: return "mkdtemp";
@@ -366,7 +629,7 @@ static int simple_k (lua_State *L, int status, lua_KContext ctx) {
   return n;
 }
 
-#define PATH(i, fname) luaio__checkstring(L, (i), (fname), NULL)
+#define PATH(i, fname) check_path(L, (i), (fname))
 #define SIMPLE(fname, call) \
   do { fs_op *op = op_new(L, fname); uv_loop_t *loop = op->h->loop; \
        return op_wait(L, op, (call), simple_k, fname); } while (0)
@@ -390,10 +653,6 @@ static int fs_remove (lua_State *L) {
 static int fs_rename (lua_State *L) {
   const char *p = PATH(1, "fs.rename"), *to = PATH(2, "fs.rename");
   SIMPLE("fs.rename", uv_fs_rename(loop, &op->req, p, to, fs_cb));
-}
-static int fs_copy (lua_State *L) {
-  const char *p = PATH(1, "fs.copy"), *to = PATH(2, "fs.copy");
-  SIMPLE("fs.copy", uv_fs_copyfile(loop, &op->req, p, to, 0, fs_cb));
 }
 static int fs_readdir (lua_State *L) {
   const char *p = PATH(1, "fs.readdir");
@@ -465,6 +724,7 @@ static int mkdir_k (lua_State *L, int status, lua_KContext ctx) {
   if (status < 0 && !(status == UV_EEXIST && (op->step || op->done < len)))
     return op_fail(L, op, status, "mkdir");
   if (op->done >= len) { op_free(op); return 0; }
+  if (op->aborted) return op_fail(L, op, UV_ECANCELED, "mkdir");
   do op->done++; while (op->done < len && path[op->done] != '/');
   lua_pushlstring(L, path, op->done);
   op_reset(op);
@@ -500,28 +760,126 @@ static int fs_mkdir (lua_State *L) {
 
 /* ---- file handles ------------------------------------------------------- */
 
+/* A File is a userdata (its path as user value). On a regular file or a
+ * device its reads and writes are thread-pool requests on fd; on a FIFO,
+ * pipe, socket or terminal they go through st, a uv stream whose memory
+ * is freed in its close callback. A thread-pool read borrows the read
+ * buffer (f->buf is NULL meanwhile) and gives it back in its
+ * continuation; so closing the File, or a second reader, can never free
+ * or move memory a worker writes into. The descriptor is closed once no
+ * request is in flight on it (a closed fd number could be reused by
+ * another open while a worker still uses it). */
+typedef struct fstream fstream;
+
 typedef struct file {
-  uv_file fd;                   /* -1 once closed */
-  char *buf;                    /* read-ahead of lines() and reads */
+  uv_file fd;                   /* -1 once the descriptor is closed */
+  int closed;                   /* closed by the script */
+  int reading;                  /* a read is in flight: others get EBUSY */
+  int nops;                     /* thread-pool requests in flight on fd */
+  int eof, read_err;
+  char *buf;                    /* read-ahead: data is buf[start, +len) */
   size_t start, len, cap;
   size_t chunk;                 /* next read size: doubles, so a long
                                    scan makes few thread-pool trips */
-  int eof;
+  fstream *st;                  /* stream kinds: the uv stream */
+  luaio_waitlist readers;       /* stream kinds: the waiting reader */
+  lua_KFunction then;           /* stream kinds: what runs after a fill */
 } file;
+
+struct fstream {
+  union { uv_handle_t h; uv_stream_t s; uv_pipe_t pipe; uv_tty_t tty; } u;
+  file *f;                      /* NULL once the File let go */
+  uv_file own_fd;               /* tty: our fd, when libuv reopened it */
+  int reading;
+};
+
+/* Push the path the File at idx was opened with. [-0, +1] */
+static const char *file_path (lua_State *L, int idx) {
+  lua_getiuservalue(L, idx, 1);
+  return lua_tostring(L, -1);
+}
+
+/* Raise an I/O error about the File at 1. */
+static int file_error (lua_State *L, const char *kind, const char *code,
+                       const char *fname, const char *msg) {
+  const char *path = file_path(L, 1);
+  luaio_push_error(L, kind, code, msg);
+  lua_pushstring(L, fname);
+  lua_setfield(L, -2, "op");
+  if (path) { lua_pushstring(L, path); lua_setfield(L, -2, "path"); }
+  return luaio_raise(L);
+}
+
+static int closed_error (lua_State *L, const char *fname) {
+  return file_error(L, "io", "ECANCELED", fname, "the file was closed");
+}
+
+static int busy_error (lua_State *L, const char *fname) {
+  return file_error(L, "io", "EBUSY", fname,
+                    "another task is reading this file");
+}
+
+static int raise_at_file (lua_State *L, int status, const char *fname) {
+  return luaio_raise_uv(L, status, fname, "path", file_path(L, 1));
+}
 
 static file *check_file (lua_State *L, const char *fname) {
   file *f = (file *)luaL_checkudata(L, 1, "luaio.File");
-  if (f->fd < 0) luaL_error(L, "%s: attempt to use a closed file", fname);
+  if (f->closed) luaL_error(L, "%s: attempt to use a closed file", fname);
   return f;
 }
 
+/* Make room for want more bytes after the data, moving it to the start.
+ * Returns 0 out of memory. Never called while the buffer is lent. */
+static int make_room (file *f, size_t want) {
+  size_t cap = f->cap ? f->cap : LINE_CHUNK;
+  char *nb;
+  if (f->start > 0) {
+    memmove(f->buf, f->buf + f->start, f->len);
+    f->start = 0;
+  }
+  if (f->cap - f->len >= want) return 1;
+  while (cap - f->len < want) cap *= 2;
+  if ((nb = realloc(f->buf, cap)) == NULL) return 0;
+  f->buf = nb;
+  f->cap = cap;
+  return 1;
+}
+
+static void stream_free_cb (uv_handle_t *h) {
+  fstream *s = (fstream *)h->data;
+  if (s->own_fd >= 0) close(s->own_fd);
+  free(s);
+}
+
+/* A thread-pool request on f ended (in its continuation): a close that
+ * waited for it closes the descriptor now. */
+static void file_op_end (file *f) {
+  if (--f->nops == 0 && f->closed && f->fd >= 0) {
+    close(f->fd);
+    f->fd = -1;
+  }
+}
+
+/* Close f: wakes its stream reader (it sees the File closed), ends the
+ * stream's pending writes with UV_ECANCELED, and closes fd now or, with
+ * thread-pool requests in flight, when the last one ends. */
 static void file_close_now (file *f) {
-  uv_fs_t r;
-  if (f->fd < 0) return;
-  uv_fs_close(NULL, &r, f->fd, NULL);   /* close(2) is quick: no wait */
-  uv_fs_req_cleanup(&r);
-  f->fd = -1;
-  free(f->buf);
+  if (f->closed) return;
+  f->closed = 1;
+  if (f->st) {
+    fstream *s = f->st;
+    f->st = NULL;
+    s->f = NULL;
+    uv_close(&s->u.h, stream_free_cb);    /* closes the fd too */
+    f->fd = -1;
+    luaio_waitlist_wake_all(&f->readers, 0);
+  }
+  else if (f->nops == 0 && f->fd >= 0) {
+    close(f->fd);
+    f->fd = -1;
+  }
+  free(f->buf);                            /* NULL while lent */
   f->buf = NULL;
   f->start = f->len = f->cap = 0;
 }
@@ -532,107 +890,209 @@ static int file_close (lua_State *L) {
   return 0;
 }
 
-static int open_k (lua_State *L, int status, lua_KContext ctx) {
-  fs_op *op = (fs_op *)ctx;
+/* ---- streams: FIFOs, pipes, sockets, terminals ---- */
+
+static void stream_alloc_cb (uv_handle_t *h, size_t hint, uv_buf_t *out) {
+  fstream *s = (fstream *)h->data;
+  file *f = s->f;
+  (void)hint;
+  if (f == NULL || !make_room(f, LINE_CHUNK)) {
+    out->base = NULL;
+    out->len = 0;
+    return;
+  }
+  out->base = f->buf + f->len;
+  out->len = f->cap - f->len;
+}
+
+/* One chunk per fill: reading stops after each, so nothing piles up
+ * when nobody reads. */
+static void stream_read_cb (uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
+  fstream *s = (fstream *)st->data;
+  file *f = s->f;
+  (void)b;
+  if (n == 0 || f == NULL) return;
+  if (n > 0) f->len += (size_t)n;
+  else if (n == UV_EOF) f->eof = 1;
+  else f->read_err = (int)n;
+  uv_read_stop(st);
+  s->reading = 0;
+  luaio_waitlist_wake_all(&f->readers, 0);
+}
+
+/* Wrap fd (a stream kind) into f->st. Returns 0 or a uv error (fd is
+ * then still the caller's). */
+static int stream_open (luaio_host *h, file *f, uv_file fd) {
+  fstream *s = calloc(1, sizeof *s);
+  uv_os_fd_t hfd;
+  int rc;
+  if (s == NULL) return UV_ENOMEM;
+  s->own_fd = -1;
+  s->u.h.data = s;
+  if (isatty(fd)) {
+    if ((rc = uv_tty_init(h->loop, &s->u.tty, fd, 0)) < 0) {
+      free(s);                    /* not registered with the loop */
+      return rc;
+    }
+    if (uv_fileno(&s->u.h, &hfd) == 0 && hfd != fd) s->own_fd = fd;
+  }
+  else {
+    uv_pipe_init(h->loop, &s->u.pipe, 0);
+    if ((rc = uv_pipe_open(&s->u.pipe, fd)) < 0) {
+      uv_close(&s->u.h, stream_free_cb);
+      return rc;
+    }
+  }
+  s->u.h.data = s;
+  s->f = f;
+  f->st = s;
+  return 0;
+}
+
+/* Push a File on fd (taking it), its path from stack index path.
+ * [-0, +1] */
+static file *push_file (lua_State *L, uv_file fd, int path) {
+  struct stat st;
   file *f;
-  if (status < 0) return op_fail(L, op, status, "open");
-  f = lua_newuserdatauv(L, sizeof *f, 0);
+  path = lua_absindex(L, path);
+  f = lua_newuserdatauv(L, sizeof *f, 1);
   memset(f, 0, sizeof *f);
-  f->fd = op->fd;
-  op->fd = -1;                           /* the file owns it now */
-  op_free(op);
+  f->fd = -1;
+  f->closed = 1;                           /* until fd is ours */
   luaL_setmetatable(L, "luaio.File");
-  return 1;
+  lua_pushvalue(L, path);
+  lua_setiuservalue(L, -2, 1);
+  if (fstat(fd, &st) == 0 && is_stream(fd, &st)) {
+    int rc = stream_open(luaio__host(L), f, fd);
+    if (rc < 0) {
+      close(fd);
+      luaio_raise_uv(L, rc, "open", "path", lua_tostring(L, path));
+    }
+  }
+  else set_blocking(fd);
+  f->fd = fd;
+  f->closed = 0;
+  return f;
 }
 
-static int mode_flags (const char *m) {
-  static const struct { const char *m; int flags; } modes[] = {
-    {"r", O_RDONLY}, {"w", O_WRONLY | O_CREAT | O_TRUNC},
-    {"a", O_WRONLY | O_CREAT | O_APPEND}, {"r+", O_RDWR},
-    {"w+", O_RDWR | O_CREAT | O_TRUNC}, {"a+", O_RDWR | O_CREAT | O_APPEND},
-    {"x", O_WRONLY | O_CREAT | O_EXCL}
-  };
-  size_t i;
-  char clean[4] = {0};
-  for (i = 0; *m && i < 3; m++) if (*m != 'b') clean[i++] = *m;
-  for (i = 0; i < sizeof modes / sizeof modes[0]; i++)
-    if (strcmp(clean, modes[i].m) == 0) return modes[i].flags;
-  return -1;
+static int stream_fill_k (lua_State *L, int status, lua_KContext ctx) {
+  file *f = (file *)lua_touserdata(L, 1);
+  const char *fname = (const char *)ctx;
+  lua_pop(L, 1);                                   /* the waiter */
+  f->reading = 0;
+  if (f->closed) return closed_error(L, fname);
+  if (status < 0) return raise_at_file(L, status, fname);
+  if (f->read_err) {
+    status = f->read_err;
+    f->read_err = 0;
+    return raise_at_file(L, status, fname);
+  }
+  return f->then(L, 0, 0);
 }
 
-/* fs.open(path [, mode]) -> file; mode as io.open: r w a r+ w+ a+ x */
-static int fs_open (lua_State *L) {
-  const char *p = PATH(1, "fs.open");
-  const char *mode = luaio__optstring(L, 2, "fs.open", "r", NULL);
-  int flags = mode_flags(mode);
-  fs_op *op;
-  if (flags < 0) return luaio__argerror(L, 2, "fs.open", "invalid mode");
-  lua_settop(L, 1);
-  op = op_new(L, "fs.open");
-  return op_wait(L, op, uv_fs_open(op->h->loop, &op->req, p, flags, 0644,
-                                   fs_cb), open_k, "open");
+static int stream_fill (lua_State *L, file *f, lua_KFunction k,
+                        const char *fname) {
+  fstream *s = f->st;
+  if (!s->reading) {
+    int rc = uv_read_start(&s->u.s, stream_alloc_cb, stream_read_cb);
+    if (rc < 0) return raise_at_file(L, rc, fname);
+    s->reading = 1;
+  }
+  f->then = k;
+  f->reading = 1;
+  return luaio_waitlist_wait(L, &f->readers, stream_fill_k,
+                             (lua_KContext)fname);
 }
 
-/* Reads of a file: fill f's buffer with one more chunk, then call k.
- * Stack: file at 1. */
+/* ---- reading ---- */
+
+/* The continuation of a thread-pool fill: takes the buffer back (or
+ * frees it if the File was closed meanwhile), then goes on with the
+ * read. Data read before a cancel stays buffered for the next read. */
 static int fill_k (lua_State *L, int status, lua_KContext ctx) {
   fs_op *op = (fs_op *)ctx;
   file *f = (file *)lua_touserdata(L, 1);
   lua_KFunction k = op->then;
   ssize_t n = op->req.result;
+  int aborted = op->aborted;
+  f->reading = 0;
+  file_op_end(f);
+  if (f->closed) {
+    op_free(op);                                  /* frees the buffer */
+    return closed_error(L, "file:read");
+  }
+  f->buf = op->buf;
+  op->buf = NULL;
+  if (status == 0 && n > 0) f->len += (size_t)n;
+  else if (status == 0) f->eof = 1;
   op_free(op);
-  if (status < 0) return luaio_raise_uv(L, status, "read", NULL, NULL);
-  if (f->fd < 0) return luaL_error(L, "read: the file was closed");
-  if (n == 0) f->eof = 1;
-  else f->len += (size_t)n;
+  if (status < 0) return raise_at_file(L, status, "read");
+  if (aborted) return luaio_raise_uv(L, UV_ECANCELED, "read", NULL, NULL);
+  /* Cancelled after the read completed but before the task resumed:
+   * raise now, before k consumes data the cancellation would discard. */
+  luaio_check_wait(L, "file:read");
   return k(L, 0, 0);
 }
 
+/* Read one more chunk into f's buffer, then continue with k (the File
+ * at 1). */
 static int fill (lua_State *L, file *f, lua_KFunction k, const char *fname) {
   fs_op *op;
   uv_buf_t b;
-  if (f->start > 0) {
-    memmove(f->buf, f->buf + f->start, f->len);
-    f->start = 0;
-  }
+  int rc;
+  if (f->reading) return busy_error(L, fname);
+  luaio_check_wait(L, fname);
   if (f->chunk == 0) f->chunk = LINE_CHUNK;
   else if (f->chunk < LINE_CHUNK_MAX) f->chunk *= 2;
-  if (f->cap - f->len < f->chunk) {
-    size_t cap = f->cap ? f->cap : LINE_CHUNK;
-    while (cap - f->len < f->chunk) cap *= 2;
-    char *nb = realloc(f->buf, cap);
-    if (nb == NULL) return luaL_error(L, "%s: out of memory", fname);
-    f->buf = nb;
-    f->cap = cap;
-  }
+  if (!make_room(f, f->chunk)) return luaL_error(L, "%s: out of memory", fname);
+  if (f->st) return stream_fill(L, f, k, fname);
   op = op_new(L, fname);
   op->then = k;
-  b = uv_buf_init(f->buf + f->len, (unsigned)(f->cap - f->len));
-  return op_wait(L, op, uv_fs_read(op->h->loop, &op->req, f->fd, &b, 1, -1,
-                                   fs_cb), fill_k, "read");
+  op->buf = f->buf;                                /* lent */
+  f->buf = NULL;
+  b = uv_buf_init(op->buf + f->len, (unsigned)(f->cap - f->len));
+  rc = uv_fs_read(op->h->loop, &op->req, f->fd, &b, 1, -1, fs_cb);
+  if (rc < 0) {
+    f->buf = op->buf;
+    op->buf = NULL;
+    op_free(op);
+    return raise_at_file(L, rc, "read");
+  }
+  f->reading = 1;
+  f->nops++;
+  return luaio_wait(L, &op->w, fill_k, (lua_KContext)op);
 }
 
 static void take (lua_State *L, file *f, size_t n, size_t skip) {
-  lua_pushlstring(L, f->buf + f->start, n);
+  if (n == 0) lua_pushliteral(L, "");              /* buf may be NULL */
+  else lua_pushlstring(L, f->buf + f->start, n);
   f->start += n + skip;
   f->len -= n + skip;
 }
 
-/* The file at 1 is a checked luaio.File (hot path: no type check). */
+static int line_limit_error (lua_State *L, const char *fname, size_t max) {
+  lua_pushfstring(L, "line longer than max_line (%I bytes)", (lua_Integer)max);
+  return file_error(L, "limit", NULL, fname, lua_tostring(L, -1));
+}
+
+/* Stack: the File (checked) at 1, max_line at 2. */
 static int line_k (lua_State *L, int status, lua_KContext ctx) {
   file *f = (file *)lua_touserdata(L, 1);
+  size_t max = (size_t)lua_tointeger(L, 2);
   const char *nl;
   (void)status; (void)ctx;
-  if (f->fd < 0) return luaL_error(L, "file:lines: the file was closed");
+  lua_settop(L, 2);
+  if (f->closed) return closed_error(L, "file:lines");
+  if (f->reading) return busy_error(L, "file:lines");
   nl = f->len ? memchr(f->buf + f->start, '\n', f->len) : NULL;
   if (nl) {
     size_t n = (size_t)(nl - (f->buf + f->start));
+    if (n > max) return line_limit_error(L, "file:lines", max);
     size_t keep = (n > 0 && nl[-1] == '\r') ? n - 1 : n;
-    lua_pushlstring(L, f->buf + f->start, keep);
-    f->start += n + 1;
-    f->len -= n + 1;
+    take(L, f, keep, n - keep + 1);                /* skips \r\n or \n */
     return 1;
   }
+  if (f->len > max) return line_limit_error(L, "file:lines", max);
   if (f->eof) {
     if (f->len == 0) { lua_pushnil(L); return 1; }
     take(L, f, f->len, 0);                         /* last line, no \n */
@@ -641,42 +1101,55 @@ static int line_k (lua_State *L, int status, lua_KContext ctx) {
   return fill(L, f, line_k, "file:lines");
 }
 
-/* f:read_line() -> next line without "\n"/"\r\n", or nil at the end. */
+/* f:read_line([{max_line=}]) -> next line without "\n"/"\r\n", or nil at
+ * the end. */
 static int file_read_line (lua_State *L) {
+  lua_Integer max;
   check_file(L, "file:read_line");
+  max = opt_limit(L, 2, "file:read_line", "max_line", DEFAULT_MAX_LINE, 1);
   lua_settop(L, 1);
+  lua_pushinteger(L, max);
   return line_k(L, 0, 0);
 }
 
-/* The per-line hot path: a buffered line returns at once. */
+/* The per-line hot path: a buffered line returns at once. Upvalues: the
+ * File, max_line. */
 static int lines_iter (lua_State *L) {
   file *f = (file *)lua_touserdata(L, lua_upvalueindex(1));
-  const char *p = f->buf + f->start;
-  const char *nl = f->len ? memchr(p, '\n', f->len) : NULL;
-  if (nl && f->fd >= 0) {
-    size_t n = (size_t)(nl - p);
-    lua_pushlstring(L, p, (n > 0 && nl[-1] == '\r') ? n - 1 : n);
-    f->start += n + 1;
-    f->len -= n + 1;
-    return 1;
+  if (f->len && !f->reading && !f->closed) {
+    const char *p = f->buf + f->start;
+    const char *nl = memchr(p, '\n', f->len);
+    size_t n = nl ? (size_t)(nl - p) : 0;
+    if (nl && n <= (size_t)lua_tointeger(L, lua_upvalueindex(2))) {
+      lua_pushlstring(L, p, (n > 0 && nl[-1] == '\r') ? n - 1 : n);
+      f->start += n + 1;
+      f->len -= n + 1;
+      return 1;
+    }
   }
   lua_settop(L, 0);
   lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, lua_upvalueindex(2));
   return line_k(L, 0, 0);
 }
 
-/* f:lines() -> iterator over lines, read 256 KiB at a time. */
+/* f:lines([{max_line=}]) -> iterator over lines. */
 static int file_lines (lua_State *L) {
+  lua_Integer max;
   check_file(L, "file:lines");
+  max = opt_limit(L, 2, "file:lines", "max_line", DEFAULT_MAX_LINE, 1);
   lua_settop(L, 1);
-  lua_pushcclosure(L, lines_iter, 1);
+  lua_pushinteger(L, max);
+  lua_pushcclosure(L, lines_iter, 2);
   return 1;
 }
 
 static int read_n_k (lua_State *L, int status, lua_KContext ctx) {
-  file *f = check_file(L, "file:read");
+  file *f = (file *)lua_touserdata(L, 1);
   lua_Integer n = lua_tointeger(L, 2);
   (void)status; (void)ctx;
+  lua_settop(L, 2);
+  if (f->reading) return busy_error(L, "file:read");
   if (f->len > 0) {
     take(L, f, f->len < (size_t)n ? f->len : (size_t)n, 0);
     return 1;
@@ -695,33 +1168,122 @@ static int file_read (lua_State *L) {
   return read_n_k(L, 0, 0);
 }
 
+/* Stack: the File at 1, max_size at 2. */
 static int read_all_k (lua_State *L, int status, lua_KContext ctx) {
-  file *f = check_file(L, "file:read_all");
+  file *f = (file *)lua_touserdata(L, 1);
+  lua_Integer max = lua_tointeger(L, 2);
   (void)status; (void)ctx;
+  lua_settop(L, 2);
+  if (f->reading) return busy_error(L, "file:read_all");
+  if (f->len > (size_t)max)
+    return size_error(L, "file:read_all", file_path(L, 1), max);
   if (f->eof) { take(L, f, f->len, 0); return 1; }
   return fill(L, f, read_all_k, "file:read_all");
 }
 
-/* f:read_all() -> the rest of the file */
+/* f:read_all([{max_size=}]) -> the rest of the file */
 static int file_read_all (lua_State *L) {
+  lua_Integer max;
   check_file(L, "file:read_all");
+  max = opt_limit(L, 2, "file:read_all", "max_size", DEFAULT_MAX_SIZE, 0);
   lua_settop(L, 1);
+  lua_pushinteger(L, max);
   return read_all_k(L, 0, 0);
 }
 
+/* ---- writing ---- */
+
+typedef struct swrite_op {
+  uv_write_t req;
+  luaio_waiter w;
+  file *f;                      /* anchored by the waiting task */
+  char *buf;
+  int aborted;
+} swrite_op;
+
+static void swrite_cb (uv_write_t *req, int status) {
+  swrite_op *op = (swrite_op *)req->data;
+  if (!luaio_waiter_done(&op->w, status)) {
+    free(op->buf);
+    free(op);
+  }
+}
+
+/* A stream write cannot be taken back half-way: cancelling it closes
+ * the File (the write then ends with UV_ECANCELED), so nothing of it
+ * goes out after the cancel. */
+static void swrite_abort (luaio_waiter *w) {
+  swrite_op *op = (swrite_op *)((char *)w - offsetof(swrite_op, w));
+  op->aborted = 1;
+  file_close_now(op->f);
+}
+
+static int swrite_k (lua_State *L, int status, lua_KContext ctx) {
+  swrite_op *op = (swrite_op *)ctx;
+  int aborted = op->aborted;
+  file *f = op->f;
+  free(op->buf);
+  free(op);
+  if (status == UV_ECANCELED && !aborted && f->closed)
+    return closed_error(L, "file:write");
+  if (status < 0) return raise_at_file(L, status, "write");
+  return 0;
+}
+
+static int stream_write (lua_State *L, file *f, const char *data,
+                         size_t len) {
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+  swrite_op *op;
+  int rc = uv_try_write(&f->st->u.s, &b, 1);
+  if (rc == (int)len) return 0;
+  if (rc < 0 && rc != UV_EAGAIN && rc != UV_ENOSYS)
+    return raise_at_file(L, rc, "write");
+  if (rc < 0) rc = 0;
+  op = calloc(1, sizeof *op);
+  if (op == NULL || (op->buf = malloc(len - (size_t)rc + 1)) == NULL) {
+    free(op);
+    return luaL_error(L, "file:write: out of memory");
+  }
+  memcpy(op->buf, data + rc, len - (size_t)rc);
+  op->f = f;
+  op->req.data = op;
+  luaio_waiter_init(&op->w, swrite_abort);
+  op->w.must_finish = 1;
+  b = uv_buf_init(op->buf, (unsigned)(len - (size_t)rc));
+  if ((rc = uv_write(&op->req, &f->st->u.s, &b, 1, swrite_cb)) < 0) {
+    free(op->buf);
+    free(op);
+    return raise_at_file(L, rc, "write");
+  }
+  return luaio_wait(L, &op->w, swrite_k, (lua_KContext)op);
+}
+
+/* Submit the next part of a thread-pool write. */
+static int fwrite_k (lua_State *L, int status, lua_KContext ctx);
+
+static int fwrite_submit (lua_State *L, file *f, fs_op *op) {
+  size_t n = op->len - op->done;
+  uv_buf_t b = uv_buf_init(op->buf + op->done,
+                           (unsigned)(n > (1u << 30) ? (1u << 30) : n));
+  int rc;
+  op_reset(op);
+  rc = uv_fs_write(op->h->loop, &op->req, f->fd, &b, 1, -1, fs_cb);
+  if (rc < 0) return op_fail_at(L, op, rc, "write", file_path(L, 1));
+  f->nops++;
+  return luaio_wait(L, &op->w, fwrite_k, (lua_KContext)op);
+}
+
+/* A partial write goes on with the rest; a cancel stops between parts. */
 static int fwrite_k (lua_State *L, int status, lua_KContext ctx) {
   fs_op *op = (fs_op *)ctx;
   file *f = (file *)lua_touserdata(L, 1);
-  uv_buf_t b;
-  if (status < 0) return op_fail(L, op, status, "write");
-  if (op->step) op->done += (size_t)op->req.result;
-  op->step = 1;
+  file_op_end(f);
+  if (status < 0) return op_fail_at(L, op, status, "write", file_path(L, 1));
+  op->done += (size_t)op->req.result;
   if (op->done >= op->len) { op_free(op); return 0; }
-  if (f->fd < 0) { op_free(op); return luaL_error(L, "write: file closed"); }
-  op_reset(op);
-  b = uv_buf_init(op->buf + op->done, (unsigned)(op->len - op->done));
-  return op_wait(L, op, uv_fs_write(op->h->loop, &op->req, f->fd, &b, 1, -1,
-                                    fs_cb), fwrite_k, "write");
+  if (op->aborted) return op_fail_at(L, op, UV_ECANCELED, "write", NULL);
+  if (f->closed) { op_free(op); return closed_error(L, "file:write"); }
+  return fwrite_submit(L, f, op);
 }
 
 /* f:write(data): all of it, even when the OS takes it in parts. */
@@ -729,13 +1291,17 @@ static int file_write (lua_State *L) {
   file *f = check_file(L, "file:write");
   size_t len;
   const char *data = luaio__checkstring(L, 2, "file:write", &len);
-  fs_op *op = op_new(L, "file:write");
-  (void)f;
-  if (!grow(op, len + 1)) return op_fail(L, op, UV_ENOMEM, "write");
+  fs_op *op;
+  luaio_check_wait(L, "file:write");
+  if (f->st) return stream_write(L, f, data, len);
+  if (len == 0) return 0;
+  op = op_new(L, "file:write");
+  if ((op->buf = malloc(len)) == NULL)
+    return op_fail_at(L, op, UV_ENOMEM, "write", NULL);
   memcpy(op->buf, data, len);
   op->len = len;
   lua_settop(L, 1);
-  return fwrite_k(L, 0, (lua_KContext)op);
+  return fwrite_submit(L, f, op);
 }
 
 /* f:seek([whence [, offset]]) -> position; like io's ("set", "cur",
@@ -747,10 +1313,10 @@ static int file_seek (lua_State *L) {
   int w = luaL_checkoption(L, 2, "cur", names);
   lua_Integer off = luaio__optinteger(L, 3, "file:seek", 0);
   off_t pos;
+  if (f->reading) return busy_error(L, "file:seek");
   if (whences[w] == SEEK_CUR) off -= (lua_Integer)f->len;  /* read-ahead */
   pos = lseek(f->fd, (off_t)off, whences[w]);
-  if (pos < 0) return luaio_raise_uv(L, uv_translate_sys_error(errno),
-                                     "seek", NULL, NULL);
+  if (pos < 0) return raise_at_file(L, uv_translate_sys_error(errno), "seek");
   f->start = f->len = 0;
   f->eof = 0;
   f->chunk = 0;
@@ -760,7 +1326,8 @@ static int file_seek (lua_State *L) {
 
 static int sync_k (lua_State *L, int status, lua_KContext ctx) {
   fs_op *op = (fs_op *)ctx;
-  if (status < 0) return op_fail(L, op, status, "fsync");
+  file_op_end((file *)lua_touserdata(L, 1));
+  if (status < 0) return op_fail_at(L, op, status, "fsync", file_path(L, 1));
   op_free(op);
   return 0;
 }
@@ -768,15 +1335,98 @@ static int sync_k (lua_State *L, int status, lua_KContext ctx) {
 /* f:sync(): flushes the file to disk. */
 static int file_sync (lua_State *L) {
   file *f = check_file(L, "file:sync");
-  fs_op *op = op_new(L, "file:sync");
-  return op_wait(L, op, uv_fs_fsync(op->h->loop, &op->req, f->fd, fs_cb),
-                 sync_k, "fsync");
+  fs_op *op;
+  int rc;
+  lua_settop(L, 1);
+  if (f->st) return 0;                         /* nothing to flush */
+  op = op_new(L, "file:sync");
+  rc = uv_fs_fsync(op->h->loop, &op->req, f->fd, fs_cb);
+  if (rc < 0) return op_fail_at(L, op, rc, "fsync", file_path(L, 1));
+  f->nops++;
+  return luaio_wait(L, &op->w, sync_k, (lua_KContext)op);
 }
 
 static int file_tostring (lua_State *L) {
   file *f = (file *)luaL_checkudata(L, 1, "luaio.File");
-  lua_pushfstring(L, "luaio.File (%s)", f->fd < 0 ? "closed" : "open");
+  lua_pushfstring(L, "luaio.File (%s)", f->closed ? "closed" : "open");
   return 1;
+}
+
+/* ---- opening ---- */
+
+/* Stack: path at 1. */
+static int open_k (lua_State *L, int status, lua_KContext ctx) {
+  fs_op *op = (fs_op *)ctx;
+  uv_file fd;
+  if (status < 0) return op_fail(L, op, status, "open");
+  if (op->aborted) return op_fail(L, op, UV_ECANCELED, "open");
+  fd = op->fd;
+  op->fd = -1;                           /* the File owns it now */
+  op_free(op);
+  push_file(L, fd, 1);
+  return 1;
+}
+
+static int mode_flags (const char *m) {
+  static const struct { const char *m; int flags; } modes[] = {
+    {"r", O_RDONLY}, {"w", O_WRONLY | O_CREAT | O_TRUNC},
+    {"a", O_WRONLY | O_CREAT | O_APPEND}, {"r+", O_RDWR},
+    {"w+", O_RDWR | O_CREAT | O_TRUNC}, {"a+", O_RDWR | O_CREAT | O_APPEND},
+    {"x", O_WRONLY | O_CREAT | O_EXCL}
+  };
+  size_t i;
+  char clean[4] = {0};
+  for (i = 0; *m && i < 3; m++) if (*m != 'b') clean[i++] = *m;
+  for (i = 0; i < sizeof modes / sizeof modes[0]; i++)
+    if (strcmp(clean, modes[i].m) == 0) return modes[i].flags;
+  return -1;
+}
+
+/* fs.open(path [, mode]) -> file; mode as io.open: r w a r+ w+ a+ x.
+ * O_NONBLOCK: opening a FIFO never waits for its other end (for
+ * writing without a reader it fails with ENXIO). */
+static int fs_open (lua_State *L) {
+  const char *p = check_path(L, 1, "fs.open");
+  const char *mode = luaio__optstring(L, 2, "fs.open", "r", NULL);
+  int flags = mode_flags(mode);
+  fs_op *op;
+  if (flags < 0) return luaio__argerror(L, 2, "fs.open", "invalid mode");
+  lua_settop(L, 1);
+  op = op_new(L, "fs.open");
+  return op_wait(L, op, uv_fs_open(op->h->loop, &op->req, p,
+                                   flags | O_NONBLOCK, 0644, fs_cb),
+                 open_k, "open");
+}
+
+/* ---- whole-file calls on a stream kind ---- */
+
+/* Stack: the File, then the call's result or error on top. */
+static int stream_done_k (lua_State *L, int status, lua_KContext ctx) {
+  file_close_now((file *)lua_touserdata(L, -2));
+  if (status != LUA_OK && status != LUA_YIELD) return lua_error(L);
+  return (int)ctx;                       /* reading: the content */
+}
+
+/* fs.read or fs.write found a FIFO, socket or terminal: finish through
+ * a File on a uv stream, which never blocks a worker. Stack: path, data
+ * (writing). */
+static int job_stream (lua_State *L, file_job *j) {
+  int reading = j->kind == JOB_READ, fd = j->stream_fd;
+  lua_Integer max = (lua_Integer)j->max;
+  j->stream_fd = -1;
+  job_free(j);
+  lua_settop(L, 2);
+  push_file(L, fd, 1);                             /* path data f */
+  lua_pushcfunction(L, reading ? file_read_all : file_write);
+  lua_pushvalue(L, 3);
+  if (reading) {
+    lua_createtable(L, 0, 1);
+    lua_pushinteger(L, max);
+    lua_setfield(L, -2, "max_size");
+  }
+  else lua_pushvalue(L, 2);
+  return stream_done_k(L, lua_pcallk(L, 2, 1, 0, reading, stream_done_k),
+                       reading);
 }
 
 /* ---- watching ------------------------------------------------------------ */
@@ -925,6 +1575,7 @@ static int fs_watch (lua_State *L) {
   return 1;
 }
 
+
 static const luaL_Reg watch_methods[] = {
   {"next", watch_next}, {"events", watch_events},
   {"dropped", watch_dropped}, {"close", watch_close}, {NULL, NULL}
@@ -948,10 +1599,10 @@ static const luaL_Reg fs_funcs[] = {
 };
 
 int luaopen_luaio_fs (lua_State *L) {
-  luaio__host(L);
   static const luaL_Reg file_meta[] = {
     {"__tostring", file_tostring}, {NULL, NULL}
   };
+  luaio__host(L);
   luaio__class(L, "luaio.File", file_methods, file_close, file_meta);
   luaio__class(L, "luaio.Watcher", watch_methods, watch_close, NULL);
   luaL_newlib(L, fs_funcs);

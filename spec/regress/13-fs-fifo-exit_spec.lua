@@ -1,0 +1,125 @@
+-- Issue 13, item 8: a task reading a FIFO that nobody writes was
+-- cancelled, and the process then never exited: the thread-pool open or
+-- read blocked a worker, and teardown waited for it. FIFOs, pipes,
+-- sockets and ttys now go through uv streams, which stop at once.
+local aio = require "luaio"
+local fs = require "luaio.fs"
+local helpers = require "spec.helpers"
+
+local dir
+before_each(function() dir = fs.mkdtemp() end)
+after_each(function()
+  os.execute("rm -rf '" .. dir .. "'")
+  collectgarbage()
+  assert.are.equal(1, #aio.tasks(), "tasks left running")
+end)
+
+-- Run src as a child luaio with a hard limit; returns rc, out, seconds.
+local function run_child(src)
+  local path = helpers.script(src)
+  local t0 = os.time()
+  local rc, out = helpers.sh("timeout 20 " .. helpers.luaio .. " " .. path
+                             .. " 2>&1")
+  os.remove(path)
+  return rc, out, os.time() - t0
+end
+
+describe("fs on a FIFO nobody writes #safety", function()
+  for _, how in ipairs({"lines", "read", "read_all", "fs.read"}) do
+    it("a timed-out " .. how .. " lets the process exit", function()
+      local fifo = dir .. "/fifo"
+      assert(os.execute("mkfifo '" .. fifo .. "'"))
+      local rc, out, secs = run_child(([[
+        local aio = require "luaio"
+        local fs = require "luaio.fs"
+        local how, fifo = %q, %q
+        local ok, e = pcall(aio.timeout, 0.2, function()
+          if how == "fs.read" then return fs.read(fifo) end
+          local f <close> = fs.open(fifo)
+          if how == "lines" then for _ in f:lines() do end
+          elseif how == "read" then f:read()
+          else f:read_all() end
+        end)
+        print("timed out:", e.kind)
+      ]]):format(how, fifo))
+      assert.are.equal(0, rc, out)
+      assert.matches("timed out:\ttimeout", out)
+      assert.is_true(secs <= 10, "took " .. secs .. " s")
+    end)
+  end
+
+  it("a cancelled task reading a FIFO, then the script ends", function()
+    local fifo = dir .. "/fifo"
+    assert(os.execute("mkfifo '" .. fifo .. "'"))
+    local rc, out, secs = run_child(([[
+      local aio = require "luaio"
+      local fs = require "luaio.fs"
+      local t = aio.spawn(function()
+        local f <close> = fs.open(%q)
+        return f:read_all()
+      end)
+      aio.sleep(0.1)
+      t:cancel()
+      print("cancelled", (pcall(t.await, t)))
+    ]]):format(fifo))
+    assert.are.equal(0, rc, out)
+    assert.matches("cancelled\tfalse", out)
+    assert.is_true(secs <= 10, "took " .. secs .. " s")
+  end)
+
+  it("a task still blocked on a FIFO at exit does not hang it", function()
+    local fifo = dir .. "/fifo"
+    assert(os.execute("mkfifo '" .. fifo .. "'"))
+    local rc, out, secs = run_child(([[
+      local aio = require "luaio"
+      local fs = require "luaio.fs"
+      aio.spawn(function()
+        local f <close> = fs.open(%q)
+        f:read_all()
+      end)
+      aio.sleep(0.1)
+      print("main done")
+      os.exit(0)
+    ]]):format(fifo))
+    assert.are.equal(0, rc, out)
+    assert.matches("main done", out)
+    assert.is_true(secs <= 10, "took " .. secs .. " s")
+  end)
+
+  it("reads what a writer sends, then EOF", function()
+    local fifo = dir .. "/fifo"
+    assert(os.execute("mkfifo '" .. fifo .. "'"))
+    local reader = aio.spawn(function()
+      local f <close> = fs.open(fifo)
+      local lines = {}
+      for l in f:lines() do lines[#lines + 1] = l end
+      return lines
+    end)
+    aio.sleep(0.05)
+    local w <close> = fs.open(fifo, "w")
+    w:write("one\ntwo\n")
+    w:write("three")
+    w:close()
+    assert.are.same({"one", "two", "three"},
+                    aio.timeout(5, reader.await, reader))
+  end)
+
+  it("fs.read and fs.write work through a FIFO", function()
+    local fifo = dir .. "/fifo"
+    assert(os.execute("mkfifo '" .. fifo .. "'"))
+    local reader = aio.spawn(fs.read, fifo)
+    aio.sleep(0.05)
+    fs.write(fifo, string.rep("p", 300000))
+    local got = aio.timeout(5, reader.await, reader)
+    assert.is_true(got == string.rep("p", 300000), #got .. " bytes")
+  end)
+
+  it("opening a FIFO for writing without a reader fails with ENXIO",
+     function()
+    local fifo = dir .. "/fifo"
+    assert(os.execute("mkfifo '" .. fifo .. "'"))
+    local ok, e = pcall(fs.open, fifo, "w")
+    assert.is_false(ok)
+    assert.are.equal("ENXIO", e.code, tostring(e))
+  end)
+end)

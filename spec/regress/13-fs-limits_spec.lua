@@ -1,0 +1,137 @@
+-- Issue 13, low items: whole-file reads and lines had no size cap, and
+-- atomic writes killed with -9 left temporary files behind forever.
+local aio = require "luaio"
+local fs = require "luaio.fs"
+
+local dir
+before_each(function() dir = fs.mkdtemp() end)
+after_each(function()
+  os.execute("rm -rf '" .. dir .. "'")
+  collectgarbage()
+  assert.are.equal(1, #aio.tasks(), "tasks left running")
+end)
+
+describe("fs size limits #safety", function()
+  it("fs.read refuses a file larger than max_size", function()
+    fs.write(dir .. "/f", string.rep("x", 5000))
+    assert.are.equal(5000, #fs.read(dir .. "/f", {max_size = 5000}))
+    local ok, e = pcall(fs.read, dir .. "/f", {max_size = 4999})
+    assert.is_false(ok)
+    assert.are.equal("io", e.kind)
+    assert.are.equal("EFBIG", e.code)
+    assert.are.equal(dir .. "/f", e.path)
+    assert.matches("max_size %(4999 bytes%)", tostring(e))
+  end)
+
+  it("fs.read caps a file with no size (a device) too", function()
+    -- in a child: without the cap this read never ends
+    local helpers = require "spec.helpers"
+    local script = helpers.script([[
+      local fs = require "luaio.fs"
+      local ok, e = pcall(fs.read, "/dev/zero", {max_size = 100000})
+      print(ok, e.code)
+    ]])
+    local rc, out = helpers.sh("timeout 60 " .. helpers.luaio .. " "
+                               .. script .. " 2>&1")
+    os.remove(script)
+    assert.are.equal(0, rc, out)
+    assert.are.equal("false\tEFBIG\n", out)
+  end)
+
+  it("file:read_all takes max_size", function()
+    fs.write(dir .. "/f", string.rep("x", 300000))
+    local f <close> = fs.open(dir .. "/f")
+    local ok, e = pcall(f.read_all, f, {max_size = 1000})
+    assert.is_false(ok)
+    assert.are.equal("EFBIG", e.code)
+    assert.are.equal(dir .. "/f", e.path)
+  end)
+
+  it("lines() and read_line() stop at max_line (default 1 MiB)", function()
+    fs.write(dir .. "/f", "short\n" .. string.rep("L", 2 << 20) .. "\nend\n")
+    local f <close> = fs.open(dir .. "/f")
+    local it = f:lines()
+    assert.are.equal("short", it())
+    local ok, e = pcall(it)
+    assert.is_false(ok)
+    assert.are.equal("limit", e.kind)
+    assert.matches("max_line %(1048576 bytes%)", tostring(e))
+    local g <close> = fs.open(dir .. "/f")
+    assert.are.equal("short", g:read_line({max_line = 10}))
+    ok, e = pcall(g.read_line, g, {max_line = 10})
+    assert.is_false(ok)
+    assert.matches("max_line %(10 bytes%)", tostring(e))
+    local h <close> = fs.open(dir .. "/f")
+    local n = 0
+    for _ in h:lines({max_line = 3 << 20}) do n = n + 1 end
+    assert.are.equal(3, n)
+  end)
+
+  it("rejects bad limits", function()
+    assert.has_error(function() fs.read(dir .. "/f", {max_size = -1}) end,
+      "bad argument #2 to 'fs.read' (max_size must be >= 0)")
+    local f <close> = fs.open(dir .. "/f", "w")
+    assert.has_error(function() f:lines({max_line = 0}) end,
+      "bad argument #2 to 'file:lines' (max_line must be > 0)")
+  end)
+end)
+
+describe("atomic write temporary files #safety", function()
+  it("are named after their target and hidden", function()
+    local path = dir .. "/data.json"
+    local t = aio.spawn(fs.write, path, string.rep("x", 64 << 20),
+                        {atomic = true})
+    local seen
+    for _ = 1, 200 do
+      for _, n in ipairs(fs.readdir(dir)) do
+        if n ~= "data.json" then seen = n end
+      end
+      if seen or t:done() then break end
+      aio.sleep(0.001)
+    end
+    t:await()
+    if seen then assert.matches("^%.data%.json%.luaio%-tmp%-", seen) end
+    assert.are.same({"data.json"}, fs.readdir(dir))
+  end)
+
+  it("a stale one (its writer was killed) goes on the next write",
+     function()
+    local path = dir .. "/data.json"
+    local rc = os.execute(([[
+      sh -c 'echo $$ > %s/pid; exit 0'
+    ]]):format(dir))
+    assert(rc)
+    local dead = tonumber(fs.read(dir .. "/pid"))
+    fs.remove(dir .. "/pid")
+    local stale = ("%s/.data.json.luaio-tmp-%d-deadbeef"):format(dir, dead)
+    local stat = assert(io.open("/proc/self/stat"))
+    local me = tonumber(stat:read("a"):match("^(%d+)"))
+    stat:close()
+    local live = ("%s/.data.json.luaio-tmp-%d-cafe"):format(dir, me)
+    local other = dir .. "/.other.luaio-tmp-" .. dead .. "-beef"
+    fs.write(stale, "half")
+    fs.write(live, "in progress")
+    fs.write(other, "not ours")
+    fs.write(path, "{}", {atomic = true})
+    local names = fs.readdir(dir)
+    table.sort(names)
+    assert.are.same({".data.json.luaio-tmp-" .. me .. "-cafe", ".other.luaio-tmp-"
+      .. dead .. "-beef", "data.json"}, names)
+  end)
+
+  it("a write killed with -9 leaves one that the next write removes",
+     function()
+    local helpers = require "spec.helpers"
+    local path = dir .. "/big"
+    local script = helpers.script(([[
+      local fs = require "luaio.fs"
+      fs.write(%q, string.rep("x", 512 << 20), {atomic = true})
+    ]]):format(path))
+    helpers.sh(helpers.luaio .. " " .. script .. " & sleep 0.5; kill -9 $!")
+    os.remove(script)
+    aio.sleep(0.1)
+    fs.write(path, "small", {atomic = true})
+    assert.are.same({"big"}, fs.readdir(dir))
+    assert.are.equal("small", fs.read(path))
+  end)
+end)

@@ -1,0 +1,144 @@
+-- Issue 13, items 1 and 2: a thread-pool read must own its buffer until
+-- its callback runs, whatever happens to the task or the File meanwhile.
+-- The crash-prone scenarios run in a child process (a use-after-free may
+-- kill it); valgrind runs of this file see any invalid access directly.
+local aio = require "luaio"
+local fs = require "luaio.fs"
+local helpers = require "spec.helpers"
+
+local dir
+before_each(function() dir = fs.mkdtemp() end)
+after_each(function()
+  os.execute("rm -rf '" .. dir .. "'")
+  collectgarbage()
+  assert.are.equal(1, #aio.tasks(), "tasks left running")
+end)
+
+-- A file of numbered lines, so a lost or repeated chunk shows.
+local function numbered(path, n)
+  local t = {}
+  for i = 1, n do t[i] = ("%08d"):format(i) end
+  fs.write(path, table.concat(t, "\n") .. "\n")
+end
+
+describe("fs file reads cancelled or closed mid-flight #safety", function()
+  it("cancelling lines() mid-read loses no data and frees nothing in use",
+     function()
+    numbered(dir .. "/big", 400000)               -- 3.6 MB
+    local f <close> = fs.open(dir .. "/big")
+    local next_line = f:lines()
+    local expect = 1
+    for round = 1, 30 do
+      local t = aio.spawn(function()
+        for line in next_line do
+          assert(line == ("%08d"):format(expect), "line " .. expect)
+          expect = expect + 1
+        end
+      end)
+      aio.sleep(0.001 * (round % 5))
+      t:cancel()
+      pcall(t.await, t)
+    end
+    for line in next_line do                      -- the rest, in order
+      assert.are.equal(("%08d"):format(expect), line)
+      expect = expect + 1
+    end
+    assert.are.equal(400001, expect)
+  end)
+
+  it("cancelling read_all() mid-read keeps the bytes already read",
+     function()
+    local data = string.rep("0123456789abcdef", 4 << 20)   -- 64 MiB
+    fs.write(dir .. "/big", data)
+    for round = 1, 8 do
+      local f <close> = fs.open(dir .. "/big")
+      local t = aio.spawn(function() return f:read_all() end)
+      aio.sleep(0.002 * round)
+      t:cancel()
+      local ok = pcall(t.await, t)
+      local rest = f:read_all()
+      if not ok then                       -- nothing read may be lost
+        assert.are.equal(#data, #rest)
+        assert.is_true(data == rest)
+      end
+    end
+  end)
+
+  it("closing the File wakes its reader with a clear error", function()
+    fs.write(dir .. "/big", string.rep("x", 64 << 20))
+    for _ = 1, 5 do
+      local f = fs.open(dir .. "/big")
+      local t = aio.spawn(function() return f:read_all() end)
+      aio.sleep(0)
+      aio.sleep(0)
+      f:close()
+      local ok, e = pcall(t.await, t)
+      if not ok then
+        assert.are.equal("io", e.kind, tostring(e))
+        assert.are.equal("ECANCELED", e.code, tostring(e))
+        assert.matches("closed", e.message)
+      end
+      f:close()
+    end
+  end)
+
+  it("a task cancelled in lines() whose <close> closes the File is safe",
+     function()
+    numbered(dir .. "/big", 400000)
+    local rc, out = helpers.run_luaio(([[
+      local aio = require "luaio"
+      local fs = require "luaio.fs"
+      for round = 1, 40 do
+        local t = aio.spawn(function()
+          local f <close> = fs.open(%q)
+          for _ in f:lines() do end
+        end)
+        for _ = 1, round %% 5 do aio.sleep(0) end
+        t:cancel()
+        pcall(t.await, t)
+      end
+      print("done")
+    ]]):format(dir .. "/big"))
+    assert.are.equal(0, rc, out)
+    assert.matches("done", out)
+  end)
+end)
+
+describe("two tasks reading one File at once #safety", function()
+  it("the second gets a clear EBUSY error, the first its data", function()
+    numbered(dir .. "/big", 400000)
+    local f <close> = fs.open(dir .. "/big")
+    local first = aio.spawn(function() return f:read_all() end)
+    aio.sleep(0)
+    local ok, e = pcall(function() return f:read(10) end)
+    assert.is_false(ok)
+    assert.are.equal("EBUSY", e.code, tostring(e))
+    assert.matches("another task is reading", e.message)
+    local all = first:await()
+    assert.are.equal(400000 * 9, #all)
+    assert.are.equal("00000001\n", all:sub(1, 9))
+  end)
+
+  it("lines() in two tasks never share a buffer", function()
+    numbered(dir .. "/big", 400000)
+    local rc, out = helpers.run_luaio(([[
+      local aio = require "luaio"
+      local fs = require "luaio.fs"
+      local f <close> = fs.open(%q)
+      local n, busy = 0, 0
+      local function reader()
+        local ok, e = pcall(function()
+          for _ in f:lines() do n = n + 1 end
+        end)
+        if not ok then
+          assert(e.code == "EBUSY", tostring(e))
+          busy = busy + 1
+        end
+      end
+      aio.gather(aio.spawn(reader), aio.spawn(reader))
+      print(busy >= 1, n <= 400000)
+    ]]):format(dir .. "/big"))
+    assert.are.equal(0, rc, out)
+    assert.matches("true\ttrue", out)
+  end)
+end)
