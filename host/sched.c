@@ -672,8 +672,13 @@ int luaio_stop (luaio_host *h) {
     each_live(h, report_stuck);
     fflush(stderr);
     each_live(h, kill_stuck);
+    /* Killed tasks raise as soon as they run; one still waiting is in an
+     * op that must finish (a file write): its callback still points at
+     * the task, so the host waits for it rather than free the task. */
     while (h->ntasks > 0 && rounds++ < 100)
       uv_run(h->loop, UV_RUN_NOWAIT);
+    while (h->ntasks > 0 &&
+           (uv_run(h->loop, UV_RUN_ONCE) || h->ready.head)) {}
   }
   h->stopping = 0;
   return left + h->nstuck;
