@@ -185,7 +185,7 @@ struct luaio_waiter {
   void *data;                /* free for the owner of the waiter */
   int status;                /* 0 or a negative uv error code */
   unsigned char state;       /* private to the scheduler */
-  unsigned char must_finish; /* set by the binding: see below */
+  unsigned char must_finish; /* set to 1 by the binding: see below */
   luaio_waitlist *list;      /* the list the waiter is on, if any */
   luaio_waiter *prev, *next; /* links for that list */
 };

@@ -461,6 +461,7 @@ static void abort_wait (luaio_task *t) {
   luaio_waiter *w = t->waiter;
   if (t->state != T_WAITING) return;
   if (!luaio__cancel_due(t) && !(t->flags & TF_KILLED)) return;
+  if (w->must_finish) w->must_finish = 2;     /* wait_k: raise after k */
   if (w->abort) w->abort(w);        /* may complete with UV_ECANCELED */
   if (t->state == T_WAITING && !w->must_finish) luaio__detach(t);
 }

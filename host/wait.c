@@ -50,10 +50,11 @@ static int wait_k (lua_State *L, int status, lua_KContext ctx) {
   t->waiter = NULL;
   w->task = NULL;
   w->state = W_IDLE;
-  if (w->must_finish && luaio__cancel_due(t)) {
+  if (w->must_finish == 2) {
     /* Cancelled while an unstoppable op ran: it has finished now; let the
      * binding complete it (it may raise the cancellation itself), then
-     * deliver the cancellation. */
+     * deliver the cancellation. A cancel that came after the op had
+     * completed leaves its result to the task, like any wait's. */
     w->k(L, w->status, w->ctx);
     luaio__push_pending_cancel(L, t);
     return lua_error(L);
