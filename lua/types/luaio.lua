@@ -90,7 +90,7 @@ function Task:status() end
 local Group = {}
 
 ---Spawns a child task running `fn(...)`; the group waits for it.
----@param fn fun(...): ...
+---@param fn async fun(...: any): ...
 ---@param ... any
 ---@return luaio.Task
 function Group:spawn(fn, ...) end
@@ -174,7 +174,7 @@ function Semaphore:release() end
 ---Runs `fn(...)` holding a permit and returns its results; the permit is
 ---released however `fn` ends.
 ---@async
----@param fn fun(...): ...
+---@param fn async fun(...: any): ...
 ---@param ... any
 ---@return any ...
 function Semaphore:with(fn, ...) end
@@ -224,7 +224,7 @@ function Condition:wait() end
 
 ---Waits until `predicate()` returns true, checking after each notify.
 ---@async
----@param predicate fun(): any
+---@param predicate async fun(): any
 ---@return any result the predicate's true value
 function Condition:wait_for(predicate) end
 
@@ -248,7 +248,7 @@ function Condition:locked() end
 
 ---Runs `fn(...)` holding the condition's lock.
 ---@async
----@param fn fun(...): ...
+---@param fn async fun(...: any): ...
 ---@param ... any
 ---@return any ...
 function Condition:with(fn, ...) end
@@ -273,7 +273,7 @@ local aio = {}
 ---Runs `fn(...)` as a new task, starting on the loop's next turn (never
 ---inside the call). Errors in `fn` are kept in the task; one nobody awaits
 ---is printed when the task is collected or the program ends.
----@param fn fun(...): ...
+---@param fn async fun(...: any): ...
 ---@param ... any arguments for `fn`, nils included
 ---@return luaio.Task
 function aio.spawn(fn, ...) end
@@ -298,7 +298,7 @@ function aio.tasks() end
 ---The entry point from a stock `lua5.4`: runs the loop until `fn`'s task
 ---finishes, cancels what it left running, returns its results or raises
 ---its error. An error inside a luaio program, where the loop is running.
----@param fn fun(...): ...
+---@param fn async fun(...: any): ...
 ---@param ... any
 ---@return any ...
 function aio.run(fn, ...) end
@@ -330,17 +330,17 @@ function aio.error(kind, msg, fields) end
 ---(its first result), in input order; the first error cancels the others
 ---and is raised once they have finished.
 ---@async
----@param ... luaio.Task|fun(): any
+---@param ... luaio.Task|async fun(): any
 ---@return any ...
----@overload async fun(tasks: (luaio.Task|fun(): any)[]): ...
+---@overload async fun(tasks: (luaio.Task|async fun(): any)[]): ...
 function aio.gather(...) end
 
 ---Like `gather`, but waits for all and returns each task's result or its
 ---error (a `luaio.Error`) in place.
 ---@async
----@param ... luaio.Task|fun(): any
+---@param ... luaio.Task|async fun(): any
 ---@return any ...
----@overload async fun(tasks: (luaio.Task|fun(): any)[]): ...
+---@overload async fun(tasks: (luaio.Task|async fun(): any)[]): ...
 function aio.gather_all(...) end
 
 ---Waits for a list of tasks; returns the done and the pending ones, in
@@ -364,7 +364,7 @@ function aio.as_completed(tasks, opts) end
 ---Deadlines nest.
 ---@async
 ---@param seconds number
----@param fn fun(...): ...
+---@param fn async fun(...: any): ...
 ---@param ... any
 ---@return any ...
 function aio.timeout(seconds, fn, ...) end
@@ -382,14 +382,14 @@ function aio.wait_for(task, seconds) end
 ---@async
 ---@param task luaio.Task
 ---@return any ...
----@overload async fun(fn: fun(...): ..., ...: any): ...
+---@overload async fun(fn: async fun(...: any): ..., ...: any): ...
 function aio.shield(task, ...) end
 
 ---Runs `fn(...)` in the calling task with cancellations and timeouts held
 ---back until it returns; the held-back cancellation is raised at the next
 ---wait after it.
 ---@async
----@param fn fun(...): ...
+---@param fn async fun(...: any): ...
 ---@param ... any
 ---@return any ...
 function aio.shielded(fn, ...) end
