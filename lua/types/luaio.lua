@@ -381,6 +381,7 @@ function aio.wait_for(task, seconds) end
 ---interrupts the wait but not the task.
 ---@async
 ---@param task luaio.Task
+---@param ... any only when a function is given (see the overload)
 ---@return any ...
 ---@overload async fun(fn: async fun(...: any): ..., ...: any): ...
 function aio.shield(task, ...) end
