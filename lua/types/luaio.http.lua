@@ -1,0 +1,221 @@
+---@meta luaio.http
+-- LuaLS annotations for `require "luaio.http"` (see lua/types/luaio.lua).
+-- The file name's dots map to the module name, as LuaLS resolves require.
+
+---A file part of a multipart body.
+---@class luaio.http.MultipartFile
+---@field path string the file to send
+---@field filename? string the name announced to the server
+---@field type? string its Content-Type
+
+---Options of one request (also the defaults of a client's settings).
+---Header names and values holding CR, LF or NUL are argument errors; an
+---empty value is sent as `Name:`. Secret headers (Authorization,
+---Proxy-Authorization, Cookie, X-Api-Key, X-Auth-Token and
+---`sensitive_headers`) do not follow a redirect to another origin.
+---@class luaio.http.RequestOptions
+---@field headers? table<string, string|number> name -> value
+---@field sensitive_headers? string[] more headers kept to the first origin
+---@field query? table<string|number, string|number> added to the URL
+---@field body? string the request body
+---@field json? any a value encoded with luaio.json (sets Content-Type)
+---@field form? table<string|number, string|number> sent urlencoded
+---@field multipart? table<string, string|luaio.http.MultipartFile>
+---@field timeout? number|false total seconds (300); false turns it off
+---@field connect_timeout? number|false seconds (30); false turns it off
+---@field idle_timeout? number fail when no byte comes for this long (off)
+---@field follow_redirects? boolean (true) only to http and https
+---@field max_redirects? integer (10)
+---@field verify? boolean TLS verification (true)
+---@field ca_file? string a CA bundle
+---@field proxy? string proxy URL
+---@field http_version? "1.0"|"1.1"|"2"|"2-prior-knowledge"
+---@field max_body? number larger is kind `body_too_large` (256 MiB)
+---@field retries? integer retries (0) of failed connections, 429, 503
+---@field retry_any_method? boolean also retry non-idempotent methods
+---@field base_url? string resolves relative URLs
+---@field stream? boolean return at the headers; read with `r:chunks()`
+
+---The table of `http.request{...}` and `client:request{...}`.
+---@class luaio.http.Request: luaio.http.RequestOptions
+---@field url string
+---@field method? string default `"GET"`
+
+---Settings of `http.client`: every request option as a default, plus
+---the connection caps and the cookie jar.
+---@class luaio.http.ClientSettings: luaio.http.RequestOptions
+---@field max_connections? integer|false connections (100); false: no cap
+---@field max_per_host? integer|false per host (8, or max_connections)
+---@field cookies? boolean keep a cookie jar (true)
+
+---Options of `http.download`: request options plus a progress callback.
+---@class luaio.http.DownloadOptions: luaio.http.RequestOptions
+---@field progress? fun(done: integer, total: integer?) as bytes arrive
+
+---A response. 4xx and 5xx are responses, not errors, until
+---`raise_for_status`. Closes (for a streamed body) on `<close>`.
+---@class luaio.HttpResponse
+---@field status integer
+---@field reason string
+---@field ok boolean status < 400
+---@field headers table<string, string> case-insensitive; repeats joined
+---@field header_list {[1]: string, [2]: string}[] every {name, value} in order
+---@field body string? the body (nil when streamed)
+---@field url string the final URL, after redirects
+---@field http_version "1.0"|"1.1"|"2"
+---@field elapsed number seconds
+---@field retries integer
+---@field method string
+---@field raw_headers string the header block as received
+local Response = {}
+
+---The body.
+---@return string
+function Response:text() end
+
+---The body decoded with luaio.json.
+---@return any
+function Response:json() end
+
+---Returns the response, or raises an error of kind `http` (with `status`
+---and `response`) for 4xx and 5xx.
+---@return luaio.HttpResponse
+function Response:raise_for_status() end
+
+---With `stream = true`: an iterator over the body as it arrives; a slow
+---loop pauses the transfer. After `close` a waiting call raises kind
+---`io`, code `ECANCELED`.
+---@return async fun(): string?
+function Response:chunks() end
+
+---Stops a streamed transfer (also on `<close>`).
+function Response:close() end
+
+---A client with its own connection pool and cookie jar (`http.client`);
+---closes on `<close>`: requests in flight fail with code `ECANCELED`.
+---@class luaio.HttpClient
+local Client = {}
+
+---@async
+---@param url string
+---@param opts? luaio.http.RequestOptions
+---@return luaio.HttpResponse
+function Client:get(url, opts) end
+
+---@async
+---@param url string
+---@param opts? luaio.http.RequestOptions
+---@return luaio.HttpResponse
+function Client:post(url, opts) end
+
+---@async
+---@param url string
+---@param opts? luaio.http.RequestOptions
+---@return luaio.HttpResponse
+function Client:put(url, opts) end
+
+---@async
+---@param url string
+---@param opts? luaio.http.RequestOptions
+---@return luaio.HttpResponse
+function Client:patch(url, opts) end
+
+---@async
+---@param url string
+---@param opts? luaio.http.RequestOptions
+---@return luaio.HttpResponse
+function Client:delete(url, opts) end
+
+---@async
+---@param url string
+---@param opts? luaio.http.RequestOptions
+---@return luaio.HttpResponse
+function Client:head(url, opts) end
+
+---@async
+---@param url string
+---@param opts? luaio.http.RequestOptions
+---@return luaio.HttpResponse
+function Client:options(url, opts) end
+
+---@async
+---@param request luaio.http.Request
+---@return luaio.HttpResponse
+function Client:request(request) end
+
+---Closes the client: requests in flight, waiting to retry or streaming a
+---body fail with an error whose `code` is `ECANCELED`.
+function Client:close() end
+
+---An HTTP client on libcurl driven by the luaio loop; the one-shot calls
+---use a shared default client. Transfer failures are `luaio.Error`s with
+---`op` (the method), `url` and a `kind` (`connect`, `dns`, `timeout`,
+---`tls`, `redirect`, `protocol`, `reset`, `body_too_large`, `http`, `io`).
+---@class luaio.http
+---@field curl_version string libcurl's version string
+local http = {}
+
+---@async
+---@param url string
+---@param opts? luaio.http.RequestOptions
+---@return luaio.HttpResponse
+function http.get(url, opts) end
+
+---@async
+---@param url string
+---@param opts? luaio.http.RequestOptions
+---@return luaio.HttpResponse
+function http.post(url, opts) end
+
+---@async
+---@param url string
+---@param opts? luaio.http.RequestOptions
+---@return luaio.HttpResponse
+function http.put(url, opts) end
+
+---@async
+---@param url string
+---@param opts? luaio.http.RequestOptions
+---@return luaio.HttpResponse
+function http.patch(url, opts) end
+
+---@async
+---@param url string
+---@param opts? luaio.http.RequestOptions
+---@return luaio.HttpResponse
+function http.delete(url, opts) end
+
+---@async
+---@param url string
+---@param opts? luaio.http.RequestOptions
+---@return luaio.HttpResponse
+function http.head(url, opts) end
+
+---@async
+---@param url string
+---@param opts? luaio.http.RequestOptions
+---@return luaio.HttpResponse
+function http.options(url, opts) end
+
+---A request described by one table: `http.request{method=, url=, ...}`.
+---@async
+---@param request luaio.http.Request
+---@return luaio.HttpResponse
+function http.request(request) end
+
+---A client with its own connection pool and cookie jar.
+---@param settings? luaio.http.ClientSettings
+---@return luaio.HttpClient
+function http.client(settings) end
+
+---Streams `url` into a temporary file beside `path`, renamed over `path`
+---only when complete (a failure leaves nothing behind); returns the byte
+---count.
+---@async
+---@param url string
+---@param path string
+---@param opts? luaio.http.DownloadOptions
+---@return integer bytes
+function http.download(url, path, opts) end
+
+return http
