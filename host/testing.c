@@ -185,10 +185,34 @@ static int test_traceback (lua_State *L) {
   return 1;
 }
 
+/* _test.origin(task) -> "file:line" where the task's function is
+ * defined (its outermost frame, or the function of a task not yet
+ * started), or nil for a C function or a finished task. */
+static int test_origin (lua_State *L) {
+  luaio_task *t = luaio__check_task(L, 1);
+  lua_State *co = t->co;
+  lua_Debug ar;
+  int level = 0;
+  if (co == NULL) return 0;
+  if (lua_getstack(co, 0, &ar)) {
+    while (lua_getstack(co, level + 1, &ar)) level++;
+    lua_getstack(co, level, &ar);
+    lua_getinfo(co, "S", &ar);
+  }
+  else {
+    if (t->state != T_NEW || lua_gettop(co) < t->n + 1) return 0;
+    lua_pushvalue(co, -(t->n + 1));
+    lua_getinfo(co, ">S", &ar);
+  }
+  if (ar.linedefined <= 0) return 0;
+  lua_pushfstring(L, "%s:%d", ar.short_src, ar.linedefined);
+  return 1;
+}
+
 static const luaL_Reg test_funcs[] = {
   {"watch", test_watch}, {"handles", test_handles},
   {"deadlines", test_deadlines}, {"fds", test_fds},
-  {"traceback", test_traceback}, {NULL, NULL}
+  {"traceback", test_traceback}, {"origin", test_origin}, {NULL, NULL}
 };
 
 void luaio__testing_register (lua_State *L) {

@@ -10,7 +10,7 @@
 --     once;
 --   * after a test body, tasks it left running, deadlines still armed,
 --     and file descriptors or libuv handles still open fail it; they
---     are named (tasks with where they were spawned and their stack)
+--     are named (a task by its name, its function and its stack)
 --     and cancelled, so the next test starts clean.
 -- After each spec file, open descriptors, libuv handles, live tasks and
 -- Lua memory must be back to what they were when the file started.
@@ -28,7 +28,6 @@ local MEMORY_SLACK = 4 * 1024   -- KiB a spec file may keep (module caches,
 
 local default_timeout = DEFAULT_TIMEOUT
 local limit                     -- the running block's limit, seconds
-local spawned_at = setmetatable({}, { __mode = "k" })
 
 -- Inside a test body or hook: give this block `seconds` in place of
 -- the default limit (counted from the block's start).
@@ -38,22 +37,19 @@ function M.timeout(seconds)
   limit = seconds
 end
 
--- aio.spawn remembers where each task was spawned, for leak reports.
-local spawn = aio.spawn
-aio.spawn = function(...)
-  local t = spawn(...)
-  local info = debug.getinfo(2, "Sl")
-  if info then spawned_at[t] = info.short_src .. ":" .. info.currentline end
-  return t
-end
-
+-- "task 'name' (status), function at file:line" and its stack, without
+-- the frames of busted and of this glue. (Where the task was spawned is
+-- not recorded: that would cost every spawn.)
 local function describe_task(t)
-  local where = spawned_at[t]
-  local text = tostring(t) .. (where and (" spawned at " .. where) or "")
-    .. " (" .. t:status() .. ")"
-  local stack = T.traceback(t, "stack:")
-  if stack then text = text .. "\n" .. stack:gsub("\n", "\n  ") end
-  return text
+  local where = T.origin(t)
+  local lines = { "task '" .. t.name .. "' (" .. t:status() .. ")"
+                  .. (where and (", function at " .. where) or "") }
+  local stack = T.traceback(t)
+  for line in (stack or ""):gmatch("[^\n]+") do
+    if line:match("in function 'xpcall'") then break end
+    lines[#lines + 1] = "    " .. line:gsub("^%s+", "")
+  end
+  return table.concat(lines, "\n")
 end
 
 -- Tasks live now that were not in `before` (a set), the caller excepted.
@@ -104,10 +100,12 @@ local function close_default_http_client()
   end
 end
 
+-- What is open now. Tasks spawned just before (by a hook) start first,
+-- so their own waits count as theirs.
 local function snapshot()
-  local total, by_type = T.handles()
-  return { tasks = task_set(), fds = T.fds(), handles = by_type,
-           nhandles = total, deadlines = T.deadlines() }
+  aio.sleep(0)
+  return { tasks = task_set(), alone = #aio.tasks() == 1, fds = T.fds(),
+           handles = select(2, T.handles()), deadlines = T.deadlines() }
 end
 
 -- libuv keeps two descriptors per loop once needed: an inotify one
@@ -142,12 +140,14 @@ local function leaks(s, what)
   settle(s.tasks)
   local left = new_tasks(s.tasks)
   for _, t in ipairs(left) do
-    out[#out + 1] = "left task " .. describe_task(t)
+    out[#out + 1] = "left " .. describe_task(t)
   end
   cancel_all(left, what .. " ended with this task still running")
   if #left > 0 then settle(s.tasks) end
+  -- Deadlines have no owner to name: they count only when no task but
+  -- the runner was alive before (others may arm theirs at any time).
   local armed = T.deadlines() - s.deadlines
-  if armed > 0 then
+  if armed > 0 and s.alone then
     out[#out + 1] = armed .. " timer deadline(s) still armed"
   end
   local fds, handles = T.fds(), select(2, T.handles())
@@ -169,7 +169,7 @@ end
 local function watched(fn, before)
   limit = default_timeout
   local t0 = aio.now()
-  local t = spawn(fn)
+  local t = aio.spawn(fn)
   while true do
     local left = limit - (aio.now() - t0)
     local r = left > 0 and T.watch(t, math.min(SLICE, left)) or "timeout"
@@ -179,7 +179,7 @@ local function watched(fn, before)
         and "deadlock: it waits and nothing left could wake it"
         or ("timeout: still running after " .. limit .. " s")
       local waiting, stacks = new_tasks(before), {}
-      for i, w in ipairs(waiting) do stacks[i] = describe_task(w) end
+      for i, w in ipairs(waiting) do stacks[i] = "  " .. describe_task(w) end
       return false, why .. "; waiting tasks:\n" .. table.concat(stacks, "\n"),
              waiting
     end
@@ -304,8 +304,23 @@ local function parse_timeout(args)
   return out
 end
 
+-- Load every luaio module once for the whole run: busted's insulation
+-- unloads what a spec file required, but the metatables a binding
+-- registers stay, and opening a binding twice is not supported.
+local function preload_luaio()
+  local names = {}
+  for name in pairs(package.preload) do
+    if name:match("^luaio%.") and name ~= "luaio.test" then
+      names[#names + 1] = name
+    end
+  end
+  table.sort(names)
+  for _, name in ipairs(names) do require(name) end
+end
+
 return setmetatable(M, { __call = function(_, args)
   args = parse_timeout(args)
+  preload_luaio()
   local busted_arg = { [0] = "luaio test" }
   for i, v in ipairs(args) do busted_arg[i] = v end
   _G.arg = busted_arg
