@@ -164,8 +164,9 @@ local function leaks(s, what)
 end
 
 -- Run fn in a task under the watchdog. Returns true when it finished,
--- or false and why ("deadlock" or "timeout after N s") with the stacks
--- of the tasks that were waiting; those are cancelled.
+-- or false, why (a deadlock or the time limit, with the stacks of the
+-- tasks spawned since `before`) and the list of those tasks, for the
+-- caller to cancel.
 local function watched(fn, before)
   limit = default_timeout
   local t0 = aio.now()
