@@ -196,9 +196,10 @@ local function install(busted)
   local safe = busted.safe
 
   -- Report msg as an error of element (a test or a file), located at
-  -- its definition; returns the status to merge into the test's.
-  local function fail_block(element, msg)
-    local trace = element.trace
+  -- its definition or trace; returns the status to merge into the
+  -- test's.
+  local function fail_block(element, msg, trace)
+    trace = trace or element.trace
     if trace and trace.short_src then
       msg = trace.short_src .. ":" .. trace.currentline .. ": " .. msg
     end
@@ -274,8 +275,13 @@ local function install(busted)
         .. "(more than %d KiB)", grew, MEMORY_SLACK)
     end
     if #left > 0 then
-      fail_block(file, file.name .. ": the spec file left "
-        .. "resources behind:\n  " .. table.concat(left, "\n  "))
+      -- As busted reports a file that does not load: a plain element
+      -- (the file's own holds functions the json output cannot encode)
+      -- and a trace at its first line (output handlers want one).
+      fail_block({ descriptor = "file", name = file.name },
+        "the spec file left resources behind:\n  "
+        .. table.concat(left, "\n  "),
+        { short_src = file.name, currentline = 1, traceback = "" })
     end
     return nil, true
   end)

@@ -64,10 +64,16 @@ describe("luaio test isolates each test", function()
     has(out, "--timeout needs a positive number of seconds")
   end)
 
-  it("keeps busted's tags working", function()
+  it("keeps busted's tags and output handlers working", function()
     local rc, out = run("clean", { args = "--tags tagged" })
     assert.are.equal(0, rc, out)
     has(out, "1 success / 0 failures / 0 errors")
+    rc, out = helpers.sh(helpers.luaio .. " test -o json " .. FIXTURES
+                         .. "leaks.lua 2>/dev/null")
+    assert.are_not.equal(0, rc)
+    local report = require("luaio.json").decode(out)
+    assert.are.equal(3, #report.successes)
+    assert.are.equal(4, #report.errors)   -- three tests and the file
   end)
 end)
 
