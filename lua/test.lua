@@ -8,10 +8,11 @@
 --     require("luaio.test").timeout(s) inside the block) fails it;
 --   * a deadlock (it waits and nothing left could wake it) fails it at
 --     once;
---   * after a test body, tasks it left running, deadlines still armed,
---     and file descriptors or libuv handles still open fail it; they
---     are named (a task by its name, its function and its stack)
---     and cancelled, so the next test starts clean.
+--   * after a test (after_each included), tasks it left running,
+--     deadlines still armed, and file descriptors or libuv handles
+--     still open fail it; they are named (a task by its name, its
+--     function and its stack) and left tasks are cancelled, so the
+--     next test starts clean.
 -- After each spec file, open descriptors, libuv handles, live tasks and
 -- Lua memory must be back to what they were when the file started.
 local aio = require "luaio"
@@ -230,25 +231,52 @@ local function install(busted)
     return table.unpack(ret, 1, ret.n)
   end
 
-  local function run_test(descriptor, run, element)
-    local s = snapshot()
+  -- The body and its finally, each watched.
+  local function run_body(descriptor, run, element)
+    local before = task_set()
     local final
     element.env.finally = function(fn) final = fn end
-    local r = table.pack(safe_watched(descriptor, run, element, s.tasks))
+    local r = table.pack(safe_watched(descriptor, run, element, before))
     if final then
-      local st = safe_watched("finally", final, element, s.tasks)
-      r[1]:update(st)
-    end
-    local left = leaks(s, "the test")
-    if #left > 0 then
-      r[1]:update(fail_block(element,
-        "the test left resources behind:\n  " .. table.concat(left, "\n  ")))
+      r[1]:update(safe_watched("finally", final, element, before))
     end
     return table.unpack(r, 1, r.n)
   end
 
+  -- The whole test: before_each, the body, after_each. What it left
+  -- once after_each has run is a leak; busted's "test end" is held back
+  -- until then, so a leak is reported as the test's error.
+  local held = {}
+  local safe_publish = busted.safe_publish
+  local function run_test(descriptor, run, element)
+    local s = snapshot()
+    held[element] = true
+    local r = table.pack(safe(descriptor, run, element))
+    local ending = held[element]
+    held[element] = nil
+    local left = leaks(s, "the test")
+    if type(ending) == "table" then                -- the test did run
+      if #left > 0 then
+        fail_block(element, "the test left resources behind:\n  "
+                            .. table.concat(left, "\n  "))
+        if ending[5] == "success" then ending[5] = "error" end
+      end
+      safe_publish(table.unpack(ending, 1, ending.n))
+    end
+    return table.unpack(r, 1, r.n)
+  end
+
+  busted.safe_publish = function(descriptor, channel, element, ...)
+    if held[element] and channel[1] == "test" and channel[2] == "end" then
+      held[element] = table.pack(descriptor, channel, element, ...)
+      return true
+    end
+    return safe_publish(descriptor, channel, element, ...)
+  end
+
   busted.safe = function(descriptor, run, element)
-    if descriptor == "it" and element and run == element.run then
+    if descriptor == "it" and element and element.descriptor == "it" then
+      if run == element.run then return run_body(descriptor, run, element) end
       return run_test(descriptor, run, element)
     end
     return safe(descriptor, run, element)
