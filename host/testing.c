@@ -106,6 +106,133 @@ static int test_watch (lua_State *L) {
   return luaio_wait(L, &op->w, watch_k, 0);
 }
 
+/* ---- the guard ----------------------------------------------------------
+ * The same watch over the calling task itself, for the blocks that must
+ * run in it (busted's hooks): on a stall or at the time limit the task
+ * is cancelled with an error saying why; the runner then clears that
+ * cancellation (_test.uncancel) and goes on with the next block. */
+
+typedef struct guard_op {
+  uv_timer_t timer;        /* the time limit; referenced, as above */
+  uv_prepare_t prepare;    /* looks for a stall before each poll */
+  luaio_host *h;
+  luaio_task *task;        /* anchored by the guard's uservalue */
+  int fired;               /* 0, WATCH_STALLED or WATCH_EXPIRED */
+  int open_handles;
+} guard_op;
+
+typedef struct guard_ud {
+  guard_op *op;            /* NULL once stopped */
+} guard_ud;
+
+static void guard_closed (uv_handle_t *handle) {
+  guard_op *op = (guard_op *)handle->data;
+  if (--op->open_handles == 0) free(op);
+}
+
+/* Cancel the guarded task with an error naming why and its stack (the
+ * hook's frames: the runner's, from busted's xpcall down, are left
+ * out). */
+static void guard_fire (guard_op *op, int why) {
+  lua_State *L = op->h->L;
+  luaio_task *t = op->task;
+  const char *stack, *cut;
+  if (op->fired) return;
+  op->fired = why;
+  uv_timer_stop(&op->timer);
+  uv_prepare_stop(&op->prepare);
+  if (t->state == T_DONE || t->co == NULL) return;
+  luaL_checkstack(L, 4, NULL);
+  luaL_traceback(L, t->co, why == WATCH_STALLED
+    ? "deadlock: it waits and nothing left could wake it; it waits in:"
+    : "timeout: the time limit passed; it waits in:", 0);
+  stack = lua_tostring(L, -1);
+  cut = strstr(stack, "\n\t[C]: in function 'xpcall'");
+  lua_pushlstring(L, stack, cut ? (size_t)(cut - stack) : strlen(stack));
+  luaio_push_error(L, "cancelled", NULL, lua_tostring(L, -1));
+  luaio__cancel(t, LUAIO_CANCEL_TASK, lua_gettop(L), L);
+  lua_pop(L, 3);
+}
+
+static void guard_expired (uv_timer_t *timer) {
+  guard_fire((guard_op *)timer->data, WATCH_EXPIRED);
+}
+
+static void guard_prepare (uv_prepare_t *prepare) {
+  guard_op *op = (guard_op *)prepare->data;
+  luaio_host *h = op->h;
+  int alive;
+  uv_unref((uv_handle_t *)&op->timer);
+  alive = uv_loop_alive(h->loop);
+  uv_ref((uv_handle_t *)&op->timer);
+  if (!alive && h->ready.head == NULL && h->next_turn.head == NULL)
+    guard_fire(op, WATCH_STALLED);
+}
+
+/* guard:stop() -> nil, "deadlock" or "timeout" (what fired); also its
+ * __gc and __close. */
+static int guard_stop (lua_State *L) {
+  guard_ud *u = (guard_ud *)luaL_checkudata(L, 1, "luaio.TestGuard");
+  guard_op *op = u->op;
+  if (op == NULL) return 0;
+  u->op = NULL;
+  if (op->fired) lua_pushstring(L, watch_results[op->fired]);
+  else lua_pushnil(L);
+  uv_close((uv_handle_t *)&op->timer, guard_closed);
+  uv_close((uv_handle_t *)&op->prepare, guard_closed);
+  return 1;
+}
+
+/* guard:reset(seconds): the time limit counts from now, this long. */
+static int guard_reset (lua_State *L) {
+  guard_ud *u = (guard_ud *)luaL_checkudata(L, 1, "luaio.TestGuard");
+  lua_Integer ms = luaio__check_seconds(L, 2, "guard:reset");
+  if (u->op && !u->op->fired)
+    uv_timer_start(&u->op->timer, guard_expired, (uint64_t)ms, 0);
+  return 0;
+}
+
+static const luaL_Reg guard_methods[] = {
+  {"stop", guard_stop}, {"reset", guard_reset}, {NULL, NULL}
+};
+
+/* _test.guard(seconds) -> a guard over the calling task. */
+static int test_guard (lua_State *L) {
+  lua_Integer ms = luaio__check_seconds(L, 1, "_test.guard");
+  luaio_task *t = luaio__current(L);
+  luaio_host *h = luaio__host(L);
+  guard_ud *u;
+  guard_op *op;
+  if (t == NULL) return luaL_error(L, "_test.guard: not inside a task");
+  u = lua_newuserdatauv(L, sizeof *u, 1);
+  u->op = NULL;
+  luaio__class(L, "luaio.TestGuard", guard_methods, guard_stop, NULL);
+  luaL_setmetatable(L, "luaio.TestGuard");
+  luaio__push_task(L, t);
+  lua_setiuservalue(L, -2, 1);
+  op = calloc(1, sizeof *op);
+  if (op == NULL) return luaL_error(L, "_test.guard: out of memory");
+  op->h = h;
+  op->task = t;
+  uv_timer_init(h->loop, &op->timer);
+  uv_prepare_init(h->loop, &op->prepare);
+  op->timer.data = op->prepare.data = op;
+  op->open_handles = 2;
+  uv_unref((uv_handle_t *)&op->prepare);
+  uv_timer_start(&op->timer, guard_expired, (uint64_t)ms, 0);
+  uv_prepare_start(&op->prepare, guard_prepare);
+  u->op = op;
+  return 1;
+}
+
+/* _test.uncancel() -> whether the calling task had a pending
+ * cancellation (a guard's), now cleared. */
+static int test_uncancel (lua_State *L) {
+  luaio_task *t = luaio__current(L);
+  lua_pushboolean(L, t && luaio__uncancel(L, t, LUAIO_CANCEL_TASK));
+  return 1;
+}
+
 /* ---- resource counts --------------------------------------------------- */
 
 typedef struct handle_count {
@@ -212,7 +339,8 @@ static int test_origin (lua_State *L) {
 static const luaL_Reg test_funcs[] = {
   {"watch", test_watch}, {"handles", test_handles},
   {"deadlines", test_deadlines}, {"fds", test_fds},
-  {"traceback", test_traceback}, {"origin", test_origin}, {NULL, NULL}
+  {"traceback", test_traceback}, {"origin", test_origin},
+  {"guard", test_guard}, {"uncancel", test_uncancel}, {NULL, NULL}
 };
 
 void luaio__testing_register (lua_State *L) {

@@ -3,7 +3,8 @@
 -- require("luaio.test")(args) by `luaio test [busted args]`.
 --
 -- Each test body (with its `finally`) runs in a task of its own,
--- watched (hooks such as before_each run in the main task, unwatched):
+-- watched; hooks (before_each, setup...) run in the main task under a
+-- guard that cancels them on a deadlock or at the time limit:
 --   * a time limit (10 s, or --timeout=S, LUAIO_TEST_TIMEOUT, or
 --     require("luaio.test").timeout(s) inside the block) fails it;
 --   * a deadlock (it waits and nothing left could wake it) fails it at
@@ -29,13 +30,15 @@ local MEMORY_SLACK = 4 * 1024   -- KiB a spec file may keep (module caches,
 
 local default_timeout = DEFAULT_TIMEOUT
 local limit                     -- the running block's limit, seconds
+local guard                     -- the running hook's guard
 
--- Inside a test body or hook: give this block `seconds` in place of
--- the default limit (counted from the block's start).
+-- Inside a test body: give this test `seconds` in place of the default
+-- limit, counted from its start. Inside a hook: counted from the call.
 function M.timeout(seconds)
   assert(type(seconds) == "number" and seconds > 0,
          "luaio.test.timeout: seconds must be a positive number")
   limit = seconds
+  if guard then guard:reset(seconds) end
 end
 
 -- "task 'name' (status), function at file:line" and its stack, without
@@ -190,8 +193,11 @@ end
 
 -- Test bodies run in watched tasks: busted.safe gets them with the
 -- element's own run function (the executor of the whole test goes
--- through busted.safe too, with a wrapper). Hooks (before_each,
--- setup...) stay in the main task, where specs expect them.
+-- through busted.safe too, with a wrapper). Hooks stay in the main
+-- task, where specs expect them, under a guard.
+local HOOKS = { before_each = true, after_each = true, lazy_setup = true,
+                lazy_teardown = true, strict_setup = true,
+                strict_teardown = true }
 
 local function install(busted)
   local safe = busted.safe
@@ -274,10 +280,30 @@ local function install(busted)
     return safe_publish(descriptor, channel, element, ...)
   end
 
+  -- A hook runs in the main task (specs count on that), under a guard:
+  -- a deadlock or its time limit cancels it, with its stack.
+  local function run_hook(descriptor, run, element)
+    local outer = guard
+    guard = T.guard(default_timeout)
+    local r = table.pack(safe(descriptor, run, element))
+    local fired = guard:stop()
+    guard = outer
+    if fired then
+      T.uncancel()
+      if r[1]:success() then           -- the hook swallowed it
+        r[1]:update(fail_block(element, fired .. ": the "
+          .. descriptor .. " hook was cancelled"))
+      end
+    end
+    return table.unpack(r, 1, r.n)
+  end
+
   busted.safe = function(descriptor, run, element)
     if descriptor == "it" and element and element.descriptor == "it" then
       if run == element.run then return run_body(descriptor, run, element) end
       return run_test(descriptor, run, element)
+    elseif HOOKS[descriptor] and element and run == element.run then
+      return run_hook(descriptor, run, element)
     end
     return safe(descriptor, run, element)
   end
