@@ -172,6 +172,7 @@ int luaopen_luaio_core (lua_State *L) {
   luaL_newlib(L, core_funcs);
   luaio__flow_register(L);          /* gather, wait, timeouts... */
   luaio__sync_register(L);          /* queues, semaphores, locks... */
+  luaio__testing_register(L);       /* aio._test: `luaio test` internals */
   lua_pushliteral(L, LUAIO_VERSION);
   lua_setfield(L, -2, "version");
   return 1;

@@ -224,6 +224,7 @@ void luaio__class(lua_State *L, const char *name, const luaL_Reg *methods,
 int luaopen_luaio_core(lua_State *L);
 void luaio__flow_register(lua_State *L);
 void luaio__sync_register(lua_State *L);
+void luaio__testing_register(lua_State *L);   /* testing.c: aio._test */
 
 /* Check an optional non-negative number of seconds at arg; returns
  * milliseconds (rounded up), or -1 if absent and allowed. */

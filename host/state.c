@@ -387,7 +387,19 @@ void luaio_on_close (luaio_host *h, void (*fn)(void *ud), void *ud) {
   h->close_hooks = k;
 }
 
+/* In a stock interpreter the threads' extra space, where luaio looks
+ * for a thread's task, was never set (the sanitizer build found it
+ * holding garbage): clear it before the first look. */
 int luaopen_luaio (lua_State *L) {
+  int attached = lua_rawgetp(L, LUA_REGISTRYINDEX, &luaio__host_key)
+                 != LUA_TNIL;
+  lua_pop(L, 1);
+  if (!attached) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    task_of(lua_tothread(L, -1)) = NULL;
+    lua_pop(L, 1);
+    task_of(L) = NULL;
+  }
   luaio__host(L);
   return luaopen_luaio_core(L);
 }

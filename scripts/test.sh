@@ -1,11 +1,29 @@
 #!/bin/sh
 # The test command: sets up, builds, then runs every spec (examples and
-# the C embedding tests included) through ctest, and once more under
-# valgrind, which must report no leak and no invalid access.
+# the C embedding tests included) through ctest three times: as built
+# (build/), under valgrind (build-valgrind/), which must report no leak
+# and no invalid access, and built with AddressSanitizer and UBSan
+# (build-asan/), where any report, in a spec or in a child process it
+# starts, fails the run (exit status 86, see CMakeLists.txt).
+# Each lane runs two spec files at a time (they use random ports and
+# their own temp folders).
 set -eu
 cd "$(dirname "$0")/.."
+JOBS="${LUAIO_TEST_JOBS:-2}"
+lane () {
+  echo "== $1"
+  start=$(date +%s)
+  shift
+  "$@"
+  echo "   ($(( $(date +%s) - start )) s)"
+}
 sh scripts/setup.sh
-ctest --test-dir build --output-on-failure
+lane "specs" ctest --test-dir build -j"$JOBS" --output-on-failure
 LUAIO_BUILD=build-valgrind LUAIO_CMAKE_ARGS="-DLUAIO_VALGRIND=ON" \
   sh scripts/setup.sh
-ctest --test-dir build-valgrind --output-on-failure -L valgrind
+lane "specs under valgrind" \
+  ctest --test-dir build-valgrind -j"$JOBS" --output-on-failure -L valgrind
+LUAIO_BUILD=build-asan LUAIO_CMAKE_ARGS="-DLUAIO_SANITIZE=ON" \
+  sh scripts/setup.sh
+lane "specs built with ASan and UBSan" \
+  ctest --test-dir build-asan -j"$JOBS" --output-on-failure

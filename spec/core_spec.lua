@@ -433,7 +433,7 @@ end)
 describe("require 'luaio' from stock lua5.4", function()
   it("runs aio.run(fn, ...) and returns its results", function()
     local dir = os.getenv("LUAIO_MODULE_DIR") or "build/lua"
-    local rc, out = helpers.sh("lua5.4 -e \"package.cpath='" .. dir
+    local rc, out = helpers.sh(helpers.lua54 .. " -e \"package.cpath='" .. dir
       .. "/?.so;'..package.cpath\" -e '"
       .. [[local aio = require "luaio"
            print(aio.run(function(a) aio.sleep(0.01); return a * 2 end, 21))

@@ -8,7 +8,7 @@ prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build" --prefix "$prefix" >/dev/null
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgconfig"
-cc -o "$prefix/job_runner" "$src/examples/embed/job_runner.c" \
+cc ${LUAIO_TEST_CFLAGS:-} -o "$prefix/job_runner" "$src/examples/embed/job_runner.c" \
   $(pkg-config --cflags --libs luaio)
 libdir=$(pkg-config --variable=libdir luaio)
 LD_LIBRARY_PATH="$libdir" "$prefix/job_runner" "$src/examples/embed/jobs.lua" 12

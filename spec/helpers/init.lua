@@ -6,13 +6,32 @@ if M.luaio:sub(1, 1) ~= "/" then
   M.luaio = os.getenv("PWD") .. "/" .. M.luaio
 end
 
--- Run a shell command; returns its exit status and its stdout.
+-- The exit status the sanitizer build's checkers (ASan, UBSan, LSan)
+-- give a process they caught (ASAN_OPTIONS/UBSAN_OPTIONS exitcode=86):
+-- never an expected failure of a child.
+M.SANITIZER_RC = 86
+
+-- The stock interpreter, for specs that load the luaio module into it.
+-- In the sanitizer build the module needs the ASan runtime loaded first.
+M.lua54 = "lua5.4"
+if (os.getenv("LUAIO_ASAN_RUNTIME") or "") ~= "" then
+  M.lua54 = "LD_PRELOAD=" .. os.getenv("LUAIO_ASAN_RUNTIME") .. " lua5.4"
+end
+
+-- Run a shell command; returns its exit status and its stdout. Fails
+-- the spec when a sanitizer caught the command (or a child of it).
 function M.sh(cmd)
   local p = assert(io.popen("(" .. cmd .. "); echo \"__rc=$?\"", "r"))
   local out = p:read("a")
   p:close()
   local rc = tonumber(out:match("__rc=(%d+)%s*$"))
-  return rc, (out:gsub("__rc=%d+%s*$", ""))
+  out = out:gsub("__rc=%d+%s*$", "")
+  if rc == M.SANITIZER_RC then
+    error("a sanitizer caught this command (exit status "
+          .. M.SANITIZER_RC .. "; its report is below or on stderr):\n  "
+          .. cmd .. "\n" .. out, 2)
+  end
+  return rc, out
 end
 
 -- Write a Lua script to a temp file and return its path.
