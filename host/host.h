@@ -117,6 +117,7 @@ struct luaio_task {
 #define TF_ENDING 1
 #define TF_GRACE_OVER 2
 #define TF_KILLED 4
+#define TF_IN_GRACE 8             /* counted in host->ngrace */
 #define LUAIO_GRACE_MS 5000       /* default cleanup and exit grace */
 
 /* Can t's pending cancellation be raised now? */
@@ -163,6 +164,7 @@ struct luaio_host {
   uint64_t epoch;               /* uv_now at start: grace ends count from */
   unsigned grace_ms;            /* cleanup and exit grace */
   luaio_deadline grace;         /* armed while a task's grace runs */
+  int ngrace;                   /* tasks whose grace holds a cancel */
   int stopping;                 /* luaio_stop: exit grace running */
   int nstuck;                   /* tasks it had to kill */
   uint64_t stop_deadline;       /* uv_hrtime when the exit grace ends */

@@ -196,6 +196,7 @@ static void guard_hook (lua_State *L, lua_Debug *ar) {
 /* ---- the task body -------------------------------------------------- */
 
 static void arm_grace (luaio_host *h, luaio_task *t);
+static void leave_grace (luaio_host *h, luaio_task *t);
 
 /* The message handler of every task body. It runs where the error was
  * raised, before the stack unwinds, so the traceback is the raiser's;
@@ -335,6 +336,7 @@ static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
   task_of(t->co) = NULL;
   t->co = NULL;
   t->state = T_DONE;
+  leave_grace(h, t);
   while ((w = luaio_waitlist_pop(&t->awaiters)) != NULL)
     luaio_waiter_done(w, 0);
   if (t->ext && t->ext->on_done) t->ext->on_done(t, t->ext->on_done_ud);
@@ -468,12 +470,23 @@ static void abort_wait (luaio_task *t) {
 
 static void grace_cb (luaio_deadline *d);
 
+/* t no longer holds a cancellation back: the last one out disarms. */
+static void leave_grace (luaio_host *h, luaio_task *t) {
+  if (!(t->flags & TF_IN_GRACE)) return;
+  t->flags &= ~TF_IN_GRACE;
+  if (--h->ngrace == 0) luaio__deadline_stop(&h->timers, &h->grace);
+}
+
 /* Arm the host's grace deadline for t's grace end, if sooner. */
 static void arm_grace (luaio_host *h, luaio_task *t) {
   uint64_t now = uv_now(h->loop) - h->epoch;
   uint64_t ms = t->u.grace_end > now ? t->u.grace_end - now : 0;
   int armed = h->grace.slot < h->timers.n &&
               h->timers.heap[h->grace.slot] == &h->grace;
+  if (!(t->flags & TF_IN_GRACE)) {
+    t->flags |= TF_IN_GRACE;
+    h->ngrace++;
+  }
   if (armed && h->grace.due <= uv_now(h->loop) + ms) return;
   luaio__deadline_stop(&h->timers, &h->grace);
   luaio__deadline_start(&h->timers, &h->grace, ms, grace_cb);
@@ -496,6 +509,7 @@ static void grace_cb (luaio_deadline *d) {
     if ((t->flags & (TF_ENDING | TF_GRACE_OVER)) != TF_ENDING ||
         t->cancel_level == 0) continue;
     if ((int)(t->u.grace_end - now) <= 0) {
+      leave_grace(h, t);
       t->flags |= TF_GRACE_OVER;
       abort_wait(t);
     }

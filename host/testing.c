@@ -323,12 +323,14 @@ static int test_origin (lua_State *L) {
   if (co == NULL) return 0;
   if (lua_getstack(co, 0, &ar)) {
     while (lua_getstack(co, level + 1, &ar)) level++;
+    if (level > 0) level--;          /* above the host's task body */
     lua_getstack(co, level, &ar);
     lua_getinfo(co, "S", &ar);
   }
   else {
-    if (t->state != T_NEW || lua_gettop(co) < t->n + 1) return 0;
-    lua_pushvalue(co, -(t->n + 1));
+    /* Not started: its stack is the task body, fn, then the args. */
+    if (t->state != T_NEW || lua_gettop(co) < t->u.n) return 0;
+    lua_pushvalue(co, -t->u.n);
     lua_getinfo(co, ">S", &ar);
   }
   if (ar.linedefined <= 0) return 0;

@@ -384,7 +384,9 @@ describe("LuaLS annotations (lua/types)", function()
     for _, m in ipairs(MODULES) do
       for k, v in pairs(require(m)) do
         real[m .. "." .. k] = true
-        if type(v) == "function" and not stubs.funcs[m .. "." .. k] then
+        if type(k) == "string" and k:sub(1, 1) == "_" then
+          -- internal (aio._test: the test runner's hooks), not API
+        elseif type(v) == "function" and not stubs.funcs[m .. "." .. k] then
           problems[#problems + 1] = m .. "." .. k .. " (function)"
         elseif type(v) ~= "function" and not stubs.fields[m .. "." .. k] then
           problems[#problems + 1] = m .. "." .. k .. " (field, "
@@ -437,12 +439,14 @@ describe("LuaLS annotations (lua/types)", function()
     end)
 
   it("cover every method of every class, and only real ones", function()
+    local tasks_before = #aio.tasks()
     local dir = fs.mkdtemp()
     local objs, closers = make_objects(dir)
     local unannotated, stale, classes = {}, {}, {}
     -- every metatable luaio registered, now that each class was used
     for name, mt in pairs(debug.getregistry()) do
       if type(name) == "string" and name:match("^luaio%.")
+         and not name:match("^luaio%.Test")    -- the test runner's own
          and type(mt) == "table" and rawget(mt, "__name") == name then
         classes[name] = true
         for k, v in pairs(methods_of(mt) or {}) do
@@ -479,7 +483,7 @@ describe("LuaLS annotations (lua/types)", function()
     for _, c in ipairs(closers) do c:close() end
     os.execute("rm -rf '" .. dir .. "'")
     collectgarbage()
-    assert.are.equal(1, #aio.tasks(), "tasks left running")
+    assert.are.equal(tasks_before, #aio.tasks(), "tasks left running")
     table.sort(unannotated)
     table.sort(stale)
     assert_none(unannotated, "methods in the program but not annotated "

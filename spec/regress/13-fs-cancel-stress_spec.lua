@@ -244,3 +244,6 @@ describe("fs cancellation and exit #safety", function()
     end
   end)
 end)
+
+-- The big test data is not a leak: let the per-file accounting see it go.
+teardown(function() BIG = nil end)
