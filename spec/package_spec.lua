@@ -86,6 +86,9 @@ describe("Debian packages from cpack -G DEB", function()
     local dev = run("dpkg-deb -f " .. q(debs.dev) .. " Depends")
     assert.matches("luaio (= 0.1.0-1)", dev, 1, true)
     assert.matches("libuv1-dev", dev, 1, true)
+    -- packages linking libluaio.so.0 will depend on luaio
+    assert.matches("libluaio 0 luaio (>= 0.1.0)",
+                   run("dpkg-deb -I " .. q(debs.luaio) .. " shlibs"), 1, true)
   end)
 
   it("installs in Debian's multiarch layout", function()

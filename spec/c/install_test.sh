@@ -31,8 +31,8 @@ for f in libluaio.so libluaio.so.0 libluaio.so.0.1.0 libluaio.a \
          lua/5.4/luaio.so; do
   [ -e "$libdir/$f" ] || fail "missing <libdir>/$f"
 done
-[ ! -f "$src/cmake/luaio.1" ] || [ -f "$prefix/share/man/man1/luaio.1" ] ||
-  fail "man page not installed"
+[ ! -f "$src/cmake/luaio.1" ] || [ -f "$prefix/share/man/man1/luaio.1.gz" ] ||
+  [ -f "$prefix/share/man/man1/luaio.1" ] || fail "man page not installed"
 for t in "$src"/lua/types/*.lua; do
   [ -f "$t" ] || continue
   [ -f "$prefix/share/luaio/types/$(basename "$t")" ] ||
@@ -44,7 +44,8 @@ ok
 readelf -d "$libdir/libluaio.so.0.1.0" | grep -q 'soname: \[libluaio.so.0\]' ||
   fail "no SONAME libluaio.so.0"
 for so in "$libdir/libluaio.so.0.1.0" "$libdir/lua/5.4/luaio.so"; do
-  extra=$(nm -D --defined-only "$so" | awk '$2 != "A" { sub(/@.*/, "", $3); print $3 }' |
+  extra=$(nm -D --defined-only "$so" |
+          awk '$2 != "A" { sub(/@.*/, "", $3); print $3 }' |
           grep -v -e '^luaio_[a-z]' -e '^luaopen_luaio' || true)
   [ -z "$extra" ] || fail "$(basename "$so") exports: $extra"
 done
