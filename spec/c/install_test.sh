@@ -13,6 +13,12 @@ tmp=$(mktemp -d -t luaio-install.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 prefix=$tmp/prefix
 passed=0
+# The sanitizer build's library needs its flags in every program linking
+# it, and its runtime loaded first into a stock lua5.4.
+cflags=${LUAIO_TEST_CFLAGS:-}
+lua54="lua5.4"
+[ -z "${LUAIO_ASAN_RUNTIME:-}" ] ||
+  lua54="env LD_PRELOAD=$LUAIO_ASAN_RUNTIME lua5.4"
 
 fail () { echo "FAIL: $*" >&2; exit 1; }
 ok () { passed=$((passed + 1)); }
@@ -51,11 +57,18 @@ for so in "$libdir/libluaio.so.0.1.0" "$libdir/lua/5.4/luaio.so"; do
 done
 nm -D --defined-only "$libdir/lua/5.4/luaio.so" | grep -q ' luaopen_luaio@' ||
   fail "module does not export luaopen_luaio"
+# the ABI is the header: an exported luaio_ name luaio.h does not declare
+# is an internal one (make it static, or name it luaio__)
+for s in $(nm -D --defined-only "$libdir/libluaio.so.0.1.0" |
+           awk '{ sub(/@.*/, "", $3); print $3 }' | grep '^luaio_'); do
+  grep -q "\<$s\>" "$prefix/include/luaio.h" ||
+    fail "libluaio.so exports $s, which luaio.h does not declare"
+done
 ok
 
 # 3. pkg-config, shared: job_runner runs against libluaio.so
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
-cc -o "$tmp/job_runner" "$embed/job_runner.c" \
+cc $cflags -o "$tmp/job_runner" "$embed/job_runner.c" \
   $(pkg-config --cflags --libs luaio)
 LD_LIBRARY_PATH="$libdir" "$tmp/job_runner" "$embed/jobs.lua" 12 |
   grep -q "12 of 12 jobs done" || fail "job_runner (pkg-config, shared)"
@@ -63,7 +76,7 @@ ok
 
 # 4. pkg-config --static: libluaio.a and the libraries it needs
 static=$(pkg-config --static --libs luaio | sed 's/-lluaio /-l:libluaio.a /')
-cc -o "$tmp/minimal_static" "$embed/minimal.c" \
+cc $cflags -o "$tmp/minimal_static" "$embed/minimal.c" \
   $(pkg-config --cflags luaio) $static
 ! readelf -d "$tmp/minimal_static" | grep -q libluaio ||
   fail "the --static link used libluaio.so"
@@ -83,7 +96,7 @@ add_executable(job_runner "$embed/job_runner.c")
 target_link_libraries(job_runner PRIVATE luaio::luaio_static)
 EOF
 cmake -S "$tmp/consumer" -B "$tmp/consumer/b" \
-  -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+  -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_FLAGS="$cflags" >/dev/null
 cmake --build "$tmp/consumer/b" >/dev/null
 "$tmp/consumer/b/minimal" | grep -q "script finished" ||
   fail "minimal (find_package, luaio::luaio)"
@@ -92,7 +105,7 @@ cmake --build "$tmp/consumer/b" >/dev/null
 ok
 
 # 6. lua5.4 loads the installed module; the program runs
-out=$(LUA_CPATH="$libdir/lua/5.4/?.so" lua5.4 -e '
+out=$(LUA_CPATH="$libdir/lua/5.4/?.so" $lua54 -e '
   local aio = require "luaio"
   local json = require "luaio.json"
   print(aio.run(function() aio.sleep(0.01); return json.encode{1} end))')
@@ -107,7 +120,8 @@ libdir=$tmp/moved/${libdir#"$prefix"/}
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 [ "$(cd "$(pkg-config --variable=libdir luaio)" && pwd -P)" = \
   "$(cd "$libdir" && pwd -P)" ] || fail "luaio.pc libdir after the move"
-cc -o "$tmp/minimal" "$embed/minimal.c" $(pkg-config --cflags --libs luaio)
+cc $cflags -o "$tmp/minimal" "$embed/minimal.c" \
+  $(pkg-config --cflags --libs luaio)
 LD_LIBRARY_PATH="$libdir" "$tmp/minimal" | grep -q "script finished" ||
   fail "minimal after the move"
 ok
