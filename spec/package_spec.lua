@@ -111,8 +111,17 @@ describe("Debian packages from cpack -G DEB", function()
     end
     -- the runtime package has no development files
     local files = run("dpkg-deb -c " .. q(debs.luaio))
-    assert.not_matches("luaio.h", files, 1, true)
-    assert.not_matches("libluaio.so\n", files, 1, true)
+    assert.not_matches("/include/luaio.h", files, 1, true)
+    assert.not_matches("/libluaio.so\n", files, 1, true)
+    -- the man page and the LuaLS stubs, when the tree has them
+    if exists(src .. "/cmake/luaio.1") then
+      assert.matches("./usr/share/man/man1/luaio.1.gz\n", files, 1, true)
+    end
+    for stub in run("cd " .. q(src) .. " && ls lua/types/*.lua 2>/dev/null"
+                    .. " || true"):gmatch("lua/types/([^\n]+)") do
+      assert.matches("./usr/share/luaio/types/" .. stub .. "\n", files, 1,
+                     true)
+    end
   end)
 
   it("libluaio.so has a SONAME and exports only the public API", function()
