@@ -3,7 +3,7 @@
 # and builds it in build/. Used by scripts/test.sh and scripts/demo.sh.
 set -eu
 cd "$(dirname "$0")/.."
-PKGS="build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev
+PKGS="build-essential cmake pkg-config liblua5.4-dev lua5.4 luarocks libuv1-dev
 libcurl4-openssl-dev lua-cjson-dev lua-cjson libyajl-dev lua-busted
 nginx-light libnginx-mod-http-echo openssl python3
 valgrind procps"
