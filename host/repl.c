@@ -381,6 +381,29 @@ static char **complete (const char *text, int start, int end) {
   return rl_completion_matches(text, next_match);
 }
 
+/* ---- output while the prompt waits ----------------------------------- */
+
+/* print() from a background task while the prompt waits: clear the
+ * prompt line, print, and draw the prompt and the typed text again, so
+ * output and input do not mix on one line. */
+static int prompt_print (lua_State *L) {
+  repl *r = the_repl;
+  int redraw = r && r->in == IN_TTY && r->c->at_prompt;
+  int n = lua_gettop(L);
+  if (redraw) fputs("\r\033[K", stdout);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, n, 0);
+  if (redraw) rl_forced_update_display();
+  return 0;
+}
+
+static void wrap_print (lua_State *L) {
+  lua_getglobal(L, "print");
+  lua_pushcclosure(L, prompt_print, 1);
+  lua_setglobal(L, "print");
+}
+
 /* ---- setup and teardown ---------------------------------------------- */
 
 static char *history_path (void) {
@@ -402,6 +425,7 @@ static void setup_editing (repl *r) {
   rl_completer_word_break_characters =
     (char *)rl_basic_word_break_characters;
   rl_completion_append_character = '\0';
+  wrap_print(r->L);
   luaL_loadbuffer(r->L, completer_src, sizeof completer_src - 1,
                   "=completion");
   r->completer = luaL_ref(r->L, LUA_REGISTRYINDEX);
