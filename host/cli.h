@@ -7,6 +7,7 @@
 
 #include "luaio.h"
 #include <signal.h>
+#include <termios.h>
 
 typedef struct cli cli;
 
@@ -22,6 +23,10 @@ struct cli {
   /* Called from the loop for a signal that came at the prompt. */
   void (*prompt_signal)(cli *c);
   void *repl;                 /* the REPL's state, while it runs */
+  /* The terminal's settings before line editing changed them: a second
+   * Ctrl-C exits at once, and restores them first. */
+  struct termios saved_tty;
+  volatile sig_atomic_t has_saved_tty;
 };
 
 int cli_signal_status(int signo);

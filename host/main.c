@@ -83,7 +83,10 @@ int cli_signal_status (int signo) { return 128 + signo; }
  * here. */
 static void on_signal (int signo) {
   cli *c = the_cli;
-  if (c == NULL || c->signo) _exit(cli_signal_status(c ? c->signo : signo));
+  if (c == NULL || c->signo) {
+    if (c && c->has_saved_tty) tcsetattr(0, TCSANOW, &c->saved_tty);
+    _exit(cli_signal_status(c ? c->signo : signo));
+  }
   c->signo = signo;
   if (!c->at_prompt) luaio_interrupt(c->h);
   uv_async_send(&c->wakeup);

@@ -24,23 +24,25 @@
 typedef struct buf { char *p; size_t n, cap; } buf;
 
 enum { R_LINE, R_ENTRY, R_EOF };      /* what read_entry waits for */
-enum { IN_TTY, IN_PIPE, IN_FILE };    /* how stdin is read */
+enum { IN_TTY, IN_STREAM, IN_FILE };  /* how stdin is read */
 
 typedef struct repl {
   cli *c;
   lua_State *L;
-  int in;                 /* IN_TTY, IN_PIPE or IN_FILE */
+  int in;                 /* IN_TTY, IN_STREAM or IN_FILE */
   int state;              /* R_LINE, R_ENTRY or R_EOF */
   int status;             /* exit status when a signal ended it, or -1 */
   int reading;            /* a pipe or file read is in flight */
   int eof;                /* no more input after pending */
   union {                 /* freed in the close callback */
     uv_poll_t poll;       /* IN_TTY */
-    uv_pipe_t pipe;       /* IN_PIPE */
+    uv_stream_t stream;   /* IN_STREAM: a pipe, or a terminal not edited */
+    uv_pipe_t pipe;
+    uv_tty_t tty;
   } u;
   uv_fs_t req;            /* IN_FILE */
   char rbuf[4096];
-  buf pending;            /* IN_PIPE, IN_FILE: read, not yet a line */
+  buf pending;            /* IN_STREAM, IN_FILE: read, not yet a line */
   buf src;                /* the entry typed so far */
   char *history;          /* the history file, or NULL */
   int completer;          /* registry ref of the completion function */
@@ -79,7 +81,8 @@ static void buf_drop (buf *b, size_t n) {
 static int incomplete (lua_State *L, int status) {
   size_t n;
   const char *msg = lua_tolstring(L, -1, &n);
-  return status == LUA_ERRSYNTAX && n >= 5 && strcmp(msg + n - 5, "<eof>") == 0;
+  return status == LUA_ERRSYNTAX && n >= 5 &&
+         strcmp(msg + n - 5, "<eof>") == 0;
 }
 
 static int load_text (lua_State *L, const char *prefix, const char *s) {
@@ -156,6 +159,7 @@ static void run_entry (repl *r) {
 
 static void prompt (repl *r, const char *p);
 static void on_readline (char *line);
+static void prompt_signal (cli *c);
 
 /* A line of the entry came in (NULL: end of input). */
 static void got_line (repl *r, const char *line) {
@@ -202,7 +206,7 @@ static void got_bytes (repl *r, ssize_t n) {
   else r->eof = 1;                               /* end or error */
 }
 
-static void pipe_read_cb (uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+static void stream_read_cb (uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   (void)b;
   if (n == 0) return;                            /* EAGAIN */
   uv_read_stop(s);
@@ -242,8 +246,8 @@ static int next_line (repl *r) {
   }
   if (r->eof) { got_line(r, NULL); return 1; }
   r->reading = 1;
-  if (r->in == IN_PIPE)
-    uv_read_start((uv_stream_t *)&r->u.pipe, alloc_cb, pipe_read_cb);
+  if (r->in == IN_STREAM)
+    uv_read_start(&r->u.stream, alloc_cb, stream_read_cb);
   else {
     uv_buf_t b = uv_buf_init(r->rbuf, sizeof r->rbuf);
     r->req.data = r;
@@ -273,6 +277,7 @@ static void read_entry (repl *r) {
   prompt(r, "> ");
   if (r->in == IN_TTY) uv_poll_start(&r->u.poll, UV_READABLE, poll_cb);
   r->c->at_prompt = 1;
+  if (r->c->signo) prompt_signal(r->c);    /* came between two entries */
   while (r->state == R_LINE && luaio_exit_code(r->c->h) < 0) {
     if (r->in != IN_TTY && !r->reading && next_line(r)) continue;
     uv_run(loop, UV_RUN_ONCE);
@@ -417,6 +422,7 @@ static char *history_path (void) {
 }
 
 static void setup_editing (repl *r) {
+  if (tcgetattr(0, &r->c->saved_tty) == 0) r->c->has_saved_tty = 1;
   rl_catch_signals = 0;          /* SIGINT stays the CLI's (main.c) */
   rl_readline_name = "luaio";
   rl_initialize();
@@ -456,8 +462,9 @@ static void teardown (repl *r) {
   if (r->in == IN_TTY) {
     rl_callback_handler_remove();
     luaL_unref(r->L, LUA_REGISTRYINDEX, r->completer);
+    r->c->has_saved_tty = 0;
   }
-  if (r->in == IN_PIPE && r->reading) uv_read_stop((uv_stream_t *)&r->u.pipe);
+  if (r->in == IN_STREAM && r->reading) uv_read_stop(&r->u.stream);
   r->c->prompt_signal = NULL;
   r->c->repl = NULL;
   the_repl = NULL;
@@ -470,6 +477,22 @@ static void teardown (repl *r) {
   uv_close((uv_handle_t *)&r->u, close_cb);
 }
 
+/* Read stdin as a stream when libuv can (a pipe, a terminal): a read
+ * in flight can then be stopped at exit. Returns 0 on success. */
+static int open_stream (repl *r, uv_handle_type type) {
+  uv_loop_t *loop = luaio_loop(r->c->h);
+  int err = type == UV_TTY ? uv_tty_init(loop, &r->u.tty, 0, 1)
+                           : uv_pipe_init(loop, &r->u.pipe, 0);
+  if (err == 0 && type == UV_NAMED_PIPE) {
+    err = uv_pipe_open(&r->u.pipe, 0);
+    if (err) {                       /* closed before r can go */
+      uv_close((uv_handle_t *)&r->u.pipe, NULL);
+      uv_run(loop, UV_RUN_NOWAIT);
+    }
+  }
+  return err;
+}
+
 static repl *repl_new (cli *c) {
   repl *r = calloc(1, sizeof *r);
   uv_handle_type type = uv_guess_handle(0);
@@ -477,20 +500,13 @@ static repl *repl_new (cli *c) {
   r->c = c;
   r->L = luaio_state(c->h);
   r->status = -1;
-  r->u.poll.data = r;
-  r->req.data = r;
   if (type == UV_TTY && isatty(1)) r->in = IN_TTY;
-  else if (type == UV_NAMED_PIPE &&
-           uv_pipe_init(luaio_loop(c->h), &r->u.pipe, 0) == 0) {
-    if (uv_pipe_open(&r->u.pipe, 0) == 0) r->in = IN_PIPE;
-    else {                     /* closed before r can go */
-      uv_close((uv_handle_t *)&r->u.pipe, NULL);
-      uv_run(luaio_loop(c->h), UV_RUN_NOWAIT);
-      r->in = IN_FILE;
-    }
-  }
+  else if ((type == UV_TTY || type == UV_NAMED_PIPE) &&
+           open_stream(r, type) == 0)
+    r->in = IN_STREAM;
   else r->in = IN_FILE;
   r->u.poll.data = r;
+  r->req.data = r;
   return r;
 }
 

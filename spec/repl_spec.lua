@@ -26,22 +26,21 @@ end
 -- Play steps (a list of "send ...", "expect ...", "sleep ..." lines) on
 -- a terminal running `luaio`; returns the exit status and the transcript
 -- (with the line ends the terminal made \r\n turned back into \n).
-local function play(steps, env)
+local function play(steps, env, program)
   local path = tmp .. "/steps"
   local f = assert(io.open(path, "w"))
   f:write(table.concat(steps, "\n"), "\n")
   f:close()
   local _, out = H.sh(string.format(
-    "cd %s && env -u LUAIO_HISTORY TERM=xterm %s timeout 60 python3 spec/helpers/pty_run.py "
-    .. "%s %s", os.getenv("PWD"),
-    env or ("LUAIO_HISTORY=" .. history), path, H.luaio))
+    "cd %s && env -u LUAIO_HISTORY TERM=xterm %s timeout 60 "
+    .. "python3 spec/helpers/pty_run.py %s %s", os.getenv("PWD"),
+    env or ("LUAIO_HISTORY=" .. history), path, program or H.luaio))
   out = out:gsub("\r\n", "\n")
   assert.not_matches("__expect_failed", out)
   return tonumber(out:match("__exit=(%d+)")), out
 end
 
 describe("the REPL on a terminal", function()
-  teardown(function() os.execute("rm -rf " .. tmp) end)
   before_each(function() os.remove(history) end)
 
   it("prints = expr and bare expressions; Ctrl-D exits 0", function()
@@ -176,13 +175,14 @@ describe("the REPL on a terminal", function()
       "send n = 0 bg = aio.spawn(function() while true do aio.sleep(0.02) "
         .. "n = n + 1 end end)\\r",
       "expect > ",
-      "send aio.sleep(30)\\r",
-      "sleep 0.5",
+      "send print('wait' .. 'ing') aio.sleep(30)\\r",
+      "expect waiting",
       "send \\x03",
       "expect cancelled",
       "expect > ",
-      "send while true do end\\r",
-      "sleep 0.5",
+      "send print('spin' .. 'ning') while true do end\\r",
+      "expect spinning",
+      "sleep 0.2",
       "send \\x03",
       "expect interrupted",
       "expect > ",
@@ -212,7 +212,45 @@ describe("the REPL on a terminal", function()
   end)
 end)
 
+describe("the REPL, other cases", function()
+  it("a terminal on stdin only: no editing, the loop still runs", function()
+    local rc, out = play({
+      "expect > ",
+      "send aio = require 'luaio'\\r",
+      "expect > ",
+      "send aio.spawn(function() aio.sleep(0.1) print('bg') end)\\r",
+      "expect bg",
+      "send = 1 + 1\\r",
+      "expect 2",
+      "send \\x04",
+    }, nil, "sh -c '" .. H.luaio .. " -i | cat'")
+    assert.are.equal(0, rc)
+    assert.matches("bg", out)
+  end)
+
+  it("os.exit from a background task ends the REPL at the prompt",
+     function()
+    local rc = play{
+      "expect > ",
+      "send aio = require 'luaio'\\r",
+      "expect > ",
+      "send aio.spawn(function() aio.sleep(0.2) os.exit(5) end)\\r",
+      "expect > ",
+    }
+    assert.are.equal(5, rc)
+  end)
+
+  it("an entry that can never be woken is reported, not hung", function()
+    local rc, out = H.sh("printf 'aio = require \"luaio\"\\n"
+      .. "aio.queue():get()\\nprint(\"after\")\\n' | timeout 20 "
+      .. H.luaio .. " -i 2>&1")
+    assert.are.equal(0, rc)
+    assert.matches("deadlock.*after", out)
+  end)
+end)
+
 describe("the REPL on a pipe", function()
+  teardown(function() os.execute("rm -rf " .. tmp) end)
   it("runs background tasks while waiting for piped input", function()
     local rc, out = H.sh("(echo 'aio = require \"luaio\"'; "
       .. "echo 'aio.spawn(function() aio.sleep(0.1) print(\"bg ran\") end)';"
@@ -224,7 +262,6 @@ describe("the REPL on a pipe", function()
 
   it("reads a file on stdin, = expr too", function()
     local path = tmp .. "/input.lua"
-    os.execute("mkdir -p " .. tmp)
     local f = assert(io.open(path, "w"))
     f:write("= 6 * 7\nlocal x = 5\nx + 1\n")
     f:close()
