@@ -20,6 +20,9 @@ struct cli {
    * the background task that happens to run Lua at that instant. */
   volatile sig_atomic_t at_prompt;
   int cancelled;              /* the main task was cancelled for it */
+  /* REPL: a second Ctrl-C interrupted whatever Lua code was running (a
+   * task of the entry's that never waits); the third exits. */
+  volatile sig_atomic_t forced;
   /* Called from the loop for a signal that came at the prompt. */
   void (*prompt_signal)(cli *c);
   void *repl;                 /* the REPL's state, while it runs */

@@ -78,17 +78,24 @@ int cli_signal_status (int signo) { return 128 + signo; }
 
 /* First Ctrl-C (or SIGTERM) interrupts the Lua code running now, even a
  * loop that never waits, and cancels the main task from the loop, so
- * cleanup runs (exit 130, or 143); the second exits at once. At the
- * REPL's prompt it only clears the line. Only async-signal-safe calls
- * here. */
+ * cleanup runs (exit 130, or 143); the second exits at once. In the REPL
+ * the first interrupts and cancels the entry only (at the prompt, it
+ * clears the line), the second interrupts whatever Lua code runs, the
+ * third exits. Only async-signal-safe calls here. */
 static void on_signal (int signo) {
   cli *c = the_cli;
+  if (c != NULL && c->signo && c->repl && !c->forced) {
+    c->forced = 1;
+    luaio_interrupt(c->h);
+    return;
+  }
   if (c == NULL || c->signo) {
     if (c && c->has_saved_tty) tcsetattr(0, TCSANOW, &c->saved_tty);
     _exit(cli_signal_status(c ? c->signo : signo));
   }
   c->signo = signo;
-  if (!c->at_prompt) luaio_interrupt(c->h);
+  if (c->repl == NULL) luaio_interrupt(c->h);
+  else if (!c->at_prompt) luaio_interrupt_task(c->h, c->main_task);
   uv_async_send(&c->wakeup);
 }
 

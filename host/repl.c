@@ -145,6 +145,7 @@ static void run_entry (repl *r) {
   }
   c->main_task = NULL;
   c->signo = 0;
+  c->forced = 0;
   c->cancelled = 0;
   if (luaio_exit_code(c->h) >= 0) ;                  /* os.exit */
   else if (status == LUAIO_OK) {
@@ -291,6 +292,7 @@ static void prompt_signal (cli *c) {
   repl *r = (repl *)c->repl;
   int signo = c->signo;
   c->signo = 0;
+  c->forced = 0;
   if (signo != SIGINT) {
     r->status = cli_signal_status(signo);
     r->state = R_EOF;
