@@ -7,8 +7,8 @@
  * On a terminal, lines are edited with libedit's readline-compatible
  * callback interface (el_gets would block the loop), driven by a
  * uv_poll_t on fd 0; history is kept in ~/.luaio_history. Other input
- * (a pipe, a file) is read without editing, through a uv_pipe_t or
- * uv_fs_read on the thread pool.
+ * is read without editing: a pipe (or a terminal when stdout is not one)
+ * as a libuv stream, anything else with uv_fs_read on the thread pool.
  */
 #include "cli.h"
 #include <lauxlib.h>
@@ -147,12 +147,13 @@ static void run_entry (repl *r) {
   c->signo = 0;
   c->forced = 0;
   c->cancelled = 0;
-  if (luaio_exit_code(c->h) >= 0) ;                  /* os.exit */
-  else if (status == LUAIO_OK) {
-    int n = luaio_task_push_results(L, t);
-    if (n > 0) print_values(L, n);
+  if (luaio_exit_code(c->h) < 0) {          /* after os.exit: nothing */
+    if (status == LUAIO_OK) {
+      int n = luaio_task_push_results(L, t);
+      if (n > 0) print_values(L, n);
+    }
+    else fprintf(stderr, "%s\n", luaio_task_error(t));
   }
-  else fprintf(stderr, "%s\n", luaio_task_error(t));
   luaio_task_release(t);
 }
 
