@@ -330,11 +330,14 @@ static int collect_args (args *a, int argc, char **argv) {
   return 0;
 }
 
+/* os.exit ran: nothing more runs. */
+static int exited (cli *c) { return luaio_exit_code(c->h) >= 0; }
+
 /* Run -e, -l and -W in their order, up to the script (lua.c's runargs).
  * Returns the exit status of the first that failed, or 0. */
 static int run_options (cli *c, int n, char **argv) {
   int i, status = 0;
-  for (i = 1; i < n && status == 0; i++) {
+  for (i = 1; i < n && status == 0 && !exited(c); i++) {
     const char *o = argv[i], *extra = o + 2;
     if (strcmp(o, "--grace") == 0) { i++; continue; }
     if (o[1] == 'W') lua_warning(luaio_state(c->h), "@on", 0);
@@ -359,15 +362,17 @@ static int run_args (cli *c, int argc, char **argv) {
   if (a.grace_ms >= 0) luaio_set_grace(c->h, a.grace_ms);
   if (a.flags & NO_ENV) ignore_env(L);
   create_arg(L, argv, argc, a.script);
-  if (!(a.flags & NO_ENV) && (status = run_init(c)) != 0) return status;
-  if ((status = run_options(c, optlim, argv)) != 0) return status;
+  if (!(a.flags & NO_ENV)) status = run_init(c);
+  if (status != 0 || exited(c)) return status;
+  status = run_options(c, optlim, argv);
+  if (status != 0 || exited(c)) return status;
   if (a.script > 0) {
     const char *path = argv[a.script];
     /* "-" is stdin, except as the first argument after "--" */
     if (strcmp(path, "-") == 0 && strcmp(argv[a.script - 1], "--") != 0)
       path = NULL;
     status = run_file(c, path, argc - a.script - 1, argv + a.script + 1);
-    if (status != 0) return status;
+    if (status != 0 || exited(c)) return status;
   }
   if (a.flags & HAS_I) return cli_repl(c, 0);
   if (a.script == 0 && !(a.flags & (HAS_E | HAS_V))) {
