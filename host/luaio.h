@@ -85,6 +85,11 @@ void luaio_set_grace(luaio_host *h, int grace_ms);
  * cancel the tasks you mean to stop from the loop as usual. */
 void luaio_interrupt(luaio_host *h);
 
+/* luaio_interrupt, but only if the task running now is t: stops one
+ * task's loop without touching the others (a REPL entry versus the
+ * background tasks). Safe to call from a signal handler. */
+void luaio_interrupt_task(luaio_host *h, luaio_task *t);
+
 /* luaio_stop, then close every handle
  * luaio opened, run the loop until the close callbacks have fired, close
  * the lua_State and free the host. A borrowed loop is left open. */

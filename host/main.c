@@ -5,8 +5,11 @@
  *   luaio [options] [script [args]]   run a script as the main task
  *   luaio test [busted args]          run busted specs under the host
  *   luaio                             a REPL whose lines run as tasks
+ *
+ * The options are lua5.4's, with the same meanings and order of effects
+ * (lua.c's collectargs/runargs), plus luaio's own long ones.
  */
-#include "luaio.h"
+#include "cli.h"
 #include <lauxlib.h>
 #include <lualib.h>
 #include <signal.h>
@@ -15,54 +18,97 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct cli {
-  luaio_host *h;
-  uv_async_t wakeup;          /* from the signal handler to the loop */
-  luaio_task *main_task;
-  volatile sig_atomic_t signo; /* the first SIGINT or SIGTERM, or 0 */
-  int cancelled;              /* the main task was cancelled for it */
-} cli;
-
 /* The signal handler's way to the CLI: a program has one. */
 static cli *the_cli;
 
 #define EXIT_STUCK 70         /* tasks outlived the exit grace */
 
-static void usage (void) {
-  fprintf(stderr,
+/* The one table of options: --help and the usage message print it, and
+ * a spec checks that the man page (cmake/luaio.1) documents each. */
+static const struct { const char *name, *text; } options[] = {
+  {"-e stat", "execute string 'stat'"},
+  {"-i", "enter the REPL after running 'script' (implies -v)"},
+  {"-l mod", "require library 'mod' into global 'mod'"},
+  {"-l g=mod", "require library 'mod' into global 'g'"},
+  {"-v", "show version information"},
+  {"-E", "ignore environment variables (LUA_INIT, LUA_PATH, LUA_CPATH)"},
+  {"-W", "turn warnings on (luaio's default: they are always on)"},
+  {"--grace S", "seconds a cancelled task may spend cleaning up, and the"},
+  {"", "exit waits for cancelled tasks (default 5)"},
+  {"--help", "show this help and exit"},
+  {"--version", "show version information and exit"},
+  {"--", "stop handling options"},
+  {"-", "stop handling options and execute stdin"},
+};
+
+static void print_options (FILE *f) {
+  size_t i;
+  fprintf(f,
     "usage: luaio [options] [script [args]]\n"
     "       luaio test [busted options] [spec paths]\n"
-    "Options:\n"
-    "  -e stat   execute string 'stat'\n"
-    "  -l mod    require 'mod' into global 'mod'\n"
-    "  -i        enter the REPL after running the script\n"
-    "  -v        show version information\n"
-    "  --grace S cleanup grace for cancelled tasks and at exit, seconds\n"
-    "            (default 5)\n"
-    "  --        stop handling options\n"
-    "  -         run stdin as the script\n");
+    "Available options are:\n");
+  for (i = 0; i < sizeof options / sizeof options[0]; i++)
+    fprintf(f, "  %-12s%s\n", options[i].name, options[i].text);
 }
 
-static int signal_status (int signo) { return 128 + signo; }
+static void print_help (void) {
+  printf("luaio runs Lua 5.4 scripts as tasks on a libuv event loop.\n");
+  print_options(stdout);
+  printf("Environment: LUA_INIT_5_4 or LUA_INIT (code, or @file, run "
+         "first),\nLUA_PATH, LUA_CPATH, LUAIO_HISTORY (the REPL's history "
+         "file).\nWith no script and a terminal on stdin: the REPL.\n");
+}
+
+/* A bad command line: say why, then how, on stderr (exit 1). */
+static int usage (const char *why, const char *opt) {
+  fprintf(stderr, "luaio: ");
+  fprintf(stderr, why, opt);
+  fputc('\n', stderr);
+  print_options(stderr);
+  return 1;
+}
+
+void cli_print_version (void) {
+  printf("luaio %s (%s, libuv %s)\n", luaio_version(), LUA_RELEASE,
+         uv_version_string());
+  fflush(stdout);
+}
+
+int cli_signal_status (int signo) { return 128 + signo; }
 
 /* First Ctrl-C (or SIGTERM) interrupts the Lua code running now, even a
  * loop that never waits, and cancels the main task from the loop, so
- * cleanup runs (exit 130, or 143); the second exits at once. Only
- * async-signal-safe calls here. */
+ * cleanup runs (exit 130, or 143); the second exits at once. In the REPL
+ * the first interrupts and cancels the entry only (at the prompt, it
+ * clears the line), the second interrupts whatever Lua code runs, the
+ * third exits. Only async-signal-safe calls here. */
 static void on_signal (int signo) {
   cli *c = the_cli;
-  if (c == NULL || c->signo) _exit(signal_status(c ? c->signo : signo));
+  if (c != NULL && c->signo && c->repl && !c->forced) {
+    c->forced = 1;
+    luaio_interrupt(c->h);
+    return;
+  }
+  if (c == NULL || c->signo) {
+    if (c && c->has_saved_tty) tcsetattr(0, TCSANOW, &c->saved_tty);
+    _exit(cli_signal_status(c ? c->signo : signo));
+  }
   c->signo = signo;
-  luaio_interrupt(c->h);
+  if (c->repl == NULL) luaio_interrupt(c->h);
+  else if (!c->at_prompt) luaio_interrupt_task(c->h, c->main_task);
   uv_async_send(&c->wakeup);
 }
 
 static void wakeup_cb (uv_async_t *a) {
   cli *c = (cli *)a->data;
-  if (c->signo && c->main_task && !c->cancelled) {
-    c->cancelled = 1;
-    luaio_task_cancel(c->main_task);
+  if (!c->signo) return;
+  if (c->main_task) {
+    if (!c->cancelled) {
+      c->cancelled = 1;
+      luaio_task_cancel(c->main_task);
+    }
   }
+  else if (c->at_prompt && c->prompt_signal) c->prompt_signal(c);
 }
 
 static void wakeup_close (void *ud) {
@@ -83,9 +129,11 @@ static void catch_signals (cli *c) {
   sigaction(SIGTERM, &sa, NULL);
 }
 
-/* Run t as the main task to completion; print its error. Returns the
+/* Run t as the main task to completion; print its error. With keep, the
+ * task's first result stays on the stack when it succeeded. Returns the
  * process exit status it implies. */
-static int run_main (cli *c, luaio_task *t) {
+static int run_main (cli *c, luaio_task *t, int keep) {
+  lua_State *L = luaio_state(c->h);
   int status, code;
   c->main_task = t;
   if (c->signo) wakeup_cb(&c->wakeup);   /* a signal came before it */
@@ -93,7 +141,10 @@ static int run_main (cli *c, luaio_task *t) {
   c->main_task = NULL;
   code = luaio_exit_code(c->h);
   if (code >= 0) { luaio_task_release(t); return code; }
-  if (c->signo) { luaio_task_release(t); return signal_status(c->signo); }
+  if (c->signo) {
+    luaio_task_release(t);
+    return cli_signal_status(c->signo);
+  }
   if (status == LUAIO_DEADLOCK) {
     fprintf(stderr, "luaio: deadlock: the main task waits but nothing is "
             "left that could wake it\n");
@@ -103,19 +154,16 @@ static int run_main (cli *c, luaio_task *t) {
     fprintf(stderr, "luaio: %s\n", luaio_task_error(t));
     code = 1;
   }
-  else code = 0;
+  else {
+    if (keep) {
+      int n = luaio_task_push_results(L, t);
+      if (n <= 0) lua_pushnil(L);
+      else lua_pop(L, n - 1);
+    }
+    code = 0;
+  }
   luaio_task_release(t);
   return code;
-}
-
-/* Print the n values on L's top with Lua's print, popping them. */
-static void print_values (lua_State *L, int n) {
-  lua_getglobal(L, "print");
-  lua_insert(L, -(n + 1));
-  if (lua_pcall(L, n, 0, 0) != LUA_OK) {
-    fprintf(stderr, "luaio: %s\n", lua_tostring(L, -1));
-    lua_pop(L, 1);
-  }
 }
 
 /* Compile code and run it as the main task. Returns the exit status. */
@@ -126,85 +174,71 @@ static int run_chunk (cli *c, const char *code, const char *name) {
     lua_pop(L, 1);
     return 1;
   }
-  return run_main(c, luaio_spawn(L, 0));
+  return run_main(c, luaio_spawn(L, 0), 0);
 }
 
-/* Run the function on top of the stack as a task (a REPL entry) and
- * print what it returns, or its error. */
-static void run_entry (cli *c) {
+/* Run a file (NULL: stdin) as the main task, with its arguments. */
+static int run_file (cli *c, const char *path, int argc, char **argv) {
   lua_State *L = luaio_state(c->h);
-  luaio_task *t = luaio_spawn(L, 0);
+  luaio_task *t = luaio_spawn_file(c->h, path, argc, argv);
+  if (t == NULL) {
+    fprintf(stderr, "luaio: %s\n", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return 1;
+  }
+  return run_main(c, t, 0);
+}
+
+/* -l g=mod or -l mod: g = require(mod), as Lua 5.4.4's lua does (the
+ * global of -l mod-2 is "mod-2"). Runs in a task, so a module may wait
+ * while it loads. */
+static int run_require (cli *c, const char *arg) {
+  lua_State *L = luaio_state(c->h);
+  const char *eq = strchr(arg, '=');
+  const char *mod = eq ? eq + 1 : arg;
+  size_t glen = eq ? (size_t)(eq - arg) : strlen(arg);
   int status;
-  c->main_task = t;
-  status = luaio_run_until(c->h, t);
-  c->main_task = NULL;
-  c->signo = 0;
-  c->cancelled = 0;
-  if (status == LUAIO_OK) {
-    int n = luaio_task_push_results(L, t);
-    if (n > 0) print_values(L, n);
-  }
-  else if (status == LUAIO_DEADLOCK) fprintf(stderr, "deadlock\n");
-  else fprintf(stderr, "%s\n", luaio_task_error(t));
-  luaio_task_release(t);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, mod);
+  status = run_main(c, luaio_spawn(L, 1), 1);
+  if (status != 0) return status;
+  lua_pushlstring(L, arg, glen);
+  lua_insert(L, -2);
+  lua_setglobal(L, lua_tostring(L, -2));
+  lua_pop(L, 1);
+  return 0;
 }
 
-/* Does the load error mean the chunk is only incomplete? */
-static int incomplete (lua_State *L, int status) {
-  size_t n;
-  const char *msg = lua_tolstring(L, -1, &n);
-  return status == LUA_ERRSYNTAX && n >= 5 && strcmp(msg + n - 5, "<eof>") == 0;
+/* LUA_INIT_5_4 or LUA_INIT: code, or @file, run before everything. */
+static int run_init (cli *c) {
+  const char *name = "=LUA_INIT_5_4";
+  const char *init = getenv(name + 1);
+  if (init == NULL) {
+    name = "=LUA_INIT";
+    init = getenv(name + 1);
+  }
+  if (init == NULL) return 0;
+  if (init[0] == '@') return run_file(c, init + 1, 0, NULL);
+  return run_chunk(c, init, name);
 }
 
-/* The REPL: each entry runs as a task (so it may wait); an expression's
- * values are printed. Other tasks progress while an entry runs. */
-static int repl (cli *c) {
-  lua_State *L = luaio_state(c->h);
-  char line[4096];
-  luaL_Buffer b;
-  printf("luaio %s (%s) -- Ctrl-D exits\n", LUAIO_VERSION, LUA_RELEASE);
-  for (;;) {
-    int status;
-    luaL_buffinit(L, &b);
-    fputs("> ", stdout);
-    fflush(stdout);
-    if (!fgets(line, sizeof line, stdin)) break;
-    luaL_addstring(&b, line);
-    luaL_pushresult(&b);                            /* src */
-    for (;;) {
-      lua_pushfstring(L, "return %s", lua_tostring(L, -1));
-      status = luaL_loadbuffer(L, lua_tostring(L, -1), lua_rawlen(L, -1),
-                               "=stdin");
-      lua_remove(L, -2);                            /* src chunk|err */
-      if (status == LUA_OK) break;
-      lua_pop(L, 1);
-      status = luaL_loadbuffer(L, lua_tostring(L, -1), lua_rawlen(L, -1),
-                               "=stdin");
-      if (!incomplete(L, status)) break;
-      lua_pop(L, 1);
-      fputs(">> ", stdout);
-      fflush(stdout);
-      if (!fgets(line, sizeof line, stdin)) break;
-      lua_pushstring(L, line);
-      lua_concat(L, 2);
-    }
-    if (status != LUA_OK) {
-      fprintf(stderr, "%s\n", lua_tostring(L, -1));
-      lua_settop(L, 0);
-      continue;
-    }
-    lua_remove(L, -2);                              /* chunk */
-    run_entry(c);
-    lua_settop(L, 0);
-    if (luaio_exit_code(c->h) >= 0) break;
+/* -E: forget LUA_PATH and LUA_CPATH, which the standard library read
+ * when the host was created, as lua.c's LUA_NOENV does. */
+static void ignore_env (lua_State *L) {
+  lua_pushboolean(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
+  if (lua_getglobal(L, "package") == LUA_TTABLE) {
+    lua_pushliteral(L, LUA_PATH_DEFAULT);
+    lua_setfield(L, -2, "path");
+    lua_pushliteral(L, LUA_CPATH_DEFAULT);
+    lua_setfield(L, -2, "cpath");
   }
-  lua_settop(L, 0);
-  putchar('\n');
-  return luaio_exit_code(c->h) >= 0 ? luaio_exit_code(c->h) : 0;
+  lua_pop(L, 1);
 }
 
 /* The global `arg`: script at 0, its arguments from 1, the interpreter
- * and options at negative indices (as lua does). */
+ * and options at negative indices; with no script, the interpreter at 0
+ * and the options from 1 (as lua does). */
 static void create_arg (lua_State *L, char **argv, int argc, int script) {
   int i;
   lua_createtable(L, argc - script, script + 1);
@@ -230,75 +264,122 @@ static int run_tests (cli *c, int argc, char **argv) {
     lua_pushstring(L, argv[i]);
     lua_rawseti(L, -2, i + 1);
   }
-  return run_main(c, luaio_spawn(L, 1));
+  return run_main(c, luaio_spawn(L, 1), 0);
 }
 
-static int run_script (cli *c, const char *path, int argc, char **argv) {
-  lua_State *L = luaio_state(c->h);
-  luaio_task *t = luaio_spawn_file(c->h, path, argc, argv);
-  if (t == NULL) {
-    fprintf(stderr, "luaio: %s\n", lua_tostring(L, -1));
-    lua_pop(L, 1);
+/* What the options asked for. */
+enum { HAS_E = 1, HAS_I = 2, HAS_V = 4, NO_ENV = 8, HELP = 16, VERSION = 32 };
+
+typedef struct args {
+  int flags;
+  int script;    /* argv index of the script, 0 if none */
+  int grace_ms;  /* --grace, or -1 */
+} args;
+
+/* --grace S: seconds, 0 to a day. Returns 0, or 1 after a message. */
+static int parse_grace (args *a, const char *s) {
+  char *end;
+  double v = s ? strtod(s, &end) : -1;
+  if (s == NULL || *end || end == s || !(v >= 0 && v <= 86400)) {
+    fprintf(stderr, "luaio: --grace takes seconds (0 to 86400)\n");
     return 1;
   }
-  return run_main(c, t);
+  a->grace_ms = (int)(v * 1000 + 0.5);
+  return 0;
+}
+
+/* Find the options and the script like lua.c's collectargs: stops at the
+ * first argument that is not an option. Returns 0, or the exit status
+ * after a message. */
+static int collect_args (args *a, int argc, char **argv) {
+  int i;
+  a->flags = 0;
+  a->script = 0;
+  a->grace_ms = -1;
+  for (i = 1; i < argc; i++) {
+    const char *o = argv[i];
+    a->script = i;
+    if (o[0] != '-') return 0;                      /* the script */
+    if (strcmp(o, "--help") == 0) { a->flags |= HELP; return 0; }
+    if (strcmp(o, "--version") == 0) { a->flags |= VERSION; return 0; }
+    if (strcmp(o, "--grace") == 0) {
+      if (parse_grace(a, argv[i + 1])) return 1;
+      i++;
+      continue;
+    }
+    switch (o[1]) {
+      case '-':                                     /* -- */
+        if (o[2]) return usage("unrecognized option '%s'", o);
+        a->script = i + 1 < argc ? i + 1 : 0;
+        return 0;
+      case '\0': return 0;                          /* - is stdin */
+      case 'E': case 'W': case 'i': case 'v':
+        if (o[2]) return usage("unrecognized option '%s'", o);
+        a->flags |= o[1] == 'E' ? NO_ENV : o[1] == 'i' ? HAS_I | HAS_V
+                  : o[1] == 'v' ? HAS_V : 0;
+        break;
+      case 'e': case 'l':
+        if (o[1] == 'e') a->flags |= HAS_E;
+        if (o[2] == '\0' && (++i >= argc || argv[i][0] == '-'))
+          return usage("'%s' needs argument", o);
+        break;
+      default: return usage("unrecognized option '%s'", o);
+    }
+  }
+  a->script = 0;
+  return 0;
+}
+
+/* os.exit ran: nothing more runs. */
+static int exited (cli *c) { return luaio_exit_code(c->h) >= 0; }
+
+/* Run -e, -l and -W in their order, up to the script (lua.c's runargs).
+ * Returns the exit status of the first that failed, or 0. */
+static int run_options (cli *c, int n, char **argv) {
+  int i, status = 0;
+  for (i = 1; i < n && status == 0 && !exited(c); i++) {
+    const char *o = argv[i], *extra = o + 2;
+    if (strcmp(o, "--grace") == 0) { i++; continue; }
+    if (o[1] == 'W') lua_warning(luaio_state(c->h), "@on", 0);
+    if (o[1] != 'e' && o[1] != 'l') continue;
+    if (*extra == '\0') extra = argv[++i];
+    status = o[1] == 'e' ? run_chunk(c, extra, "=(command line)")
+                         : run_require(c, extra);
+  }
+  return status;
 }
 
 /* Handle the command line like lua does; returns the exit status. */
 static int run_args (cli *c, int argc, char **argv) {
   lua_State *L = luaio_state(c->h);
-  int i, script = argc, interactive = 0, ran = 0, status = 0;
-  for (i = 1; i < argc; i++) {               /* find the script */
-    const char *a = argv[i];
-    if (a[0] != '-' || strcmp(a, "-") == 0) { script = i; break; }
-    if (strcmp(a, "--") == 0) { script = i + 1; break; }
-    if (strcmp(a, "-e") == 0 || strcmp(a, "-l") == 0) {
-      if (++i >= argc) { usage(); return 1; }
-    }
-    else if (strcmp(a, "-i") == 0) interactive = 1;
-    else if (strcmp(a, "--grace") == 0) {
-      char *end;
-      double s = ++i < argc ? strtod(argv[i], &end) : -1;
-      if (i >= argc || *end || !(s >= 0 && s <= 86400)) {
-        fprintf(stderr, "luaio: --grace takes seconds (0 to 86400)\n");
-        return 1;
-      }
-      luaio_set_grace(c->h, (int)(s * 1000 + 0.5));
-    }
-    else if (strcmp(a, "-v") == 0) {
-      printf("luaio %s (%s, libuv %s)\n", LUAIO_VERSION, LUA_RELEASE,
-             uv_version_string());
-      ran = 1;
-    }
-    else { usage(); return 1; }
-  }
-  create_arg(L, argv, argc, script < argc ? script : 0);
-  for (i = 1; i < script && status == 0; i++) {
-    if (strcmp(argv[i], "--grace") == 0) i++;
-    else if (strcmp(argv[i], "-e") == 0) {
-      status = run_chunk(c, argv[++i], "=(command line)");
-      ran = 1;
-    }
-    else if (strcmp(argv[i], "-l") == 0) {
-      i++;
-      lua_getglobal(L, "require");
-      lua_pushstring(L, argv[i]);
-      if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        fprintf(stderr, "luaio: %s\n", lua_tostring(L, -1));
-        return 1;
-      }
-      lua_setglobal(L, argv[i]);
-    }
-  }
+  args a;
+  int status = collect_args(&a, argc, argv);
+  int optlim = a.script > 0 ? a.script : argc;
   if (status != 0) return status;
-  if (script < argc) {
-    const char *path = strcmp(argv[script], "-") == 0 ? NULL : argv[script];
-    status = run_script(c, path, argc - script - 1, argv + script + 1);
-    ran = 1;
+  if (a.flags & HELP) { print_help(); return 0; }
+  if (a.flags & (VERSION | HAS_V)) cli_print_version();
+  if (a.flags & VERSION) return 0;
+  if (a.grace_ms >= 0) luaio_set_grace(c->h, a.grace_ms);
+  if (a.flags & NO_ENV) ignore_env(L);
+  create_arg(L, argv, argc, a.script);
+  if (!(a.flags & NO_ENV)) status = run_init(c);
+  if (status != 0 || exited(c)) return status;
+  status = run_options(c, optlim, argv);
+  if (status != 0 || exited(c)) return status;
+  if (a.script > 0) {
+    const char *path = argv[a.script];
+    /* "-" is stdin, except as the first argument after "--" */
+    if (strcmp(path, "-") == 0 && strcmp(argv[a.script - 1], "--") != 0)
+      path = NULL;
+    status = run_file(c, path, argc - a.script - 1, argv + a.script + 1);
+    if (status != 0 || exited(c)) return status;
   }
-  if (interactive || (!ran && isatty(0))) return repl(c);
-  if (!ran) return run_script(c, NULL, 0, NULL);
-  return status;
+  if (a.flags & HAS_I) return cli_repl(c, 0);
+  if (a.script == 0 && !(a.flags & (HAS_E | HAS_V))) {
+    if (isatty(0)) return cli_repl(c, 1);
+    return run_file(c, NULL, 0, NULL);
+  }
+  return 0;
 }
 
 int main (int argc, char **argv) {
