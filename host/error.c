@@ -137,18 +137,6 @@ const char *luaio__tostring (lua_State *L, int idx) {
   return lua_tostring(L, -1);
 }
 
-/* Every task's stack starts in the host's task body, a C function: its
- * "[C]: in ?" line would end every traceback and say nothing. [-1, +1] */
-static void drop_base_frame (lua_State *L) {
-  static const char base[] = "\n\t[C]: in ?";
-  size_t n, k = sizeof base - 1;
-  const char *tb = lua_tolstring(L, -1, &n);
-  if (n >= k && memcmp(tb + n - k, base, k) == 0) {
-    lua_pushlstring(L, tb, n - k);
-    lua_remove(L, -2);
-  }
-}
-
 /* Turn the error at erridx of coroutine co into a luaio.Error on L's top,
  * with co's traceback from level on appended to any traceback it already
  * has (the await chain). L and co may be the same. [-0, +1] on L */
@@ -168,7 +156,6 @@ void luaio__wrap_error (lua_State *L, lua_State *co, int erridx,
   lua_getfield(L, -1, "traceback");
   prev = lua_tostring(L, -1);
   luaL_traceback(L, co, prev ? "awaited at:" : NULL, level);
-  drop_base_frame(L);
   if (prev) {
     lua_pushliteral(L, "\n");
     lua_rotate(L, -2, 1);
