@@ -73,6 +73,7 @@ int LLVMFuzzerInitialize (int *argc, char ***argv) {
   unsetenv("http_proxy"); unsetenv("HTTP_PROXY");
   unsetenv("https_proxy"); unsetenv("HTTPS_PROXY");
   unsetenv("all_proxy"); unsetenv("ALL_PROXY");
+  unsetenv("no_proxy"); unsetenv("NO_PROXY");
   load_script();
   return 0;
 }
