@@ -1,1 +1,131 @@
-return
+-- Fuzz target url: URL and query encoding of luaio.http.
+--   query mode: a `query` table (and the same table as `form`) built
+--     from the input is sent to a server on 127.0.0.1, which decodes the
+--     request target and body: it must get back exactly the table's
+--     pairs (or the request is refused with an argument error before
+--     any I/O, for what cannot be encoded);
+--   url mode: the first item is a URL (absolute after "http://host/", or
+--     relative to a base_url); a refusal, an error or a response are all
+--     fine, a crash is not. The server is also the proxy, so a URL naming
+--     another host still ends here.
+-- Input: byte 1 flags (1 url mode, 2 base_url, 4 also send a form,
+-- 8 numbers as values); then items, each a length byte and that many
+-- bytes, alternating key and value.
+local aio = require "luaio"
+local http = require "luaio.http"
+local net = require "luaio.net"
+local input = ...
+if #input < 1 then return end
+local flags = input:byte(1)
+local function bit (n) return flags & n ~= 0 end
+
+local strict = os.getenv("LUAIO_FUZZ_STRICT") == "1"
+
+local items, pos = {}, 2
+while pos <= #input do
+  local n = input:byte(pos)
+  items[#items + 1] = input:sub(pos + 1, pos + n)
+  pos = pos + 1 + n
+end
+
+local function unescape (s)
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- name=value pairs of a query or form body, decoded, as sorted text.
+local function decode_pairs (s)
+  local out = {}
+  if s == nil or s == "" then return out end
+  for part in (s .. "&"):gmatch("(.-)&") do
+    local k, v = part:match("^([^=]*)=(.*)$")
+    if k == nil then k, v = part, "" end
+    out[#out + 1] = ("%q=%q"):format(unescape(k), unescape(v))
+  end
+  table.sort(out)
+  return out
+end
+
+local function table_pairs (t)
+  local out = {}
+  for k, v in pairs(t) do out[#out + 1] = ("%q=%q"):format(k, tostring(v)) end
+  table.sort(out)
+  return out
+end
+
+local seen = {}                  -- what the server received
+local server = net.serve("127.0.0.1", 0, function(s)
+  local ok, head = pcall(s.readuntil, s, "\r\n\r\n")
+  if ok then
+    seen.target = head:match("^%S+ (%S*)")
+    local len = tonumber(head:lower():match("\ncontent%-length: *(%d+)"))
+    if len and len > 0 then
+      local bok, body = pcall(s.readexactly, s, len)
+      seen.body = bok and body or nil
+    end
+  end
+  pcall(s.write, s, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+        .. "Connection: close\r\n\r\n")
+  s:close()
+end)
+local base = "http://127.0.0.1:" .. server.port
+
+local function query_mode ()
+  local t = {}
+  for i = 1, #items - 1, 2 do
+    local v = items[i + 1]
+    if bit(8) and tonumber(v) then v = tonumber(v) end
+    t[items[i]] = v
+  end
+  local has_nul = false
+  for k, v in pairs(t) do
+    if k:find("\0", 1, true) or tostring(v):find("\0", 1, true) then
+      has_nul = true
+    end
+  end
+  local opts = {query = t, timeout = 2, connect_timeout = 1}
+  local method = "GET"
+  if bit(4) then opts.form, method = t, "POST" end
+  local ok, r = pcall(http.request, {method = method, url = base .. "/p",
+    query = opts.query, form = opts.form, timeout = 2, connect_timeout = 1})
+  if not ok then
+    -- Refusing is fine only as an argument error, and only for what C
+    -- cannot carry (a NUL byte).
+    assert(has_nul and tostring(r):find("bad argument", 1, true),
+           "request failed: " .. tostring(r))
+    return
+  end
+  assert(r.status == 200, "status " .. tostring(r.status))
+  -- url-query-nul-truncated: a NUL in a query or form key or value
+  -- silently cuts the string there (curl_easy_escape gets strlen).
+  if has_nul and not strict then return end
+  local want = table.concat(table_pairs(t), "&")
+  local query = seen.target and seen.target:match("%?(.*)$")
+  local got = table.concat(decode_pairs(query), "&")
+  assert(got == want, "query differs:\nsent " .. want .. "\ngot  " .. got
+         .. "\ntarget " .. tostring(seen.target))
+  if bit(4) then
+    got = table.concat(decode_pairs(seen.body), "&")
+    assert(got == want, "form differs:\nsent " .. want .. "\ngot  " .. got)
+  end
+end
+
+local function url_mode ()
+  local url = items[1] or ""
+  local q = {}
+  for i = 2, #items - 1, 2 do q[items[i]] = items[i + 1] end
+  local opts = {timeout = 2, connect_timeout = 1, proxy = base,
+                follow_redirects = false, query = q}
+  if bit(2) then opts.base_url = base .. "/base/dir/"
+  else url = base .. "/" .. url end
+  local ok, r = pcall(http.get, url, opts)
+  if ok then
+    assert(math.type(r.status) == "integer", "status not an integer")
+  else
+    assert(aio.is_error(r) or tostring(r):find("bad argument", 1, true),
+           "request raised: " .. tostring(r))
+  end
+end
+
+local ok, err = pcall(aio.timeout, 5, bit(1) and url_mode or query_mode)
+server:close({cancel = true})
+if not ok then error(err, 0) end
