@@ -44,6 +44,7 @@ fi
 
 crashes="${LUAIO_FUZZ_CRASHES:-$BUILD/crashes}"
 mkdir -p "$crashes" "$BUILD/logs"
+crashes=$(cd "$crashes" && pwd)     # the cli target changes directory
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/luaio-fuzz.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT INT TERM
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
@@ -59,7 +60,7 @@ for t in $which; do
   mkdir -p "$corpus"
   cp spec/fuzz/corpus/"$t"/* "$corpus"/
   dict=""
-  [ -f spec/fuzz/"$t".dict ] && dict="-dict=spec/fuzz/$t.dict"
+  [ -f spec/fuzz/"$t".dict ] && dict="-dict=$(pwd)/spec/fuzz/$t.dict"
   log="$BUILD/logs/$t.log"
   status=0
   # The CLI target prints what the program would (usage, -v): stdout off.

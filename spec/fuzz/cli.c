@@ -39,16 +39,22 @@ static luaio_host *fuzz_cli_new (void) {
 
 #define MAX_ARGS 64
 
+static char scratch[] = "/tmp/luaio-fuzz-cli.XXXXXX";
+static int home = -1;             /* the starting folder, to come back */
+
+static void remove_scratch (void) { rmdir(scratch); }
+
 int LLVMFuzzerInitialize (int *argc, char ***argv) {
-  char dir[] = "/tmp/luaio-fuzz-cli.XXXXXX";
   int fd = open("/dev/null", O_RDONLY);
   (void)argc; (void)argv;
   setenv("LUAIO_MALLOC", "system", 1);
-  if (fd < 0 || dup2(fd, 0) < 0 || mkdtemp(dir) == NULL || chdir(dir) != 0) {
+  home = open(".", O_RDONLY | O_DIRECTORY);
+  if (fd < 0 || dup2(fd, 0) < 0 || home < 0 || mkdtemp(scratch) == NULL) {
     perror("fuzz cli: setup");
     exit(2);
   }
   close(fd);
+  atexit(remove_scratch);
   return 0;
 }
 
@@ -70,7 +76,10 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size) {
   }
   argv[argc] = NULL;
   if (argc >= 2 && strcmp(argv[1], "test") == 0) { free(buf); return -1; }
+  /* Only while the program runs: libFuzzer's own paths are relative. */
+  if (chdir(scratch) != 0) abort();
   luaio_cli_main(argc, argv);
+  if (fchdir(home) != 0) abort();
   free(buf);
   return 0;
 }
