@@ -42,15 +42,20 @@ if [ $build = 1 ]; then
   cmake --build "$BUILD" -j"$(nproc)" $targets >/dev/null
 fi
 
+# Absolute paths: the targets run in $BUILD/logs (where -jobs puts its
+# fuzz-N.log files), and the cli target changes directory.
+root=$(pwd)
 crashes="${LUAIO_FUZZ_CRASHES:-$BUILD/crashes}"
 mkdir -p "$crashes" "$BUILD/logs"
-crashes=$(cd "$crashes" && pwd)     # the cli target changes directory
+crashes=$(cd "$crashes" && pwd)
+logs=$(cd "$BUILD/logs" && pwd)
+bin=$(cd "$BUILD" && pwd)
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/luaio-fuzz.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT INT TERM
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 # Known bugs (spec/fuzz/known.supp, and tolerances in the scripts) are
 # let through unless LUAIO_FUZZ_STRICT=1.
-supp=":suppressions=$(pwd)/spec/fuzz/known.supp"
+supp=":suppressions=$root/spec/fuzz/known.supp"
 [ "${LUAIO_FUZZ_STRICT:-0}" = 1 ] && supp=""
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1$supp}"
 failed=""
@@ -58,17 +63,19 @@ for t in $which; do
   corpus="$scratch/$t"
   [ -n "${LUAIO_FUZZ_KEEP:-}" ] && corpus="$LUAIO_FUZZ_KEEP/$t"
   mkdir -p "$corpus"
+  corpus=$(cd "$corpus" && pwd)
   cp spec/fuzz/corpus/"$t"/* "$corpus"/
   dict=""
-  [ -f spec/fuzz/"$t".dict ] && dict="-dict=$(pwd)/spec/fuzz/$t.dict"
-  log="$BUILD/logs/$t.log"
+  [ -f spec/fuzz/"$t".dict ] && dict="-dict=$root/spec/fuzz/$t.dict"
+  log="$logs/$t.log"
   status=0
   # The CLI target prints what the program would (usage, -v): stdout off.
   fdmask=0
   [ "$t" = cli ] && fdmask=1
-  "$BUILD/fuzz_$t" -max_total_time="$seconds" -print_final_stats=1 \
-    -timeout=10 -rss_limit_mb=2048 -close_fd_mask=$fdmask \
-    -artifact_prefix="$crashes/$t-" $dict "$@" "$corpus" >"$log" 2>&1 \
+  (cd "$logs" && LUAIO_FUZZ_DIR="$root/spec/fuzz" "$bin/fuzz_$t" \
+    -max_total_time="$seconds" -print_final_stats=1 -timeout=10 \
+    -rss_limit_mb=2048 -close_fd_mask=$fdmask \
+    -artifact_prefix="$crashes/$t-" $dict "$@" "$corpus" >"$log" 2>&1) \
     || status=$?
   # A recoverable UBSan report does not stop libFuzzer: still a finding.
   if [ $status -eq 0 ] && grep -q 'runtime error:' "$log"; then status=99; fi

@@ -63,7 +63,9 @@ local function compare (what, got, want)
   if not got.limit ~= not want.limit then fail("limit error differs") end
 end
 
-local dir = fs.mkdtemp("/dev/shm/luaio-fuzz-")
+-- tmpfs when there is one: no disk I/O per input.
+local dir = fs.mkdtemp(fs.exists("/dev/shm") and "/dev/shm/luaio-fuzz-"
+                       or nil)
 local function cleanup ()
   for _, name in ipairs(fs.readdir(dir)) do fs.remove(dir .. "/" .. name) end
   fs.rmdir(dir)
