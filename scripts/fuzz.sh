@@ -89,8 +89,9 @@ for t in $which; do
     "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${units:-?}"
   if [ $status -ne 0 ]; then
     echo "  FAILED (exit $status, log $log)"
-    grep -E 'runtime error|ERROR|SUMMARY|property broken|deadlock|Test unit written' \
-      "$log" | head -20 || true
+    grep -E 'runtime error|ERROR|SUMMARY|property broken|deadlock' "$log" \
+      | head -20 || true
+    grep 'Test unit written' "$log" || true
     failed="$failed $t"
   else
     echo "  ok"

@@ -29,7 +29,9 @@ while pos <= #input do
 end
 
 local function unescape (s)
-  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+  return (s:gsub("%%(%x%x)", function(h)
+    return string.char(tonumber(h, 16))
+  end))
 end
 
 -- name=value pairs of a query or form body, decoded, as sorted text.
@@ -121,6 +123,7 @@ local function url_mode ()
   if ok then
     assert(math.type(r.status) == "integer", "status not an integer")
   else
+    if aio.is_cancelled(r) then error(r, 0) end   -- the scope expired
     assert(aio.is_error(r) or tostring(r):find("bad argument", 1, true),
            "request raised: " .. tostring(r))
   end
