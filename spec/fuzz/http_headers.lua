@@ -64,6 +64,14 @@ local function starts_block (line)
   return false
 end
 
+-- http_headers-folded-header: an obs-fold continuation line
+-- ("X-A: first\r\n  continued: yes") becomes a header of its own named
+-- "  continued" (and one without a colon is dropped), instead of being
+-- joined to the value before it with a space (RFC 9112 5.2).
+local function known_fold (name)
+  return not strict and name:find("^[ \t]") ~= nil
+end
+
 -- The parsed views agree with each other.
 local function check (r)
   assert(math.type(r.status) == "integer", "status is not an integer")
@@ -80,6 +88,8 @@ local function check (r)
     local name, value = h[1], h[2]
     assert(type(name) == "string" and type(value) == "string",
            "header_list entry " .. i .. " is not two strings")
+    assert(not name:find("^[ \t]") or known_fold(name),
+           ("header name %q starts with white space"):format(name))
     local joined = r.headers[name:upper()]
     assert(type(joined) == "string" and joined:find(value, 1, true),
            "headers[" .. name .. "] misses a value of header_list")
