@@ -8,9 +8,12 @@
 --     relative to a base_url); a refusal, an error or a response are all
 --     fine, a crash is not. The server is also the proxy, so a URL naming
 --     another host still ends here.
+--   headers mode: the pairs are sent as `headers`: each must arrive as
+--     the line "name: value", or the request be refused with an argument
+--     error (a name that is not a token, CR, LF or NUL in a value).
 -- Input: byte 1 flags (1 url mode, 2 base_url, 4 also send a form,
--- 8 numbers as values); then items, each a length byte and that many
--- bytes, alternating key and value.
+-- 8 numbers as values, 16 headers mode); then items, each a length byte
+-- and that many bytes, alternating key and value.
 local aio = require "luaio"
 local http = require "luaio.http"
 local net = require "luaio.net"
@@ -58,6 +61,7 @@ local seen = {}                  -- what the server received
 local server = net.serve("127.0.0.1", 0, function(s)
   local ok, head = pcall(s.readuntil, s, "\r\n\r\n")
   if ok then
+    seen.head = head
     seen.target = head:match("^%S+ (%S*)")
     local len = tonumber(head:lower():match("\ncontent%-length: *(%d+)"))
     if len and len > 0 then
@@ -129,6 +133,42 @@ local function url_mode ()
   end
 end
 
-local ok, err = pcall(aio.timeout, 5, bit(1) and url_mode or query_mode)
+local function is_token (s)
+  return s:find("^[!#$%%&'*+%-.^_`|~%w]+$") ~= nil
+end
+
+local function headers_mode ()
+  local t = {}
+  for i = 1, #items - 1, 2 do t[items[i]] = items[i + 1] end
+  local bad = false
+  for k, v in pairs(t) do
+    if not is_token(k) or v:find("[\r\n%z]") then bad = true end
+  end
+  local ok, r = pcall(http.get, base .. "/h", {headers = t, timeout = 2,
+                                              connect_timeout = 1})
+  if not ok then
+    if aio.is_cancelled(r) then error(r, 0) end   -- the scope expired
+    assert(bad and tostring(r):find("bad argument", 1, true),
+           "request failed: " .. tostring(r))
+    return
+  end
+  -- url-header-name-nul: a NUL in a header name cuts the name there.
+  local nul_name = false
+  for k in pairs(t) do if k:find("%z") then nul_name = true end end
+  if nul_name and not strict then return end
+  assert(not bad, "a header that cannot be sent was accepted")
+  local head = seen.head or ""
+  for k, v in pairs(t) do
+    -- curl drops a header given with an empty value ("Name:").
+    if v:find("%S") then
+      assert(head:find("\r\n" .. k .. ": " .. v .. "\r\n", 1, true),
+             ("header %q: %q did not arrive as sent:\n%s"):format(k, v,
+             head))
+    end
+  end
+end
+
+local mode = bit(1) and url_mode or bit(16) and headers_mode or query_mode
+local ok, err = pcall(aio.timeout, 5, mode)
 server:close({cancel = true})
 if not ok then error(err, 0) end
