@@ -11,9 +11,12 @@
 --   headers mode: the pairs are sent as `headers`: each must arrive as
 --     the line "name: value", or the request be refused with an argument
 --     error (a name that is not a token, CR, LF or NUL in a value).
+--   options mode: the pairs set request options (the key's first byte
+--     picks the option, the value is a number, a boolean or a string);
+--     any answer is fine, a crash or undefined behaviour is not.
 -- Input: byte 1 flags (1 url mode, 2 base_url, 4 also send a form,
--- 8 numbers as values, 16 headers mode); then items, each a length byte
--- and that many bytes, alternating key and value.
+-- 8 numbers as values, 16 headers mode, 32 options mode); then items,
+-- each a length byte and that many bytes, alternating key and value.
 local aio = require "luaio"
 local http = require "luaio.http"
 local net = require "luaio.net"
@@ -168,7 +171,48 @@ local function headers_mode ()
   end
 end
 
-local mode = bit(1) and url_mode or bit(16) and headers_mode or query_mode
+-- Options that stay on 127.0.0.1 (no proxy, no base_url).
+local option_names = {"timeout", "connect_timeout", "idle_timeout",
+  "max_body", "retries", "max_redirects", "follow_redirects",
+  "http_version", "verify", "retry_any_method", "stream", "method"}
+
+-- url-option-float-cast: a huge timeout, connect_timeout or
+-- idle_timeout (1e300, math.huge) and a max_body that is negative, huge
+-- or NaN are converted to long / size_t out of range (undefined
+-- behaviour in set_transfer_opts).
+local function known_cast (name, v)
+  if strict or type(v) ~= "number" then return false end
+  if name == "max_body" then return v ~= v or v < 0 or v >= 2^63 end
+  return name:find("timeout$") and v * 1000 >= 2^62
+end
+
+local function options_mode ()
+  local o = {url = base .. "/o", method = "GET", timeout = 2,
+             connect_timeout = 1}
+  for i = 1, #items - 1, 2 do
+    local name = option_names[(items[i]:byte(1) or 0) % #option_names + 1]
+    local raw = items[i + 1]
+    local v = raw == "nan" and 0 / 0 or math.tointeger(tonumber(raw))
+              or tonumber(raw)
+    if v == nil and (raw == "true" or raw == "false") then
+      v = raw == "true"
+    end
+    if v == nil then v = raw end
+    if known_cast(name, v) then return end
+    o[name] = v
+  end
+  local ok, r = pcall(http.request, o)
+  if not ok then
+    if aio.is_cancelled(r) then error(r, 0) end   -- the scope expired
+    return
+  end
+  if o.stream and rawget(r, "_stream") then
+    for _ in r:chunks() do end
+  end
+end
+
+local mode = bit(1) and url_mode or bit(16) and headers_mode
+             or bit(32) and options_mode or query_mode
 local ok, err = pcall(aio.timeout, 5, mode)
 server:close({cancel = true})
 if not ok then error(err, 0) end
