@@ -203,7 +203,10 @@ local function options_mode ()
   end
   local ok, r = pcall(http.request, o)
   if not ok then
-    if aio.is_cancelled(r) then error(r, 0) end   -- the scope expired
+    -- The scope expired: a hang, unless retries with their backoff
+    -- (doubling from 0.1 s) may legitimately take that long.
+    local retries = math.type(o.retries) and o.retries or 0
+    if aio.is_cancelled(r) and retries < 2 then error(r, 0) end
     return
   end
   if o.stream and rawget(r, "_stream") then
