@@ -314,6 +314,7 @@ static int turn_k (lua_State *L, int status, lua_KContext ctx) {
 int luaio_yield_turn (lua_State *L, lua_KFunction k, lua_KContext ctx) {
   luaio_task *t = task_of(L);
   t->turn_k = k;
+  if (luaio__torture_on) luaio__torture_suspend(t);
   return lua_yieldk(L, 0, ctx, turn_k);
 }
 

@@ -22,6 +22,9 @@ static void *host_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
   if (h->cfg.mem_limit && h->limited && nsize > old &&
       h->mem_used - old + nsize > h->cfg.mem_limit)
     return NULL;
+  if (luaio__torture_on && nsize > old &&
+      luaio__torture_alloc_fails(ptr, old, nsize))
+    return NULL;
   if (h->system_malloc) p = nsize ? realloc(ptr, nsize) : (free(ptr), NULL);
   else p = luaio__slab_realloc(&h->slab, ptr, old, nsize);
   if (p || nsize == 0) h->mem_used = h->mem_used - old + nsize;
@@ -155,6 +158,7 @@ static void host_setup (luaio_host *h, lua_State *L) {
   luaio__sched_init(h);
   luaio__preload_all(h);
   luaio__preload_lua(h);
+  luaio__torture_preload(h);
 }
 
 /* Writing to a socket the peer closed must be an EPIPE error, not the
@@ -173,6 +177,7 @@ luaio_host *luaio_new (const luaio_config *cfg) {
   lua_State *L;
   if (h == NULL) return NULL;
   ignore_sigpipe();
+  luaio__torture_init();
   if (cfg) h->cfg = *cfg;
   /* Memory checkers see through malloc only: LUAIO_MALLOC=system. */
   h->system_malloc = getenv("LUAIO_MALLOC") &&

@@ -1,0 +1,194 @@
+/*
+ * torture.c: test instrumentation that makes rare paths happen on demand.
+ *
+ * Cancellation torture (LUAIO_TORTURE=cancel, driven by lua/torture.lua):
+ * count the suspensions of every task but one exempt task (the test
+ * runner's) and cancel a target task at the k-th. Allocation-failure
+ * torture (LUAIO_FAIL_ALLOC=n): the n-th growing allocation of Lua memory
+ * fails, and so does Lua's retry of it after its emergency collection, so
+ * the failure reaches the code instead of being absorbed.
+ *
+ * The state is process-wide on purpose: one test driver arms it, whatever
+ * host the code under test runs in. The hooks cost one test of a global
+ * flag when torture is off.
+ */
+#include "host.h"
+#include <dirent.h>
+
+int luaio__torture_on;
+
+/* ---- cancellation at the k-th suspension ---------------------------- */
+
+static struct {
+  luaio_task *target, *exempt;
+  long k, count;
+  int fired;
+  uint64_t fired_at;           /* uv_hrtime() of the cancel */
+} tc;
+
+void luaio__torture_suspend (luaio_task *t) {
+  if (tc.target == NULL || t == tc.exempt || tc.fired) return;
+  if (tc.target->state == T_DONE || ++tc.count < tc.k) return;
+  tc.fired = 1;
+  tc.fired_at = uv_hrtime();
+  luaio_task_cancel(tc.target);
+}
+
+/* torture.cancel_at(task, k [, exempt]): cancel task at the k-th
+ * suspension of any task but exempt, counting from now. */
+static int torture_cancel_at (lua_State *L) {
+  luaio_task *t = luaio__check_task(L, 1);
+  long k = (long)luaL_checkinteger(L, 2);
+  luaio_task *exempt = lua_isnoneornil(L, 3) ? NULL
+                                              : luaio__check_task(L, 3);
+  luaL_argcheck(L, k >= 1, 2, "k must be at least 1");
+  tc.target = t;
+  tc.exempt = exempt;
+  tc.k = k;
+  tc.count = 0;
+  tc.fired = 0;
+  luaio__torture_on = 1;
+  return 0;
+}
+
+/* torture.cancel_state() -> suspensions counted, fired, seconds since
+ * the cancel (0 if none). */
+static int torture_cancel_state (lua_State *L) {
+  lua_pushinteger(L, tc.count);
+  lua_pushboolean(L, tc.fired);
+  lua_pushnumber(L, tc.fired ? (uv_hrtime() - tc.fired_at) / 1e9 : 0);
+  return 3;
+}
+
+/* torture.disarm(): forget the target (the driver may drop it now). */
+static int torture_disarm (lua_State *L) {
+  (void)L;
+  tc.target = tc.exempt = NULL;
+  luaio__torture_on = 0;
+  return 0;
+}
+
+/* ---- what a test leaves open ---------------------------------------- */
+
+static void count_handle (uv_handle_t *handle, void *arg) {
+  luaL_Buffer *b = (luaL_Buffer *)arg;
+  if (uv_is_closing(handle)) return;
+  luaL_addstring(b, uv_handle_type_name(uv_handle_get_type(handle)));
+  luaL_addchar(b, ' ');
+}
+
+/* torture.handles() -> count, "type type ...": the host loop's handles
+ * that are not closing. */
+static int torture_handles (lua_State *L) {
+  luaio_host *h = luaio__host(L);
+  luaL_Buffer b;
+  const char *s;
+  int n = 0;
+  luaL_buffinit(L, &b);
+  uv_walk(h->loop, count_handle, &b);
+  luaL_pushresult(&b);
+  for (s = lua_tostring(L, -1); (s = strchr(s, ' ')) != NULL; s++) n++;
+  lua_pushinteger(L, n);
+  lua_insert(L, -2);
+  return 2;
+}
+
+/* torture.fds() -> the number of open file descriptors (Linux), or nil. */
+static int torture_fds (lua_State *L) {
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  int n = 0;
+  if (d == NULL) return 0;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.') n++;
+  closedir(d);
+  lua_pushinteger(L, n - 1);               /* not the one opendir holds */
+  return 1;
+}
+
+/* torture.unsetenv(name): so programs a test starts run normally. */
+static int torture_unsetenv (lua_State *L) {
+  unsetenv(luaL_checkstring(L, 1));
+  return 0;
+}
+
+/* ---- failing the n-th allocation ------------------------------------ */
+
+static struct {
+  long fail_at;                /* 0: never */
+  long count;                  /* growing allocations so far */
+  int report;                  /* print the count at exit */
+  void *ptr;                   /* the request that failed, to fail */
+  size_t osize, nsize;         /* its retry too */
+  int failed;
+} ta;
+
+static void report_count (void) {
+  fprintf(stderr, "luaio torture: %ld allocations\n", ta.count);
+}
+
+/* Read LUAIO_FAIL_ALLOC once; called by every host creation. */
+void luaio__torture_init (void) {
+  static int done;
+  const char *s = getenv("LUAIO_FAIL_ALLOC");
+  if (done) return;
+  done = 1;
+  if (s == NULL || *s == '\0') return;
+  ta.fail_at = strtol(s, NULL, 10);
+  ta.report = 1;
+  luaio__torture_on = 1;
+  atexit(report_count);
+}
+
+void luaio_torture_fail_alloc (long n) {
+  ta.fail_at = n;
+  ta.count = 0;
+  ta.failed = 0;
+  luaio__torture_on = 1;
+}
+
+long luaio_torture_alloc_count (void) { return ta.count; }
+
+/* Should this growing allocation fail? Lua retries a failed one after an
+ * emergency collection; the retry (same request, next call) fails too. */
+int luaio__torture_alloc_fails (void *ptr, size_t osize, size_t nsize) {
+  if (ta.failed) {
+    ta.failed = 0;
+    if (ptr == ta.ptr && osize == ta.osize && nsize == ta.nsize) return 1;
+  }
+  if (++ta.count != ta.fail_at) return 0;
+  ta.failed = 1;
+  ta.ptr = ptr;
+  ta.osize = osize;
+  ta.nsize = nsize;
+  return 1;
+}
+
+/* ---- the module ------------------------------------------------------ */
+
+static int torture_fail_alloc (lua_State *L) {
+  luaio_torture_fail_alloc((long)luaL_checkinteger(L, 1));
+  return 0;
+}
+
+static int torture_alloc_count (lua_State *L) {
+  lua_pushinteger(L, ta.count);
+  return 1;
+}
+
+static int luaopen_torture (lua_State *L) {
+  static const luaL_Reg fns[] = {
+    {"cancel_at", torture_cancel_at}, {"cancel_state", torture_cancel_state},
+    {"disarm", torture_disarm}, {"handles", torture_handles},
+    {"fds", torture_fds}, {"fail_alloc", torture_fail_alloc},
+    {"alloc_count", torture_alloc_count}, {"unsetenv", torture_unsetenv},
+    {NULL, NULL}
+  };
+  luaL_newlib(L, fns);
+  return 1;
+}
+
+/* require "luaio.torture_c" gives the functions above. */
+void luaio__torture_preload (luaio_host *h) {
+  luaio_preload(h, "luaio.torture_c", luaopen_torture);
+}
