@@ -175,10 +175,11 @@ void luaio__report(luaio_host *h, const char *what, lua_State *L, int idx);
 /* torture.c: test instrumentation (LUAIO_TORTURE, LUAIO_FAIL_ALLOC). The
  * hooks run only while luaio__torture_on is set. */
 extern int luaio__torture_on;
-void luaio__torture_init(void);
+void luaio__torture_init(luaio_host *h);
 void luaio__torture_preload(luaio_host *h);
 void luaio__torture_suspend(luaio_task *t);
-int luaio__torture_alloc_fails(void *ptr, size_t osize, size_t nsize);
+int luaio__torture_alloc_fails(luaio_host *h, void *ptr, size_t osize,
+                               size_t nsize);
 /* C tests: fail the n-th growing Lua allocation from now (0: none), and
  * the count of them so far. */
 void luaio_torture_fail_alloc(long n);

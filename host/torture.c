@@ -117,7 +117,8 @@ static int torture_unsetenv (lua_State *L) {
 static struct {
   long fail_at;                /* 0: never */
   long count;                  /* growing allocations so far */
-  int report;                  /* print the count at exit */
+  int everywhere;              /* also fail the host's own bookkeeping */
+  luaio_host *opening;         /* the host luaio_new is setting up */
   void *ptr;                   /* the request that failed, to fail */
   size_t osize, nsize;         /* its retry too */
   int failed;
@@ -127,15 +128,18 @@ static void report_count (void) {
   fprintf(stderr, "luaio torture: %ld allocations\n", ta.count);
 }
 
-/* Read LUAIO_FAIL_ALLOC once; called by every host creation. */
-void luaio__torture_init (void) {
+/* Called by luaio_new for each host; reads LUAIO_FAIL_ALLOC (and
+ * LUAIO_FAIL_ALLOC_SCOPE) once. */
+void luaio__torture_init (luaio_host *h) {
   static int done;
   const char *s = getenv("LUAIO_FAIL_ALLOC");
+  const char *scope = getenv("LUAIO_FAIL_ALLOC_SCOPE");
+  ta.opening = h;
   if (done) return;
   done = 1;
   if (s == NULL || *s == '\0') return;
   ta.fail_at = strtol(s, NULL, 10);
-  ta.report = 1;
+  ta.everywhere = scope && strcmp(scope, "all") == 0;
   luaio__torture_on = 1;
   atexit(report_count);
 }
@@ -149,9 +153,14 @@ void luaio_torture_fail_alloc (long n) {
 
 long luaio_torture_alloc_count (void) { return ta.count; }
 
-/* Should this growing allocation fail? Lua retries a failed one after an
- * emergency collection; the retry (same request, next call) fails too. */
-int luaio__torture_alloc_fails (void *ptr, size_t osize, size_t nsize) {
+/* Should this growing allocation fail? Only allocations where luaio
+ * promises a clean error count: inside luaio_new and while a task runs
+ * (where cfg.mem_limit applies too), unless the scope is "all". Lua
+ * retries a failed allocation after an emergency collection; the retry
+ * (the same request, next call) fails too. */
+int luaio__torture_alloc_fails (luaio_host *h, void *ptr, size_t osize,
+                                size_t nsize) {
+  if (!ta.everywhere && !h->limited && ta.opening != h) return 0;
   if (ta.failed) {
     ta.failed = 0;
     if (ptr == ta.ptr && osize == ta.osize && nsize == ta.nsize) return 1;
@@ -188,7 +197,9 @@ static int luaopen_torture (lua_State *L) {
   return 1;
 }
 
-/* require "luaio.torture_c" gives the functions above. */
+/* require "luaio.torture_c" gives the functions above. The last step
+ * of luaio_new: the host is set up. */
 void luaio__torture_preload (luaio_host *h) {
   luaio_preload(h, "luaio.torture_c", luaopen_torture);
+  if (ta.opening == h) ta.opening = NULL;
 }

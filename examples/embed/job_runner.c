@@ -99,6 +99,10 @@ int main (int argc, char **argv) {
   uv_loop_init(&loop);
   cfg.loop = &loop;
   h = luaio_new(&cfg);
+  if (h == NULL) {
+    fprintf(stderr, "cannot create the luaio host\n");
+    return 1;
+  }
   luaio_set_userdata(h, &a);
   luaio_preload(h, "app", luaopen_app);
   t = luaio_spawn_file(h, argv[1], 0, NULL);

@@ -1,0 +1,79 @@
+#!/bin/sh
+# Allocation-failure torture: runs each C embedding test and each script
+# of spec/torture/ once cleanly to count its Lua allocations (N), then
+# again with LUAIO_FAIL_ALLOC=n for n = 1..N (with a stride when N is
+# larger than the target's point budget). A failed allocation must end as
+# a Lua "not enough memory" error or a clean C error return; what fails
+# the torture is a crash, a Lua panic, a sanitizer report (build with
+# -DLUAIO_SANITIZE=ON to catch leaks and bad accesses), a hang, or a
+# script that fails with anything else than "not enough memory".
+#
+#   sh scripts/torture.sh [build-dir]       (default: build)
+#   TORTURE_POINTS=400   most points tried per target
+#   TORTURE_TIMEOUT=20   seconds one run may take
+# Prints each failure, then: alloc torture: N points tried, M failures
+set -u
+cd "$(dirname "$0")/.."
+BUILD="${1:-build}"
+POINTS="${TORTURE_POINTS:-400}"
+LIMIT="${TORTURE_TIMEOUT:-20}"
+OUT="$(mktemp -d)"
+trap 'rm -rf "$OUT"' EXIT
+# Sanitizer builds see every Lua block only through malloc.
+if grep -q "LUAIO_SANITIZE:BOOL=ON" "$BUILD/CMakeCache.txt" 2>/dev/null; then
+  export LUAIO_MALLOC=system
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=86"
+fi
+tried=0
+failures=0
+
+# Classify one run: prints nothing if it is fine, else why it is not.
+# $1 exit status, $2 output file, $3 "script" (needs the Lua error) or "c".
+verdict () {
+  if grep -q "Sanitizer\|runtime error:" "$2"; then echo "sanitizer report"
+  elif grep -q "PANIC" "$2"; then echo "Lua panic"
+  elif [ "$1" -eq 124 ]; then echo "hang (over $LIMIT s)"
+  elif [ "$1" -gt 128 ]; then echo "killed by signal $(($1 - 128))"
+  elif [ "$1" -ne 0 ] && [ "$1" -ne 1 ]; then echo "exit status $1"
+  elif [ "$3" = script ] && [ "$1" -ne 0 ] &&
+       ! grep -q "not enough memory\|cannot create the host" "$2"; then
+    echo "failed without 'not enough memory'"
+  fi
+}
+
+# torture <kind> <points> <command...>
+torture () {
+  kind="$1"; points="$2"; shift 2
+  n_total=$(LUAIO_FAIL_ALLOC=0 timeout "$LIMIT" "$@" 2>&1 >/dev/null |
+            sed -n 's/^luaio torture: \([0-9]*\) allocations$/\1/p' | tail -1)
+  if [ -z "$n_total" ]; then
+    echo "torture: $*: the clean run did not report its allocations"
+    failures=$((failures + 1))
+    return
+  fi
+  stride=$(( (n_total + points - 1) / points ))
+  [ "$stride" -ge 1 ] || stride=1
+  echo "torture: $* ($n_total allocations, stride $stride)"
+  n=1
+  while [ "$n" -le "$n_total" ]; do
+    LUAIO_FAIL_ALLOC=$n timeout "$LIMIT" "$@" >"$OUT/run" 2>&1
+    rc=$?
+    tried=$((tried + 1))
+    why=$(verdict "$rc" "$OUT/run" "$kind")
+    if [ -n "$why" ]; then
+      failures=$((failures + 1))
+      echo "FAIL n=$n: $why: $*"
+      grep -v "^luaio torture:" "$OUT/run" | head -n 12 | sed 's/^/    /'
+    fi
+    n=$((n + stride))
+  done
+}
+
+torture c "$POINTS" "$BUILD/embed_minimal"
+torture c "$POINTS" "$BUILD/job_runner" examples/embed/jobs.lua 20
+torture c "$((POINTS / 8))" "$BUILD/embed_test"
+for s in spec/torture/*.lua; do
+  torture script "$POINTS" "$BUILD/luaio" "$s"
+done
+echo "alloc torture: $tried points tried, $failures failures"
+[ "$failures" -eq 0 ]
