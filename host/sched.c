@@ -54,9 +54,9 @@ void luaio__push_task (lua_State *L, luaio_task *t) {
 static void anchor (lua_State *L, luaio_host *h, luaio_task *t) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->live_ref);
   lua_pushvalue(L, -2);
+  lua_rawseti(L, -2, h->ntasks + 1);    /* may raise: count it after */
   t->ref = ++h->ntasks;
   t->in_live = 1;
-  lua_rawseti(L, -2, t->ref);
   lua_pop(L, 1);
 }
 

@@ -10,9 +10,8 @@ for c = 1, 3 do
     while true do
       local v = q:get()
       if v == false then return end
-      lock:acquire()
+      local _ <close> = lock:acquire()
       sum = sum + v
-      lock:release()
     end
   end)
 end
