@@ -26,6 +26,12 @@ static struct {
   uint64_t fired_at;           /* uv_hrtime() of the cancel */
 } tc;
 
+static void update_on (void);
+
+/* Called by a task about to suspend (its wait is pending, or it yields a
+ * turn). At the k-th, cancel the target now: the cancel lands while this
+ * wait's operation is in flight, as a cancel from another task would, so
+ * the abort path of exactly this wait runs. */
 void luaio__torture_suspend (luaio_task *t) {
   if (tc.target == NULL || t == tc.exempt || tc.fired) return;
   if (tc.target->state == T_DONE || ++tc.count < tc.k) return;
@@ -47,7 +53,7 @@ static int torture_cancel_at (lua_State *L) {
   tc.k = k;
   tc.count = 0;
   tc.fired = 0;
-  luaio__torture_on = 1;
+  update_on();
   return 0;
 }
 
@@ -64,7 +70,7 @@ static int torture_cancel_state (lua_State *L) {
 static int torture_disarm (lua_State *L) {
   (void)L;
   tc.target = tc.exempt = NULL;
-  luaio__torture_on = 0;
+  update_on();
   return 0;
 }
 
@@ -115,6 +121,7 @@ static int torture_unsetenv (lua_State *L) {
 /* ---- failing the n-th allocation ------------------------------------ */
 
 static struct {
+  int active;                  /* LUAIO_FAIL_ALLOC or the C API used */
   long fail_at;                /* 0: never */
   long count;                  /* growing allocations so far */
   int everywhere;              /* also fail the host's own bookkeeping */
@@ -140,7 +147,8 @@ void luaio__torture_init (luaio_host *h) {
   if (s == NULL || *s == '\0') return;
   ta.fail_at = strtol(s, NULL, 10);
   ta.everywhere = scope && strcmp(scope, "all") == 0;
-  luaio__torture_on = 1;
+  ta.active = 1;
+  update_on();
   atexit(report_count);
 }
 
@@ -148,7 +156,8 @@ void luaio_torture_fail_alloc (long n) {
   ta.fail_at = n;
   ta.count = 0;
   ta.failed = 0;
-  luaio__torture_on = 1;
+  ta.active = 1;
+  update_on();
 }
 
 long luaio_torture_alloc_count (void) { return ta.count; }
@@ -171,6 +180,11 @@ int luaio__torture_alloc_fails (luaio_host *h, void *ptr, size_t osize,
   ta.osize = osize;
   ta.nsize = nsize;
   return 1;
+}
+
+/* The hooks run while either torture is armed. */
+static void update_on (void) {
+  luaio__torture_on = tc.target != NULL || ta.active;
 }
 
 /* ---- the module ------------------------------------------------------ */

@@ -246,8 +246,9 @@ local function tortured(busted, block, element, body)
     local name = full_name(busted, element)
     local runner = aio.current()
     local problems = {}
+    local none = { handles = 0, fds = 0 }
     local _, clean, problem, dh, dfd = run_once(body, math.maxinteger,
-                                                runner, { handles = 0, fds = 0 })
+                                                runner, none)
     local n = T.cancel_state()
     local allow = { handles = math.max(dh, 0), fds = math.max(dfd, 0) }
     if problem and not problem:match("^hang") then
