@@ -20,6 +20,8 @@
 -- first, are the test's business: they are cancelled and closed, and
 -- counted as notes. The clean run gives the test its result. At the end:
 --   torture: 412 (test, k) pairs, 0 failures (...)
+-- LUAIO_TORTURE_LOG=1 names each run on stderr, and each cancelled run
+-- that ended with another error than its cancellation (worth a look).
 local aio = require "luaio"
 local T = require "luaio.torture_c"
 
@@ -266,7 +268,13 @@ local function tortured(busted, block, element, body)
         end
         local fired, t, problem = run_once(body, k, runner, allow)
         if fired then M.pairs = M.pairs + 1 end
-        if t:done() then pcall(t.result, t) end -- observed: no report
+        if t:done() then                        -- observed: no report
+          local ok, e = pcall(t.result, t)
+          if not ok and not aio.is_cancelled(e) and LOG then
+            io.stderr:write(("torture: note: %s, k=%d ended with: %s\n")
+              :format(name, k, tostring(e):match("[^\n]*")))
+          end
+        end
         if problem and not problem:find("task") and t:done() then
           local growth = leaks_each_time(function()
             restart(busted, block, element)

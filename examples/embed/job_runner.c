@@ -101,6 +101,7 @@ int main (int argc, char **argv) {
   h = luaio_new(&cfg);
   if (h == NULL) {
     fprintf(stderr, "cannot create the luaio host\n");
+    uv_loop_close(&loop);
     return 1;
   }
   luaio_set_userdata(h, &a);

@@ -11,7 +11,7 @@ int main (int argc, char **argv) {
   uv_loop_init(&loop);
   cfg.loop = &loop;                      /* the application's own loop */
   h = luaio_new(&cfg);
-  if (h == NULL) return 1;               /* out of memory */
+  if (h == NULL) { uv_loop_close(&loop); return 1; }   /* no memory */
   t = luaio_spawn_string(h, argc > 1 ? argv[1] :
         "local aio = require 'luaio'; aio.sleep(0.01); return 'done'", "=main");
   status = luaio_run_until(h, t);        /* or run the loop yourself */
