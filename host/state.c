@@ -145,7 +145,8 @@ static void host_setup (luaio_host *h, lua_State *L) {
   h->exit_code = -1;
   if (h->cfg.loop) h->loop = h->cfg.loop;
   else {
-    uv_loop_init(&h->own_loop);
+    if (uv_loop_init(&h->own_loop) != 0)          /* out of memory */
+      luaL_error(L, "luaio: cannot create the event loop");
     h->loop = &h->own_loop;
     h->owns_loop = 1;
   }

@@ -11,6 +11,9 @@
 #   sh scripts/torture.sh [build-dir]       (default: build)
 #   TORTURE_POINTS=400   most points tried per target
 #   TORTURE_TIMEOUT=20   seconds one run may take
+#   TORTURE_MALLOC=1     then fail the n-th malloc of the C code too
+#                        (spec/torture/malloc_fail.c preloaded; not with
+#                        a sanitizer build): only crashes and hangs count
 # Prints each failure, then: alloc torture: N points tried, M failures
 set -u
 cd "$(dirname "$0")/.."
@@ -41,11 +44,14 @@ verdict () {
   fi
 }
 
-# torture <kind> <points> <command...>
+# torture <kind> <points> <command...>, failing the n-th allocation of
+# what $VAR (LUAIO_FAIL_ALLOC or LUAIO_FAIL_MALLOC) names.
+VAR=LUAIO_FAIL_ALLOC
 torture () {
   kind="$1"; points="$2"; shift 2
-  n_total=$(LUAIO_FAIL_ALLOC=0 timeout "$LIMIT" "$@" 2>&1 >/dev/null |
-            sed -n 's/^luaio torture: \([0-9]*\) allocations$/\1/p' | tail -1)
+  n_total=$(env $VAR=0 timeout "$LIMIT" "$@" 2>&1 >/dev/null |
+            sed -n 's/^[a-z]* torture: \([0-9]*\) allocations$/\1/p' |
+            tail -1)
   if [ -z "$n_total" ]; then
     echo "torture: $*: the clean run did not report its allocations"
     failures=$((failures + 1))
@@ -56,24 +62,38 @@ torture () {
   echo "torture: $* ($n_total allocations, stride $stride)"
   n=1
   while [ "$n" -le "$n_total" ]; do
-    LUAIO_FAIL_ALLOC=$n timeout "$LIMIT" "$@" >"$OUT/run" 2>&1
+    env $VAR=$n timeout "$LIMIT" "$@" >"$OUT/run" 2>&1
     rc=$?
     tried=$((tried + 1))
     why=$(verdict "$rc" "$OUT/run" "$kind")
     if [ -n "$why" ]; then
       failures=$((failures + 1))
       echo "FAIL n=$n: $why: $*"
-      grep -v "^luaio torture:" "$OUT/run" | head -n 12 | sed 's/^/    /'
+      grep -v "^[a-z]* torture:" "$OUT/run" | head -n 12 | sed 's/^/    /'
     fi
     n=$((n + stride))
   done
 }
 
-torture c "$POINTS" "$BUILD/embed_minimal"
-torture c "$POINTS" "$BUILD/job_runner" examples/embed/jobs.lua 20
-torture c "$((POINTS / 8))" "$BUILD/embed_test"
-for s in spec/torture/*.lua; do
-  torture script "$POINTS" "$BUILD/luaio" "$s"
-done
+all () {
+  torture c "$POINTS" "$BUILD/embed_minimal"
+  torture c "$POINTS" "$BUILD/job_runner" examples/embed/jobs.lua 20
+  torture c "$((POINTS / 8))" "$BUILD/embed_test"
+  for s in spec/torture/*.lua; do
+    torture "$1" "$POINTS" "$BUILD/luaio" "$s"
+  done
+}
+all script
 echo "alloc torture: $tried points tried, $failures failures"
+if [ "${TORTURE_MALLOC:-0}" = 1 ] && [ -z "${LUAIO_MALLOC:-}" ]; then
+  cc -shared -fPIC -O1 -o "$OUT/malloc_fail.so" spec/torture/malloc_fail.c \
+     -ldl
+  export LD_PRELOAD="$OUT/malloc_fail.so"
+  VAR=LUAIO_FAIL_MALLOC
+  tried_lua=$tried; failures_lua=$failures
+  all c                      # any clean exit is fine: C errors vary
+  unset LD_PRELOAD
+  echo "malloc torture: $((tried - tried_lua)) points tried," \
+       "$((failures - failures_lua)) failures"
+fi
 [ "$failures" -eq 0 ]

@@ -101,6 +101,7 @@ int main (int argc, char **argv) {
   h = luaio_new(&cfg);
   if (h == NULL) {
     fprintf(stderr, "cannot create the luaio host\n");
+    uv_run(&loop, UV_RUN_DEFAULT);       /* as after luaio_close */
     uv_loop_close(&loop);
     return 1;
   }
