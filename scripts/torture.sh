@@ -47,9 +47,10 @@ verdict () {
 # torture <kind> <points> <command...>, failing the n-th allocation of
 # what $VAR (LUAIO_FAIL_ALLOC or LUAIO_FAIL_MALLOC) names.
 VAR=LUAIO_FAIL_ALLOC
+PRELOAD=""                   # LD_PRELOAD=shim for the program, not timeout
 torture () {
   kind="$1"; points="$2"; shift 2
-  n_total=$(env $VAR=0 timeout "$LIMIT" "$@" 2>&1 >/dev/null |
+  n_total=$(timeout "$LIMIT" env $PRELOAD $VAR=0 "$@" 2>&1 >/dev/null |
             sed -n 's/^[a-z]* torture: \([0-9]*\) allocations$/\1/p' |
             tail -1)
   if [ -z "$n_total" ]; then
@@ -62,7 +63,7 @@ torture () {
   echo "torture: $* ($n_total allocations, stride $stride)"
   n=1
   while [ "$n" -le "$n_total" ]; do
-    env $VAR=$n timeout "$LIMIT" "$@" >"$OUT/run" 2>&1
+    timeout "$LIMIT" env $PRELOAD $VAR=$n "$@" >"$OUT/run" 2>&1
     rc=$?
     tried=$((tried + 1))
     why=$(verdict "$rc" "$OUT/run" "$kind")
@@ -88,11 +89,10 @@ echo "alloc torture: $tried points tried, $failures failures"
 if [ "${TORTURE_MALLOC:-0}" = 1 ] && [ -z "${LUAIO_MALLOC:-}" ]; then
   cc -shared -fPIC -O1 -o "$OUT/malloc_fail.so" spec/torture/malloc_fail.c \
      -ldl
-  export LD_PRELOAD="$OUT/malloc_fail.so"
+  PRELOAD="LD_PRELOAD=$OUT/malloc_fail.so"
   VAR=LUAIO_FAIL_MALLOC
   tried_lua=$tried; failures_lua=$failures
   all c                      # any clean exit is fine: C errors vary
-  unset LD_PRELOAD
   echo "malloc torture: $((tried - tried_lua)) points tried," \
        "$((failures - failures_lua)) failures"
 fi

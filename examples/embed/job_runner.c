@@ -96,7 +96,7 @@ int main (int argc, char **argv) {
     return 2;
   }
   if (argc > 2) a.total = atoi(argv[2]);
-  uv_loop_init(&loop);
+  if (uv_loop_init(&loop) != 0) return 1;
   cfg.loop = &loop;
   h = luaio_new(&cfg);
   if (h == NULL) {

@@ -8,7 +8,7 @@ int main (int argc, char **argv) {
   luaio_host *h;
   luaio_task *t;
   int status;
-  uv_loop_init(&loop);
+  if (uv_loop_init(&loop) != 0) return 1;
   cfg.loop = &loop;                      /* the application's own loop */
   h = luaio_new(&cfg);
   if (h == NULL) {                       /* out of memory */

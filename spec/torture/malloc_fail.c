@@ -3,13 +3,15 @@
  * n-th malloc, calloc or realloc (counted from when the shim loads) of the
  * C code fail: LUAIO_FAIL_MALLOC=n (0: fail nothing, print the count at
  * exit). Lua's own blocks, which come through luaio's allocator, are left
- * alone: LUAIO_FAIL_ALLOC covers those. glibc only.
+ * alone: LUAIO_FAIL_ALLOC covers those. LUAIO_FAIL_MALLOC_TRACE=1 prints
+ * where the failing call came from. glibc only.
  *
  *   cc -shared -fPIC -O1 -o malloc_fail.so malloc_fail.c -ldl
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <execinfo.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@ void *__libc_calloc(size_t n, size_t size);
 void *__libc_realloc(void *p, size_t n);
 
 static long fail_at = -1;               /* -1: not armed */
+static int trace;
 static atomic_long count;
 static _Thread_local int inside;        /* dladdr may allocate */
 
@@ -31,6 +34,7 @@ __attribute__((constructor)) static void arm (void) {
   const char *s = getenv("LUAIO_FAIL_MALLOC");
   if (s == NULL || *s == '\0') return;
   fail_at = strtol(s, NULL, 10);
+  trace = getenv("LUAIO_FAIL_MALLOC_TRACE") != NULL;
   atexit(report);
 }
 
@@ -44,6 +48,11 @@ static int fails (void *caller) {
   n = dladdr(caller, &info) && info.dli_sname &&
       strcmp(info.dli_sname, "luaio__slab_realloc") == 0
       ? 0 : atomic_fetch_add(&count, 1) + 1;
+  if (n != 0 && n == fail_at && trace) {
+    void *frames[16];
+    fprintf(stderr, "malloc torture: failing allocation %ld from:\n", n);
+    backtrace_symbols_fd(frames, backtrace(frames, 16), 2);
+  }
   inside = 0;
   return n != 0 && n == fail_at;
 }
