@@ -123,6 +123,31 @@ static void test_memory_cap (void) {
   luaio_close(h);
 }
 
+/* The allocation-failure hook of host/torture.c (declared in host.h): a
+ * failing allocation in a task is a "not enough memory" error there, and
+ * the host goes on. */
+void luaio_torture_fail_alloc(long n);
+
+static void test_failing_allocation (void) {
+  luaio_host *h;
+  char err[512];
+  int n, failures = 0;
+  if (getenv("LUAIO_FAIL_ALLOC")) return;   /* scripts/torture.sh counts */
+  h = new_host(NULL);
+  for (n = 1; n <= 60; n++) {
+    luaio_torture_fail_alloc(n);
+    if (run(h, "local t = {} for i = 1, 20 do t[i] = {i} end return #t",
+            err, sizeof err) != LUAIO_OK) {
+      failures++;
+      CHECK(strstr(err, "not enough memory") != NULL);
+    }
+  }
+  luaio_torture_fail_alloc(0);
+  CHECK(failures > 0);
+  CHECK(run(h, "return 1 + 1", NULL, 0) == LUAIO_OK);   /* still healthy */
+  luaio_close(h);
+}
+
 static void test_runaway (void) {
   luaio_config cfg = {0};
   luaio_host *h;
@@ -341,6 +366,7 @@ int main (void) {
   test_borrowed_loop_and_errors();
   test_close_with_running_tasks();
   test_memory_cap();
+  test_failing_allocation();
   test_runaway();
   test_restricted();
   test_two_hosts_two_threads();
