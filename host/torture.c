@@ -24,30 +24,55 @@ static struct {
   long k, count;
   int fired;
   uint64_t fired_at;           /* uv_hrtime() of the cancel */
+  uv_timer_t *late;            /* set: cancel on the loop's next turn */
 } tc;
+
+static void late_cb (uv_timer_t *timer) {
+  (void)timer;
+  tc.fired_at = uv_hrtime();
+  if (tc.target) luaio_task_cancel(tc.target);
+}
+
+static void timer_free_cb (uv_handle_t *h) { free(h); }
 
 static void update_on (void);
 
 /* Called by a task about to suspend (its wait is pending, or it yields a
  * turn). At the k-th, cancel the target now: the cancel lands while this
  * wait's operation is in flight, as a cancel from another task would, so
- * the abort path of exactly this wait runs. */
+ * the abort path of exactly this wait runs. The late variant cancels on
+ * the loop's next turn instead, when the operation may have completed
+ * and the task may be ready to resume with its result. */
 void luaio__torture_suspend (luaio_task *t) {
   if (tc.target == NULL || t == tc.exempt || tc.fired) return;
   if (tc.target->state == T_DONE || ++tc.count < tc.k) return;
   tc.fired = 1;
   tc.fired_at = uv_hrtime();
-  luaio_task_cancel(tc.target);
+  if (tc.late) uv_timer_start(tc.late, late_cb, 0, 0);
+  else luaio_task_cancel(tc.target);
 }
 
-/* torture.cancel_at(task, k [, exempt]): cancel task at the k-th
- * suspension of any task but exempt, counting from now. */
+static void stop_late (void) {
+  if (tc.late == NULL) return;
+  uv_close((uv_handle_t *)tc.late, timer_free_cb);
+  tc.late = NULL;
+}
+
+/* torture.cancel_at(task, k [, exempt [, late]]): cancel task at the
+ * k-th suspension of any task but exempt, counting from now (late: on the
+ * loop's next turn after it). */
 static int torture_cancel_at (lua_State *L) {
   luaio_task *t = luaio__check_task(L, 1);
   long k = (long)luaL_checkinteger(L, 2);
   luaio_task *exempt = lua_isnoneornil(L, 3) ? NULL
                                               : luaio__check_task(L, 3);
   luaL_argcheck(L, k >= 1, 2, "k must be at least 1");
+  stop_late();
+  if (lua_toboolean(L, 4)) {
+    tc.late = malloc(sizeof *tc.late);
+    if (tc.late == NULL) return luaL_error(L, "out of memory");
+    uv_timer_init(luaio__host(L)->loop, tc.late);
+  }
   tc.target = t;
   tc.exempt = exempt;
   tc.k = k;
@@ -70,6 +95,7 @@ static int torture_cancel_state (lua_State *L) {
 static int torture_disarm (lua_State *L) {
   (void)L;
   tc.target = tc.exempt = NULL;
+  stop_late();
   update_on();
   return 0;
 }

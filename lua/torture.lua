@@ -20,6 +20,9 @@
 -- first, are the test's business: they are cancelled and closed, and
 -- counted as notes. The clean run gives the test its result. At the end:
 --   torture: 412 (test, k) pairs, 0 failures (...)
+-- LUAIO_TORTURE=cancel-late cancels on the loop's next turn after the k-th
+-- suspension instead, when the wait may have completed and the task may
+-- be ready to resume with its result (another set of paths).
 -- LUAIO_TORTURE_LOG=1 names each run on stderr, and each cancelled run
 -- that ended with another error than its cancellation (worth a look).
 local aio = require "luaio"
@@ -202,7 +205,7 @@ local function run_once(body, k, runner, allow)
   local base = snapshot()
   local t = spawn(body)
   use(tracking)
-  T.cancel_at(t, k, runner)
+  T.cancel_at(t, k, runner, M.late)
   local hang = await_body(t, k)
   local _, fired = T.cancel_state()
   T.disarm()
@@ -303,10 +306,11 @@ end
 
 -- Hook into the busted instance `luaio test` is about to create.
 function M.install(mode)
-  if mode ~= "cancel" then
+  if mode ~= "cancel" and mode ~= "cancel-late" then
     error("LUAIO_TORTURE: unknown mode '" .. tostring(mode)
-          .. "' (expected 'cancel')", 0)
+          .. "' (expected 'cancel' or 'cancel-late')", 0)
   end
+  M.late = mode == "cancel-late"
   T.unsetenv("LUAIO_TORTURE")        -- luaio programs the specs start
   local new_core = require "busted.core"
   package.loaded["busted.core"] = function(...)

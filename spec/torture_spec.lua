@@ -5,14 +5,15 @@ local helpers = require "spec.helpers"
 
 -- Run `luaio test` on spec source src with the cancellation torture;
 -- returns rc and the output.
-local function torture(src)
+local function torture(src, mode)
   local dir = os.tmpname()
   os.remove(dir)
   assert(os.execute("mkdir " .. dir))
   local f = assert(io.open(dir .. "/t_spec.lua", "w"))
   f:write(src)
   f:close()
-  local rc, out = helpers.sh("cd " .. dir .. " && LUAIO_TORTURE=cancel "
+  local rc, out = helpers.sh("cd " .. dir .. " && LUAIO_TORTURE="
+    .. (mode or "cancel") .. " "
     .. "timeout 120 " .. helpers.luaio .. " test -o plainTerminal "
     .. "t_spec.lua 2>&1")
   os.execute("rm -rf " .. dir)
@@ -35,6 +36,20 @@ describe("LUAIO_TORTURE=cancel #safety", function()
     assert.matches("torture: %d+ %(test, k%) pairs, 0 failures", out)
     local pairs = tonumber(out:match("torture: (%d+) %(test, k%) pairs"))
     assert.is_true(pairs >= 5, out)
+  end)
+
+  it("also cancels a turn later (cancel-late)", function()
+    local rc, out = torture([[
+      local aio = require "luaio"
+      it("sleeps and queues", function()
+        local q = aio.queue()
+        local t = aio.spawn(function() aio.sleep(0.001); q:put(1) end)
+        assert.are.equal(1, q:get())
+        t:await()
+      end)
+    ]], "cancel-late")
+    assert.are.equal(0, rc, out)
+    assert.matches("torture: [1-9]%d* %(test, k%) pairs, 0 failures", out)
   end)
 
   it("reports a body that still runs after its cancel (a hang)", function()
