@@ -212,6 +212,19 @@ int luaio__is_error(lua_State *L, int idx, const char *kind);
 void luaio__wrap_error(lua_State *L, lua_State *co, int erridx, int level);
 void luaio__report(luaio_host *h, const char *what, lua_State *L, int idx);
 
+/* torture.c: test instrumentation (LUAIO_TORTURE, LUAIO_FAIL_ALLOC). The
+ * hooks run only while luaio__torture_on is set. */
+extern int luaio__torture_on;
+void luaio__torture_init(luaio_host *h);
+void luaio__torture_preload(luaio_host *h);
+void luaio__torture_suspend(luaio_task *t);
+int luaio__torture_alloc_fails(luaio_host *h, void *ptr, size_t osize,
+                               size_t nsize);
+/* C tests: fail the n-th growing Lua allocation from now (0: none), and
+ * the count of them so far. */
+void luaio_torture_fail_alloc(long n);
+long luaio_torture_alloc_count(void);
+
 /* generated at build time from bindings/ and lua/ */
 void luaio__preload_all(luaio_host *h);
 void luaio__preload_lua(luaio_host *h);

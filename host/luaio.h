@@ -66,7 +66,8 @@ typedef struct luaio_config {
 /* ---- Host lifecycle ---------------------------------------------------- */
 
 /* Create a host with a fresh lua_State (standard libraries and all luaio
- * modules preloaded). cfg may be NULL. Returns NULL on allocation failure. */
+ * modules preloaded). cfg may be NULL. Returns NULL on allocation failure
+ * (then run a borrowed loop once more, as after luaio_close). */
 luaio_host *luaio_new(const luaio_config *cfg);
 
 /* Cancel every live task and run the loop until they have finished, at

@@ -54,10 +54,10 @@ void luaio__push_task (lua_State *L, luaio_task *t) {
 static void anchor (lua_State *L, luaio_host *h, luaio_task *t) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->live_ref);
   lua_pushvalue(L, -2);
+  lua_rawseti(L, -2, h->ntasks + 1);    /* may raise: count it after */
   t->ref = ++h->ntasks;
   if (h->ntasks > h->live_peak) h->live_peak = h->ntasks;
   t->in_live = 1;
-  lua_rawseti(L, -2, t->ref);
   lua_pop(L, 1);
 }
 
@@ -448,6 +448,7 @@ static int turn_k (lua_State *L, int status, lua_KContext ctx) {
 int luaio_yield_turn (lua_State *L, lua_KFunction k, lua_KContext ctx) {
   luaio_task *t = task_of(L);
   t->turn_k = k;
+  if (luaio__torture_on) luaio__torture_suspend(t);
   return lua_yieldk(L, 0, ctx, turn_k);
 }
 

@@ -23,6 +23,9 @@ static void *host_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
   if (h->cfg.mem_limit && h->limited && nsize > old &&
       h->mem_used - old + nsize > h->cfg.mem_limit)
     return NULL;
+  if (luaio__torture_on && nsize > old &&
+      luaio__torture_alloc_fails(h, ptr, old, nsize))
+    return NULL;
   if (h->system_malloc) p = nsize ? realloc(ptr, nsize) : (free(ptr), NULL);
   else p = luaio__slab_realloc(&h->slab, ptr, old, nsize);
   if (p || nsize == 0) h->mem_used = h->mem_used - old + nsize;
@@ -192,7 +195,8 @@ static void host_setup (luaio_host *h, lua_State *L) {
   h->exit_code = -1;
   if (h->cfg.loop) h->loop = h->cfg.loop;
   else {
-    uv_loop_init(&h->own_loop);
+    if (uv_loop_init(&h->own_loop) != 0)          /* out of memory */
+      luaL_error(L, "luaio: cannot create the event loop");
     h->loop = &h->own_loop;
     h->owns_loop = 1;
   }
@@ -263,11 +267,40 @@ static int panic (lua_State *L) {
   return 0;
 }
 
+/* The part of luaio_new that allocates Lua memory, run protected so that
+ * running out of memory returns NULL instead of panicking. */
+static int host_open (lua_State *L) {
+  luaio_host *h = (luaio_host *)lua_touserdata(L, 1);
+  if (!h->cfg.no_stdlibs) luaL_openlibs(L);
+  host_setup(h, L);
+  if (!h->cfg.no_stdlibs) {
+    set_field(L, "os", "exit", host_exit);
+    wrap_output(L);
+  }
+  if (h->cfg.restricted) restrict_stdlib(L, h->cfg.allow);
+  luaio__torture_preload(h);
+  return 0;
+}
+
+static void host_release(luaio_host *h);
+
+/* Undo a luaio_new whose host_open failed part way. The scheduler's
+ * three handles are initialised together, or not at all. */
+static void host_abandon (luaio_host *h) {
+  h->closed = 1;
+  lua_close(h->L);
+  luaio__slab_free_all(&h->slab);
+  if (h->idle.loop) { host_release(h); return; }
+  if (h->owns_loop) uv_loop_close(h->loop);
+  free(h);
+}
+
 luaio_host *luaio_new (const luaio_config *cfg) {
   luaio_host *h = calloc(1, sizeof *h);
   lua_State *L;
   if (h == NULL) return NULL;
   ignore_sigpipe();
+  luaio__torture_init(h);
   if (cfg) h->cfg = *cfg;
   /* Memory checkers see through malloc only: LUAIO_MALLOC=system. */
   h->system_malloc = getenv("LUAIO_MALLOC") &&
@@ -282,13 +315,12 @@ luaio_host *luaio_new (const luaio_config *cfg) {
   h->L = L;
   lua_atpanic(L, panic);
   lua_setwarnf(L, warn_on, h);
-  if (!h->cfg.no_stdlibs) luaL_openlibs(L);
-  host_setup(h, L);
-  if (!h->cfg.no_stdlibs) {
-    set_field(L, "os", "exit", host_exit);
-    wrap_output(L);
+  lua_pushcfunction(L, host_open);
+  lua_pushlightuserdata(L, h);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    host_abandon(h);
+    return NULL;
   }
-  if (h->cfg.restricted) restrict_stdlib(L, h->cfg.allow);
   return h;
 }
 

@@ -72,6 +72,7 @@ int luaio_wait (lua_State *L, luaio_waiter *w, lua_KFunction k,
   w->state = W_PENDING;
   t->waiter = w;
   t->state = T_WAITING;
+  if (luaio__torture_on) luaio__torture_suspend(t);
   return lua_yieldk(L, 0, (lua_KContext)w, wait_k);
 }
 

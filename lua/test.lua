@@ -395,5 +395,7 @@ return setmetatable(M, { __call = function(_, args)
   -- Fetch the runner first: a chunk run by require cannot yield, the
   -- runner function called afterwards can.
   local runner = require("busted.runner")
+  local torture = os.getenv("LUAIO_TORTURE")   -- see lua/torture.lua
+  if torture then require("luaio.torture").install(torture) end
   runner({ standalone = false })
 end })

@@ -96,9 +96,15 @@ int main (int argc, char **argv) {
     return 2;
   }
   if (argc > 2) a.total = atoi(argv[2]);
-  uv_loop_init(&loop);
+  if (uv_loop_init(&loop) != 0) return 1;
   cfg.loop = &loop;
   h = luaio_new(&cfg);
+  if (h == NULL) {
+    fprintf(stderr, "cannot create the luaio host\n");
+    uv_run(&loop, UV_RUN_DEFAULT);       /* as after luaio_close */
+    uv_loop_close(&loop);
+    return 1;
+  }
   luaio_set_userdata(h, &a);
   luaio_preload(h, "app", luaopen_app);
   t = luaio_spawn_file(h, argv[1], 0, NULL);

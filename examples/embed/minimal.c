@@ -8,9 +8,14 @@ int main (int argc, char **argv) {
   luaio_host *h;
   luaio_task *t;
   int status;
-  uv_loop_init(&loop);
+  if (uv_loop_init(&loop) != 0) return 1;
   cfg.loop = &loop;                      /* the application's own loop */
   h = luaio_new(&cfg);
+  if (h == NULL) {                       /* out of memory */
+    uv_run(&loop, UV_RUN_DEFAULT);       /* as after luaio_close */
+    uv_loop_close(&loop);
+    return 1;
+  }
   t = luaio_spawn_string(h, argc > 1 ? argv[1] :
         "local aio = require 'luaio'; aio.sleep(0.01); return 'done'", "=main");
   status = luaio_run_until(h, t);        /* or run the loop yourself */

@@ -18,6 +18,18 @@ static int passed, failed;
                              __FILE__, __LINE__, #cond); } \
   } while (0)
 
+/* A host, or the end of the run when there is no memory for one (as
+ * under scripts/torture.sh, which makes allocations fail). */
+static luaio_host *new_host (const luaio_config *cfg) {
+  luaio_host *h = luaio_new(cfg);
+  if (h == NULL) {
+    printf("%d passed, %d failed, then no memory for a host\n", passed,
+           failed);
+    exit(1);
+  }
+  return h;
+}
+
 /* Run code as a task to the end; returns the task status. */
 static int run (luaio_host *h, const char *code, char *err, size_t n) {
   luaio_task *t = luaio_spawn_string(h, code, "=test");
@@ -30,7 +42,7 @@ static int run (luaio_host *h, const char *code, char *err, size_t n) {
 }
 
 static void test_own_loop (void) {
-  luaio_host *h = luaio_new(NULL);
+  luaio_host *h = new_host(NULL);
   lua_State *L = luaio_state(h);
   luaio_task *t;
   CHECK(h != NULL);
@@ -60,7 +72,7 @@ static void test_borrowed_loop_and_errors (void) {
   luaio_task *t;
   uv_loop_init(&loop);
   cfg.loop = &loop;
-  h = luaio_new(&cfg);
+  h = new_host(&cfg);
   L = luaio_state(h);
   CHECK(luaio_loop(h) == &loop);
   luaL_loadstring(L, "local aio = require 'luaio'; aio.sleep(0.01); "
@@ -78,7 +90,7 @@ static void test_borrowed_loop_and_errors (void) {
 }
 
 static void test_close_with_running_tasks (void) {
-  luaio_host *h = luaio_new(NULL);
+  luaio_host *h = new_host(NULL);
   CHECK(run(h, "local aio = require 'luaio'\n"
                "closed = false\n"
                "aio.spawn(function()\n"
@@ -96,7 +108,7 @@ static void test_memory_cap (void) {
   luaio_host *h;
   char err[512];
   cfg.mem_limit = 8u << 20;
-  h = luaio_new(&cfg);
+  h = new_host(&cfg);
   CHECK(h != NULL);
   CHECK(run(h, "local t = {} for i = 1, 1e8 do t[i] = ('x'):rep(100) .. i end",
             err, sizeof err) == LUAIO_ERROR);
@@ -104,10 +116,35 @@ static void test_memory_cap (void) {
   CHECK(run(h, "return 1 + 1", NULL, 0) == LUAIO_OK);   /* still healthy */
   luaio_close(h);
   cfg.mem_limit = 1000;              /* below what the host itself uses */
-  h = luaio_new(&cfg);
+  h = new_host(&cfg);
   CHECK(h != NULL);
   CHECK(run(h, "return {}", err, sizeof err) == LUAIO_ERROR);
   CHECK(strstr(err, "not enough memory") != NULL);
+  luaio_close(h);
+}
+
+/* The allocation-failure hook of host/torture.c (declared in host.h): a
+ * failing allocation in a task is a "not enough memory" error there, and
+ * the host goes on. */
+void luaio_torture_fail_alloc(long n);
+
+static void test_failing_allocation (void) {
+  luaio_host *h;
+  char err[512];
+  int n, failures = 0;
+  if (getenv("LUAIO_FAIL_ALLOC")) return;   /* scripts/torture.sh counts */
+  h = new_host(NULL);
+  for (n = 1; n <= 60; n++) {
+    luaio_torture_fail_alloc(n);
+    if (run(h, "local t = {} for i = 1, 20 do t[i] = {i} end return #t",
+            err, sizeof err) != LUAIO_OK) {
+      failures++;
+      CHECK(strstr(err, "not enough memory") != NULL);
+    }
+  }
+  luaio_torture_fail_alloc(0);
+  CHECK(failures > 0);
+  CHECK(run(h, "return 1 + 1", NULL, 0) == LUAIO_OK);   /* still healthy */
   luaio_close(h);
 }
 
@@ -116,7 +153,7 @@ static void test_runaway (void) {
   luaio_host *h;
   char err[512];
   cfg.runaway_ms = 50;
-  h = luaio_new(&cfg);
+  h = new_host(&cfg);
   CHECK(run(h, "local aio = require 'luaio'\n"
                "local ticks = 0\n"
                "local ticker = aio.spawn(function()\n"
@@ -178,7 +215,7 @@ static void test_restricted (void) {
   luaio_host *h;
   cfg.restricted = 1;
   cfg.allow = allow;
-  h = luaio_new(&cfg);
+  h = new_host(&cfg);
   CHECK(run(h, "assert(os.execute == nil and io.popen == nil)\n"
                "assert(package.loadlib == nil and dofile == nil)\n"
                "assert(not pcall(os.exit, 1))\n"
@@ -190,7 +227,7 @@ static void test_restricted (void) {
 }
 
 static void *host_thread (void *arg) {
-  luaio_host *h = luaio_new(NULL);
+  luaio_host *h = new_host(NULL);
   *(int *)arg = run(h, "local aio = require 'luaio'\n"
                        "local ts = {}\n"
                        "for i = 1, 100 do ts[i] = aio.spawn(aio.sleep, 0.01) end\n"
@@ -261,7 +298,7 @@ static int luaopen_app (lua_State *L) {
 }
 
 static void test_app_async_function (void) {
-  luaio_host *h = luaio_new(NULL);
+  luaio_host *h = new_host(NULL);
   char err[512];
   luaio_preload(h, "app", luaopen_app);
   CHECK(run(h, "local app = require 'app'\n"
@@ -288,7 +325,7 @@ static void record_done (luaio_task *t, void *ud) {
 
 /* Completion callbacks fire in the order the tasks finish. */
 static void test_callback_order (void) {
-  luaio_host *h = luaio_new(NULL);
+  luaio_host *h = new_host(NULL);
   lua_State *L = luaio_state(h);
   luaio_task *t[3];
   int i;
@@ -323,7 +360,7 @@ static void test_lifecycle (void) {
   long before = 0;
   for (i = 0; i < 1000 && ok; i++) {
     if (i == 100) before = resident_kb();
-    luaio_host *h = luaio_new(NULL);
+    luaio_host *h = new_host(NULL);
     ok = run(h, "local aio = require 'luaio'; aio.sleep(0)", NULL, 0)
          == LUAIO_OK;
     luaio_close(h);
@@ -348,7 +385,7 @@ static void test_borrowed_loop_survives (void) {
   luaio_host *h;
   uv_loop_init(&loop);
   cfg.loop = &loop;
-  h = luaio_new(&cfg);
+  h = new_host(&cfg);
   CHECK(run(h, "require('luaio').sleep(0.01)", NULL, 0) == LUAIO_OK);
   luaio_close(h);
   ticks = 0;
@@ -360,7 +397,7 @@ static void test_borrowed_loop_survives (void) {
 }
 
 static void test_deadlock (void) {
-  luaio_host *h = luaio_new(NULL);
+  luaio_host *h = new_host(NULL);
   CHECK(run(h, "local aio = require 'luaio'; aio.event():wait()", NULL, 0)
         == LUAIO_DEADLOCK);
   luaio_close(h);
@@ -371,6 +408,7 @@ int main (void) {
   test_borrowed_loop_and_errors();
   test_close_with_running_tasks();
   test_memory_cap();
+  test_failing_allocation();
   test_runaway();
   test_runaway_uncatchable();
   test_stop_grace();
