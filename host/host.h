@@ -220,10 +220,6 @@ void luaio__torture_preload(luaio_host *h);
 void luaio__torture_suspend(luaio_task *t);
 int luaio__torture_alloc_fails(luaio_host *h, void *ptr, size_t osize,
                                size_t nsize);
-/* C tests: fail the n-th growing Lua allocation from now (0: none), and
- * the count of them so far. */
-void luaio_torture_fail_alloc(long n);
-long luaio_torture_alloc_count(void);
 
 /* generated at build time from bindings/ and lua/ */
 void luaio__preload_all(luaio_host *h);

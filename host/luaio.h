@@ -281,6 +281,14 @@ void luaio_on_close(luaio_host *h, void (*fn)(void *ud), void *ud);
 
 int luaopen_luaio(lua_State *L);
 
+/* ---- Testing your bindings under allocation failure ---------------------
+ * Process-wide, for test programs only: make the n-th growing Lua
+ * allocation from now fail (counted from luaio_new and while a task
+ * runs, where luaio promises a clean "not enough memory"); 0 fails none.
+ * luaio_torture_alloc_count gives the count so far. */
+void luaio_torture_fail_alloc(long n);
+long luaio_torture_alloc_count(void);
+
 #ifdef __cplusplus
 }
 #endif
