@@ -50,18 +50,20 @@ static void watch_expired (uv_timer_t *timer) {
   watch_finish((watch_op *)timer->data, WATCH_EXPIRED);
 }
 
-/* Runs before each poll: if nothing but our own timer keeps the loop
+/* Checked before each poll: if nothing but our own timer keeps the loop
  * alive and no task is ready, no task can ever be woken again (the same
  * rule luaio_run_until uses to report a deadlock). */
+static int stalled (luaio_host *h, uv_timer_t *own) {
+  int alive;
+  uv_unref((uv_handle_t *)own);
+  alive = uv_loop_alive(h->loop);
+  uv_ref((uv_handle_t *)own);
+  return !alive && h->ready.head == NULL && h->next_turn.head == NULL;
+}
+
 static void watch_prepare (uv_prepare_t *prepare) {
   watch_op *op = (watch_op *)prepare->data;
-  luaio_host *h = op->h;
-  int alive;
-  uv_unref((uv_handle_t *)&op->timer);
-  alive = uv_loop_alive(h->loop);
-  uv_ref((uv_handle_t *)&op->timer);
-  if (!alive && h->ready.head == NULL && h->next_turn.head == NULL)
-    watch_finish(op, WATCH_STALLED);
+  if (stalled(op->h, &op->timer)) watch_finish(op, WATCH_STALLED);
 }
 
 static void watch_abort (luaio_waiter *w) {
@@ -160,13 +162,7 @@ static void guard_expired (uv_timer_t *timer) {
 
 static void guard_prepare (uv_prepare_t *prepare) {
   guard_op *op = (guard_op *)prepare->data;
-  luaio_host *h = op->h;
-  int alive;
-  uv_unref((uv_handle_t *)&op->timer);
-  alive = uv_loop_alive(h->loop);
-  uv_ref((uv_handle_t *)&op->timer);
-  if (!alive && h->ready.head == NULL && h->next_turn.head == NULL)
-    guard_fire(op, WATCH_STALLED);
+  if (stalled(op->h, &op->timer)) guard_fire(op, WATCH_STALLED);
 }
 
 /* guard:stop() -> nil, "deadlock" or "timeout" (what fired); also its

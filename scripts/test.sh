@@ -27,3 +27,14 @@ LUAIO_BUILD=build-asan LUAIO_CMAKE_ARGS="-DLUAIO_SANITIZE=ON" \
   sh scripts/setup.sh
 lane "specs built with ASan and UBSan" \
   ctest --test-dir build-asan -j"$JOBS" --output-on-failure
+# Cancellation torture: every test of the async modules, cancelled at
+# each of its suspensions in turn (README, "Torture modes").
+torture_cancel () {
+  for s in core flow sync fs net http; do
+    LUAIO=build-asan/luaio LUAIO_MALLOC=system LUAIO_TORTURE=cancel \
+      build-asan/luaio test -o utfTerminal "spec/${s}_spec.lua"
+  done
+}
+lane "cancellation torture (ASan build)" torture_cancel
+# Fuzzers, 30 s each from the seed corpora (README, "Fuzzing").
+lane "fuzzers" sh scripts/fuzz.sh all 30 -seed=1
