@@ -35,6 +35,5 @@ torture_cancel () {
       build-asan/luaio test -o utfTerminal "spec/${s}_spec.lua"
   done
 }
-lane "cancellation torture (ASan build)" torture_cancel
 # Fuzzers, 30 s each from the seed corpora (README, "Fuzzing").
 lane "fuzzers" sh scripts/fuzz.sh all 30 -seed=1
