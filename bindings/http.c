@@ -73,6 +73,7 @@ struct req {
   int in_header;                /* between a status line and its end */
   int new_response;             /* the next header line is a status line */
   int incomplete;               /* stream: ended before its final headers */
+  int client_closed;            /* ended by closing its client */
   luaio_waitlist readers;       /* stream: a task waiting for a chunk */
   int idempotent;
   CURLcode result;
@@ -265,7 +266,11 @@ static void backoff_stop (req *r) {
 
 /* Abort what is in flight or waiting to retry, then free curl's side; the
  * struct itself goes once its timer is closed and no request points to
- * it. */
+ * it. Each request is marked client_closed and its tasks woken with
+ * status 0: req_k and chunk_k then raise the same "closed" error, also
+ * for a reader that was not waiting at this moment (woken for a chunk
+ * and not yet run, or reading later), which used to see the transfer
+ * error instead. */
 static void client_close (hclient *c) {
   if (c->closed) return;
   c->closed = 1;
@@ -273,15 +278,16 @@ static void client_close (hclient *c) {
     req *r = c->reqs;
     req_remove(r);
     r->finished = 1;                     /* a stream ends with an error */
+    r->client_closed = 1;
     r->result = CURLE_ABORTED_BY_CALLBACK;
-    snprintf(r->errbuf, sizeof r->errbuf, "the client was closed");
-    luaio_waiter_done(&r->w, UV_ECANCELED);
-    luaio_waitlist_wake_all(&r->readers, UV_ECANCELED);
+    luaio_waiter_done(&r->w, 0);
+    luaio_waitlist_wake_all(&r->readers, 0);
   }
   while (c->backoffs) {
     req *r = c->backoffs;
     backoff_stop(r);
-    luaio_waiter_done(&r->w, UV_ECANCELED);
+    r->client_closed = 1;
+    luaio_waiter_done(&r->w, 0);
   }
   curl_multi_cleanup(c->multi);          /* may still call sock_cb */
   while (c->socks) sock_close(c, c->socks);
@@ -1259,6 +1265,19 @@ static void req_abort (luaio_waiter *w) {
   luaio_waiter_done(w, UV_ECANCELED);
 }
 
+/* Raise the error of a request or stream ended by a close: kind "io",
+ * code ECANCELED, operation op, the URL at index url. */
+static int raise_closed (lua_State *L, const char *op, int url,
+                         const char *msg) {
+  url = lua_absindex(L, url);
+  luaio_push_error(L, "io", "ECANCELED", msg);
+  lua_pushstring(L, op);
+  lua_setfield(L, -2, "op");
+  lua_pushvalue(L, url);
+  lua_setfield(L, -2, "url");
+  return luaio_raise(L);
+}
+
 /* Stream mode, a transfer that ended well before we saw its final
  * headers: curl ended it inside a header block, or right after a 1xx or
  * a redirect it did not follow. Only a complete block is a response
@@ -1277,6 +1296,10 @@ static int req_k (lua_State *L, int status, lua_KContext ctx) {
   if (status != 0) {                               /* cancelled, closed */
     lua_settop(L, top - 1);
     return luaio_raise_uv(L, status, method, "url", lua_tostring(L, -1));
+  }
+  if (r->client_closed) {
+    lua_settop(L, top - 1);
+    return raise_closed(L, method, lua_gettop(L), "the client was closed");
   }
   if (r->stream && !r->headers_done && r->result == CURLE_OK &&
       !r->too_big && !r->header_too_big)
@@ -1577,22 +1600,16 @@ static req *stream_of (lua_State *L, const char *fname) {
   return r;
 }
 
-/* Raise the error of reading a closed response (response at 1). */
-static int raise_closed (lua_State *L) {
-  luaio_push_error(L, "io", "ECANCELED", "response closed");
-  lua_pushliteral(L, "response:chunks");
-  lua_setfield(L, -2, "op");
-  lua_getfield(L, 1, "url");
-  lua_setfield(L, -2, "url");
-  return luaio_raise(L);
-}
-
 static int chunk_k (lua_State *L, int status, lua_KContext ctx) {
   req *r = (req *)ctx;
   lua_settop(L, 1);
   if (status != 0) return luaio_raise_uv(L, status, "response:chunks", NULL,
                                          NULL);
-  if (r->easy == NULL) return raise_closed(L);
+  if (r->easy == NULL || r->client_closed) {
+    lua_getfield(L, 1, "url");
+    return raise_closed(L, "response:chunks", -1, r->easy == NULL
+                        ? "response closed" : "the client was closed");
+  }
   if (r->len > 0) {
     lua_pushlstring(L, r->body, r->len);
     r->len = 0;
