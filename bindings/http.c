@@ -1052,9 +1052,9 @@ static int raise_transfer_error (lua_State *L, req *r, const char *method) {
 }
 
 /* Append an obs-fold continuation (v, len: the line without its leading
- * white space) to header number n of the list at -2 and to its joined
- * value in the headers table at -3: RFC 9112 5.2 replaces the fold with
- * a space. [-0, +0] */
+ * white space) to header number n of the list on top, and to its joined
+ * value in the headers table just below: RFC 9112 5.2 replaces the fold
+ * with a space. [-0, +0] */
 static void fold_header (lua_State *L, lua_Integer n, const char *v,
                          size_t len) {
   luaL_Buffer b;
@@ -1278,9 +1278,9 @@ static int raise_closed (lua_State *L, const char *op, int url,
   return luaio_raise(L);
 }
 
-/* Stream mode, a transfer that ended well before we saw its final
- * headers: curl ended it inside a header block, or right after a 1xx or
- * a redirect it did not follow. Only a complete block is a response
+/* Stream mode, a transfer that curl ended without error before we saw
+ * its final headers: inside a header block, or right after a 1xx or a
+ * redirect it did not follow. Only a complete block is a response
  * (its body, if any, is in the buffer for chunks()); the rest is the
  * error of a connection lost mid-response, never a plain response. */
 static void stream_ended (req *r) {
