@@ -51,6 +51,14 @@ describe("a response header starting with HTTP/ #safety", function()
     assert.are.equal("ok", table.concat(body))
   end)
 
+  it("keeps them when a chunked trailer starts with HTTP/", function()
+    local r = fetch("HTTP/1.1 200 Fine\r\nTransfer-Encoding: chunked\r\n"
+                    .. "\r\n2\r\nok\r\n0\r\nHTTP/1.1: 500 Bad\r\n\r\n")
+    assert.are.equal("Fine", r.reason)
+    assert.matches("^HTTP/1%.1 200 Fine\r\n", r.raw_headers)
+    assert.are.equal("ok", r.body)
+  end)
+
   it("still keeps only the final response after a 1xx", function()
     local r = fetch("HTTP/1.1 100 Continue\r\nX-Early: 1\r\n\r\n"
                     .. "HTTP/1.1 201 Made\r\nX-B: 2\r\n"
