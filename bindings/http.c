@@ -71,6 +71,9 @@ struct req {
   int secrets;                  /* some headers must not leave the origin */
   int stripped;                 /* safe_headers in use (cross-origin) */
   int in_header;                /* between a status line and its end */
+  int new_response;             /* the next header line is a status line */
+  int incomplete;               /* stream: ended before its final headers */
+  int client_closed;            /* ended by closing its client */
   luaio_waitlist readers;       /* stream: a task waiting for a chunk */
   int idempotent;
   CURLcode result;
@@ -263,7 +266,11 @@ static void backoff_stop (req *r) {
 
 /* Abort what is in flight or waiting to retry, then free curl's side; the
  * struct itself goes once its timer is closed and no request points to
- * it. */
+ * it. Each request is marked client_closed and its tasks woken with
+ * status 0: req_k and chunk_k then raise the same "closed" error, also
+ * for a reader that was not waiting at this moment (woken for a chunk
+ * and not yet run, or reading later), which used to see the transfer
+ * error instead. */
 static void client_close (hclient *c) {
   if (c->closed) return;
   c->closed = 1;
@@ -271,15 +278,16 @@ static void client_close (hclient *c) {
     req *r = c->reqs;
     req_remove(r);
     r->finished = 1;                     /* a stream ends with an error */
+    r->client_closed = 1;
     r->result = CURLE_ABORTED_BY_CALLBACK;
-    snprintf(r->errbuf, sizeof r->errbuf, "the client was closed");
-    luaio_waiter_done(&r->w, UV_ECANCELED);
-    luaio_waitlist_wake_all(&r->readers, UV_ECANCELED);
+    luaio_waiter_done(&r->w, 0);
+    luaio_waitlist_wake_all(&r->readers, 0);
   }
   while (c->backoffs) {
     req *r = c->backoffs;
     backoff_stop(r);
-    luaio_waiter_done(&r->w, UV_ECANCELED);
+    r->client_closed = 1;
+    luaio_waiter_done(&r->w, 0);
   }
   curl_multi_cleanup(c->multi);          /* may still call sock_cb */
   while (c->socks) sock_close(c, c->socks);
@@ -345,6 +353,7 @@ static int grow (char **buf, size_t *cap, size_t need) {
 
 static void headers_complete (req *r);
 static void redirect_check (req *r);
+static int is_final (req *r);
 
 static size_t write_cb (char *p, size_t size, size_t n, void *ud) {
   req *r = (req *)ud;
@@ -366,12 +375,16 @@ static size_t write_cb (char *p, size_t size, size_t n, void *ud) {
 }
 
 /* Keeps the header lines of the last response only (not of redirects or
- * 100-continue), bounded in size. */
+ * 100-continue), bounded in size. A response starts where curl starts
+ * one: first, and after the end of a 1xx or of a redirect it follows.
+ * Anywhere else a line starting with "HTTP/" is just a header (or a
+ * trailer) and must not restart the block. */
 static size_t header_cb (char *p, size_t size, size_t n, void *ud) {
   req *r = (req *)ud;
   size_t len = size * n;
   r->last_rx = uv_now(r->c->h->loop);
-  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {   /* a new response */
+  if (r->new_response) {
+    r->new_response = 0;
     r->hlen = 0;
     r->in_header = 1;
   }
@@ -381,6 +394,7 @@ static size_t header_cb (char *p, size_t size, size_t n, void *ud) {
   r->hlen += len;
   if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
     r->in_header = 0;
+    r->new_response = !is_final(r);
     redirect_check(r);
     if (r->stream) headers_complete(r);  /* maybe: see there */
   }
@@ -450,21 +464,24 @@ static void redirect_check (req *r) {
   r->stripped = 1;
 }
 
-/* Stream mode: the waiting task gets the response once the final
- * headers are in (not those of a 1xx or of a redirect we follow). The
- * status comes from curl: an HTTP/2 status line ("HTTP/2 200") is not
- * where an HTTP/1 parser looks. */
-static void headers_complete (req *r) {
+/* 1 if the response whose headers curl has read is the final one: not
+ * a 1xx, nor a redirect we follow (curl then sends another request).
+ * The status comes from curl: an HTTP/2 status line ("HTTP/2 200") is
+ * not where an HTTP/1 parser looks. */
+static int is_final (req *r) {
   long status = 0;
-  if (r->headers_done) return;
+  struct curl_header *h;
   curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-  if (status < 200) return;
-  if (status >= 300 && status < 400 && r->follow) {
-    struct curl_header *h;
-    if (curl_easy_header(r->easy, "Location", 0, CURLH_HEADER, -1, &h)
-        == CURLHE_OK)
-      return;
-  }
+  if (status < 200) return 0;
+  return !(status >= 300 && status < 400 && r->follow &&
+           curl_easy_header(r->easy, "Location", 0, CURLH_HEADER, -1, &h)
+           == CURLHE_OK && h->value[strspn(h->value, " \t")] != '\0');
+}
+
+/* Stream mode: the waiting task gets the response once the final
+ * headers are in. */
+static void headers_complete (req *r) {
+  if (r->headers_done || !is_final(r)) return;
   r->headers_done = 1;
   luaio_waiter_done(&r->w, 0);
 }
@@ -962,6 +979,7 @@ static size_t header_limit (req *r) {
 
 static const char *error_kind (req *r) {
   if (r->too_big) return "body_too_large";
+  if (r->incomplete) return "reset";
   if (header_limit(r)) return "http";
   switch (r->result) {
     case CURLE_OPERATION_TIMEDOUT: return "timeout";
@@ -1012,9 +1030,12 @@ static int raise_transfer_error (lua_State *L, req *r, const char *method) {
     snprintf(hbuf, sizeof hbuf, "response header too large (%s over %zu "
              "bytes)", r->header_too_big ? "headers" : "a line", hmax);
   if (r->too_big) msg = "response body larger than max_body";
+  else if (r->incomplete) msg = "the connection closed before the end of "
+                                "the response headers";
   else if (hmax) msg = hbuf;
   else msg = r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->result);
   if (r->too_big) code = "BODY_TOO_LARGE";
+  else if (r->incomplete) code = "INCOMPLETE_HEADERS";
   else if (hmax) code = "EMSGSIZE";
   else if (oserr) code = uv_err_name(-(int)oserr);
   else if (r->result == CURLE_OPERATION_TIMEDOUT) code = "ETIMEDOUT";
@@ -1030,13 +1051,46 @@ static int raise_transfer_error (lua_State *L, req *r, const char *method) {
   return luaio_raise(L);
 }
 
+/* Append an obs-fold continuation (v, len: the line without its leading
+ * white space) to header number n of the list on top, and to its joined
+ * value in the headers table just below: RFC 9112 5.2 replaces the fold
+ * with a space. [-0, +0] */
+static void fold_header (lua_State *L, lua_Integer n, const char *v,
+                         size_t len) {
+  luaL_Buffer b;
+  const char *name;
+  size_t i, nlen;
+  if (len == 0) return;
+  lua_rawgeti(L, -1, n);                           /* ... entry */
+  lua_rawgeti(L, -1, 2);
+  lua_pushliteral(L, " ");
+  lua_pushlstring(L, v, len);
+  lua_concat(L, 3);
+  lua_rawseti(L, -2, 2);
+  lua_rawgeti(L, -1, 1);                           /* ... entry name */
+  name = lua_tolstring(L, -1, &nlen);
+  luaL_buffinit(L, &b);
+  for (i = 0; i < nlen; i++) luaL_addchar(&b, tolower((unsigned char)name[i]));
+  luaL_pushresult(&b);                             /* ... entry name key */
+  lua_pushvalue(L, -1);
+  lua_rawget(L, -6);                               /* the joined value */
+  lua_pushliteral(L, " ");
+  lua_pushlstring(L, v, len);
+  lua_concat(L, 3);
+  lua_rawset(L, -6);
+  lua_pop(L, 2);
+}
+
 /* Parse the raw header block into t's reason, headers (case-insensitive,
- * repeated ones joined) and header_list. [-0, +0] */
+ * repeated ones joined) and header_list. A line starting with white
+ * space continues the header before it (obs-fold); with no header just
+ * before it (first, or after the blank line ending the block) it is
+ * dropped. [-0, +0] */
 static void parse_headers (lua_State *L, int t, const char *p, size_t len) {
   const char *start = p, *end = p + len;
-  int n = 0;
+  lua_Integer n = 0, last = 0;                     /* last: fold target */
   t = lua_absindex(L, t);
-  luaL_checkstack(L, 8, NULL);
+  luaL_checkstack(L, 10, NULL);
   lua_newtable(L);                                 /* headers */
   luaL_setmetatable(L, "luaio.HttpHeaders");
   lua_newtable(L);                                 /* headers list */
@@ -1052,7 +1106,13 @@ static void parse_headers (lua_State *L, int t, const char *p, size_t len) {
       lua_pushlstring(L, sp ? sp + 1 : "", sp ? (size_t)(ve - sp - 1) : 0);
       lua_setfield(L, t, "reason");
     }
-    else if (colon) {
+    else if ((*p == ' ' || *p == '\t') && last) {  /* obs-fold */
+      for (v = p; v < ve && (*v == ' ' || *v == '\t'); v++) {}
+      fold_header(L, last, v, ve - v);
+      p = eol + 1;
+      continue;
+    }
+    else if (colon && *p != ' ' && *p != '\t') {
       size_t i, nlen = colon - p;
       for (v = colon + 1; v < ve && (*v == ' ' || *v == '\t'); v++) {}
       luaL_Buffer b;
@@ -1076,7 +1136,11 @@ static void parse_headers (lua_State *L, int t, const char *p, size_t len) {
         lua_pushlstring(L, v, ve - v);
       }
       lua_rawset(L, -4);
+      last = n;
+      p = eol + 1;
+      continue;
     }
+    last = 0;                  /* no fold joins across another line */
     p = eol + 1;
   }
   lua_setfield(L, t, "header_list");
@@ -1182,6 +1246,7 @@ static void retry_due_cb (luaio_deadline *d) {
   r->backoff = 0;
   r->len = r->hlen = 0;
   r->too_big = r->header_too_big = r->in_header = 0;
+  r->new_response = 1;
   if (r->stripped) {                   /* back to the first origin */
     curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
     r->stripped = 0;
@@ -1200,6 +1265,29 @@ static void req_abort (luaio_waiter *w) {
   luaio_waiter_done(w, UV_ECANCELED);
 }
 
+/* Raise the error of a request or stream ended by a close: kind "io",
+ * code ECANCELED, operation op, the URL at index url. */
+static int raise_closed (lua_State *L, const char *op, int url,
+                         const char *msg) {
+  url = lua_absindex(L, url);
+  luaio_push_error(L, "io", "ECANCELED", msg);
+  lua_pushstring(L, op);
+  lua_setfield(L, -2, "op");
+  lua_pushvalue(L, url);
+  lua_setfield(L, -2, "url");
+  return luaio_raise(L);
+}
+
+/* Stream mode, a transfer that curl ended without error before we saw
+ * its final headers: inside a header block, or right after a 1xx or a
+ * redirect it did not follow. Only a complete block is a response
+ * (its body, if any, is in the buffer for chunks()); the rest is the
+ * error of a connection lost mid-response, never a plain response. */
+static void stream_ended (req *r) {
+  if (r->in_header || r->new_response) r->incomplete = 1;
+  else r->headers_done = 1;
+}
+
 /* Stack of a request: ... r(ud) method url start_time */
 static int req_k (lua_State *L, int status, lua_KContext ctx) {
   req *r = (req *)ctx;
@@ -1209,6 +1297,13 @@ static int req_k (lua_State *L, int status, lua_KContext ctx) {
     lua_settop(L, top - 1);
     return luaio_raise_uv(L, status, method, "url", lua_tostring(L, -1));
   }
+  if (r->client_closed) {
+    lua_settop(L, top - 1);
+    return raise_closed(L, method, lua_gettop(L), "the client was closed");
+  }
+  if (r->stream && !r->headers_done && r->result == CURLE_OK &&
+      !r->too_big && !r->header_too_big)
+    stream_ended(r);
   if (r->stream && r->headers_done) {
     push_response(L, r, method, (lua_Number)uv_hrtime() / 1e9
                   - lua_tonumber(L, top));
@@ -1229,7 +1324,8 @@ static int req_k (lua_State *L, int status, lua_KContext ctx) {
       return luaio_wait(L, &r->w, req_k, ctx);
     }
   }
-  if (r->result != CURLE_OK || r->too_big || r->header_too_big) {
+  if (r->result != CURLE_OK || r->too_big || r->header_too_big ||
+      r->incomplete) {
     lua_settop(L, top - 1);
     return raise_transfer_error(L, r, method);
   }
@@ -1259,6 +1355,7 @@ static int do_request (lua_State *L, int cidx, const char *method,
   r = lua_newuserdatauv(L, sizeof *r, 0);
   memset(r, 0, sizeof *r);
   luaio_waiter_init(&r->w, req_abort);
+  r->new_response = 1;
   r->c = c;
   c->nreqs++;
   luaL_setmetatable(L, "luaio.HttpRequest");
@@ -1289,6 +1386,8 @@ static int do_request (lua_State *L, int cidx, const char *method,
   curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(r->easy, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(r->easy, CURLOPT_QUICK_EXIT, 1L);
+  /* a proxy's CONNECT answer is not the response */
+  curl_easy_setopt(r->easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
   curl_easy_setopt(r->easy, CURLOPT_CLOSESOCKETFUNCTION, closesocket_cb);
   curl_easy_setopt(r->easy, CURLOPT_CLOSESOCKETDATA, c);
   if (c->share) {
@@ -1501,22 +1600,16 @@ static req *stream_of (lua_State *L, const char *fname) {
   return r;
 }
 
-/* Raise the error of reading a closed response (response at 1). */
-static int raise_closed (lua_State *L) {
-  luaio_push_error(L, "io", "ECANCELED", "response closed");
-  lua_pushliteral(L, "response:chunks");
-  lua_setfield(L, -2, "op");
-  lua_getfield(L, 1, "url");
-  lua_setfield(L, -2, "url");
-  return luaio_raise(L);
-}
-
 static int chunk_k (lua_State *L, int status, lua_KContext ctx) {
   req *r = (req *)ctx;
   lua_settop(L, 1);
   if (status != 0) return luaio_raise_uv(L, status, "response:chunks", NULL,
                                          NULL);
-  if (r->easy == NULL) return raise_closed(L);
+  if (r->easy == NULL || r->client_closed) {
+    lua_getfield(L, 1, "url");
+    return raise_closed(L, "response:chunks", -1, r->easy == NULL
+                        ? "response closed" : "the client was closed");
+  }
   if (r->len > 0) {
     lua_pushlstring(L, r->body, r->len);
     r->len = 0;
@@ -1602,6 +1695,22 @@ static const luaL_Reg http_funcs[] = {
   {"client", http_client}, {NULL, NULL}
 };
 
+/* The response metatable: resp_index in front of the methods table. */
+static void make_response_meta (lua_State *L) {
+  static const luaL_Reg resp_meta[] = {{"__close", resp_close}, {NULL, NULL}};
+  luaio__class(L, "luaio.HttpResponse", resp_methods, NULL, resp_meta);
+  luaL_getmetatable(L, "luaio.HttpResponse");
+  if (lua_getfield(L, -1, "__index") == LUA_TTABLE) {
+    lua_pushcclosure(L, resp_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+  }
+  else lua_pop(L, 2);                  /* done by an earlier open */
+}
+
+/* Registered once per state: opening the module again (after
+ * package.loaded["luaio.http"] = nil) finds them made and changes
+ * nothing, so the objects of an earlier open keep working. */
 static void make_metatables (lua_State *L) {
   static const luaL_Reg request_meta[] = {{"__gc", req_gc}, {NULL, NULL}};
   static const luaL_Reg headers_meta[] = {
@@ -1609,15 +1718,7 @@ static void make_metatables (lua_State *L) {
   };
   luaio__class(L, "luaio.HttpClient", client_methods, client_gc, NULL);
   luaio__class(L, "luaio.HttpRequest", NULL, NULL, request_meta);
-  {
-    static const luaL_Reg resp_meta[] = {{"__close", resp_close}, {NULL, NULL}};
-    luaio__class(L, "luaio.HttpResponse", resp_methods, NULL, resp_meta);
-    luaL_getmetatable(L, "luaio.HttpResponse");   /* methods behind __index */
-    lua_getfield(L, -1, "__index");
-    lua_pushcclosure(L, resp_index, 1);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
-  }
+  make_response_meta(L);
   luaio__class(L, "luaio.HttpHeaders", NULL, NULL, headers_meta);
 }
 

@@ -7,26 +7,8 @@ local aio = require "luaio"
 local json = require "luaio.json"
 local text = ...
 
--- Known bugs, tolerated so that a run goes past them; each has its input
--- in spec/fuzz/crashes/. LUAIO_FUZZ_STRICT=1 turns the tolerance off.
--- Remove an entry once its bug is fixed.
-local strict = os.getenv("LUAIO_FUZZ_STRICT") == "1"
-local function is_inf (v)
-  if type(v) == "number" then return v == math.huge or v == -math.huge end
-  if type(v) ~= "table" then return false end
-  for k, x in pairs(v) do if is_inf(k) or is_inf(x) then return true end end
-  return false
-end
-local known = {
-  -- json-decode-inf: decode("1e400") gives inf (the README says infinity
-  -- is an error of kind "json"), which encode then refuses.
-  function (v) return is_inf(v) end,
-}
-local function known_bug (v)
-  if strict then return false end
-  for _, k in ipairs(known) do if k(v) then return true end end
-  return false
-end
+-- No known bug is tolerated here any more (json-decode-inf, in
+-- spec/fuzz/crashes/, is fixed: 1e400 is an error, never infinity).
 
 -- Equal as JSON values: same types, integers stay integers, floats are
 -- the same double (-0.0 included), the same marks (json.null, [] vs {}).
@@ -142,7 +124,7 @@ for _, opts in ipairs({{}, {indent = true}}) do
   local eok, out = pcall(json.encode, v, opts)
   if not eok then
     -- Decoding allows deeper nesting (512) than encoding (120).
-    assert(aio.is_error(out, "json") and (depth(v) > 120 or known_bug(v)),
+    assert(aio.is_error(out, "json") and depth(v) > 120,
            "encode of a decoded value failed: " .. tostring(out))
   else
     assert(type(out) == "string", "encode returned a " .. type(out))

@@ -84,15 +84,15 @@ end
 local function check_fifo ()
   local path = dir .. "/fifo"
   assert(fuzz.mkfifo(path))
-  -- The reader opens first: opening a FIFO for writing while nobody
-  -- reads it fails with ENXIO (fs.open never blocks on a FIFO).
-  local f <close> = fs.open(path)
-  local writer = aio.spawn(function()
-    local w <close> = fs.open(path, "w")
-    for _, c in ipairs(chunks(payload)) do w:write(c); aio.sleep(0) end
-  end)
-  local got = {}
+  local got, writer = {}, nil
   do
+    -- The reader opens first: opening a FIFO to write fails (ENXIO)
+    -- while it has no reader, and the reader then waited for ever.
+    local f <close> = fs.open(path)
+    writer = aio.spawn(function()
+      local w <close> = fs.open(path, "w")
+      for _, c in ipairs(chunks(payload)) do w:write(c); aio.sleep(0) end
+    end)
     while true do
       local line = f:read_line()
       if line == nil then break end

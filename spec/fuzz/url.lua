@@ -25,8 +25,6 @@ if #input < 1 then return end
 local flags = input:byte(1)
 local function bit (n) return flags & n ~= 0 end
 
-local strict = os.getenv("LUAIO_FUZZ_STRICT") == "1"
-
 local items, pos = {}, 2
 while pos <= #input do
   local n = input:byte(pos)
@@ -104,9 +102,8 @@ local function query_mode ()
     return
   end
   assert(r.status == 200, "status " .. tostring(r.status))
-  -- url-query-nul-truncated: a NUL in a query or form key or value
-  -- silently cuts the string there (curl_easy_escape gets strlen).
-  if has_nul and not strict then return end
+  -- A NUL byte is percent-encoded like any other (url-query-nul-truncated,
+  -- fixed: it used to cut the string).
   local want = table.concat(table_pairs(t), "&")
   local query = seen.target and seen.target:match("%?(.*)$")
   local got = table.concat(decode_pairs(query), "&")
@@ -155,10 +152,8 @@ local function headers_mode ()
            "request failed: " .. tostring(r))
     return
   end
-  -- url-header-name-nul: a NUL in a header name cuts the name there.
-  local nul_name = false
-  for k in pairs(t) do if k:find("%z") then nul_name = true end end
-  if nul_name and not strict then return end
+  -- A NUL in a name is refused above (url-header-name-nul, fixed: it
+  -- used to cut the name).
   assert(not bad, "a header that cannot be sent was accepted")
   local head = seen.head or ""
   for k, v in pairs(t) do
@@ -176,16 +171,6 @@ local option_names = {"timeout", "connect_timeout", "idle_timeout",
   "max_body", "retries", "max_redirects", "follow_redirects",
   "http_version", "verify", "retry_any_method", "stream", "method"}
 
--- url-option-float-cast: a huge timeout, connect_timeout or
--- idle_timeout (1e300, math.huge) and a max_body that is negative, huge
--- or NaN are converted to long / size_t out of range (undefined
--- behaviour in set_transfer_opts).
-local function known_cast (name, v)
-  if strict or type(v) ~= "number" then return false end
-  if name == "max_body" then return v ~= v or v < 0 or v >= 2^63 end
-  return name:find("timeout$") and v * 1000 >= 2^62
-end
-
 local function options_mode ()
   local o = {url = base .. "/o", method = "GET", timeout = 2,
              connect_timeout = 1}
@@ -198,7 +183,6 @@ local function options_mode ()
       v = raw == "true"
     end
     if v == nil then v = raw end
-    if known_cast(name, v) then return end
     o[name] = v
   end
   local ok, r = pcall(http.request, o)
