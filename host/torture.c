@@ -13,7 +13,6 @@
  * flag when torture is off.
  */
 #include "host.h"
-#include <dirent.h>
 
 int luaio__torture_on;
 
@@ -98,44 +97,6 @@ static int torture_disarm (lua_State *L) {
   stop_late();
   update_on();
   return 0;
-}
-
-/* ---- what a test leaves open ---------------------------------------- */
-
-static void count_handle (uv_handle_t *handle, void *arg) {
-  luaL_Buffer *b = (luaL_Buffer *)arg;
-  if (uv_is_closing(handle)) return;
-  luaL_addstring(b, uv_handle_type_name(uv_handle_get_type(handle)));
-  luaL_addchar(b, ' ');
-}
-
-/* torture.handles() -> count, "type type ...": the host loop's handles
- * that are not closing. */
-static int torture_handles (lua_State *L) {
-  luaio_host *h = luaio__host(L);
-  luaL_Buffer b;
-  const char *s;
-  int n = 0;
-  luaL_buffinit(L, &b);
-  uv_walk(h->loop, count_handle, &b);
-  luaL_pushresult(&b);
-  for (s = lua_tostring(L, -1); (s = strchr(s, ' ')) != NULL; s++) n++;
-  lua_pushinteger(L, n);
-  lua_insert(L, -2);
-  return 2;
-}
-
-/* torture.fds() -> the number of open file descriptors (Linux), or nil. */
-static int torture_fds (lua_State *L) {
-  DIR *d = opendir("/proc/self/fd");
-  struct dirent *e;
-  int n = 0;
-  if (d == NULL) return 0;
-  while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.') n++;
-  closedir(d);
-  lua_pushinteger(L, n - 1);               /* not the one opendir holds */
-  return 1;
 }
 
 /* torture.unsetenv(name): so programs a test starts run normally. */
@@ -228,8 +189,7 @@ static int torture_alloc_count (lua_State *L) {
 static int luaopen_torture (lua_State *L) {
   static const luaL_Reg fns[] = {
     {"cancel_at", torture_cancel_at}, {"cancel_state", torture_cancel_state},
-    {"disarm", torture_disarm}, {"handles", torture_handles},
-    {"fds", torture_fds}, {"fail_alloc", torture_fail_alloc},
+    {"disarm", torture_disarm}, {"fail_alloc", torture_fail_alloc},
     {"alloc_count", torture_alloc_count}, {"unsetenv", torture_unsetenv},
     {NULL, NULL}
   };

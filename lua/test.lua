@@ -16,6 +16,9 @@
 --     next test starts clean.
 -- After each spec file, open descriptors, libuv handles, live tasks and
 -- Lua memory must be back to what they were when the file started.
+-- With LUAIO_TORTURE set, each test then runs again, cancelled at each
+-- of its suspensions, through the same isolation and accounting (the
+-- k-loop and what counts as a failure are in lua/torture.lua).
 local aio = require "luaio"
 local T = aio._test
 
@@ -31,6 +34,7 @@ local MEMORY_SLACK = 4 * 1024   -- KiB a spec file may keep (module caches,
 local default_timeout = DEFAULT_TIMEOUT
 local limit                     -- the running block's limit, seconds
 local guard                     -- the running hook's guard
+local torture                   -- luaio.torture when LUAIO_TORTURE is set
 
 -- Inside a test body: give this test `seconds` in place of the default
 -- limit, counted from its start. Inside a hook: counted from the call.
@@ -77,12 +81,16 @@ local function cancel_all(tasks, why)
   if #tasks > 0 then pcall(aio.wait, tasks, { timeout = CANCEL_GRACE }) end
 end
 
--- Settle: let tasks that are finishing finish, collect garbage (which
--- closes unreferenced files and sockets), let close callbacks run.
-local function settle(before)
-  for _ = 1, SETTLE_TURNS do
-    if before and #new_tasks(before) == 0 then break end
-    aio.sleep(0)
+-- Settle: let tasks that are finishing finish (for SETTLE_TURNS loop
+-- turns, and up to `seconds` more), collect garbage (which closes
+-- unreferenced files and sockets), let close callbacks run.
+local function settle(before, seconds)
+  local deadline = aio.now() + (seconds or 0)
+  local turn = 0
+  while before and #new_tasks(before) > 0 do
+    turn = turn + 1
+    if turn > SETTLE_TURNS and aio.now() >= deadline then break end
+    aio.sleep(turn > SETTLE_TURNS and 0.005 or 0)
   end
   collectgarbage()
   collectgarbage()
@@ -138,16 +146,24 @@ local function handle_leaks(before, now)
 end
 
 -- What was left behind since snapshot `s`: a list of lines (empty when
--- clean). Left tasks are cancelled; left deadlines are reported.
-local function leaks(s, what)
+-- clean). Left tasks are cancelled; left deadlines are reported. Tasks
+-- get `seconds` to end first, and descriptors and handles to close
+-- (after a cancel, closing may take a few loop turns).
+local function leaks(s, what, seconds)
   local out = {}
-  settle(s.tasks)
+  settle(s.tasks, seconds)
   local left = new_tasks(s.tasks)
   for _, t in ipairs(left) do
     out[#out + 1] = "left " .. describe_task(t)
   end
   cancel_all(left, what .. " ended with this task still running")
   if #left > 0 then settle(s.tasks) end
+  for _, t in ipairs(left) do
+    if not t:done() then
+      out[#out + 1] = "task '" .. t.name .. "' still running "
+                      .. CANCEL_GRACE .. " s after its cancel"
+    end
+  end
   -- Deadlines have no owner to name: they count only when no task but
   -- the runner was alive before (others may arm theirs at any time).
   local armed = T.deadlines() - s.deadlines
@@ -155,8 +171,12 @@ local function leaks(s, what)
     out[#out + 1] = armed .. " timer deadline(s) still armed"
   end
   local fds, handles = T.fds(), select(2, T.handles())
-  if #fd_leaks(s.fds, fds) + #handle_leaks(s.handles, handles) > 0 then
-    close_default_http_client()
+  local deadline = aio.now() + (seconds or 0)
+  local closed = false
+  while #fd_leaks(s.fds, fds) + #handle_leaks(s.handles, handles) > 0
+        and (not closed or aio.now() < deadline) do
+    if not closed then close_default_http_client() end
+    closed = true
     settle()
     fds, handles = T.fds(), select(2, T.handles())
   end
@@ -170,17 +190,20 @@ end
 -- Run fn in a task under the watchdog. Returns true when it finished,
 -- or false, why (a deadlock or the time limit, with the stacks of the
 -- tasks spawned since `before`) and the list of those tasks, for the
--- caller to cancel.
-local function watched(fn, before)
+-- caller to cancel. The torture, when on, sees the task before it runs
+-- and may stop it earlier (check, each SLICE: why, or nil).
+local function watched(fn, before, tortured)
   limit = default_timeout
   local t0 = aio.now()
   local t = aio.spawn(fn)
+  if tortured then torture.body_started(t, aio.current()) end
   while true do
     local left = limit - (aio.now() - t0)
     local r = left > 0 and T.watch(t, math.min(SLICE, left)) or "timeout"
+    local stop = r ~= "done" and tortured and torture.check()
     if r == "done" then return true end
-    if r == "deadlock" or aio.now() - t0 >= limit then
-      local why = r == "deadlock"
+    if stop or r == "deadlock" or aio.now() - t0 >= limit then
+      local why = stop or r == "deadlock"
         and "deadlock: it waits and nothing left could wake it"
         or ("timeout: still running after " .. limit .. " s")
       local waiting, stacks = new_tasks(before), {}
@@ -216,12 +239,17 @@ local function install(busted)
   end
 
   -- Run safe(descriptor, run, element) in a watched task; returns what
-  -- safe returns.
-  local function safe_watched(descriptor, run, element, before)
+  -- safe returns. Under the torture, why a body did not finish is kept.
+  local body_why
+  local function safe_watched(descriptor, run, element, before, tortured)
     local ret
     local ok, why, waiting = watched(function()
       ret = table.pack(safe(descriptor, run, element))
-    end, before)
+    end, before, tortured)
+    if tortured then
+      torture.body_ended()
+      body_why = why
+    end
     if not ok then
       -- The block's own safe reports the cancellation (with why) as
       -- its error and restores busted's context, unless the block
@@ -242,7 +270,8 @@ local function install(busted)
     local before = task_set()
     local final
     element.env.finally = function(fn) final = fn end
-    local r = table.pack(safe_watched(descriptor, run, element, before))
+    local r = table.pack(safe_watched(descriptor, run, element, before,
+                                      torture ~= nil))
     if final then
       r[1]:update(safe_watched("finally", final, element, before))
     end
@@ -253,7 +282,35 @@ local function install(busted)
   -- once after_each has run is a leak; busted's "test end" is held back
   -- until then, so a leak is reported as the test's error.
   local held = {}
-  local safe_publish = busted.safe_publish
+  local safe_publish, publish = busted.safe_publish, busted.publish
+  local muted = false             -- a tortured run is under way
+
+  -- The torture's run k of the whole test (before_each, the body
+  -- cancelled at its k-th suspension, after_each), its reports muted
+  -- (a cancelled test may fail as it likes). Returns why the body did
+  -- not finish (or nil) and what the run left (lines), once the
+  -- torture has stopped what the test itself started.
+  local function torture_run(descriptor, run, element)
+    local s = snapshot()
+    body_why, muted = nil, true
+    safe(descriptor, run, element)
+    muted = false
+    local stuck = torture.tidy()
+    local left = leaks(s, "the run", torture.SETTLE)
+    if stuck then table.insert(left, 1, stuck) end
+    return body_why, left
+  end
+
+  local function test_name(element)
+    local names, el = {}, element
+    while el and el.name do
+      table.insert(names, 1, el.name)
+      el = busted.context.parent(el)
+    end
+    table.remove(names, 1)                       -- the file
+    return table.concat(names, " ")
+  end
+
   local function run_test(descriptor, run, element)
     local s = snapshot()
     held[element] = true
@@ -265,6 +322,15 @@ local function install(busted)
       if #left > 0 then
         fail_block(element, "the test left resources behind:\n  "
                             .. table.concat(left, "\n  "))
+        if ending[5] == "success" then ending[5] = "error" end
+      end
+      -- The torture reruns a test whose body ran to its end.
+      local bad = torture and ending[5] ~= "pending" and body_why == nil
+        and torture.loop(test_name(element), function()
+              return torture_run(descriptor, run, element)
+            end)
+      if bad then
+        fail_block(element, "cancellation torture: " .. bad)
         if ending[5] == "success" then ending[5] = "error" end
       end
       safe_publish(table.unpack(ending, 1, ending.n))
@@ -279,6 +345,16 @@ local function install(busted)
     end
     return safe_publish(descriptor, channel, element, ...)
   end
+  busted.publish = function(channel, ...)
+    if muted then
+      if channel[1] == "error" or channel[1] == "failure" then
+        torture.log_error(select(3, ...))
+      end
+      return
+    end
+    return publish(channel, ...)
+  end
+  if torture then torture.attach(busted) end
 
   -- A hook runs in the main task (specs count on that), under a guard:
   -- a deadlock or its time limit cancels it, with its stack.
@@ -395,7 +471,7 @@ return setmetatable(M, { __call = function(_, args)
   -- Fetch the runner first: a chunk run by require cannot yield, the
   -- runner function called afterwards can.
   local runner = require("busted.runner")
-  local torture = os.getenv("LUAIO_TORTURE")   -- see lua/torture.lua
-  if torture then require("luaio.torture").install(torture) end
+  local mode = os.getenv("LUAIO_TORTURE")      -- see lua/torture.lua
+  if mode then torture = require("luaio.torture").install(mode) end
   runner({ standalone = false })
 end })
