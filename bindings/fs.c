@@ -179,6 +179,27 @@ static int op_wait (lua_State *L, fs_op *op, int rc, lua_KFunction k,
   return luaio_wait(L, &op->w, k, (lua_KContext)op);
 }
 
+/* ---- pushing what C owns ------------------------------------------------ */
+
+/* Run fn(p, n) protected, for a Lua allocation whose failure must first
+ * free what C holds (a job, a descriptor): otherwise the memory error
+ * would jump over the free. Returns fn's status, with its one result or
+ * the error on top. [-0, +1] */
+static int protected_push (lua_State *L, lua_CFunction fn, const void *p,
+                           size_t n) {
+  lua_pushcfunction(L, fn);              /* light: allocates nothing */
+  lua_pushlightuserdata(L, (void *)p);
+  lua_pushinteger(L, (lua_Integer)n);
+  return lua_pcall(L, 2, 1, 0);
+}
+
+/* (p, n) -> the string of the n bytes at p. */
+static int push_bytes (lua_State *L) {
+  lua_pushlstring(L, (const char *)lua_touserdata(L, 1),
+                  (size_t)lua_tointeger(L, 2));
+  return 1;
+}
+
 /* ---- whole files: one thread-pool job each ------------------------------ */
 
 /* fs.read, fs.write, fs.append and fs.copy do all their system calls in
@@ -405,7 +426,11 @@ static int job_k (lua_State *L, int status, lua_KContext ctx) {
   if (status == 0 && atomic_load(&j->cancelled)) status = UV_ECANCELED;
   if (status == 0 && j->stream_fd >= 0) return job_stream(L, j);
   if (status == 0 && j->kind == JOB_READ) {
-    lua_pushlstring(L, j->buf ? j->buf : "", j->len);
+    if (protected_push(L, push_bytes, j->buf ? j->buf : "", j->len)
+        != LUA_OK) {
+      job_free(j);                       /* then raise "not enough memory" */
+      return lua_error(L);
+    }
     n = 1;
   }
   job_free(j);
@@ -457,29 +482,42 @@ static int fs_read (lua_State *L) {
   return job_start(L, j, "fs.read");
 }
 
+/* Copy of the n bytes at s, NUL-terminated; NULL out of memory. */
+static char *strndup_c (const char *s, size_t n) {
+  char *d = malloc(n + 1);
+  if (d == NULL) return NULL;
+  memcpy(d, s, n);
+  d[n] = '\0';
+  return d;
+}
+
 /* Name the temporary file of an atomic write of j->path:
  * "<dir>/.<name>.luaio-tmp-<pid>-<random>", recognisable (and so
- * removable once stale) and in the same folder, so rename works. */
-static int tmp_names (lua_State *L, file_job *j) {
+ * removable once stale) and in the same folder, so rename works. Built
+ * in C only: nothing here may raise while j is not yet owned by a wait.
+ * Returns 0 out of memory (job_free frees what was made). */
+static int tmp_names (file_job *j) {
   const char *path = j->path, *slash = strrchr(path, '/');
+  const char *name = slash ? slash + 1 : path;
   unsigned char r[6];
   char hex[13];
+  size_t n;
   int i;
   if (uv_random(NULL, NULL, r, sizeof r, 0, NULL) != 0) {
     uint64_t t = uv_hrtime();
     memcpy(r, &t, sizeof r);
   }
   for (i = 0; i < 6; i++) snprintf(hex + 2 * i, 3, "%02x", r[i]);
-  if (slash) lua_pushlstring(L, path, (size_t)(slash - path) + 1);
-  else lua_pushliteral(L, "./");                       /* dir */
-  lua_pushfstring(L, ".%s" TMP_TAG, slash ? slash + 1 : path);  /* prefix */
-  lua_pushfstring(L, "%s%s%d-%s", lua_tostring(L, -2), lua_tostring(L, -1),
-                  (int)uv_os_getpid(), hex);
-  j->dir = strdup(lua_tostring(L, -3));
-  j->prefix = strdup(lua_tostring(L, -2));
-  j->tmp = strdup(lua_tostring(L, -1));
-  lua_pop(L, 3);
-  return j->dir && j->prefix && j->tmp;
+  j->dir = slash ? strndup_c(path, (size_t)(slash - path) + 1)
+                 : strndup_c("./", 2);
+  n = strlen(name) + sizeof "." TMP_TAG;
+  if (j->dir == NULL || (j->prefix = malloc(n)) == NULL) return 0;
+  snprintf(j->prefix, n, ".%s" TMP_TAG, name);
+  n = strlen(j->dir) + strlen(j->prefix) + 40;       /* pid, '-', hex */
+  if ((j->tmp = malloc(n)) == NULL) return 0;
+  snprintf(j->tmp, n, "%s%s%d-%s", j->dir, j->prefix, (int)uv_os_getpid(),
+           hex);
+  return 1;
 }
 
 static int write_common (lua_State *L, int flags, const char *fname) {
@@ -503,7 +541,7 @@ static int write_common (lua_State *L, int flags, const char *fname) {
   j->atomic = atomic;
   j->len = len;
   j->buf = malloc(len + 1);
-  if (j->buf == NULL || (atomic && !tmp_names(L, j))) {
+  if (j->buf == NULL || (atomic && !tmp_names(j))) {
     job_free(j);
     return luaL_error(L, "%s: out of memory", fname);
   }
@@ -949,13 +987,22 @@ static int stream_open (luaio_host *h, file *f, uv_file fd) {
   return 0;
 }
 
-/* Push a File on fd (taking it), its path from stack index path.
- * [-0, +1] */
+static int new_file_ud (lua_State *L) {
+  lua_newuserdatauv(L, sizeof(file), 1);
+  return 1;
+}
+
+/* Push a File on fd (taking it: closed if this raises), its path from
+ * stack index path. [-0, +1] */
 static file *push_file (lua_State *L, uv_file fd, int path) {
   struct stat st;
   file *f;
   path = lua_absindex(L, path);
-  f = lua_newuserdatauv(L, sizeof *f, 1);
+  if (protected_push(L, new_file_ud, NULL, 0) != LUA_OK) {
+    close(fd);
+    lua_error(L);
+  }
+  f = (file *)lua_touserdata(L, -1);
   memset(f, 0, sizeof *f);
   f->fd = -1;
   f->closed = 1;                           /* until fd is ours */

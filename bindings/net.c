@@ -96,7 +96,8 @@ static int stream_gc (lua_State *L) {
   return 0;
 }
 
-/* Push a userdata owning s. [-0, +1] */
+/* Push a userdata owning s (NULL: a closed Stream, for a connect to
+ * fill in once it has succeeded). [-0, +1] */
 static void push_stream (lua_State *L, tstream *s) {
   stream_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->s = s;
@@ -245,10 +246,14 @@ static int stream_readexactly (lua_State *L) {
   return readexactly_k(L, 0, (lua_KContext)"stream:readexactly");
 }
 
-/* Find sep in the buffer; returns the length through sep, or 0. */
+/* Find sep in the buffer; returns the length through sep, or 0. No
+ * pointer into the buffer before it has data: buf is NULL until the
+ * first read, and NULL + 0 is undefined. */
 static size_t find_sep (tstream *s, const char *sep, size_t seplen) {
-  const char *p = s->buf + s->start, *end = p + s->len, *hit;
+  const char *p, *end, *hit;
   if (seplen == 0 || s->len < seplen) return 0;
+  p = s->buf + s->start;
+  end = p + s->len;
   if (seplen == 1) {
     hit = memchr(p, sep[0], s->len);
     return hit ? (size_t)(hit - p) + 1 : 0;
@@ -698,7 +703,9 @@ static void connect_due_cb (luaio_deadline *d) {
   connect_stop(op, UV_ETIMEDOUT);
 }
 
-/* Stack: host port opts ... ; pushes the stream. */
+/* Stack: host, port (nil for a path), the Stream made before the
+ * connect (closed until now); returns it. Nothing here allocates before
+ * the Stream owns the connection. */
 static int connect_k (lua_State *L, int status, lua_KContext ctx) {
   connect_op *op = (connect_op *)ctx;
   tstream *s = op->s;
@@ -714,7 +721,8 @@ static int connect_k (lua_State *L, int status, lua_KContext ctx) {
     return luaio_raise_uv(L, status, "connect", "address",
                           lua_tostring(L, -1));
   }
-  push_stream(L, s);
+  ((stream_ud *)lua_touserdata(L, 3))->s = s;
+  lua_settop(L, 3);
   return 1;
 }
 
@@ -738,6 +746,7 @@ static int net_connect (lua_State *L) {
   }
   luaio_check_wait(L, "net.connect");
   lua_settop(L, 2);
+  push_stream(L, NULL);                            /* the result, at 3 */
   op = calloc(1, sizeof *op);
   if (op == NULL) return luaL_error(L, "net.connect: out of memory");
   luaio_waiter_init(&op->w, connect_abort);
@@ -774,6 +783,7 @@ static int net_connect_unix (lua_State *L) {
   luaio_check_wait(L, "net.connect_unix");
   lua_settop(L, 1);
   lua_pushnil(L);                                  /* no port */
+  push_stream(L, NULL);                            /* the result, at 3 */
   op = calloc(1, sizeof *op);
   if (op == NULL) return luaL_error(L, "net.connect_unix: out of memory");
   luaio_waiter_init(&op->w, connect_abort);
@@ -795,11 +805,21 @@ static int net_connect_unix (lua_State *L) {
  * its close callback. Each connection runs handler(stream) in a task;
  * a watcher on each task reports its error and drops it from the list
  * of connections. */
-typedef union listener {
+typedef union anystream {
   uv_handle_t h;
   uv_stream_t s;
   uv_tcp_t tcp;
   uv_pipe_t pipe;
+} anystream;
+
+/* The listening handle, and a spare one that takes (and closes) a
+ * connection no stream could be made for. Freed when both are closed. */
+typedef struct listener {
+  anystream u;                  /* first: a pointer to it is one to l */
+  anystream spare;
+  int handles;                  /* of the two, not yet closed */
+  int rejecting;                /* the spare is closing */
+  int waiting;                  /* a connection waits for the spare */
 } listener;
 
 typedef struct server {
@@ -818,7 +838,40 @@ typedef struct conn_watch {
   luaio_task *task;
 } conn_watch;
 
-static void server_free_cb (uv_handle_t *h) { free(h); }
+static void listener_unref (listener *l) {
+  if (--l->handles == 0) free(l);
+}
+
+static void server_free_cb (uv_handle_t *h) {
+  listener_unref((listener *)h);
+}
+
+static void reject (listener *l);
+
+static void spare_closed_cb (uv_handle_t *h) {
+  listener *l = (listener *)((char *)h - offsetof(listener, spare));
+  l->rejecting = 0;
+  if (l->waiting && !uv_is_closing(&l->u.h)) {
+    l->waiting = 0;
+    reject(l);
+  }
+  listener_unref(l);
+}
+
+/* A connection came that no stream could be made for (out of memory):
+ * accept it into the spare handle and close it, so the client sees the
+ * close and libuv goes on accepting (it stops until each connection is
+ * accepted). One at a time: the next waits for the spare's close. */
+static void reject (listener *l) {
+  if (l->rejecting) { l->waiting = 1; return; }
+  if (l->u.h.type == UV_NAMED_PIPE)
+    uv_pipe_init(l->u.h.loop, &l->spare.pipe, 0);
+  else uv_tcp_init(l->u.h.loop, &l->spare.tcp);
+  l->rejecting = 1;
+  l->handles++;
+  uv_accept(&l->u.s, &l->spare.s);
+  uv_close(&l->spare.h, spare_closed_cb);
+}
 
 static void server_release (lua_State *L, server *srv) {
   if (srv->closed && srv->nconns == 0 && srv->ref != LUA_NOREF) {
@@ -899,7 +952,7 @@ static void on_connection (uv_stream_t *listener, int status) {
   conn_watch *cw;
   if (status < 0 || srv->closed) return;
   s = stream_new(srv->host, srv->is_pipe);
-  if (s == NULL) return;
+  if (s == NULL) { reject(srv->tcp); return; }
   if (uv_accept(listener, &s->u.s) != 0) { stream_close(s); return; }
   luaL_checkstack(L, 8, NULL);
   lua_rawgeti(L, LUA_REGISTRYINDEX, srv->ref);     /* srv_ud */
@@ -939,7 +992,7 @@ static int close_wait_k (lua_State *L, int status, lua_KContext ctx) {
 static void server_stop (server *srv) {
   if (srv->closed) return;
   srv->closed = 1;
-  uv_close(&srv->tcp->h, server_free_cb);
+  uv_close(&srv->tcp->u.h, server_free_cb);
 }
 
 /* srv:close([{cancel = true | wait = true}]): stop accepting; with
@@ -985,7 +1038,7 @@ static int server_index (lua_State *L) {
     struct sockaddr_storage ss;
     int len = sizeof ss;
     if (srv->closed || srv->is_pipe) return 0;
-    uv_tcp_getsockname(&srv->tcp->tcp, (struct sockaddr *)&ss, &len);
+    uv_tcp_getsockname(&srv->tcp->u.tcp, (struct sockaddr *)&ss, &len);
     push_addr(L, (struct sockaddr *)&ss);
     if (k[0] == 'p') return 1;
     lua_pop(L, 1);
@@ -1009,22 +1062,16 @@ static lua_Integer opt_backlog (lua_State *L, int idx) {
   return backlog;
 }
 
-/* Listen on the bound l and push the server running handler (at hidx)
- * per connection; `where` names the address in errors. [-0, +1] */
-static int server_start (lua_State *L, listener *l, int is_pipe, int hidx,
-                         lua_Integer backlog, const char *where, int rc) {
-  server *srv;
-  if (rc == 0) rc = uv_listen(&l->s, (int)backlog, on_connection);
-  if (rc < 0) {
-    uv_close(&l->h, server_free_cb);
-    return luaio_raise_uv(L, rc, "listen", "address", where);
-  }
-  srv = lua_newuserdatauv(L, sizeof *srv, 2);
+/* Push a Server, closed until it listens, that will run handler (at
+ * hidx) per connection, and take its registry ref: every Lua allocation
+ * of a new server is done before there is a listener to leak. [-0, +1] */
+static server *server_new (lua_State *L, int hidx, int is_pipe) {
+  server *srv = lua_newuserdatauv(L, sizeof *srv, 2);
   memset(srv, 0, sizeof *srv);
-  srv->tcp = l;
+  srv->closed = 1;
+  srv->ref = LUA_NOREF;
   srv->is_pipe = is_pipe;
   srv->host = luaio__host(L);
-  l->h.data = srv;
   luaL_setmetatable(L, "luaio.Server");
   lua_pushvalue(L, hidx);
   lua_setiuservalue(L, -2, 1);                     /* the handler */
@@ -1032,6 +1079,33 @@ static int server_start (lua_State *L, listener *l, int is_pipe, int hidx,
   lua_setiuservalue(L, -2, 2);                     /* live connections */
   lua_pushvalue(L, -1);
   srv->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return srv;
+}
+
+/* A listener (its handle inited by the caller, by l->u) for srv; NULL
+ * out of memory. */
+static listener *listener_new (void) {
+  listener *l = malloc(sizeof *l);
+  if (l == NULL) return NULL;
+  memset(l, 0, sizeof *l);
+  l->handles = 1;
+  return l;
+}
+
+/* Listen on the bound l (rc: the bind's result) for srv, on top of the
+ * stack; `where` names the address in errors. Raises nothing once
+ * listening. [-0, +0] */
+static int server_start (lua_State *L, server *srv, listener *l,
+                         lua_Integer backlog, const char *where, int rc) {
+  l->u.h.data = srv;
+  if (rc == 0) rc = uv_listen(&l->u.s, (int)backlog, on_connection);
+  if (rc < 0) {
+    uv_close(&l->u.h, server_free_cb);
+    server_release(L, srv);                        /* still closed */
+    return luaio_raise_uv(L, rc, "listen", "address", where);
+  }
+  srv->tcp = l;
+  srv->closed = 0;
   return 1;
 }
 
@@ -1040,8 +1114,10 @@ static int server_start (lua_State *L, listener *l, int is_pipe, int hidx,
  * picks a free one (srv.port). */
 static int net_serve (lua_State *L) {
   const char *host = check_cstring(L, 1, "net.serve", "host");
-  lua_Integer port = luaio__checkinteger(L, 2, "net.serve");
+  lua_Integer port = luaio__checkinteger(L, 2, "net.serve"), backlog;
   struct sockaddr_storage ss;
+  const char *where;
+  server *srv;
   listener *l;
   luaio__checktype(L, 3, "net.serve", LUA_TFUNCTION);
   if (port < 0 || port > 65535)
@@ -1051,25 +1127,35 @@ static int net_serve (lua_State *L) {
       uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&ss) != 0)
     return luaio__argerror(L, 1, "net.serve", "IP address or 'localhost' "
                            "expected");
-  l = malloc(sizeof *l);
-  if (l == NULL) return luaL_error(L, "net.serve: out of memory");
-  uv_tcp_init(luaio__host(L)->loop, &l->tcp);
-  lua_pushfstring(L, "%s:%d", host, (int)port);
-  return server_start(L, l, 0, 3, opt_backlog(L, 4), lua_tostring(L, -1),
-                      uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0));
+  backlog = opt_backlog(L, 4);
+  where = lua_pushfstring(L, "%s:%d", host, (int)port);
+  srv = server_new(L, 3, 0);
+  if ((l = listener_new()) == NULL) {
+    server_release(L, srv);
+    return luaL_error(L, "net.serve: out of memory");
+  }
+  uv_tcp_init(srv->host->loop, &l->u.tcp);
+  return server_start(L, srv, l, backlog, where,
+                      uv_tcp_bind(&l->u.tcp, (struct sockaddr *)&ss, 0));
 }
 
 /* net.serve_unix(path, handler [, {backlog=}]) -> server on a Unix
  * socket (an existing socket file is an EADDRINUSE error). */
 static int net_serve_unix (lua_State *L) {
   const char *path = check_cstring(L, 1, "net.serve_unix", "path");
+  lua_Integer backlog;
+  server *srv;
   listener *l;
   luaio__checktype(L, 2, "net.serve_unix", LUA_TFUNCTION);
-  l = malloc(sizeof *l);
-  if (l == NULL) return luaL_error(L, "net.serve_unix: out of memory");
-  uv_pipe_init(luaio__host(L)->loop, &l->pipe, 0);
-  return server_start(L, l, 1, 2, opt_backlog(L, 3), path,
-                      uv_pipe_bind(&l->pipe, path));
+  backlog = opt_backlog(L, 3);
+  srv = server_new(L, 2, 1);
+  if ((l = listener_new()) == NULL) {
+    server_release(L, srv);
+    return luaL_error(L, "net.serve_unix: out of memory");
+  }
+  uv_pipe_init(srv->host->loop, &l->u.pipe, 0);
+  return server_start(L, srv, l, backlog, path,
+                      uv_pipe_bind(&l->u.pipe, path));
 }
 
 /* ---- DNS ---------------------------------------------------------------- */

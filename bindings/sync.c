@@ -456,6 +456,11 @@ typedef struct sem {
   luaio_waitlist waiters;
 } sem;
 
+/* A permit is armed while it holds a unit; released (or never armed)
+ * it is inert. Collection never gives a permit back: a script may drop
+ * it and give the unit back with s:release(). A lock keeps its holding
+ * permit as its user value, so that lock:release() spends it (its
+ * <close> then does nothing) and a collection cannot take it. */
 typedef struct permit {
   sem *s;
   int released;
@@ -478,41 +483,80 @@ static int sem_release_one (lua_State *L, sem *s, const char *fname) {
   return 0;
 }
 
-/* Push a permit for s (at index 1) whose release gives it back. */
-static int push_permit (lua_State *L, sem *s) {
+/* The permit holding the lock at sidx (its user value), or NULL. */
+static permit *lock_holder (lua_State *L, int sidx) {
+  permit *p;
+  lua_getiuservalue(L, sidx, 1);
+  p = (permit *)lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return p;
+}
+
+/* Make the permit at pidx (0: none) the lock's holder. Allocates
+ * nothing. */
+static void set_holder (lua_State *L, int sidx, int pidx) {
+  if (pidx) lua_pushvalue(L, pidx); else lua_pushnil(L);
+  lua_setiuservalue(L, sidx, 1);
+}
+
+/* Push an inert permit for s (at index 1): made before a unit is taken,
+ * so that running out of memory here loses no unit. [-0, +1] */
+static permit *push_permit (lua_State *L, sem *s) {
   permit *p = lua_newuserdatauv(L, sizeof *p, 1);
   p->s = s;
-  p->released = 0;
+  p->released = 1;
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);                     /* keeps s alive */
   luaL_setmetatable(L, "luaio.Permit");
+  return p;
+}
+
+/* The permit at pidx now holds a unit of the semaphore at 1. */
+static int arm (lua_State *L, permit *p, int pidx) {
+  p->released = 0;
+  if (p->s->is_lock) set_holder(L, 1, pidx);
+  lua_settop(L, pidx);
   return 1;
 }
 
-/* permit:release() (also __close and __gc): gives the permit back once. */
-static int permit_release (lua_State *L) {
-  permit *p = (permit *)luaL_checkudata(L, 1, "luaio.Permit");
-  if (!p->released) {
-    p->released = 1;                   /* spent even if the release raises */
-    sem_release_one(L, p->s, "permit:release");
+/* Give the permit at pidx back once (spent even if the release raises);
+ * an inert one does nothing. */
+static void give_back (lua_State *L, int pidx, const char *fname) {
+  permit *p = (permit *)lua_touserdata(L, pidx);
+  if (p->released) return;
+  p->released = 1;
+  if (p->s->is_lock) {
+    lua_getiuservalue(L, pidx, 1);                 /* the lock */
+    if (lock_holder(L, lua_gettop(L)) == p) set_holder(L, lua_gettop(L), 0);
+    lua_pop(L, 1);
   }
+  sem_release_one(L, p->s, fname);
+}
+
+/* permit:release() (also __close): gives the permit back once. */
+static int permit_release (lua_State *L) {
+  luaL_checkudata(L, 1, "luaio.Permit");
+  give_back(L, 1, "permit:release");
   return 0;
 }
 
+/* Stack: s, the inert permit, the waiter. */
 static int acquire_k (lua_State *L, int status, lua_KContext ctx) {
+  (void)ctx;
   if (status != 0) return luaio_raise_uv(L, status, "acquire", NULL, NULL);
-  lua_settop(L, 1);
-  return push_permit(L, (sem *)ctx);     /* handed over by the releaser */
+  return arm(L, (permit *)lua_touserdata(L, 2), 2);  /* handed over */
 }
 
 /* s:acquire() -> permit (usable with <close>); waits FIFO while none is
  * free. */
 static int sem_acquire (lua_State *L) {
   sem *s = check_sem(L);
+  permit *p;
   lua_settop(L, 1);
+  p = push_permit(L, s);
   if (s->value > 0 && s->waiters.head == NULL) {
     s->value--;
-    return push_permit(L, s);
+    return arm(L, p, 2);
   }
   luaio_check_wait(L, s->is_lock ? "lock:acquire" : "semaphore:acquire");
   return luaio_waitlist_wait(L, &s->waiters, acquire_k, (lua_KContext)s);
@@ -521,27 +565,32 @@ static int sem_acquire (lua_State *L) {
 /* s:try_acquire() -> permit or nil, never waits. */
 static int sem_try_acquire (lua_State *L) {
   sem *s = check_sem(L);
+  permit *p;
   lua_settop(L, 1);
-  if (s->value > 0 && s->waiters.head == NULL) {
-    s->value--;
-    return push_permit(L, s);
+  if (s->value == 0 || s->waiters.head != NULL) return 0;
+  p = push_permit(L, s);
+  s->value--;
+  return arm(L, p, 2);
+}
+
+/* s:release(): gives back a permit acquired without keeping the object.
+ * A lock's holding permit is spent by it: its <close> or release() then
+ * does nothing (a semaphore cannot tell which of its permits is given
+ * back, so its permits stay armed). */
+static int sem_release (lua_State *L) {
+  sem *s = check_sem(L);
+  permit *p;
+  lua_settop(L, 1);
+  sem_release_one(L, s, s->is_lock ? "lock:release" : "semaphore:release");
+  if (s->is_lock && (p = lock_holder(L, 1)) != NULL) {
+    p->released = 1;
+    set_holder(L, 1, 0);
   }
   return 0;
 }
 
-/* s:release(): gives back a permit acquired without keeping the object. */
-static int sem_release (lua_State *L) {
-  sem *s = check_sem(L);
-  return sem_release_one(L, s, s->is_lock ? "lock:release"
-                                          : "semaphore:release");
-}
-
 static int with_done_k (lua_State *L, int status, lua_KContext ctx) {
-  permit *p = (permit *)lua_touserdata(L, (int)ctx);
-  if (!p->released) {
-    p->released = 1;
-    sem_release_one(L, p->s, "with");
-  }
+  give_back(L, (int)ctx, "with");
   if (status != LUA_OK && status != LUA_YIELD) return lua_error(L);
   return lua_gettop(L) - (int)ctx;
 }
@@ -583,7 +632,7 @@ static const luaL_Reg sem_methods[] = {
 
 static int new_sem (lua_State *L, lua_Integer value, int bounded,
                     int is_lock) {
-  sem *s = lua_newuserdatauv(L, sizeof *s, 0);
+  sem *s = lua_newuserdatauv(L, sizeof *s, 1);    /* a lock's holder */
   memset(s, 0, sizeof *s);
   s->value = value;
   s->bound = bounded ? value : 0;
@@ -596,8 +645,6 @@ static int new_sem (lua_State *L, lua_Integer value, int bounded,
   if (luaL_newmetatable(L, "luaio.Permit")) {
     lua_pushcfunction(L, permit_release);
     lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, permit_release);
-    lua_setfield(L, -2, "__gc");
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, permit_release);
     lua_setfield(L, -2, "release");
@@ -718,13 +765,17 @@ static int cond_forward (lua_State *L, const char *name) {
   return forward_k(L, LUA_OK, 0);
 }
 
-/* The lock is ours again. A cancellation that came while we waited for
- * the notify, or for the lock (held back meanwhile), is raised now, as
- * asyncio does; a notify we got but do not act on goes to the next
- * waiter, so it is not lost. The condition is at 1. */
+/* The lock is ours again, and so is its holding permit, if one held it
+ * before the wait and is still armed. A cancellation that came while we
+ * waited for the notify, or for the lock (held back meanwhile), is
+ * raised now, as asyncio does; a notify we got but do not act on goes to
+ * the next waiter, so it is not lost. Stack: the condition, its lock,
+ * the permit that held it (or nil). */
 static int relock_k (lua_State *L, int status, lua_KContext ctx) {
   luaio_task *t = luaio__current(L);
+  permit *p = (permit *)lua_touserdata(L, 3);
   (void)status;
+  if (p != NULL && !p->released) set_holder(L, 2, 3);
   t->shielded--;
   if (ctx || (t->cancel_level > 0 && !t->shielded)) {
     if (!ctx) luaio_waitlist_wake(&check_cond(L)->waiters, 0);
@@ -751,15 +802,19 @@ static int cond_wait_k (lua_State *L, int status, lua_KContext ctx) {
   return relock(L, (sem *)ctx, status == UV_ECANCELED);
 }
 
-/* c:wait() -> true: releases the lock, waits for a notify, re-acquires. */
+/* c:wait() -> true: releases the lock, waits for a notify, re-acquires.
+ * The permit holding the lock waits with us (index 3), so that another
+ * task's lock:release() meanwhile spends its own permit, not ours. */
 static int cond_wait (lua_State *L) {
   cond *c = check_cond(L);
   sem *s;
   luaio_check_wait(L, "condition:wait");
-  s = cond_lock(L);
+  lua_settop(L, 1);
+  s = cond_lock(L);                                /* at 2 */
   if (s->value > 0)
     return luaL_error(L, "condition:wait: the lock is not acquired");
-  lua_settop(L, 1);
+  lua_getiuservalue(L, 2, 1);                      /* its holder, at 3 */
+  set_holder(L, 2, 0);
   sem_release_one(L, s, "condition:wait");
   return luaio_waitlist_wait(L, &c->waiters, cond_wait_k, (lua_KContext)s);
 }

@@ -10,7 +10,8 @@
 #
 #   sh scripts/torture.sh [build-dir]       (default: build)
 #   TORTURE_POINTS=400   most points tried per target
-#   TORTURE_TIMEOUT=20   seconds one run may take
+#   TORTURE_TIMEOUT=20   seconds one run may take (then TERM, KILL 5 s on)
+#   TORTURE_ONLY=net     only the targets whose command contains this
 #   TORTURE_MALLOC=1     then fail the n-th malloc of the C code too
 #                        (spec/torture/malloc_fail.c preloaded; not with
 #                        a sanitizer build): only crashes and hangs count
@@ -20,6 +21,7 @@ cd "$(dirname "$0")/.."
 BUILD="${1:-build}"
 POINTS="${TORTURE_POINTS:-400}"
 LIMIT="${TORTURE_TIMEOUT:-20}"
+ONLY="${TORTURE_ONLY:-}"
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 # Sanitizer builds see every Lua block only through malloc.
@@ -36,6 +38,7 @@ verdict () {
   if grep -q "Sanitizer\|runtime error:" "$2"; then echo "sanitizer report"
   elif grep -q "PANIC" "$2"; then echo "Lua panic"
   elif [ "$1" -eq 124 ]; then echo "hang (over $LIMIT s)"
+  elif [ "$1" -eq 137 ]; then echo "hang (over $LIMIT s, killed after TERM)"
   elif [ "$1" -gt 128 ]; then echo "killed by signal $(($1 - 128))"
   elif [ "$1" -ne 0 ] && [ "$1" -ne 1 ]; then echo "exit status $1"
   elif [ "$3" = script ] && [ "$1" -ne 0 ] &&
@@ -50,7 +53,8 @@ VAR=LUAIO_FAIL_ALLOC
 PRELOAD=""                   # LD_PRELOAD=shim for the program, not timeout
 torture () {
   kind="$1"; points="$2"; shift 2
-  n_total=$(timeout "$LIMIT" env $PRELOAD $VAR=0 "$@" 2>&1 >/dev/null |
+  case "$*" in *"$ONLY"*) ;; *) return ;; esac
+  n_total=$(timeout -k 5 "$LIMIT" env $PRELOAD $VAR=0 "$@" 2>&1 >/dev/null |
             sed -n 's/^[a-z]* torture: \([0-9]*\) allocations$/\1/p' |
             tail -1)
   if [ -z "$n_total" ]; then
@@ -63,7 +67,7 @@ torture () {
   echo "torture: $* ($n_total allocations, stride $stride)"
   n=1
   while [ "$n" -le "$n_total" ]; do
-    timeout "$LIMIT" env $PRELOAD $VAR=$n "$@" >"$OUT/run" 2>&1
+    timeout -k 5 "$LIMIT" env $PRELOAD $VAR=$n "$@" >"$OUT/run" 2>&1
     rc=$?
     tried=$((tried + 1))
     why=$(verdict "$rc" "$OUT/run" "$kind")

@@ -187,7 +187,8 @@ function Semaphore:value() end
 ---@return boolean
 function Semaphore:locked() end
 
----A permit from `s:acquire()`; releases on `<close>` and collection.
+---A permit from `s:acquire()`; releases on `<close>` or `release()`, not
+---on collection. `lock:release()` spends a lock's holding permit.
 ---@class luaio.Permit
 local Permit = {}
 
