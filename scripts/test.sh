@@ -43,3 +43,6 @@ torture_cancel () {
 lane "cancellation torture (ASan build)" torture_cancel
 # Fuzzers, 30 s each from the seed corpora (README, "Fuzzing").
 lane "fuzzers" sh scripts/fuzz.sh all 30 -seed=1
+# Allocation-failure torture: the C tests and spec/torture/*.lua with
+# their n-th Lua allocation failing, n = 1..N (README, "Torture modes").
+lane "allocation torture (ASan build)" sh scripts/torture.sh build-asan
