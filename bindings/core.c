@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * core.c: the `luaio` module: spawn, sleep, now, current, tasks, run and
  * the error predicates. bindings/flow.c (gather, wait, timeouts...) and

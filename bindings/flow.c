@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * flow.c: waiting on several tasks and bounding waits in time: gather,
  * wait, as_completed, timeout, wait_for, shield, shielded and task

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * fs.c: `luaio.fs`, files and folders through libuv's thread pool.
  *

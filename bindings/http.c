@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * http.c: `luaio.http`, an HTTP client on libcurl's multi_socket API
  * driven by the host's libuv loop.

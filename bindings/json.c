@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * json.c: `luaio.json`, JSON that loses nothing, on yajl.
  *

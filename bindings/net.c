@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * net.c: `luaio.net`, TCP streams, servers, DNS and UDP on libuv.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * sync.c: queues, semaphores, locks, events, conditions and a rate
  * limiter. Part of the `luaio` module (luaio__sync_register); also

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- api_pipeline.lua: list the ids, then fetch each one's details and posts
 -- concurrently. Run: luaio examples/api_pipeline.lua BASE_URL
 local aio = require "luaio"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- chat_server.lua: every line a client sends reaches every other client.
 -- Run: luaio examples/chat_server.lua [port] ; then connect with telnet/nc.
 local aio = require "luaio"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- crawl.lua: a concurrent web crawler, the luaio flagship.
 --
 --   luaio examples/crawl.lua [URL] [--depth N] [--concurrency N]

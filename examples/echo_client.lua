@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- echo_client.lua: send lines to the echo server and print the answers.
 -- Run: luaio examples/echo_client.lua PORT line1 line2 ...
 local net = require "luaio.net"

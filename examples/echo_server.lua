@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- echo_server.lua: a line echo server. Run: luaio examples/echo_server.lua [port]
 -- It prints the port it listens on (0 picks a free one); Ctrl-C stops it.
 local aio = require "luaio"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- fetch_json.lua: fetch several URLs concurrently, handle each result's
 -- error on its own. Run: luaio examples/fetch_json.lua http://127.0.0.1:PORT
 local aio = require "luaio"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- fetch_retry.lua: fetch with a timeout, retrying with exponential
 -- backoff and jitter (the loop spelled out; the client's `retries`
 -- option does the same for you). Run: luaio examples/fetch_retry.lua BASE

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- files_count_lines.lua: count the lines of a (large) file line by line,
 -- reading in big chunks. Run: luaio examples/files_count_lines.lua FILE
 local fs = require "luaio.fs"

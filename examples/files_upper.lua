@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- files_upper.lua: process several files concurrently, writing an
 -- upper-cased copy of each. Run: luaio examples/files_upper.lua [folder]
 local aio = require "luaio"

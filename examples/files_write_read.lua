@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- files_write_read.lua: write a file, then read it back (aiofiles' first
 -- example). Run: luaio examples/files_write_read.lua [folder]
 local fs = require "luaio.fs"

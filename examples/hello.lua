@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- hello.lua: tasks, sleeping and awaiting. Run: luaio examples/hello.lua world
 local aio = require "luaio"
 

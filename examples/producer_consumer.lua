@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- producer_consumer.lua: a bounded queue feeds 4 workers; a semaphore
 -- allows at most 2 "uploads" at once; closing the queue ends the workers.
 local aio = require "luaio"

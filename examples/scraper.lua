@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- scraper.lua: a rate-limited scraper "class": at most 3 requests at
 -- once (semaphore), at most 50 per second (rate limiter), errors counted
 -- per page instead of stopping the run. Run: luaio examples/scraper.lua BASE

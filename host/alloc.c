@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * alloc.c: the host's allocator for Lua memory.
  *

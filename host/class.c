@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * class.c: the metatables of the objects bindings hand to Lua.
  */

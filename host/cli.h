@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * cli.h: what the files of the luaio program (main.c, repl.c) share.
  * Not part of libluaio: both files use only the public luaio.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * host.h: what host/ and bindings/ share and embedders do not see.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * main.c: the luaio program. Written only against luaio.h: the CLI is
  * the first embedder.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * repl.c: the luaio program's REPL. Each entry runs as a task, so it may
  * wait; the prompt returns when it finishes. While the prompt waits the

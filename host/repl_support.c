@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * repl_support.c: what an interactive embedder (the luaio program's REPL)
  * needs beyond the rest of the API.

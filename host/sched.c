@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * sched.c: tasks, the ready queue, cancellation, and the only lua_resume
  * of the code base.

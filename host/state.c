@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * state.c: the host object, which owns the lua_State and the uv_loop_t
  * (its own, or one the embedder lends), and its teardown.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * task.c: the luaio.Task userdata seen by scripts.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * testing.c: what the test glue (lua/test.lua) needs to see inside the
  * host, as the internal table `aio._test`: a watchdog that notices a

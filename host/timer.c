@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * timer.c: one uv_timer_t per host and a min-heap of deadlines.
  *

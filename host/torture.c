@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * torture.c: test instrumentation that makes rare paths happen on demand.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * wait.c: the one suspend/resume mechanism.
  *

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- luaio.download: http.download(url, path [, opts]) streams a response
 -- to a file: into a temporary file beside path, renamed over path only
 -- when complete, so a failure leaves nothing behind. opts are request

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- luaio.test: runs busted inside the main task, so every describe/it
 -- block may call async functions directly. Called as
 -- require("luaio.test")(args) by `luaio test [busted args]`.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- luaio.torture: cancellation torture for `luaio test` (LUAIO_TORTURE=cancel).
 --
 -- Each test runs once as usual (its result is the test's), counting n,

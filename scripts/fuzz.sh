@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT (see LICENSE)
 # Builds the libFuzzer targets of spec/fuzz/ (clang, ASan, UBSan, in
 # build-fuzz/) and runs one target, or all, for SECONDS each:
 #

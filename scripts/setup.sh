@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT (see LICENSE)
 # Installs what luaio needs from Debian (when missing), then configures
 # and builds it in build/. Used by scripts/test.sh and scripts/demo.sh.
 set -eu

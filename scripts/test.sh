@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT (see LICENSE)
 # The test command: sets up, builds, then runs every spec (examples and
 # the C embedding tests included) through ctest three times: as built
 # (build/), under valgrind (build-valgrind/), which must report no leak

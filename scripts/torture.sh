@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT (see LICENSE)
 # Allocation-failure torture: runs each C embedding test and each script
 # of spec/torture/ once cleanly to count its Lua allocations (N), then
 # again with LUAIO_FAIL_ALLOC=n for n = 1..N (with a stride when N is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * job_runner.c: a C application with its own libuv loop that exposes an
  * async function to scripts, app.next_job(), and runs a user's script

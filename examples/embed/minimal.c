@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* minimal.c: add async Lua scripting to a libuv program (README). */
 #include <luaio.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * embed_test.c: the embedding API from C (run by ctest, also under
  * valgrind). Prints "N passed, M failed" and exits non-zero on failure.

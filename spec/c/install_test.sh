@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT (see LICENSE)
 # cmake --install into a temporary prefix, then use the installed tree as
 # a user would: the embedding examples built with pkg-config (shared and
 # --static) and with find_package(luaio), `require "luaio"` from lua5.4,

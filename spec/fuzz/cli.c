@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * cli.c: fuzz target for the luaio program's command line.
  *

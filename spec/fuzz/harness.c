@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * harness.c: the libFuzzer driver shared by the Lua-driven targets.
  *
