@@ -29,18 +29,8 @@ for t in $which; do
 done
 
 if [ $build = 1 ]; then
-  missing=""                  # clang and its libFuzzer/sanitizer runtimes
-  for p in clang libclang-rt-dev; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
-  done
-  if [ -n "$missing" ]; then
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    echo "installing:$missing"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing \
-      >/dev/null
-  fi
+  # clang and its libFuzzer/sanitizer runtimes, with luaio's packages
+  LUAIO_EXTRA_PKGS="clang libclang-rt-dev" LUAIO_NO_BUILD=1 sh scripts/setup.sh
   CC=clang cmake -S . -B "$BUILD" -DLUAIO_FUZZ=ON \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   targets=""

@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: MIT (see LICENSE)
 # Installs what luaio needs from Debian (when missing), then configures
 # and builds it in build/. Used by scripts/test.sh and scripts/demo.sh.
+# LUAIO_EXTRA_PKGS adds packages; LUAIO_NO_BUILD=1 stops after installing
+# (scripts/fuzz.sh, which builds with clang itself).
 set -eu
 cd "$(dirname "$0")/.."
 PKGS="build-essential cmake pkg-config liblua5.4-dev lua5.4 luarocks libuv1-dev
 libcurl4-openssl-dev lua-cjson-dev lua-cjson libyajl-dev lua-busted
 nginx-light libnginx-mod-http-echo openssl python3
-valgrind procps libedit-dev"
+valgrind procps libedit-dev ${LUAIO_EXTRA_PKGS:-}"
 missing=""
 for p in $PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -19,6 +21,7 @@ if [ -n "$missing" ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
+[ "${LUAIO_NO_BUILD:-0}" = 1 ] && exit 0
 BUILD="${LUAIO_BUILD:-build}"
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE="${LUAIO_BUILD_TYPE:-RelWithDebInfo}" \
   ${LUAIO_CMAKE_ARGS:-} >/dev/null
