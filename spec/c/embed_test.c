@@ -175,7 +175,7 @@ static void test_runaway_uncatchable (void) {
   luaio_host *h;
   char err[512];
   cfg.runaway_ms = 50;
-  h = luaio_new(&cfg);
+  h = new_host(&cfg);
   CHECK(run(h, "local aio = require 'luaio'\n"
                "local caught = 0\n"
                "local spin = aio.spawn(function()\n"
@@ -199,9 +199,11 @@ static void test_stop_grace (void) {
   luaio_host *h;
   luaio_task *t;
   cfg.grace_ms = 100;
-  h = luaio_new(&cfg);
+  h = new_host(&cfg);
   t = luaio_spawn_string(h, "local aio = require 'luaio'\n"
                          "while true do pcall(aio.sleep, 1) end", "=swallow");
+  CHECK(t != NULL);
+  if (t == NULL) { luaio_close(h); return; }
   uv_run(luaio_loop(h), UV_RUN_NOWAIT);
   CHECK(!luaio_task_done(t));
   CHECK(luaio_stop(h) == 1);
