@@ -4,12 +4,9 @@ local helpers = require "spec.helpers"
 
 local dir
 
-before_each(function() dir = fs.mkdtemp() end)
-after_each(function()
-  os.execute("chmod -R u+rwx '" .. dir .. "' 2>/dev/null; rm -rf '" .. dir .. "'")
-  collectgarbage()
-  assert.are.equal(1, #aio.tasks(), "tasks left running")
-end)
+local make_dir, remove_dir = helpers.temp_dir_hooks(function(d) dir = d end)
+before_each(make_dir)
+after_each(remove_dir)
 
 local function fails(code, fn)
   local ok, e = pcall(fn)

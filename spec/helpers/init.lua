@@ -52,4 +52,22 @@ function M.run_luaio(src, args)
   return rc, out
 end
 
+-- A fresh temp folder for each test: returns the before_each and
+-- after_each hooks (busted's hook functions exist only in the spec file).
+-- set(path) gets the folder before each test; after the test it is
+-- removed and no task may be left running.
+function M.temp_dir_hooks(set)
+  local fs = require "luaio.fs"
+  local aio = require "luaio"
+  local path
+  local function make() path = fs.mkdtemp(); set(path) end
+  local function remove()
+    os.execute("chmod -R u+rwx '" .. path .. "' 2>/dev/null; rm -rf '"
+               .. path .. "'")
+    collectgarbage()
+    require("luassert").are.equal(1, #aio.tasks(), "tasks left running")
+  end
+  return make, remove
+end
+
 return M

@@ -4,14 +4,12 @@
 -- write; copies and renames had the same race.
 local aio = require "luaio"
 local fs = require "luaio.fs"
+local helpers = require "spec.helpers"
 
 local dir
-before_each(function() dir = fs.mkdtemp() end)
-after_each(function()
-  os.execute("rm -rf '" .. dir .. "'")
-  collectgarbage()
-  assert.are.equal(1, #aio.tasks(), "tasks left running")
-end)
+local make_dir, remove_dir = helpers.temp_dir_hooks(function(d) dir = d end)
+before_each(make_dir)
+after_each(remove_dir)
 
 -- Start fn in a task, let it run for `delay` seconds, cancel it and wait
 -- until it is done. Returns whether it completed before the cancel.

@@ -7,12 +7,9 @@ local fs = require "luaio.fs"
 local helpers = require "spec.helpers"
 
 local dir
-before_each(function() dir = fs.mkdtemp() end)
-after_each(function()
-  os.execute("rm -rf '" .. dir .. "'")
-  collectgarbage()
-  assert.are.equal(1, #aio.tasks(), "tasks left running")
-end)
+local make_dir, remove_dir = helpers.temp_dir_hooks(function(d) dir = d end)
+before_each(make_dir)
+after_each(remove_dir)
 
 -- Run src as a child luaio with a hard limit; returns rc, out, seconds.
 local function run_child(src)

@@ -2,14 +2,12 @@
 -- atomic writes killed with -9 left temporary files behind forever.
 local aio = require "luaio"
 local fs = require "luaio.fs"
+local helpers = require "spec.helpers"
 
 local dir
-before_each(function() dir = fs.mkdtemp() end)
-after_each(function()
-  os.execute("rm -rf '" .. dir .. "'")
-  collectgarbage()
-  assert.are.equal(1, #aio.tasks(), "tasks left running")
-end)
+local make_dir, remove_dir = helpers.temp_dir_hooks(function(d) dir = d end)
+before_each(make_dir)
+after_each(remove_dir)
 
 describe("fs size limits #safety", function()
   it("fs.read refuses a file larger than max_size", function()

@@ -3,14 +3,12 @@
 -- argument of every fs function now rejects it.
 local aio = require "luaio"
 local fs = require "luaio.fs"
+local helpers = require "spec.helpers"
 
 local dir
-before_each(function() dir = fs.mkdtemp() end)
-after_each(function()
-  os.execute("rm -rf '" .. dir .. "'")
-  collectgarbage()
-  assert.are.equal(1, #aio.tasks(), "tasks left running")
-end)
+local make_dir, remove_dir = helpers.temp_dir_hooks(function(d) dir = d end)
+before_each(make_dir)
+after_each(remove_dir)
 
 local function rejects(name, arg, fn)
   local ok, e = pcall(fn)
