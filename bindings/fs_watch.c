@@ -59,6 +59,7 @@ typedef struct wreq {
 } wreq;
 
 static void add_dir (watcher *w, const char *rel, int report);
+static void start_probe (watcher *w, const char *rel, int events);
 
 /* ---- memory ------------------------------------------------------------- */
 
@@ -155,15 +156,13 @@ static wreq *wreq_new (watcher *w, const char *rel) {
   return r;
 }
 
-/* The request is over: free it; returns the watcher, NULL if closed
- * (then nothing more is done). */
-static watcher *wreq_end (wreq *r) {
+/* The request is over: free it (and the watcher, if it was closed and
+ * this was its last request). */
+static void wreq_end (wreq *r) {
   watcher *w = r->w;
-  int closed = w->closed;
   uv_fs_req_cleanup(&r->req);
   free(r);
   watcher_unref(w);
-  return closed ? NULL : w;
 }
 
 static void scan_done (watcher *w) {
@@ -181,6 +180,7 @@ static void scan_cb (uv_fs_t *req) {
       if ((rel = join(r->rel, d.name)) == NULL) { r->w->dropped++; break; }
       if (r->report) queue_event(r->w, rel, UV_RENAME);
       if (d.type == UV_DIRENT_DIR) add_dir(r->w, rel, r->report);
+      else if (d.type == UV_DIRENT_UNKNOWN) start_probe(r->w, rel, 0);
       free(rel);
     }
   if (!r->w->closed) scan_done(r->w);
@@ -211,7 +211,7 @@ static void probe_cb (uv_fs_t *req) {
   int isdir = req->result >= 0 && S_ISDIR(req->statbuf.st_mode);
   if (!w->closed) {
     if (r->events && req->result >= 0) queue_event(w, r->rel, r->events);
-    if (isdir && find_dir(w, r->rel) == NULL) add_dir(w, r->rel, 1);
+    if (isdir) add_dir(w, r->rel, 1);
     else if (!isdir) drop_dirs(w, r->rel);
   }
   wreq_end(r);
@@ -277,7 +277,9 @@ static int watch_dir (watcher *w, const char *rel, int report) {
 /* A folder found after the start; one that cannot be watched (gone
  * already, out of memory) is counted as dropped. */
 static void add_dir (watcher *w, const char *rel, int report) {
-  int rc = watch_dir(w, rel, report);
+  int rc;
+  if (find_dir(w, rel) != NULL) return;  /* seen by a probe and a scan */
+  rc = watch_dir(w, rel, report);
   if (rc < 0 && rc != UV_ENOENT && rc != UV_ENOTDIR) w->dropped++;
 }
 
