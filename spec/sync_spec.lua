@@ -106,6 +106,35 @@ describe("aio.queue", function()
     assert.are.equal("closed", e.kind)
   end)
 
+  it("follows one close rule: puts raise, drained gets end", function()
+    for _, make in ipairs({aio.queue, aio.lifo_queue, aio.priority_queue}) do
+      local q = make(1)
+      q:put(1)
+      local waiting_put = aio.spawn(function() q:put(2) end)
+      aio.sleep(0)
+      q:close()
+      assert.is_true(q:closed())
+      -- every put after close raises "closed", waiting or not
+      assert_fails(function() q:put(3) end, "closed", "queue is closed")
+      assert_fails(function() q:put_nowait(3) end, "closed", "queue is closed")
+      local ok, e = pcall(waiting_put.await, waiting_put)
+      assert.is_false(ok)
+      assert.is_true(aio.is_error(e, "closed"), tostring(e))
+      -- items put before close are still delivered, then every get ends
+      assert.are.equal(1, q:get())
+      assert.are.same({nil, "closed"}, {q:get()})
+      assert.are.same({nil, "closed"}, {q:get_nowait()})
+    end
+  end)
+
+  it("ends a waiting getter with nil, 'closed' on close", function()
+    local q = aio.queue()
+    local getter = aio.spawn(function() return q:get() end)
+    aio.sleep(0)
+    q:close()
+    assert.are.same({nil, "closed"}, {getter:await()})
+  end)
+
   it("join waits for task_done of every item", function()
     local q = aio.queue()
     local processed = 0
