@@ -75,6 +75,7 @@ int luaio__heap_pop(lua_State *L, int qidx, int t, luaio__queue *q);
 /* ---- the module's parts ----------------------------------------------- */
 
 extern const luaL_Reg luaio__queue_funcs[];   /* sync_queue.c */
+extern const luaL_Reg luaio__select_funcs[];  /* sync_select.c */
 extern const luaL_Reg luaio__lock_funcs[];    /* sync_lock.c */
 extern const luaL_Reg luaio__limiter_funcs[]; /* sync_limiter.c */
 

@@ -447,6 +447,18 @@ function aio.lock() end
 ---@return luaio.Event
 function aio.event() end
 
+---Waits on several queues at once; exactly one case fires. Returns its
+---index and, for a get, the item; `which, nil, "closed"` for a closed
+---queue; `nil, "timeout"` when `timeout` seconds pass first (0 polls).
+---Ready cases are chosen among uniformly at random.
+---@async
+---@param cases ({get: luaio.Queue}|{put: luaio.Queue, value: any})[]
+---@param timeout? number seconds, >= 0
+---@return integer? which
+---@return any value
+---@return "closed"|nil closed
+function aio.select(cases, timeout) end
+
 ---A condition variable, on `lock` or a new one.
 ---@param lock? luaio.Semaphore
 ---@return luaio.Condition
