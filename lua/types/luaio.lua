@@ -274,6 +274,31 @@ function RateLimiter:try_acquire(key) end
 ---@return integer
 function RateLimiter:key_count() end
 
+---A result that comes later, from `aio.future()` (or C's
+---`luaio_future_new`), awaited by any number of tasks.
+---@class luaio.Future
+local Future = {}
+
+---Completes the future with the values (nils included); raises if it is
+---already done.
+---@param ... any
+function Future:set(...) end
+
+---Completes the future with an error, raised by every await; raises if
+---it is already done.
+---@param err any not nil
+function Future:fail(err) end
+
+---Waits while the future is pending, then returns its values or raises
+---its error.
+---@async
+---@return any ...
+function Future:await() end
+
+---Whether the future is set or failed.
+---@return boolean
+function Future:done() end
+
 ---The `luaio` module: tasks, combinators, queues and synchronisation.
 ---@class luaio
 ---@field version string the luaio version
@@ -458,6 +483,10 @@ function aio.event() end
 ---@return any value
 ---@return "closed"|nil closed
 function aio.select(cases, timeout) end
+
+---A new pending future.
+---@return luaio.Future
+function aio.future() end
 
 ---A condition variable, on `lock` or a new one.
 ---@param lock? luaio.Semaphore
