@@ -92,3 +92,56 @@ describe("aio.select under races #safety", function()
     for k in pairs(outs) do assert(sent[k], "put " .. k .. " not reported") end
   end)
 end)
+
+-- Stopped at its wait by a cancel or an enclosing aio.timeout, a select
+-- or a future's await takes nothing: what it waited for reaches the
+-- next waiter.
+for _, how in ipairs({"cancel", "timeout"}) do
+  describe("selects and futures stopped by " .. how .. " #safety", function()
+    after_each(assert_no_tasks)
+
+    local function stop(wait)
+      local a
+      if how == "cancel" then a = aio.spawn(wait)
+      else a = aio.spawn(function() return aio.timeout(0.02, wait) end) end
+      aio.sleep(0)
+      assert.are.equal("pending", a:status())
+      if how == "cancel" then a:cancel() end
+      local ok, e = pcall(a.await, a)
+      assert.is_false(ok, "the wait was not stopped")
+      if how == "cancel" then assert.is_true(aio.is_cancelled(e), tostring(e))
+      else assert.is_true(aio.is_timeout(e), tostring(e)) end
+    end
+
+    it("a get case leaves the item to the next getter", function()
+      local q1, q2 = aio.queue(), aio.queue()
+      stop(function() return aio.select{{get = q1}, {get = q2}} end)
+      local b = aio.spawn(function() return q2:get() end)
+      aio.sleep(0)
+      q2:put("item")
+      assert.are.equal("item", aio.timeout(2, b.await, b))
+      assert.is_true(q1:empty() and q2:empty())
+    end)
+
+    it("a put case leaves the slot to the next putter", function()
+      local full = aio.queue(1)
+      full:put(1)
+      stop(function() return aio.select{{put = full, value = "lost"}} end)
+      local b = aio.spawn(function() full:put(2); return "put" end)
+      aio.sleep(0)
+      assert.are.equal(1, full:get())
+      assert.are.equal("put", aio.timeout(2, b.await, b))
+      assert.are.equal(2, full:get())
+      assert.is_true(full:empty())
+    end)
+
+    it("future:await leaves the future to the others", function()
+      local f = aio.future()
+      stop(function() return f:await() end)
+      local b = aio.spawn(function() return f:await() end)
+      aio.sleep(0)
+      f:set("v")
+      assert.are.equal("v", aio.timeout(2, b.await, b))
+    end)
+  end)
+end
