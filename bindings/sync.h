@@ -25,15 +25,16 @@ typedef struct luaio__queue {
   lua_Integer items_reserved;   /* items promised to woken getters */
   lua_Integer slots_reserved;   /* slots promised to woken putters */
   lua_Integer unfinished;       /* put minus task_done */
-  lua_Integer seq;              /* priority queue: puts so far */
+  lua_Integer seq;              /* priority queue: puts so far, */
+  lua_Integer *seqs, seqcap;    /* the number of each entry (1-based) */
   luaio_waitlist getters, putters, joiners;
 } luaio__queue;
 
 #define LUAIO_QUEUE "luaio.Queue"
 
 /* Queue uservalues: the items table, the priority order, and (priority
- * queues) the insertion number of each item, which makes the order
- * stable. */
+ * queues) the userdata holding seqs, the insertion number of each item,
+ * which makes the order stable. */
 enum { QV_ITEMS = 1, QV_LESS = 2, QV_SEQS = 3, QV_N = 3 };
 
 /* The queue at idx, or NULL if it is not one. */

@@ -329,10 +329,6 @@ static int new_queue (lua_State *L, int kind, const char *fname) {
     lua_pushvalue(L, 2);
     lua_setiuservalue(L, -2, QV_LESS);
   }
-  if (kind == Q_PRIO) {
-    lua_newtable(L);
-    lua_setiuservalue(L, -2, QV_SEQS);
-  }
   luaL_setmetatable(L, LUAIO_QUEUE);
   return 1;
 }
