@@ -107,10 +107,18 @@ static const luaL_Reg permit_meta[] = {
   {"__close", permit_release}, {NULL, NULL}
 };
 
+/* The name the user called a method of s by, in errors. */
+static const char *sem_name (sem *s, const char *method) {
+  if (strcmp(method, "acquire") == 0)
+    return s->is_lock ? "lock:acquire" : "semaphore:acquire";
+  return s->is_lock ? "lock:with" : "semaphore:with";
+}
+
 /* Stack: s, the inert permit, the waiter. */
 static int acquire_k (lua_State *L, int status, lua_KContext ctx) {
-  (void)ctx;
-  if (status != 0) return luaio_raise_uv(L, status, "acquire", NULL, NULL);
+  sem *s = (sem *)ctx;
+  if (status != 0)
+    return luaio_raise_uv(L, status, sem_name(s, "acquire"), NULL, NULL);
   return arm(L, (permit *)lua_touserdata(L, 2), 2);  /* handed over */
 }
 
@@ -125,7 +133,7 @@ static int sem_acquire (lua_State *L) {
     s->value--;
     return arm(L, p, 2);
   }
-  luaio_check_wait(L, s->is_lock ? "lock:acquire" : "semaphore:acquire");
+  luaio_check_wait(L, sem_name(s, "acquire"));
   return luaio_waitlist_wait(L, &s->waiters, acquire_k, (lua_KContext)s);
 }
 
@@ -157,7 +165,7 @@ static int sem_release (lua_State *L) {
 }
 
 static int with_done_k (lua_State *L, int status, lua_KContext ctx) {
-  give_back(L, (int)ctx, "with");
+  give_back(L, (int)ctx, sem_name(check_sem(L), "with"));
   if (status != LUA_OK && status != LUA_YIELD) return lua_error(L);
   return lua_gettop(L) - (int)ctx;
 }

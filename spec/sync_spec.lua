@@ -259,6 +259,9 @@ describe("aio.semaphore / aio.lock", function()
     local b = aio.bounded_semaphore(1)
     assert.has_error(function() b:release() end,
       "semaphore:release: released too many times")
+    assert.has_error(function() b:with(function() b:release() end) end,
+      "semaphore:with: released too many times")
+    assert.are.equal(1, b:value())
     assert.has_error(function() aio.semaphore(-1) end,
       "bad argument #1 to 'aio.semaphore' (value must be >= 0)")
   end)
