@@ -232,6 +232,9 @@ void luaio__preload_lua(luaio_host *h);
 void luaio__class(lua_State *L, const char *name, const luaL_Reg *methods,
                   lua_CFunction close, const luaL_Reg *meta);
 
+/* future.c: aio.future(), for the sync binding. */
+int luaio__future_new(lua_State *L);
+
 /* bindings */
 int luaopen_luaio_core(lua_State *L);
 void luaio__flow_register(lua_State *L);

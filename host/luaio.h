@@ -290,6 +290,50 @@ int luaopen_luaio(lua_State *L);
 void luaio_torture_fail_alloc(long n);
 long luaio_torture_alloc_count(void);
 
+/* ---- Futures ------------------------------------------------------------
+ * A future (luaio.Future, aio.future() in Lua) is a result that comes
+ * later: completed once, with values (set) or an error (fail), and
+ * awaited by any number of tasks (f:await()). C code completes one from
+ * any callback on the loop's thread (a uv callback, a library's
+ * completion) and the tasks awaiting it resume. L is the host's main
+ * state or one of its threads.
+ *
+ * A handle (luaio_future *) pins the Lua object until it is released, so
+ * a callback can complete a future that Lua code has dropped meanwhile.
+ * Every handle from luaio_future_new or luaio_future_ref is released
+ * once with luaio_future_release; a released handle may no longer be
+ * used (the future itself lives on while Lua holds it). */
+typedef struct luaio_future luaio_future;
+
+/* Push a new pending future and return a handle to it. [-0, +1] */
+luaio_future *luaio_future_new(lua_State *L);
+
+/* A handle to the future at idx (one Lua passed to C), or NULL if the
+ * value there is not a future. [-0, +0] */
+luaio_future *luaio_future_ref(lua_State *L, int idx);
+
+/* Drop a handle. */
+void luaio_future_release(lua_State *L, luaio_future *f);
+
+/* Complete f with the n values on the top of L (popped): every task
+ * awaiting it resumes with them. Returns LUAIO_OK, or LUAIO_ERROR if f
+ * was already done (the values are popped all the same). [-n, +0] */
+int luaio_future_set(lua_State *L, luaio_future *f, int n);
+
+/* Complete f with the error value on the top of L (popped): every
+ * await raises it. Returns as luaio_future_set. [-1, +0] */
+int luaio_future_fail(lua_State *L, luaio_future *f);
+
+/* 1 once f is set or failed, else 0. */
+int luaio_future_done(luaio_future *f);
+
+/* Push the future of a handle. [-0, +1] */
+void luaio_future_push(lua_State *L, luaio_future *f);
+
+/* The future at idx without taking a handle (valid while it is there),
+ * or NULL. */
+luaio_future *luaio_tofuture(lua_State *L, int idx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -30,6 +30,7 @@ local cases = {
   {"aio.bounded_semaphore", aio.bounded_semaphore, 1, T},
   {"aio.condition", aio.condition, 1, T},
   {"aio.rate_limiter", aio.rate_limiter, 1, 0},
+  {"aio.select", aio.select, 1, 5},
   {"fs.read", fs.read, 1, T},
   {"fs.write", fs.write, 1, T},
   {"fs.append", fs.append, 1, T},

@@ -106,6 +106,35 @@ describe("aio.queue", function()
     assert.are.equal("closed", e.kind)
   end)
 
+  it("follows one close rule: puts raise, drained gets end", function()
+    for _, make in ipairs({aio.queue, aio.lifo_queue, aio.priority_queue}) do
+      local q = make(1)
+      q:put(1)
+      local waiting_put = aio.spawn(function() q:put(2) end)
+      aio.sleep(0)
+      q:close()
+      assert.is_true(q:closed())
+      -- every put after close raises "closed", waiting or not
+      assert_fails(function() q:put(3) end, "closed", "queue is closed")
+      assert_fails(function() q:put_nowait(3) end, "closed", "queue is closed")
+      local ok, e = pcall(waiting_put.await, waiting_put)
+      assert.is_false(ok)
+      assert.is_true(aio.is_error(e, "closed"), tostring(e))
+      -- items put before close are still delivered, then every get ends
+      assert.are.equal(1, q:get())
+      assert.are.same({nil, "closed"}, {q:get()})
+      assert.are.same({nil, "closed"}, {q:get_nowait()})
+    end
+  end)
+
+  it("ends a waiting getter with nil, 'closed' on close", function()
+    local q = aio.queue()
+    local getter = aio.spawn(function() return q:get() end)
+    aio.sleep(0)
+    q:close()
+    assert.are.same({nil, "closed"}, {getter:await()})
+  end)
+
   it("join waits for task_done of every item", function()
     local q = aio.queue()
     local processed = 0
@@ -230,6 +259,9 @@ describe("aio.semaphore / aio.lock", function()
     local b = aio.bounded_semaphore(1)
     assert.has_error(function() b:release() end,
       "semaphore:release: released too many times")
+    assert.has_error(function() b:with(function() b:release() end) end,
+      "semaphore:with: released too many times")
+    assert.are.equal(1, b:value())
     assert.has_error(function() aio.semaphore(-1) end,
       "bad argument #1 to 'aio.semaphore' (value must be >= 0)")
   end)
@@ -332,5 +364,133 @@ describe("examples/producer_consumer.lua", function()
     assert.matches("processed 20 jobs with 4 workers", out)
     assert.matches("sum of results 420", out)
     assert.matches("at most 2 uploads at once", out)
+  end)
+end)
+
+describe("priority queue stability", function()
+  it("returns equal priorities in insertion order", function()
+    local q = aio.priority_queue(0, function(a, b) return a.p < b.p end)
+    local n = 200
+    for i = 1, n do q:put({p = i % 3, i = i}) end
+    local last = {p = -1, i = 0}
+    for _ = 1, n do
+      local item = q:get()
+      if item.p == last.p then assert.is_true(item.i > last.i) end
+      assert.is_true(item.p >= last.p)
+      last = item
+    end
+    local plain = aio.priority_queue()
+    for _ = 1, 5 do plain:put(1) end
+    assert.are.equal(5, plain:size())
+  end)
+
+  it("stays stable when gets and puts interleave", function()
+    local q = aio.priority_queue(0, function(a, b) return a[1] < b[1] end)
+    local seq, got = 0, {}
+    for round = 1, 50 do
+      for _ = 1, 3 do seq = seq + 1; q:put({round % 2, seq}) end
+      got[#got + 1] = q:get()
+    end
+    while not q:empty() do got[#got + 1] = q:get() end
+    -- per priority, the items come out in the order they went in
+    local last = {[0] = 0, [1] = 0}
+    for _, item in ipairs(got) do
+      assert.is_true(item[2] > last[item[1]])
+      last[item[1]] = item[2]
+    end
+    assert.are.equal(150, #got)
+  end)
+end)
+
+describe("aio.select", function()
+  after_each(assert_no_tasks)
+
+  it("takes a ready case, or waits for the first one", function()
+    local q1, q2 = aio.queue(), aio.queue()
+    q2:put("b")
+    assert.are.same({2, "b"}, {aio.select{{get = q1}, {get = q2}}})
+    local t = aio.spawn(function() aio.sleep(0.01); q1:put("a") end)
+    assert.are.same({1, "a"}, {aio.select{{get = q1}, {get = q2}}})
+    t:await()
+    local full = aio.queue(1)
+    full:put(0)
+    local out = aio.queue(1)
+    assert.are.same({2}, {aio.select{{put = full, value = 1},
+                                      {put = out, value = 2}}})
+    assert.are.equal(2, out:get())
+  end)
+
+  it("chooses fairly at random among ready cases", function()
+    local qs, count = {}, {0, 0, 0}
+    for i = 1, 3 do
+      qs[i] = aio.queue()
+      for _ = 1, 3000 do qs[i]:put(i) end
+    end
+    local cases = {{get = qs[1]}, {get = qs[2]}, {get = qs[3]}}
+    for _ = 1, 3000 do
+      local which = aio.select(cases)
+      count[which] = count[which] + 1
+    end
+    for i = 1, 3 do
+      assert.is_true(count[i] > 800 and count[i] < 1200, tostring(count[i]))
+    end
+  end)
+
+  it("fires a closed queue's case with a closed marker", function()
+    local q, other = aio.queue(), aio.queue()
+    local t = aio.spawn(function()
+      return aio.select{{get = other}, {get = q}}
+    end)
+    aio.sleep(0)
+    q:close()
+    assert.are.same({2, nil, "closed"}, {t:await()})
+    assert.are.same({1, nil, "closed"}, {aio.select{{put = q, value = 1}}})
+    local full = aio.queue(1)
+    full:put(1)
+    local putter = aio.spawn(function()
+      return aio.select{{put = full, value = 2}}
+    end)
+    aio.sleep(0)
+    full:close()
+    assert.are.same({1, nil, "closed"}, {putter:await()})
+    assert.are.equal(1, full:get())              -- items still delivered
+  end)
+
+  it("times out with nil, 'timeout', taking nothing", function()
+    local q = aio.queue()
+    assert.are.same({nil, "timeout"}, {aio.select({{get = q}}, 0)})
+    assert.are.same({nil, "timeout"}, {aio.select({{get = q}}, 0.01)})
+    q:put(1)
+    assert.are.equal(1, q:get_nowait())
+    local t = aio.spawn(function() return aio.select{{get = q}} end)
+    aio.sleep(0)
+    t:cancel()
+    assert.is_false(pcall(t.await, t))
+    q:put(2)
+    assert.are.equal(2, q:get_nowait())          -- not taken by the select
+  end)
+
+  it("rejects invalid cases", function()
+    local q = aio.queue()
+    local function err(cases, timeout, msg)
+      assert.has_error(function() aio.select(cases, timeout) end, msg)
+    end
+    local pre = "bad argument #1 to 'aio.select' ("
+    err(nil, nil, "bad argument #1 to 'aio.select' (table expected, got nil)")
+    err({}, nil, pre .. "1 to 1000000 cases expected)")
+    err({5}, nil, pre .. "case 1: table expected)")
+    err({{get = q}, {get = 5}}, nil, pre .. "case 2: get: queue expected)")
+    err({{put = q}}, nil, pre .. "case 1: put needs a value)")
+    err({{get = q, value = 1}}, nil, pre .. "case 1: value goes only with put)")
+    err({{get = q, put = q, value = 1}}, nil,
+        pre .. "case 1: get = queue or put = queue expected (one of them))")
+    err({{}}, nil,
+        pre .. "case 1: get = queue or put = queue expected (one of them))")
+    err({{get = q, timeout = 1}}, nil, pre .. "case 1: unknown field 'timeout')")
+    err({{get = q}}, -1,
+        "bad argument #2 to 'aio.select' (seconds must be >= 0, got -1.0)")
+    local co = coroutine.wrap(function() return aio.select{{get = q}} end)
+    assert.has_error(co, "aio.select: not inside a luaio task (a plain "
+      .. "coroutine, the main thread or a C callback cannot wait)")
   end)
 end)

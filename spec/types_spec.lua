@@ -30,7 +30,8 @@ local SECTIONS = {
   ["combinators"] = {receivers = {g = "luaio.Group"}},
   ["queues"] = {
     receivers = {q = "luaio.Queue", s = "luaio.Semaphore",
-                 permit = "luaio.Permit", r = "luaio.RateLimiter"},
+                 permit = "luaio.Permit", r = "luaio.RateLimiter",
+                 f = "luaio.Future"},
     leadins = {{"An event has", "luaio.Event"},
                {"A condition has", "luaio.Condition"}}},
   ["luaio.http"] = {
@@ -291,6 +292,7 @@ local function make_objects(dir)
   add(aio.event())
   add(aio.condition())
   add(aio.rate_limiter(1))
+  add(aio.future())
   fs.write(dir .. "/f.txt", "x")
   closers[#closers + 1] = add(fs.open(dir .. "/f.txt"))
   closers[#closers + 1] = add(fs.watch(dir))

@@ -254,17 +254,50 @@ function Condition:locked() end
 ---@return any ...
 function Condition:with(fn, ...) end
 
----A token bucket from `aio.rate_limiter`.
+---A rate limiter from `aio.rate_limiter`: a sliding window, a token
+---bucket (with a burst), or one of either per key (`key = true`).
 ---@class luaio.RateLimiter
 local RateLimiter = {}
 
----Waits for a token (FIFO), sleeping until it is due.
+---Waits (FIFO) until one more acquisition is allowed.
 ---@async
-function RateLimiter:acquire() end
+---@param key? any the key, for a keyed limiter (required there)
+function RateLimiter:acquire(key) end
 
----Takes a token if one is available now.
+---Acquires if allowed now, without waiting.
+---@param key? any the key, for a keyed limiter (required there)
 ---@return boolean taken
-function RateLimiter:try_acquire() end
+function RateLimiter:try_acquire(key) end
+
+---How many keys a keyed limiter keeps (idle ones are dropped); 0 for
+---a limiter without keys.
+---@return integer
+function RateLimiter:key_count() end
+
+---A result that comes later, from `aio.future()` (or C's
+---`luaio_future_new`), awaited by any number of tasks.
+---@class luaio.Future
+local Future = {}
+
+---Completes the future with the values (nils included); raises if it is
+---already done.
+---@param ... any
+function Future:set(...) end
+
+---Completes the future with an error, raised by every await; raises if
+---it is already done.
+---@param err any not nil
+function Future:fail(err) end
+
+---Waits while the future is pending, then returns its values or raises
+---its error.
+---@async
+---@return any ...
+function Future:await() end
+
+---Whether the future is set or failed.
+---@return boolean
+function Future:done() end
 
 ---The `luaio` module: tasks, combinators, queues and synchronisation.
 ---@class luaio
@@ -439,17 +472,34 @@ function aio.lock() end
 ---@return luaio.Event
 function aio.event() end
 
+---Waits on several queues at once; exactly one case fires. Returns its
+---index and, for a get, the item; `which, nil, "closed"` for a closed
+---queue; `nil, "timeout"` when `timeout` seconds pass first (0 polls).
+---Ready cases are chosen among uniformly at random.
+---@async
+---@param cases ({get: luaio.Queue}|{put: luaio.Queue, value: any})[]
+---@param timeout? number seconds, >= 0
+---@return integer? which
+---@return any value
+---@return "closed"|nil closed
+function aio.select(cases, timeout) end
+
+---A new pending future.
+---@return luaio.Future
+function aio.future() end
+
 ---A condition variable, on `lock` or a new one.
 ---@param lock? luaio.Semaphore
 ---@return luaio.Condition
 function aio.condition(lock) end
 
----A token bucket: on average `n` acquisitions per `per_seconds`
----(default 1), bursts up to `burst` (default `n`).
----@param n number > 0, at most 2^53
+---At most `n` acquisitions in any span of `per_seconds` (default 1),
+---sliding; with a burst, a token bucket of `n / per_seconds` a second
+---and bursts up to `burst`; with `key = true`, one such limit per key.
+---@param n number > 0, at most 2^53 (whole without a burst)
 ---@param per_seconds? number finite, > 0
----@param burst? number from 1 to 2^53
+---@param opts? number|{burst?: number, key?: boolean} a burst (from 1 to 2^53), or options
 ---@return luaio.RateLimiter
-function aio.rate_limiter(n, per_seconds, burst) end
+function aio.rate_limiter(n, per_seconds, opts) end
 
 return aio

@@ -320,6 +320,67 @@ static void test_app_async_function (void) {
   luaio_close(h);
 }
 
+/* A C callback completes futures that Lua tasks await: one set with
+ * values, one failed; a late set of a done future is refused. */
+typedef struct future_job {
+  uv_timer_t timer;
+  lua_State *L;
+  luaio_future *ok, *bad;
+  int late_status;
+} future_job;
+
+static void future_timer_cb (uv_timer_t *t) {
+  future_job *job = (future_job *)t->data;
+  lua_State *L = job->L;
+  lua_pushinteger(L, 42);
+  lua_pushstring(L, "from C");
+  CHECK(luaio_future_set(L, job->ok, 2) == LUAIO_OK);
+  CHECK(luaio_future_done(job->ok));
+  lua_pushstring(L, "C says no");
+  CHECK(luaio_future_fail(L, job->bad) == LUAIO_OK);
+  lua_pushinteger(L, 1);
+  job->late_status = luaio_future_set(L, job->ok, 1);
+  luaio_future_release(L, job->ok);
+  luaio_future_release(L, job->bad);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static void test_future_from_c (void) {
+  luaio_host *h = new_host(NULL);
+  lua_State *L = luaio_state(h);
+  future_job job;
+  char err[512];
+  int top = lua_gettop(L);
+  job.L = L;
+  job.ok = luaio_future_new(L);
+  lua_setglobal(L, "F");
+  job.bad = luaio_future_new(L);
+  CHECK(luaio_tofuture(L, -1) == job.bad);
+  lua_pushinteger(L, 1);
+  CHECK(luaio_tofuture(L, -1) == NULL && luaio_future_ref(L, -1) == NULL);
+  lua_pop(L, 1);
+  lua_setglobal(L, "G");
+  CHECK(lua_gettop(L) == top && !luaio_future_done(job.ok));
+  uv_timer_init(luaio_loop(h), &job.timer);
+  job.timer.data = &job;
+  uv_timer_start(&job.timer, future_timer_cb, 10, 0);
+  CHECK(run(h, "local aio = require 'luaio'\n"
+               "local f, g = F, G\n"
+               "F, G = nil, nil; collectgarbage()\n"
+               "local ts = {}\n"
+               "for i = 1, 3 do ts[i] = aio.spawn(f.await, f) end\n"
+               "for i = 1, 3 do\n"
+               "  local a, b = ts[i]:await()\n"
+               "  assert(a == 42 and b == 'from C')\n"
+               "end\n"
+               "local ok, e = pcall(g.await, g)\n"
+               "assert(not ok and e == 'C says no', tostring(e))",
+            err, sizeof err) == LUAIO_OK);
+  if (err[0]) fprintf(stderr, "%s\n", err);
+  CHECK(job.late_status == LUAIO_ERROR);
+  luaio_close(h);
+}
+
 static int order[4], norder;
 static void record_done (luaio_task *t, void *ud) {
   (void)t;
@@ -419,6 +480,7 @@ int main (void) {
   test_two_hosts_two_threads();
   test_deadlock();
   test_app_async_function();
+  test_future_from_c();
   test_callback_order();
   test_lifecycle();
   test_borrowed_loop_survives();
