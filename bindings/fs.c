@@ -462,7 +462,7 @@ static int job_start (lua_State *L, file_job *j, const char *fname) {
   j->work.data = j;
   luaio_waiter_init(&j->w, job_abort);
   j->w.must_finish = 1;
-  rc = uv_queue_work(luaio__host(L)->loop, &j->work, job_work_cb,
+  rc = uv_queue_work(luaio_loop(luaio__host(L)), &j->work, job_work_cb,
                      job_done_cb);
   if (rc < 0) {
     job_free(j);
@@ -670,7 +670,7 @@ static int simple_k (lua_State *L, int status, lua_KContext ctx) {
 
 #define PATH(i, fname) check_path(L, (i), (fname))
 #define SIMPLE(fname, call) \
-  do { fs_op *op = op_new(L, fname); uv_loop_t *loop = op->h->loop; \
+  do { fs_op *op = op_new(L, fname); uv_loop_t *loop = luaio_loop(op->h); \
        return op_wait(L, op, (call), simple_k, fname); } while (0)
 
 static int fs_stat (lua_State *L) {
@@ -751,7 +751,7 @@ static int exists_k (lua_State *L, int status, lua_KContext ctx) {
 static int fs_exists (lua_State *L) {
   const char *p = PATH(1, "fs.exists");
   fs_op *op = op_new(L, "fs.exists");
-  return op_wait(L, op, uv_fs_stat(op->h->loop, &op->req, p, fs_cb),
+  return op_wait(L, op, uv_fs_stat(luaio_loop(op->h), &op->req, p, fs_cb),
                  exists_k, "stat");
 }
 
@@ -767,7 +767,7 @@ static int mkdir_k (lua_State *L, int status, lua_KContext ctx) {
   do op->done++; while (op->done < len && path[op->done] != '/');
   lua_pushlstring(L, path, op->done);
   op_reset(op);
-  status = uv_fs_mkdir(op->h->loop, &op->req, lua_tostring(L, -1), 0777,
+  status = uv_fs_mkdir(luaio_loop(op->h), &op->req, lua_tostring(L, -1), 0777,
                        fs_cb);
   lua_pop(L, 1);
   return op_wait(L, op, status, mkdir_k, "mkdir");
@@ -790,7 +790,8 @@ static int fs_mkdir (lua_State *L) {
   lua_settop(L, 1);
   op = op_new(L, "fs.mkdir");
   if (!parents)
-    return op_wait(L, op, uv_fs_mkdir(op->h->loop, &op->req, p, mode, fs_cb),
+    return op_wait(L, op,
+                   uv_fs_mkdir(luaio_loop(op->h), &op->req, p, mode, fs_cb),
                    simple_k, "mkdir");
   op->step = 1;                          /* EEXIST is fine at every level */
   op->done = p[0] == '/' ? 1 : 0;
@@ -969,14 +970,14 @@ static int stream_open (luaio_host *h, file *f, uv_file fd) {
   s->own_fd = -1;
   s->u.h.data = s;
   if (isatty(fd)) {
-    if ((rc = uv_tty_init(h->loop, &s->u.tty, fd, 0)) < 0) {
+    if ((rc = uv_tty_init(luaio_loop(h), &s->u.tty, fd, 0)) < 0) {
       free(s);                    /* not registered with the loop */
       return rc;
     }
     if (uv_fileno(&s->u.h, &hfd) == 0 && hfd != fd) s->own_fd = fd;
   }
   else {
-    uv_pipe_init(h->loop, &s->u.pipe, 0);
+    uv_pipe_init(luaio_loop(h), &s->u.pipe, 0);
     if ((rc = uv_pipe_open(&s->u.pipe, fd)) < 0) {
       uv_close(&s->u.h, stream_free_cb);
       return rc;
@@ -1099,7 +1100,7 @@ static int fill (lua_State *L, file *f, lua_KFunction k, const char *fname) {
   op->buf = f->buf;                                /* lent */
   f->buf = NULL;
   b = uv_buf_init(op->buf + f->len, (unsigned)(f->cap - f->len));
-  rc = uv_fs_read(op->h->loop, &op->req, f->fd, &b, 1, -1, fs_cb);
+  rc = uv_fs_read(luaio_loop(op->h), &op->req, f->fd, &b, 1, -1, fs_cb);
   if (rc < 0) {
     f->buf = op->buf;
     op->buf = NULL;
@@ -1315,7 +1316,7 @@ static int fwrite_submit (lua_State *L, file *f, fs_op *op) {
                            (unsigned)(n > (1u << 30) ? (1u << 30) : n));
   int rc;
   op_reset(op);
-  rc = uv_fs_write(op->h->loop, &op->req, f->fd, &b, 1, -1, fs_cb);
+  rc = uv_fs_write(luaio_loop(op->h), &op->req, f->fd, &b, 1, -1, fs_cb);
   if (rc < 0) return op_fail_at(L, op, rc, "write", file_path(L, 1));
   f->nops++;
   return luaio_wait(L, &op->w, fwrite_k, (lua_KContext)op);
@@ -1388,7 +1389,7 @@ static int file_sync (lua_State *L) {
   lua_settop(L, 1);
   if (f->st) return 0;                         /* nothing to flush */
   op = op_new(L, "file:sync");
-  rc = uv_fs_fsync(op->h->loop, &op->req, f->fd, fs_cb);
+  rc = uv_fs_fsync(luaio_loop(op->h), &op->req, f->fd, fs_cb);
   if (rc < 0) return op_fail_at(L, op, rc, "fsync", file_path(L, 1));
   f->nops++;
   return luaio_wait(L, &op->w, sync_k, (lua_KContext)op);
@@ -1441,7 +1442,7 @@ static int fs_open (lua_State *L) {
   if (flags < 0) return luaio__argerror(L, 2, "fs.open", "invalid mode");
   lua_settop(L, 1);
   op = op_new(L, "fs.open");
-  return op_wait(L, op, uv_fs_open(op->h->loop, &op->req, p,
+  return op_wait(L, op, uv_fs_open(luaio_loop(op->h), &op->req, p,
                                    flags | O_NONBLOCK, 0644, fs_cb),
                  open_k, "open");
 }
@@ -1611,7 +1612,7 @@ static int fs_watch (lua_State *L) {
   u->w = calloc(1, sizeof *u->w);
   if (u->w == NULL) return luaL_error(L, "fs.watch: out of memory");
   luaL_setmetatable(L, "luaio.Watcher");
-  uv_fs_event_init(luaio__host(L)->loop, &u->w->h);
+  uv_fs_event_init(luaio_loop(luaio__host(L)), &u->w->h);
   u->w->h.data = u->w;
   rc = uv_fs_event_start(&u->w->h, watch_cb, p, (unsigned)flags);
   if (rc < 0) {

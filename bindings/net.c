@@ -84,8 +84,8 @@ static tstream *stream_new (luaio_host *h, int is_pipe) {
   s->host = h;
   s->is_pipe = is_pipe;
   s->max_line = DEFAULT_MAX_LINE;
-  if (is_pipe) uv_pipe_init(h->loop, &s->u.pipe, 0);
-  else uv_tcp_init(h->loop, &s->u.tcp);
+  if (is_pipe) uv_pipe_init(luaio_loop(h), &s->u.pipe, 0);
+  else uv_tcp_init(luaio_loop(h), &s->u.tcp);
   s->u.h.data = s;
   return s;
 }
@@ -633,7 +633,7 @@ typedef struct connect_op {
 } connect_op;
 
 static void connect_finish (connect_op *op, int status) {
-  if (op->armed) luaio__deadline_stop(&op->host->timers, &op->d);
+  if (op->armed) luaio__deadline_stop(op->host, &op->d);
   op->armed = 0;
   op->status = status;
   if (!luaio_waiter_done(&op->w, status)) {        /* the task is gone */
@@ -742,7 +742,7 @@ static int net_connect (lua_State *L) {
     luaio__checktype(L, 3, "net.connect", LUA_TTABLE);
     lua_getfield(L, 3, "timeout");
     if (!lua_isnil(L, -1))
-      ms = luaio__check_seconds(L, lua_gettop(L), "net.connect");
+      ms = luaio_check_seconds(L, lua_gettop(L), "net.connect");
     lua_pop(L, 1);
   }
   luaio_check_wait(L, "net.connect");
@@ -757,14 +757,15 @@ static int net_connect (lua_State *L) {
   hints.ai_socktype = SOCK_STREAM;
   snprintf(service, sizeof service, "%d", (int)port);
   op->gai.data = op;
-  rc = uv_getaddrinfo(op->host->loop, &op->gai, gai_cb, host, service, &hints);
+  rc = uv_getaddrinfo(luaio_loop(op->host), &op->gai, gai_cb, host, service,
+                      &hints);
   if (rc < 0) {
     free(op);
     return luaio_raise_uv(L, rc, "connect", "address", host);
   }
   op->step_active = 1;
   if (ms > 0)
-    op->armed = luaio__deadline_start(&op->host->timers, &op->d,
+    op->armed = luaio__deadline_start(op->host, &op->d,
                                       (uint64_t)ms, connect_due_cb);
   return luaio_wait(L, &op->w, connect_k, (lua_KContext)op);
 }
@@ -778,7 +779,7 @@ static int net_connect_unix (lua_State *L) {
     luaio__checktype(L, 2, "net.connect_unix", LUA_TTABLE);
     lua_getfield(L, 2, "timeout");
     if (!lua_isnil(L, -1))
-      ms = luaio__check_seconds(L, lua_gettop(L), "net.connect_unix");
+      ms = luaio_check_seconds(L, lua_gettop(L), "net.connect_unix");
     lua_pop(L, 1);
   }
   luaio_check_wait(L, "net.connect_unix");
@@ -795,7 +796,7 @@ static int net_connect_unix (lua_State *L) {
   uv_pipe_connect(&op->creq, &op->s->u.pipe, path, connect_cb);
   op->step_active = 1;
   if (ms > 0)
-    op->armed = luaio__deadline_start(&op->host->timers, &op->d,
+    op->armed = luaio__deadline_start(op->host, &op->d,
                                       (uint64_t)ms, connect_due_cb);
   return luaio_wait(L, &op->w, connect_k, (lua_KContext)op);
 }
@@ -892,15 +893,9 @@ static void close_conn_stream (stream_ud *u) {
 static void conn_done (luaio_waiter *w, int status) {
   conn_watch *cw = (conn_watch *)w->data;
   server *srv = cw->srv;
-  lua_State *L = srv->host->L;
+  lua_State *L = luaio_state(srv->host);
   (void)status;
-  if (cw->task->outcome == LUAIO_ERROR && !cw->task->observed) {
-    cw->task->observed = 1;
-    luaio__push_task(L, cw->task);
-    lua_getiuservalue(L, -1, UV_RESULT);
-    luaio__report(srv->host, "error in a connection handler", L, -1);
-    lua_pop(L, 2);
-  }
+  luaio__task_report_error(cw->task, "error in a connection handler");
   luaL_checkstack(L, 6, NULL);
   lua_rawgeti(L, LUA_REGISTRYINDEX, srv->ref);     /* srv_ud */
   lua_getiuservalue(L, -1, 2);                     /* srv_ud conns */
@@ -947,7 +942,7 @@ static int conn_main (lua_State *L) {
 
 static void on_connection (uv_stream_t *listener, int status) {
   server *srv = (server *)listener->data;
-  lua_State *L = srv->host->L;
+  lua_State *L = luaio_state(srv->host);
   tstream *s;
   luaio_task *t;
   conn_watch *cw;
@@ -969,7 +964,7 @@ static void on_connection (uv_stream_t *listener, int status) {
   cw->task = t;
   lua_pushvalue(L, -5);
   lua_setiuservalue(L, -2, 1);                     /* cw keeps st */
-  luaio__watch(&t->awaiters, &cw->w, conn_done, cw);
+  luaio__watch(luaio__task_awaiters(t), &cw->w, conn_done, cw);
   lua_rawset(L, -3);                               /* conns[task] = cw */
   lua_pop(L, 4);
   srv->nconns++;
@@ -1135,7 +1130,7 @@ static int net_serve (lua_State *L) {
     server_release(L, srv);
     return luaL_error(L, "net.serve: out of memory");
   }
-  uv_tcp_init(srv->host->loop, &l->u.tcp);
+  uv_tcp_init(luaio_loop(srv->host), &l->u.tcp);
   return server_start(L, srv, l, backlog, where,
                       uv_tcp_bind(&l->u.tcp, (struct sockaddr *)&ss, 0));
 }
@@ -1154,7 +1149,7 @@ static int net_serve_unix (lua_State *L) {
     server_release(L, srv);
     return luaL_error(L, "net.serve_unix: out of memory");
   }
-  uv_pipe_init(srv->host->loop, &l->u.pipe, 0);
+  uv_pipe_init(luaio_loop(srv->host), &l->u.pipe, 0);
   return server_start(L, srv, l, backlog, path,
                       uv_pipe_bind(&l->u.pipe, path));
 }
@@ -1215,7 +1210,8 @@ static int net_resolve (lua_State *L) {
   memset(&hints, 0, sizeof hints);
   hints.ai_socktype = SOCK_STREAM;
   op->req.data = op;
-  rc = uv_getaddrinfo(luaio__host(L)->loop, &op->req, resolve_cb, host, NULL,
+  rc = uv_getaddrinfo(luaio_loop(luaio__host(L)), &op->req, resolve_cb,
+                      host, NULL,
                       &hints);
   if (rc < 0) {
     free(op);
@@ -1419,7 +1415,7 @@ static int net_udp (lua_State *L) {
   udp_ud *x = lua_newuserdatauv(L, sizeof *x, 0);
   x->u = calloc(1, sizeof *x->u);
   if (x->u == NULL) return luaL_error(L, "net.udp: out of memory");
-  uv_udp_init(luaio__host(L)->loop, &x->u->h);
+  uv_udp_init(luaio_loop(luaio__host(L)), &x->u->h);
   x->u->h.data = x->u;
   luaL_setmetatable(L, "luaio.Udp");
   return 1;

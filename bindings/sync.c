@@ -777,8 +777,8 @@ static int relock_k (lua_State *L, int status, lua_KContext ctx) {
   permit *p = (permit *)lua_touserdata(L, 3);
   (void)status;
   if (p != NULL && !p->released) set_holder(L, 2, 3);
-  t->shielded--;
-  if (ctx || (t->cancel_level > 0 && !t->shielded)) {
+  int shields = luaio__task_unshield(t);
+  if (ctx || (luaio__cancel_pending(t) && shields == 0)) {
     if (!ctx) luaio_waitlist_wake(&check_cond(L)->waiters, 0);
     luaio__push_pending_cancel(L, t);
     return lua_error(L);
@@ -791,7 +791,7 @@ static int relock_k (lua_State *L, int status, lua_KContext ctx) {
  * caller always leaves holding it, as it came in. */
 static int relock (lua_State *L, sem *s, int cancelled) {
   luaio_task *t = luaio__current(L);
-  t->shielded++;
+  luaio__task_shield(t);
   if (s->value > 0 && s->waiters.head == NULL) {
     s->value--;
     return relock_k(L, 0, cancelled);
@@ -934,7 +934,7 @@ static void limiter_arm_when (limiter *r, int force) {
   if (r->armed || (!force && r->waiters.head == NULL)) return;
   need = (1.0 - r->tokens) / r->rate * 1000.0;
   if (!(need < LIMITER_MAX_WAIT_MS)) need = LIMITER_MAX_WAIT_MS;
-  r->armed = luaio__deadline_start(&r->h->timers, &r->d,
+  r->armed = luaio__deadline_start(r->h, &r->d,
                                    need > 0 ? (uint64_t)need + 1 : 0,
                                    limiter_due_cb);
 }
@@ -982,7 +982,7 @@ static int limiter_try_acquire (lua_State *L) {
 
 static int limiter_gc (lua_State *L) {
   limiter *r = check_limiter(L);
-  if (r->armed) luaio__deadline_stop(&r->h->timers, &r->d);
+  if (r->armed) luaio__deadline_stop(r->h, &r->d);
   r->armed = 0;
   return 0;
 }

@@ -11,9 +11,8 @@
  * finishes; a finished one stays in it no longer, so the table is dense
  * and is also the list of live tasks (no links in the task record).
  */
-#include "host.h"
+#include "private.h"
 
-#define task_of(L) (*(luaio_task **)lua_getextraspace(L))
 #define DRAIN_BUDGET 65536   /* resumes per turn, so I/O is never starved */
 
 static void queue_push (task_queue *q, luaio_task *t) {
@@ -240,13 +239,13 @@ luaio_task *luaio__spawn (lua_State *L, int nargs) {
   luaio_task *t;
   lua_State *co;
   luaL_checkstack(L, 3, NULL);
-  t = lua_newuserdatauv(L, sizeof *t, UV_NSLOTS);  /* fn args ud */
+  t = lua_newuserdatauv(L, sizeof *t, LUAIO_TASK_NSLOTS);  /* fn args ud */
   memset(t, 0, sizeof *t);
   luaL_setmetatable(L, "luaio.Task");
   co = lua_newthread(L);                           /* fn args ud co */
   if (!lua_checkstack(co, nargs + 2))
     luaL_error(L, "too many arguments to spawn (%d)", nargs);
-  lua_setiuservalue(L, -2, UV_CO);                 /* fn args ud */
+  lua_setiuservalue(L, -2, LUAIO_TASK_CO);                 /* fn args ud */
   lua_rotate(L, -(nargs + 2), 1);                  /* ud fn args */
   lua_pushcfunction(co, task_body);
   lua_xmove(L, co, nargs + 1);                     /* ud */
@@ -279,7 +278,7 @@ static void store_results (lua_State *L, luaio_task *t, int nres) {
       lua_rawseti(L, -2, i);
     }
   }
-  lua_setiuservalue(L, -2, UV_RESULT);
+  lua_setiuservalue(L, -2, LUAIO_TASK_RESULT);
 }
 
 /* Record the error that killed co and close co (its <close> variables
@@ -316,7 +315,7 @@ static void store_error (lua_State *L, luaio_task *t) {
     t->observed = 1;                /* reported when killed */
   else if (t->outcome == LUAIO_CANCELLED && t->cancel_level >= LUAIO_CANCEL_TASK)
     t->observed = 1;                /* a requested cancellation is no news */
-  lua_setiuservalue(L, -2, UV_RESULT);
+  lua_setiuservalue(L, -2, LUAIO_TASK_RESULT);
 }
 
 static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
@@ -325,10 +324,10 @@ static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
   int awaited = t->awaiters.head != NULL;
   luaL_checkstack(L, nres + 5, NULL);
   luaio__push_task(L, t);                          /* ud */
-  lua_getiuservalue(L, -1, UV_CO);
+  lua_getiuservalue(L, -1, LUAIO_TASK_CO);
   lua_insert(L, -2);                               /* co ud: co anchored */
   lua_pushnil(L);
-  lua_setiuservalue(L, -2, UV_CO);                 /* results go there */
+  lua_setiuservalue(L, -2, LUAIO_TASK_CO);         /* results go there */
   if (status == LUA_OK) {
     t->outcome = LUAIO_OK;
     store_results(L, t, nres);
@@ -476,7 +475,7 @@ static void grace_cb (luaio_deadline *d);
 static void leave_grace (luaio_host *h, luaio_task *t) {
   if (!(t->flags & TF_IN_GRACE)) return;
   t->flags &= ~TF_IN_GRACE;
-  if (--h->ngrace == 0) luaio__deadline_stop(&h->timers, &h->grace);
+  if (--h->ngrace == 0) luaio__deadline_stop(h, &h->grace);
 }
 
 /* Arm the host's grace deadline for t's grace end, if sooner. */
@@ -490,14 +489,14 @@ static void arm_grace (luaio_host *h, luaio_task *t) {
     h->ngrace++;
   }
   if (armed && h->grace.due <= uv_now(h->loop) + ms) return;
-  luaio__deadline_stop(&h->timers, &h->grace);
-  luaio__deadline_start(&h->timers, &h->grace, ms, grace_cb);
+  luaio__deadline_stop(h, &h->grace);
+  luaio__deadline_start(h, &h->grace, ms, grace_cb);
 }
 
 /* A cleanup grace ended: deliver the cancellations it held back, and
  * arm for the next grace to end. */
 static void grace_cb (luaio_deadline *d) {
-  luaio_host *h = (luaio_host *)((char *)d - offsetof(luaio_host, grace));
+  luaio_host *h = LUAIO_CONTAINER(d, luaio_host, grace);
   lua_State *L = h->L;
   unsigned now = (unsigned)(uv_now(h->loop) - h->epoch);
   luaio_task *next = NULL;
@@ -577,14 +576,14 @@ int luaio__push_results (lua_State *L, int idx, luaio_task *t, int raise) {
   idx = lua_absindex(L, idx);
   if (t->outcome != LUAIO_OK) {
     t->observed = 1;
-    lua_getiuservalue(L, idx, UV_RESULT);
+    lua_getiuservalue(L, idx, LUAIO_TASK_RESULT);
     if (raise) lua_error(L);
     return -1;
   }
   luaL_checkstack(L, t->u.n + 1, "too many results");
-  if (t->u.n == 1) lua_getiuservalue(L, idx, UV_RESULT);
+  if (t->u.n == 1) lua_getiuservalue(L, idx, LUAIO_TASK_RESULT);
   else if (t->u.n > 1) {
-    lua_getiuservalue(L, idx, UV_RESULT);
+    lua_getiuservalue(L, idx, LUAIO_TASK_RESULT);
     for (i = 1; i <= t->u.n; i++) lua_rawgeti(L, -i, i);
     lua_remove(L, -(t->u.n + 1));
   }
@@ -601,7 +600,7 @@ void luaio__report_unobserved (luaio_host *h) {
     lua_pop(L, 1);
     if (t && t->state == T_DONE && !t->observed) {
       t->observed = 1;
-      lua_getiuservalue(L, -1, UV_RESULT);
+      lua_getiuservalue(L, -1, LUAIO_TASK_RESULT);
       luaio__report(h, "error in a task nobody awaited", L, -1);
       lua_pop(L, 1);
     }
@@ -673,14 +672,14 @@ int luaio_stop (luaio_host *h) {
   h->nstuck = 0;
   h->stop_deadline = uv_hrtime() + (uint64_t)h->grace_ms * 1000000u;
   memset(&wake, 0, sizeof wake);
-  luaio__deadline_start(&h->timers, &wake, h->grace_ms, wake_cb);
+  luaio__deadline_start(h, &wake, h->grace_ms, wake_cb);
   /* Cancelling again each round reaches tasks spawned meanwhile. */
   while (h->ntasks > 0 && uv_hrtime() < h->stop_deadline) {
     each_live(h, cancel_for_exit);
     if (!uv_run(h->loop, UV_RUN_ONCE) && !h->ready.head && !h->next_turn.head)
       break;
   }
-  luaio__deadline_stop(&h->timers, &wake);
+  luaio__deadline_stop(h, &wake);
   left = h->ntasks;
   if (left > 0) {
     fprintf(stderr, "luaio: %d task%s still running %.1f s after the "
@@ -699,10 +698,6 @@ int luaio_stop (luaio_host *h) {
   }
   h->stopping = 0;
   return left + h->nstuck;
-}
-
-void luaio__cancel_all (luaio_host *h) {
-  (void)luaio_stop(h);
 }
 
 void luaio_set_grace (luaio_host *h, int grace_ms) {
@@ -744,6 +739,32 @@ int luaio_run_until (luaio_host *h, luaio_task *t) {
 int luaio_run (luaio_host *h) {
   while (h->exit_code < 0 && uv_run(h->loop, UV_RUN_ONCE)) {}
   return h->ntasks > 0 ? LUAIO_DEADLOCK : LUAIO_OK;
+}
+
+/* The task is pinned while the loop runs, so its userdata outlives the
+ * live table: its results are read from the registry afterwards. */
+int luaio__run_task (lua_State *L, int nargs, const char *fname) {
+  luaio_host *h = luaio__host(L);
+  luaio_task *t;
+  int status;
+  if (h->running || luaio__current(L))
+    return luaL_error(L, "%s: the loop is already running (use "
+                      "aio.spawn or call the function directly)", fname);
+  t = luaio__spawn(L, nargs);                      /* task */
+  t->pinned = 1;
+  status = luaio_run_until(h, t);
+  (void)luaio_stop(h);
+  t->pinned = 0;
+  if (status == LUAIO_DEADLOCK) {
+    luaio_task_cancel(t);
+    (void)luaio_stop(h);
+    return luaL_error(L, "%s: deadlock: the task waits but nothing "
+                      "is left that could wake it", fname);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
+  t->ref = LUA_NOREF;
+  return luaio__push_results(L, -1, t, 1);
 }
 
 /* ---- the C task API ------------------------------------------------- */
@@ -789,7 +810,7 @@ const char *luaio_task_error (luaio_task *t) {
   luaio__push_task(L, t);                          /* ud */
   if (luaio__task_getextra(L, -1, "errtext") != LUA_TSTRING) {
     lua_pop(L, 1);
-    lua_getiuservalue(L, -1, UV_RESULT);           /* ud e */
+    lua_getiuservalue(L, -1, LUAIO_TASK_RESULT);           /* ud e */
     t->observed = 1;
     luaio__tostring(L, -1);                         /* ud e msg */
     if (luaio__is_error(L, -2, NULL)) {

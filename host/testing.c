@@ -6,7 +6,7 @@
  * handles, armed deadlines, file descriptors) and the stack of a task.
  * Nothing here changes how scripts run; only `luaio test` uses it.
  */
-#include "host.h"
+#include "private.h"
 #include <dirent.h>
 #include <unistd.h>
 
@@ -85,7 +85,7 @@ static int watch_k (lua_State *L, int status, lua_KContext ctx) {
  * task), or the seconds pass. */
 static int test_watch (lua_State *L) {
   luaio_task *t = luaio__check_task(L, 1);
-  lua_Integer ms = luaio__check_seconds(L, 2, "_test.watch");
+  lua_Integer ms = luaio_check_seconds(L, 2, "_test.watch");
   luaio_host *h = luaio__host(L);
   watch_op *op;
   luaio_check_wait(L, "_test.watch");
@@ -183,7 +183,7 @@ static int guard_stop (lua_State *L) {
 /* guard:reset(seconds): the time limit counts from now, this long. */
 static int guard_reset (lua_State *L) {
   guard_ud *u = (guard_ud *)luaL_checkudata(L, 1, "luaio.TestGuard");
-  lua_Integer ms = luaio__check_seconds(L, 2, "guard:reset");
+  lua_Integer ms = luaio_check_seconds(L, 2, "guard:reset");
   if (u->op && !u->op->fired)
     uv_timer_start(&u->op->timer, guard_expired, (uint64_t)ms, 0);
   return 0;
@@ -195,7 +195,7 @@ static const luaL_Reg guard_methods[] = {
 
 /* _test.guard(seconds) -> a guard over the calling task. */
 static int test_guard (lua_State *L) {
-  lua_Integer ms = luaio__check_seconds(L, 1, "_test.guard");
+  lua_Integer ms = luaio_check_seconds(L, 1, "_test.guard");
   luaio_task *t = luaio__current(L);
   luaio_host *h = luaio__host(L);
   guard_ud *u;
