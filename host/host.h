@@ -22,7 +22,9 @@
 #include <stdlib.h>
 
 /* The struct of type that holds member at ptr: how an op finds itself
- * from its waiter, deadline, or libuv handle or request. */
+ * from its waiter, deadline, or libuv handle or request. A handle's
+ * data pointer is left for a callback shared by handles of several
+ * owners or members (one close callback for all of an op's handles). */
 #define LUAIO_CONTAINER(ptr, type, member) \
   ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 

@@ -429,7 +429,7 @@ static void drain (luaio_host *h) {
 }
 
 static void check_cb (uv_check_t *check) {
-  drain((luaio_host *)check->data);
+  drain(LUAIO_CONTAINER(check, luaio_host, check));
 }
 
 /* ---- yielding a turn ----------------------------------------------- */

@@ -48,7 +48,7 @@ static void watch_task_done (luaio_waiter *w, int status) {
 }
 
 static void watch_expired (uv_timer_t *timer) {
-  watch_finish((watch_op *)timer->data, WATCH_EXPIRED);
+  watch_finish(LUAIO_CONTAINER(timer, watch_op, timer), WATCH_EXPIRED);
 }
 
 /* Checked before each poll: if nothing but our own timer keeps the loop
@@ -63,7 +63,7 @@ static int stalled (luaio_host *h, uv_timer_t *own) {
 }
 
 static void watch_prepare (uv_prepare_t *prepare) {
-  watch_op *op = (watch_op *)prepare->data;
+  watch_op *op = LUAIO_CONTAINER(prepare, watch_op, prepare);
   if (stalled(op->h, &op->timer)) watch_finish(op, WATCH_STALLED);
 }
 
@@ -158,11 +158,11 @@ static void guard_fire (guard_op *op, int why) {
 }
 
 static void guard_expired (uv_timer_t *timer) {
-  guard_fire((guard_op *)timer->data, WATCH_EXPIRED);
+  guard_fire(LUAIO_CONTAINER(timer, guard_op, timer), WATCH_EXPIRED);
 }
 
 static void guard_prepare (uv_prepare_t *prepare) {
-  guard_op *op = (guard_op *)prepare->data;
+  guard_op *op = LUAIO_CONTAINER(prepare, guard_op, prepare);
   if (stalled(op->h, &op->timer)) guard_fire(op, WATCH_STALLED);
 }
 

@@ -84,6 +84,33 @@ describe("the C sources", function()
     assert_none(hits, "struct definitions outside host/private.h")
   end)
 
+  it("bindings call no function of another module", function()
+    local owner, defs = {}, {}
+    local cmake = read_file("CMakeLists.txt")
+    for name, files in cmake:gmatch("\nluaio_module%(([%w%.]+)([^)]*)%)") do
+      for f in files:gmatch("[%w_]+%.c") do owner["bindings/" .. f] = name end
+    end
+    for _, path in ipairs(bindings) do       -- non-static definitions
+      for line in read_file(path):gmatch("[^\n]+") do
+        local fn = not line:find("^static") and
+                   line:match("^[%w_][%w_ %*]-%f[%w_](luaio__[%w_]+)%s*%(.*%)%s*{")
+        if fn then defs[fn] = path end
+      end
+    end
+    local hits = {}
+    for fn, def in pairs(defs) do
+      for _, path in ipairs(bindings) do
+        if owner[path] ~= owner[def] then
+          for _, h in ipairs(grep({path}, {"%f[%w_]" .. fn .. "%f[^%w_]"})) do
+            hits[#hits + 1] = h .. "  (" .. fn .. " is " .. def .. "'s)"
+          end
+        end
+      end
+    end
+    table.sort(hits)
+    assert_none(hits, "calls into another module")
+  end)
+
   it("host/ opens no binding by name (only gen/preload.c does)", function()
     assert_none(grep(c_files("host"), {"luaopen_luaio_%w",
                                        "luaopen_luaio%s*%(%s*L%s*%)",
