@@ -26,6 +26,19 @@ const char *luaio__checkstring (lua_State *L, int arg, const char *fname,
   return lua_tolstring(L, arg, len);
 }
 
+/* C reads such a string up to its first NUL (a path, a host name): one
+ * with a NUL inside is refused, never cut short. */
+const char *luaio__checkcstring (lua_State *L, int arg, const char *fname,
+                                 const char *what) {
+  size_t len;
+  const char *s = luaio__checkstring(L, arg, fname, &len);
+  if (memchr(s, '\0', len) != NULL) {
+    lua_pushfstring(L, "%s contains a NUL byte", what);
+    luaio__argerror(L, arg, fname, lua_tostring(L, -1));
+  }
+  return s;
+}
+
 const char *luaio__optstring (lua_State *L, int arg, const char *fname,
                               const char *def, size_t *len) {
   if (lua_isnoneornil(L, arg)) {

@@ -82,8 +82,6 @@ int luaio__run_task(lua_State *L, int nargs, const char *fname);
 /* Request cancellation of t at the given strength; the value at errindex
  * of L (0: none) is the error to raise. */
 void luaio__cancel(luaio_task *t, int level, int errindex, lua_State *L);
-/* Drop the pending cancellation of strength level; 1 if it was pending. */
-int luaio__uncancel(lua_State *L, luaio_task *t, int level);
 /* Has a cancellation been requested (and not dropped)? Shielded or
  * not: a binding that settles children asks this after each wake. */
 int luaio__cancel_pending(luaio_task *t);
@@ -128,7 +126,6 @@ void luaio__scope_disarm(luaio_scope *sc);
 /* ---- errors (error.c) -------------------------------------------------- */
 
 int luaio__is_error(lua_State *L, int idx, const char *kind);
-void luaio__report(luaio_host *h, const char *what, lua_State *L, int idx);
 /* Convert the value at idx to text, running __tostring protected; a
  * failing __tostring gives a fallback text. [-0, +1] */
 const char *luaio__tostring(lua_State *L, int idx);
@@ -145,6 +142,10 @@ int luaio__typeerror(lua_State *L, int arg, const char *fname,
                      const char *expected);
 const char *luaio__checkstring(lua_State *L, int arg, const char *fname,
                                size_t *len);
+/* A string C reads up to its first NUL (a path, a host name): one with
+ * a NUL inside is an argument error ("path contains a NUL byte"). */
+const char *luaio__checkcstring(lua_State *L, int arg, const char *fname,
+                                const char *what);
 const char *luaio__optstring(lua_State *L, int arg, const char *fname,
                              const char *def, size_t *len);
 lua_Integer luaio__checkinteger(lua_State *L, int arg, const char *fname);

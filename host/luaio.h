@@ -6,7 +6,9 @@
  * functions as tasks: coroutines that suspend on I/O and are resumed by the
  * loop when the I/O completes. Embedders create a host, run scripts as tasks,
  * and expose their own asynchronous C functions with the same waiter API the
- * built-in bindings use (see "Waiting" below).
+ * built-in bindings use (see "Waiting" below). The built-in bindings use
+ * this header plus host.h (internal: task and host operations, argument
+ * checks); the luaio program (cli/) uses this header only.
  */
 #ifndef LUAIO_H
 #define LUAIO_H
@@ -161,7 +163,8 @@ int luaio_run(luaio_host *h);
 /* ---- Waiting: the one suspend/resume mechanism ---------------------------
  *
  * An async C function follows four steps:
- *   1. check its arguments and luaio_check_wait(L, "mod.fn");
+ *   1. check its arguments (luaio_check_seconds for a timeout) and
+ *      luaio_check_wait(L, "mod.fn");
  *   2. start the operation with a luaio_waiter inside its op struct,
  *      initialised by luaio_waiter_init(&op->w, abort_fn);
  *   3. return luaio_wait(L, &op->w, fn_k, (lua_KContext)op);

@@ -180,6 +180,8 @@ void luaio__detach(luaio_task *t);
 void luaio__kill(lua_State *L, luaio_task *t);
 int luaio__raise_killed(lua_State *L, luaio_task *t);
 void luaio__report_unobserved(luaio_host *h);
+/* Drop the pending cancellation of strength level; 1 if it was pending. */
+int luaio__uncancel(lua_State *L, luaio_task *t, int level);
 
 /* task.c: the luaio.Task metatable */
 void luaio__task_metatable(lua_State *L);
@@ -187,6 +189,8 @@ void luaio__task_metatable(lua_State *L);
 /* error.c */
 void luaio__error_init(lua_State *L);
 void luaio__wrap_error(lua_State *L, lua_State *co, int erridx, int level);
+/* Print the error at idx with its traceback on stderr: "luaio: what:". */
+void luaio__report(luaio_host *h, const char *what, lua_State *L, int idx);
 
 /* torture.c: test instrumentation (LUAIO_TORTURE, LUAIO_FAIL_ALLOC). The
  * hooks run only while luaio__torture_on is set. */
