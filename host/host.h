@@ -65,6 +65,8 @@ void luaio__push_live_tasks(lua_State *L, luaio_host *h);  /* [-0, +1] */
 /* Push the results of done task t (its userdata at idx) and return their
  * count; a failed task's error is raised if raise, else pushed (-1). */
 int luaio__push_results(lua_State *L, int idx, luaio_task *t, int raise);
+/* Whether t is done and how it ended: luaio_task_done, luaio_task_status
+ * (luaio.h). */
 luaio_host *luaio__task_host(luaio_task *t);
 /* The list a task's awaiters wait on: woken when it finishes. */
 luaio_waitlist *luaio__task_awaiters(luaio_task *t);

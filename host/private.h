@@ -168,9 +168,6 @@ struct luaio_host {
   uint64_t stop_deadline;       /* uv_hrtime when the exit grace ends */
 };
 
-/* state.c */
-luaio_host *luaio__host_attach(lua_State *L, const luaio_config *cfg);
-
 /* sched.c */
 void luaio__sched_init(luaio_host *h);
 void luaio__ready(luaio_task *t);

@@ -43,9 +43,11 @@ luaio_host *luaio_host_of (lua_State *L) {
   return h;
 }
 
+static luaio_host *host_attach(lua_State *L, const luaio_config *cfg);
+
 luaio_host *luaio__host (lua_State *L) {
   luaio_host *h = luaio_host_of(L);
-  if (h == NULL) h = luaio__host_attach(L, NULL);
+  if (h == NULL) h = host_attach(L, NULL);
   if (h == NULL) luaL_error(L, "luaio: cannot create the host");
   return h;
 }
@@ -389,7 +391,7 @@ static void clear_extraspace (lua_State *L) {
   task_of(L) = NULL;
 }
 
-luaio_host *luaio__host_attach (lua_State *L, const luaio_config *cfg) {
+static luaio_host *host_attach (lua_State *L, const luaio_config *cfg) {
   luaio_host *h;
   luaio_host **box;
   clear_extraspace(L);
