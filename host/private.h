@@ -176,6 +176,12 @@ void luaio__detach(luaio_task *t);
  * the value on top of L (popped) is the error. [-1, +0] */
 void luaio__kill(lua_State *L, luaio_task *t);
 int luaio__raise_killed(lua_State *L, luaio_task *t);
+/* cancel.c: the count hook of the runaway and exit guards; the cleanup
+ * grace of an ending task (armed when a cancellation waits for it, left
+ * when the task finishes). */
+void luaio__guard_hook(lua_State *L, lua_Debug *ar);
+void luaio__arm_grace(luaio_host *h, luaio_task *t);
+void luaio__leave_grace(luaio_host *h, luaio_task *t);
 void luaio__report_unobserved(luaio_host *h);
 /* Drop the pending cancellation of strength level; 1 if it was pending. */
 int luaio__uncancel(lua_State *L, luaio_task *t, int level);
