@@ -319,17 +319,8 @@ static int wait_k (lua_State *L, int status, lua_KContext ctx) {
 
 static int opt_mode (lua_State *L, int opts, const char *fname) {
   static const char *const names[] = {"all", "first", "first_error", NULL};
-  const char *m;
-  int i;
-  if (lua_getfield(L, opts, "return_when") == LUA_TNIL) {
-    lua_pop(L, 1);
-    return WAKE_ALL;
-  }
-  m = lua_tostring(L, -1);
-  for (i = 0; m && names[i]; i++)
-    if (strcmp(m, names[i]) == 0) { lua_pop(L, 1); return i; }
-  return luaio__argerror(L, 2, fname, "return_when must be 'all', "
-                         "'first' or 'first_error'");
+  return luaio__optfield_enum(L, opts, "return_when", fname, names,
+                              WAKE_ALL);
 }
 
 static lua_Integer opt_timeout (lua_State *L, int opts, const char *fname) {

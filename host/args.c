@@ -81,3 +81,39 @@ lua_Integer luaio_check_seconds (lua_State *L, int arg, const char *fname) {
   if (s > 1e12) return LUA_MAXINTEGER;              /* forever */
   return (lua_Integer)ceil(s * 1000.0);
 }
+
+/* "name must be 'a', 'b' or 'c'" for the NULL-terminated names. */
+static const char *push_choices (lua_State *L, const char *name,
+                                 const char *const names[]) {
+  luaL_Buffer b;
+  int i;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, name);
+  luaL_addstring(&b, " must be ");
+  for (i = 0; names[i]; i++) {
+    if (i > 0) luaL_addstring(&b, names[i + 1] ? ", " : " or ");
+    luaL_addchar(&b, '\'');
+    luaL_addstring(&b, names[i]);
+    luaL_addchar(&b, '\'');
+  }
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
+int luaio__optfield_enum (lua_State *L, int opts, const char *name,
+                          const char *fname, const char *const names[],
+                          int def) {
+  const char *v = NULL;
+  int i;
+  if (lua_getfield(L, opts, name) == LUA_TNIL) {
+    lua_pop(L, 1);
+    return def;
+  }
+  if (lua_type(L, -1) == LUA_TSTRING) v = lua_tostring(L, -1);
+  for (i = 0; v && names[i]; i++)
+    if (strcmp(v, names[i]) == 0) {
+      lua_pop(L, 1);
+      return i;
+    }
+  return luaio__argerror(L, opts, fname, push_choices(L, name, names));
+}

@@ -154,6 +154,13 @@ lua_Integer luaio__checkinteger(lua_State *L, int arg, const char *fname);
 lua_Integer luaio__optinteger(lua_State *L, int arg, const char *fname,
                               lua_Integer def);
 void luaio__checktype(lua_State *L, int arg, const char *fname, int type);
+/* An enum in field name of the options table at (absolute) index opts:
+ * the position of its value in names (NULL-terminated), def when the
+ * field is nil; else "bad argument #opts to 'fname' (name must be 'a',
+ * 'b' or 'c')". */
+int luaio__optfield_enum(lua_State *L, int opts, const char *name,
+                         const char *fname, const char *const names[],
+                         int def);
 
 /* ---- classes (class.c) ------------------------------------------------- */
 
