@@ -1,24 +1,15 @@
 /* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
  * core.c: the `luaio` module: spawn, sleep, now, current, tasks, run and
- * the error predicates. bindings/flow.c (gather, wait, timeouts...) and
- * bindings/sync.c (queues, semaphores...) add theirs to the same table.
+ * the error predicates. The module is three files (CMakeLists.txt):
+ * flow.c (gather, wait, timeouts...) and sync.c (queues, semaphores...)
+ * add their functions to the table luaopen_luaio makes here.
  */
 #include "../host/host.h"
-#include <math.h>
 
-lua_Integer luaio__check_seconds (lua_State *L, int arg, const char *fname) {
-  lua_Number s;
-  int isnum;
-  if (lua_isnoneornil(L, arg)) return -1;
-  s = lua_tonumberx(L, arg, &isnum);
-  if (!isnum) return luaio__typeerror(L, arg, fname, "number of seconds");
-  if (!(s >= 0))
-    return luaL_error(L, "bad argument #%d to '%s' (seconds must be >= 0, "
-                      "got %f)", arg, fname, (double)s);
-  if (s > 1e12) return LUA_MAXINTEGER;              /* forever */
-  return (lua_Integer)ceil(s * 1000.0);
-}
+/* The other parts of this module. */
+void luaio__flow_register(lua_State *L);
+void luaio__sync_register(lua_State *L);
 
 /* aio.spawn(fn, ...) -> task */
 static int core_spawn (lua_State *L) {
@@ -42,20 +33,20 @@ typedef struct sleep_op {
 } sleep_op;
 
 static void sleep_due_cb (luaio_deadline *d) {
-  sleep_op *op = (sleep_op *)d;
+  sleep_op *op = LUAIO_CONTAINER(d, sleep_op, d);
   luaio_waiter_done(&op->w, 0);
 }
 
 /* Cancellation completes the wait at once: nothing is in flight. */
 static void sleep_abort (luaio_waiter *w) {
-  sleep_op *op = (sleep_op *)((char *)w - offsetof(sleep_op, w));
-  luaio__deadline_stop(&w->task->host->timers, &op->d);
+  sleep_op *op = LUAIO_CONTAINER(w, sleep_op, w);
+  luaio__deadline_stop(luaio__task_host(w->task), &op->d);
   luaio_waiter_done(w, UV_ECANCELED);
 }
 
 static int sleep_k (lua_State *L, int status, lua_KContext ctx) {
   sleep_op *op = (sleep_op *)ctx;
-  luaio__op_free(luaio__current(L)->host, op, sizeof *op);
+  luaio__op_free(luaio__task_host(luaio__current(L)), op, sizeof *op);
   if (status < 0) return luaio_raise_uv(L, status, "sleep", NULL, NULL);
   return 0;
 }
@@ -67,17 +58,18 @@ static int turn_done_k (lua_State *L, int status, lua_KContext ctx) {
 
 /* aio.sleep(seconds): suspends the task; 0 yields one loop turn. */
 static int core_sleep (lua_State *L) {
-  lua_Integer ms = luaio__check_seconds(L, 1, "aio.sleep");
+  lua_Integer ms = luaio_check_seconds(L, 1, "aio.sleep");
   luaio_host *h;
   sleep_op *op;
-  if (ms < 0) luaio__typeerror(L, 1, "aio.sleep", "number of seconds");
+  if (ms < 0)
+    return luaio__typeerror(L, 1, "aio.sleep", "number of seconds");
   luaio_check_wait(L, "aio.sleep");
   if (ms == 0) return luaio_yield_turn(L, turn_done_k, 0);
   h = luaio__host(L);
   op = luaio__op_alloc(h, sizeof *op);
   if (op == NULL) return luaL_error(L, "aio.sleep: out of memory");
   luaio_waiter_init(&op->w, sleep_abort);
-  if (!luaio__deadline_start(&h->timers, &op->d, (uint64_t)ms, sleep_due_cb)) {
+  if (!luaio__deadline_start(h, &op->d, (uint64_t)ms, sleep_due_cb)) {
     luaio__op_free(h, op, sizeof *op);
     return luaL_error(L, "aio.sleep: out of memory");
   }
@@ -108,29 +100,8 @@ static int core_tasks (lua_State *L) {
  * program. Runs the loop until fn's task finishes, then cancels the
  * tasks it left behind. */
 static int core_run (lua_State *L) {
-  luaio_host *h = luaio__host(L);
-  luaio_task *t;
-  int status, n;
   luaio__checktype(L, 1, "aio.run", LUA_TFUNCTION);
-  if (h->running || luaio__current(L))
-    return luaL_error(L, "aio.run: the loop is already running (use "
-                      "aio.spawn or call the function directly)");
-  t = luaio__spawn(L, lua_gettop(L) - 1);            /* task */
-  t->pinned = 1;
-  status = luaio_run_until(h, t);
-  luaio__cancel_all(h);
-  t->pinned = 0;
-  if (status == LUAIO_DEADLOCK) {
-    luaio_task_cancel(t);
-    luaio__cancel_all(h);
-    return luaL_error(L, "aio.run: deadlock: the task waits but nothing "
-                      "is left that could wake it");
-  }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
-  luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
-  t->ref = LUA_NOREF;
-  n = luaio__push_results(L, -1, t, 1);
-  return n;
+  return luaio__run_task(L, lua_gettop(L) - 1, "aio.run");
 }
 
 static int is_kind (lua_State *L, const char *kind) {
@@ -168,7 +139,7 @@ static const luaL_Reg core_funcs[] = {
   {"is_error", core_is_error}, {"error", core_error}, {NULL, NULL}
 };
 
-int luaopen_luaio_core (lua_State *L) {
+int luaopen_luaio (lua_State *L) {
   luaio__host(L);
   luaL_newlib(L, core_funcs);
   luaio__flow_register(L);          /* gather, wait, timeouts... */

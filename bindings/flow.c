@@ -2,8 +2,8 @@
 /*
  * flow.c: waiting on several tasks and bounding waits in time: gather,
  * wait, as_completed, timeout, wait_for, shield, shielded and task
- * groups. Part of the `luaio` module (luaio__flow_register); also
- * require-able alone as "luaio.flow".
+ * groups. Part of the `luaio` module (luaio__flow_register, called by
+ * core.c); also require-able alone as "luaio.flow".
  *
  * A set of tasks is watched with C watchers on each task's awaiters list
  * (no extra coroutine, no polling): the waiting task wakes as soon as its
@@ -56,7 +56,7 @@ static void set_wake (taskset *s, int status) {
 static void set_child_done (taskset *s, watch *c) {
   s->ndone++;
   s->order[s->nq++] = c->index;
-  if (c->task->outcome != LUAIO_OK && !s->first_failed)
+  if (luaio_task_status(c->task) != LUAIO_OK && !s->first_failed)
     s->first_failed = c->index;
   if (s->mode == WAKE_NEXT) luaio_waitlist_wake(&s->takers, 0);
   else if (set_ready(s)) set_wake(s, 0);
@@ -71,7 +71,7 @@ static void set_notify (luaio_waiter *w, int status) {
 static void set_release (taskset *s);
 
 static void set_due_cb (luaio_deadline *d) {
-  taskset *s = (taskset *)((char *)d - offsetof(taskset, d));
+  taskset *s = LUAIO_CONTAINER(d, taskset, d);
   s->expired = 1;
   s->timed = 0;
   if (s->mode != WAKE_NEXT) { set_wake(s, UV_ETIMEDOUT); return; }
@@ -80,14 +80,14 @@ static void set_due_cb (luaio_deadline *d) {
 }
 
 static void set_abort (luaio_waiter *w) {
-  set_wake((taskset *)w, UV_ECANCELED);
+  set_wake(LUAIO_CONTAINER(w, taskset, w), UV_ECANCELED);
 }
 
 /* Stop watching: no callback may reach the set after this. */
 static void set_release (taskset *s) {
   int i;
   for (i = 0; i < s->n; i++) luaio__unwatch(&s->watches[i].w);
-  if (s->timed) luaio__deadline_stop(&s->h->timers, &s->d);
+  if (s->timed) luaio__deadline_stop(s->h, &s->d);
   s->timed = 0;
   s->waiting = 0;
 }
@@ -96,6 +96,8 @@ static int set_gc (lua_State *L) {
   set_release((taskset *)lua_touserdata(L, 1));
   return 0;
 }
+
+static const luaL_Reg set_meta[] = {{"__gc", set_gc}, {NULL, NULL}};
 
 /* Raise an argument error if the list at tasks holds something other
  * than a task, or the calling task (it cannot wait for itself). */
@@ -128,11 +130,8 @@ static taskset *set_new (lua_State *L, int tasks, int mode) {
   s->n = n;
   s->mode = mode;
   luaio_waiter_init(&s->w, set_abort);
-  if (luaL_newmetatable(L, "luaio.TaskSet")) {
-    lua_pushcfunction(L, set_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
+  luaio__class(L, "luaio.TaskSet", NULL, NULL, set_meta);
+  luaL_setmetatable(L, "luaio.TaskSet");
   lua_pushvalue(L, tasks);
   lua_setiuservalue(L, -2, 1);
   for (i = 0; i < n; i++) {
@@ -142,13 +141,13 @@ static taskset *set_new (lua_State *L, int tasks, int mode) {
     lua_pop(L, 1);
     c->set = s;
     c->index = i + 1;
-    if (c->task->state == T_DONE) {
+    if (luaio_task_done(c->task)) {
       s->ndone++;
       s->order[s->nq++] = c->index;
-      if (c->task->outcome != LUAIO_OK && !s->first_failed)
+      if (luaio_task_status(c->task) != LUAIO_OK && !s->first_failed)
         s->first_failed = c->index;
     }
-    else luaio__watch(&c->task->awaiters, &c->w, set_notify, c);
+    else luaio__watch(luaio__task_awaiters(c->task), &c->w, set_notify, c);
   }
   return s;
 }
@@ -156,8 +155,7 @@ static taskset *set_new (lua_State *L, int tasks, int mode) {
 static int set_start_deadline (taskset *s, lua_Integer ms) {
   if (ms < 0) return 1;
   s->seconds = (lua_Number)ms / 1000;
-  s->timed = luaio__deadline_start(&s->h->timers, &s->d, (uint64_t)ms,
-                                   set_due_cb);
+  s->timed = luaio__deadline_start(s->h, &s->d, (uint64_t)ms, set_due_cb);
   return s->timed;
 }
 
@@ -173,7 +171,7 @@ static int set_wait (lua_State *L, taskset *s, lua_KFunction k) {
 static void cancel_pending (lua_State *L, taskset *s) {
   int i;
   for (i = 0; i < s->n; i++)
-    if (s->watches[i].task->state != T_DONE)
+    if (!luaio_task_done(s->watches[i].task))
       luaio__cancel(s->watches[i].task, LUAIO_CANCEL_TASK, 0, L);
 }
 
@@ -182,17 +180,6 @@ static void push_member (lua_State *L, int setidx, int i) {
   lua_getiuservalue(L, setidx, 1);
   lua_rawgeti(L, -1, i);
   lua_remove(L, -2);
-}
-
-static int raise_timeout (lua_State *L, const char *op, lua_Number secs) {
-  lua_pushfstring(L, "timed out after %f s", secs);
-  luaio_push_error(L, "timeout", "ETIMEDOUT", lua_tostring(L, -1));
-  lua_remove(L, -2);
-  lua_pushstring(L, op);
-  lua_setfield(L, -2, "op");
-  lua_pushnumber(L, secs);
-  lua_setfield(L, -2, "seconds");
-  return luaio_raise(L);
 }
 
 /* ---- gather ------------------------------------------------------------ */
@@ -263,8 +250,8 @@ static int gather_settle_k (lua_State *L, int status, lua_KContext ctx) {
   }
   if (s->ndone < s->n) {
     s->mode = WAKE_ALL;
-    s->waiting = 1;                /* luaio_wait: we may be cancelled */
-    return luaio_wait(L, &s->w, gather_settle_k, ctx);
+    s->waiting = 1;
+    return luaio__wait_settle(L, &s->w, gather_settle_k, ctx);
   }
   set_release(s);
   if (s->cancelled)
@@ -312,7 +299,7 @@ static int flow_gather_all (lua_State *L) {
   return gather_common(L, WAKE_ALL, "aio.gather_all");
 }
 
-/* ---- wait ----------------------------------------------------------------- */
+/* ---- wait -------------------------------------------------------------- */
 
 static int wait_k (lua_State *L, int status, lua_KContext ctx) {
   taskset *s = (taskset *)ctx;
@@ -324,7 +311,7 @@ static int wait_k (lua_State *L, int status, lua_KContext ctx) {
   lua_newtable(L);                                 /* done pending */
   for (i = 1; i <= s->n; i++) {
     push_member(L, setidx, i);
-    if (s->watches[i - 1].task->state == T_DONE) lua_rawseti(L, -3, ++nd);
+    if (luaio_task_done(s->watches[i - 1].task)) lua_rawseti(L, -3, ++nd);
     else lua_rawseti(L, -2, ++np);
   }
   return 2;
@@ -332,23 +319,14 @@ static int wait_k (lua_State *L, int status, lua_KContext ctx) {
 
 static int opt_mode (lua_State *L, int opts, const char *fname) {
   static const char *const names[] = {"all", "first", "first_error", NULL};
-  const char *m;
-  int i;
-  if (lua_getfield(L, opts, "return_when") == LUA_TNIL) {
-    lua_pop(L, 1);
-    return WAKE_ALL;
-  }
-  m = lua_tostring(L, -1);
-  for (i = 0; m && names[i]; i++)
-    if (strcmp(m, names[i]) == 0) { lua_pop(L, 1); return i; }
-  return luaio__argerror(L, 2, fname, "return_when must be 'all', "
-                         "'first' or 'first_error'");
+  return luaio__optfield_enum(L, opts, "return_when", fname, names,
+                              WAKE_ALL);
 }
 
 static lua_Integer opt_timeout (lua_State *L, int opts, const char *fname) {
   lua_Integer ms;
   lua_getfield(L, opts, "timeout");
-  ms = luaio__check_seconds(L, lua_gettop(L), fname);
+  ms = luaio_check_seconds(L, lua_gettop(L), fname);
   lua_pop(L, 1);
   return ms;
 }
@@ -372,12 +350,12 @@ static int flow_wait (lua_State *L) {
   return set_wait(L, s, wait_k);
 }
 
-/* ---- as_completed --------------------------------------------------------- */
+/* ---- as_completed ------------------------------------------------------ */
 
 /* Is t one of the set's unfinished tasks? Its awaiters list tells. */
 static int set_watches (taskset *s, luaio_task *t) {
   luaio_waiter *w;
-  for (w = t->awaiters.head; w != NULL; w = w->next)
+  for (w = luaio__task_awaiters(t)->head; w != NULL; w = w->next)
     if (w->notify == set_notify && ((watch *)w->data)->set == s) return 1;
   return 0;
 }
@@ -403,7 +381,7 @@ static int as_completed_step (lua_State *L, taskset *s) {
   if (s->qhead >= s->n) return 0;
   if (s->expired) {
     lua_getiuservalue(L, lua_upvalueindex(1), 1);
-    return raise_timeout(L, "aio.as_completed", s->seconds);
+    return luaio__raise_timeout(L, "aio.as_completed", s->seconds);
   }
   if (self != NULL && set_watches(s, self))
     return luaL_error(L, "aio.as_completed: a task cannot wait for itself "
@@ -445,76 +423,50 @@ static int flow_as_completed (lua_State *L) {
   return 1;
 }
 
-/* ---- timeout scopes ------------------------------------------------------- */
+/* ---- timeout scopes ---------------------------------------------------- */
 
-/* A timeout scope runs fn in the calling task; on expiry it cancels the
- * task at its own level. Outer scopes are stronger than inner ones, and
- * a task cancel is stronger than all: so an outer expiry passes through
- * inner scopes untouched, and each scope turns only its own level into a
- * timeout error. */
-typedef struct scope {
-  luaio_deadline d;
-  luaio_task *task;
-  int level, armed;
+/* A timeout scope (host/scope.c) around fn, in the calling task. */
+typedef struct timeout_ud {
+  luaio_scope sc;
   lua_Number seconds;
-} scope;
+} timeout_ud;
 
-static void scope_due_cb (luaio_deadline *d) {
-  scope *sc = (scope *)d;
-  sc->armed = 0;
-  luaio__cancel(sc->task, sc->level, 0, sc->task->host->L);
-}
-
-static int scope_gc (lua_State *L) {
-  scope *sc = (scope *)lua_touserdata(L, 1);
-  if (sc->armed) luaio__deadline_stop(&sc->task->host->timers, &sc->d);
-  sc->armed = 0;
+static int timeout_gc (lua_State *L) {
+  luaio__scope_disarm(&((timeout_ud *)lua_touserdata(L, 1))->sc);
   return 0;
 }
 
+static const luaL_Reg timeout_meta[] = {{"__gc", timeout_gc}, {NULL, NULL}};
+
 static int timeout_k (lua_State *L, int status, lua_KContext ctx) {
-  scope *sc = (scope *)ctx;
-  luaio_task *t = sc->task;
-  int mine;
-  if (sc->armed) luaio__deadline_stop(&t->host->timers, &sc->d);
-  sc->armed = 0;
-  t->depth--;
-  mine = luaio__uncancel(L, t, sc->level);
+  timeout_ud *u = (timeout_ud *)ctx;
+  int mine = luaio__scope_leave(L, &u->sc);
   if (status == LUA_OK || status == LUA_YIELD) return lua_gettop(L) - 2;
   if (mine && luaio__is_error(L, -1, "cancelled"))
-    return raise_timeout(L, "aio.timeout", sc->seconds);
+    return luaio__raise_timeout(L, "aio.timeout", u->seconds);
   return lua_error(L);
 }
 
 /* aio.timeout(seconds, fn, ...) -> fn's results, or raises a timeout
  * error if fn takes longer (fn is cancelled at its wait). */
 static int flow_timeout (lua_State *L) {
-  lua_Integer ms = luaio__check_seconds(L, 1, "aio.timeout");
-  luaio_task *t;
-  scope *sc;
+  lua_Integer ms = luaio_check_seconds(L, 1, "aio.timeout");
+  timeout_ud *u;
   if (ms < 0) return luaio__typeerror(L, 1, "aio.timeout",
                                       "number of seconds");
   luaio__checktype(L, 2, "aio.timeout", LUA_TFUNCTION);
   luaio_check_wait(L, "aio.timeout");
-  t = luaio__current(L);
-  sc = lua_newuserdatauv(L, sizeof *sc, 0);
-  memset(sc, 0, sizeof *sc);
-  if (luaL_newmetatable(L, "luaio.TimeoutScope")) {
-    lua_pushcfunction(L, scope_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
+  u = lua_newuserdatauv(L, sizeof *u, 0);
+  memset(u, 0, sizeof *u);
+  luaio__class(L, "luaio.TimeoutScope", NULL, NULL, timeout_meta);
+  luaL_setmetatable(L, "luaio.TimeoutScope");
   lua_insert(L, 1);                                /* scope secs fn args */
-  sc->task = t;
-  sc->seconds = lua_tonumber(L, 2);
-  sc->level = LUAIO_CANCEL_TASK - 1 - t->depth;
-  sc->armed = luaio__deadline_start(&t->host->timers, &sc->d, (uint64_t)ms,
-                                    scope_due_cb);
-  if (!sc->armed) return luaL_error(L, "aio.timeout: out of memory");
-  t->depth++;
+  u->seconds = lua_tonumber(L, 2);
+  if (!luaio__scope_enter(&u->sc, luaio__current(L), (uint64_t)ms))
+    return luaL_error(L, "aio.timeout: out of memory");
   return timeout_k(L, lua_pcallk(L, lua_gettop(L) - 3, LUA_MULTRET, 0,
-                                 (lua_KContext)sc, timeout_k),
-                   (lua_KContext)sc);
+                                 (lua_KContext)u, timeout_k),
+                   (lua_KContext)u);
 }
 
 /* aio.wait_for(task, seconds) -> the task's results; on expiry the task
@@ -530,19 +482,19 @@ typedef struct wait_for_op {
 
 static void wait_for_finish (wait_for_op *op, int status) {
   if (op->w.list) luaio_waitlist_remove(op->w.list, &op->w);
-  if (op->armed) luaio__deadline_stop(&op->h->timers, &op->d);
+  if (op->armed) luaio__deadline_stop(op->h, &op->d);
   op->armed = 0;
   luaio_waiter_done(&op->w, status);
 }
 
 static void wait_for_due_cb (luaio_deadline *d) {
-  wait_for_op *op = (wait_for_op *)((char *)d - offsetof(wait_for_op, d));
+  wait_for_op *op = LUAIO_CONTAINER(d, wait_for_op, d);
   op->armed = 0;
   wait_for_finish(op, UV_ETIMEDOUT);
 }
 
 static void wait_for_abort (luaio_waiter *w) {
-  wait_for_finish((wait_for_op *)w, UV_ECANCELED);
+  wait_for_finish(LUAIO_CONTAINER(w, wait_for_op, w), UV_ECANCELED);
 }
 
 /* On expiry or cancellation the task is cancelled, and waited for
@@ -552,7 +504,7 @@ static void wait_for_abort (luaio_waiter *w) {
 static int wait_for_k (lua_State *L, int status, lua_KContext ctx) {
   wait_for_op *op = (wait_for_op *)ctx;
   luaio_task *t = luaio__check_task(L, 1);
-  if (op->armed) luaio__deadline_stop(&op->h->timers, &op->d);
+  if (op->armed) luaio__deadline_stop(op->h, &op->d);
   op->armed = 0;
   if (status == 0 && !op->failed) {
     lua_settop(L, 1);
@@ -560,12 +512,12 @@ static int wait_for_k (lua_State *L, int status, lua_KContext ctx) {
   }
   if (status != 0 && op->failed != UV_ECANCELED) op->failed = status;
   luaio__cancel(t, LUAIO_CANCEL_TASK, 0, L);
-  if (t->state != T_DONE) {
-    luaio_waitlist_push(&t->awaiters, &op->w);
-    return luaio_wait(L, &op->w, wait_for_k, ctx);
+  if (!luaio_task_done(t)) {
+    luaio_waitlist_push(luaio__task_awaiters(t), &op->w);
+    return luaio__wait_settle(L, &op->w, wait_for_k, ctx);
   }
   if (op->failed == UV_ETIMEDOUT)
-    return raise_timeout(L, "aio.wait_for", lua_tonumber(L, 2));
+    return luaio__raise_timeout(L, "aio.wait_for", lua_tonumber(L, 2));
   return luaio_raise_uv(L, op->failed, "aio.wait_for", NULL, NULL);
 }
 
@@ -577,10 +529,10 @@ static int flow_wait_for (lua_State *L) {
   if (t == luaio__current(L))
     return luaio__argerror(L, 1, "aio.wait_for",
                            "a task cannot wait for itself");
-  ms = luaio__check_seconds(L, 2, "aio.wait_for");
+  ms = luaio_check_seconds(L, 2, "aio.wait_for");
   if (ms < 0) return luaio__typeerror(L, 2, "aio.wait_for",
                                       "number of seconds");
-  if (t->state == T_DONE) {
+  if (luaio_task_done(t)) {
     lua_settop(L, 1);
     return luaio__push_results(L, 1, t, 1);
   }
@@ -589,15 +541,15 @@ static int flow_wait_for (lua_State *L) {
   op = lua_newuserdatauv(L, sizeof *op, 0);
   luaio_waiter_init(&op->w, wait_for_abort);
   op->failed = 0;
-  op->h = t->host;
-  op->armed = luaio__deadline_start(&op->h->timers, &op->d, (uint64_t)ms,
+  op->h = luaio__task_host(t);
+  op->armed = luaio__deadline_start(op->h, &op->d, (uint64_t)ms,
                                     wait_for_due_cb);
   if (!op->armed) return luaL_error(L, "aio.wait_for: out of memory");
-  luaio_waitlist_push(&t->awaiters, &op->w);
+  luaio_waitlist_push(luaio__task_awaiters(t), &op->w);
   return luaio_wait(L, &op->w, wait_for_k, (lua_KContext)op);
 }
 
-/* ---- shielding -------------------------------------------------------------- */
+/* ---- shielding --------------------------------------------------------- */
 
 static int shield_k (lua_State *L, int status, lua_KContext ctx) {
   (void)status; (void)ctx;
@@ -622,8 +574,7 @@ static int flow_shield (lua_State *L) {
 }
 
 static int shielded_k (lua_State *L, int status, lua_KContext ctx) {
-  luaio_task *t = (luaio_task *)ctx;
-  t->shielded--;
+  luaio__task_unshield((luaio_task *)ctx);
   if (status != LUA_OK && status != LUA_YIELD) return lua_error(L);
   return lua_gettop(L);
 }
@@ -636,13 +587,13 @@ static int flow_shielded (lua_State *L) {
   luaio__checktype(L, 1, "aio.shielded", LUA_TFUNCTION);
   if (t == NULL) return luaL_error(L, "aio.shielded: not inside a luaio "
                                    "task");
-  t->shielded++;
+  luaio__task_shield(t);
   return shielded_k(L, lua_pcallk(L, lua_gettop(L) - 1, LUA_MULTRET, 0,
                                   (lua_KContext)t, shielded_k),
                     (lua_KContext)t);
 }
 
-/* ---- task groups ----------------------------------------------------------- */
+/* ---- task groups ------------------------------------------------------- */
 
 /* aio.group(fn): fn(g) spawns children with g:spawn(f, ...); the call
  * returns (fn's results) once every child has finished. The first child
@@ -668,8 +619,8 @@ typedef struct group {
 static void group_cancel_kids (group *g) {
   int i;
   for (i = 0; i < g->nkids; i++)
-    if (g->kids[i]->task->state != T_DONE)
-      luaio__cancel(g->kids[i]->task, LUAIO_CANCEL_TASK, 0, g->parent->host->L);
+    if (!luaio_task_done(g->kids[i]->task))
+      luaio_task_cancel(g->kids[i]->task);
 }
 
 static void group_notify (luaio_waiter *w, int status) {
@@ -677,7 +628,7 @@ static void group_notify (luaio_waiter *w, int status) {
   group *g = c->g;
   (void)status;
   g->live--;
-  if (c->task->outcome == LUAIO_ERROR) {
+  if (luaio_task_status(c->task) == LUAIO_ERROR) {
     int i;
     for (i = 0; g->kids[i] != c; i++) {}
     g->failed[g->nfailed++] = i;
@@ -690,13 +641,13 @@ static void group_notify (luaio_waiter *w, int status) {
 }
 
 static void group_abort (luaio_waiter *w) {
-  group *g = (group *)w;
+  group *g = LUAIO_CONTAINER(w, group, w);
   g->waiting = 0;
   luaio_waiter_done(w, UV_ECANCELED);
 }
 
 static int group_gc (lua_State *L) {
-  group *g = (group *)luaL_checkudata(L, 1, "luaio.Group");
+  group *g = (group *)lua_touserdata(L, 1);
   int i;
   for (i = 0; i < g->nkids; i++) luaio__unwatch(&g->kids[i]->w);
   free(g->kids);
@@ -709,9 +660,10 @@ static int group_gc (lua_State *L) {
 
 /* g:spawn(fn, ...) -> task */
 static int group_spawn (lua_State *L) {
-  group *g = (group *)luaL_checkudata(L, 1, "luaio.Group");
+  group *g = (group *)luaL_testudata(L, 1, "luaio.Group");
   gchild *c;
   luaio_task *t;
+  if (g == NULL) return luaio__typeerror(L, 1, "group:spawn", "luaio.Group");
   luaio__checktype(L, 2, "group:spawn", LUA_TFUNCTION);
   if (g->closed) return luaL_error(L, "group:spawn: the group is closed");
   if (g->nkids == g->cap) {
@@ -735,7 +687,7 @@ static int group_spawn (lua_State *L) {
   c->task = t;
   g->kids[g->nkids++] = c;
   g->live++;
-  luaio__watch(&t->awaiters, &c->w, group_notify, c);
+  luaio__watch(luaio__task_awaiters(t), &c->w, group_notify, c);
   return 1;
 }
 
@@ -761,19 +713,19 @@ static int group_raise_child_errors (lua_State *L, int gidx, group *g) {
 static int group_join_k (lua_State *L, int status, lua_KContext ctx) {
   group *g = (group *)ctx;
   luaio_task *p = g->parent;
-  if (status == UV_ECANCELED || (p->cancel_level > 0 && !g->cancelled)) {
+  if (status == UV_ECANCELED || (luaio__cancel_pending(p) && !g->cancelled)) {
     g->cancelled = 1;
     group_cancel_kids(g);
   }
   if (g->live > 0) {
     if (g->cancelled && !g->shield_on) {   /* wait for them regardless */
       g->shield_on = 1;
-      p->shielded++;
+      luaio__task_shield(p);
     }
     g->waiting = 1;
-    return luaio_wait(L, &g->w, group_join_k, ctx);
+    return luaio__wait_settle(L, &g->w, group_join_k, ctx);
   }
-  if (g->shield_on) p->shielded--;
+  if (g->shield_on) luaio__task_unshield(p);
   g->shield_on = 0;
   g->closed = 1;
   if (g->body_failed) return lua_error(L);         /* fn's own error */
@@ -795,6 +747,11 @@ static int group_body_k (lua_State *L, int status, lua_KContext ctx) {
   return group_join_k(L, 0, ctx);
 }
 
+static const luaL_Reg group_methods[] = {
+  {"spawn", group_spawn}, {NULL, NULL}
+};
+static const luaL_Reg group_meta[] = {{"__gc", group_gc}, {NULL, NULL}};
+
 static int flow_group (lua_State *L) {
   group *g;
   luaio__checktype(L, 1, "aio.group", LUA_TFUNCTION);
@@ -804,14 +761,8 @@ static int flow_group (lua_State *L) {
   memset(g, 0, sizeof *g);
   luaio_waiter_init(&g->w, group_abort);
   g->parent = luaio__current(L);
-  if (luaL_newmetatable(L, "luaio.Group")) {
-    static const luaL_Reg methods[] = {{"spawn", group_spawn}, {NULL, NULL}};
-    lua_pushcfunction(L, group_gc);
-    lua_setfield(L, -2, "__gc");
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-  }
-  lua_setmetatable(L, -2);
+  luaio__class(L, "luaio.Group", group_methods, NULL, group_meta);
+  luaL_setmetatable(L, "luaio.Group");
   lua_newtable(L);
   lua_setiuservalue(L, -2, 1);                     /* children list */
   lua_pushvalue(L, 1);

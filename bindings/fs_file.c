@@ -219,7 +219,7 @@ static int fill (lua_State *L, file *f, lua_KFunction k, const char *fname) {
   f->in.base = NULL;
   b = uv_buf_init(op->buf + f->in.start + f->in.len,
                   (unsigned)(f->in.cap - f->in.start - f->in.len));
-  rc = uv_fs_read(op->h->loop, &op->req, f->fd, &b, 1, -1, fs_cb);
+  rc = uv_fs_read(luaio_loop(op->h), &op->req, f->fd, &b, 1, -1, fs_cb);
   if (rc < 0) {
     f->in.base = op->buf;
     op->buf = NULL;
@@ -419,7 +419,7 @@ static int fwrite_submit (lua_State *L, file *f, fs_op *op) {
                            (unsigned)(n > (1u << 30) ? (1u << 30) : n));
   int rc;
   op_reset(op);
-  rc = uv_fs_write(op->h->loop, &op->req, f->fd, &b, 1, -1, fs_cb);
+  rc = uv_fs_write(luaio_loop(op->h), &op->req, f->fd, &b, 1, -1, fs_cb);
   if (rc < 0) return op_fail_at(L, op, rc, "write", file_path(L, 1));
   f->nops++;
   return luaio_wait(L, &op->w, fwrite_k, (lua_KContext)op);
@@ -492,7 +492,7 @@ static int file_sync (lua_State *L) {
   lua_settop(L, 1);
   if (f->st) return 0;                         /* nothing to flush */
   op = op_new(L, "file:sync");
-  rc = uv_fs_fsync(op->h->loop, &op->req, f->fd, fs_cb);
+  rc = uv_fs_fsync(luaio_loop(op->h), &op->req, f->fd, fs_cb);
   if (rc < 0) return op_fail_at(L, op, rc, "fsync", file_path(L, 1));
   f->nops++;
   return luaio_wait(L, &op->w, sync_k, (lua_KContext)op);
@@ -545,7 +545,7 @@ static int fs_open (lua_State *L) {
   if (flags < 0) return luaio__argerror(L, 2, "fs.open", "invalid mode");
   lua_settop(L, 1);
   op = op_new(L, "fs.open");
-  return op_wait(L, op, uv_fs_open(op->h->loop, &op->req, p,
+  return op_wait(L, op, uv_fs_open(luaio_loop(op->h), &op->req, p,
                                    flags | O_NONBLOCK, 0644, fs_cb),
                  open_k, "open");
 }

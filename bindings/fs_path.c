@@ -84,7 +84,7 @@ static int simple_k (lua_State *L, int status, lua_KContext ctx) {
 }
 
 #define SIMPLE(fname, call) \
-  do { fs_op *op = op_new(L, fname); uv_loop_t *loop = op->h->loop; \
+  do { fs_op *op = op_new(L, fname); uv_loop_t *loop = luaio_loop(op->h); \
        return op_wait(L, op, (call), simple_k, fname); } while (0)
 
 static int fs_stat (lua_State *L) {
@@ -165,7 +165,7 @@ static int exists_k (lua_State *L, int status, lua_KContext ctx) {
 static int fs_exists (lua_State *L) {
   const char *p = PATH(1, "fs.exists");
   fs_op *op = op_new(L, "fs.exists");
-  return op_wait(L, op, uv_fs_stat(op->h->loop, &op->req, p, fs_cb),
+  return op_wait(L, op, uv_fs_stat(luaio_loop(op->h), &op->req, p, fs_cb),
                  exists_k, "stat");
 }
 
@@ -181,7 +181,7 @@ static int mkdir_k (lua_State *L, int status, lua_KContext ctx) {
   do op->done++; while (op->done < len && path[op->done] != '/');
   lua_pushlstring(L, path, op->done);
   op_reset(op);
-  status = uv_fs_mkdir(op->h->loop, &op->req, lua_tostring(L, -1), 0777,
+  status = uv_fs_mkdir(luaio_loop(op->h), &op->req, lua_tostring(L, -1), 0777,
                        fs_cb);
   lua_pop(L, 1);
   return op_wait(L, op, status, mkdir_k, "mkdir");
@@ -204,7 +204,7 @@ static int fs_mkdir (lua_State *L) {
   lua_settop(L, 1);
   op = op_new(L, "fs.mkdir");
   if (!parents)
-    return op_wait(L, op, uv_fs_mkdir(op->h->loop, &op->req, p, mode, fs_cb),
+    return op_wait(L, op, uv_fs_mkdir(luaio_loop(op->h), &op->req, p, mode, fs_cb),
                    simple_k, "mkdir");
   op->step = 1;                          /* EEXIST is fine at every level */
   op->done = p[0] == '/' ? 1 : 0;

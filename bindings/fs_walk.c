@@ -134,7 +134,7 @@ static int walk_descend (lua_State *L) {
     lua_settop(L, 2);
   }
   op = op_new(L, "fs.walk");
-  return walk_wait(L, op, uv_fs_scandir(op->h->loop, &op->req,
+  return walk_wait(L, op, uv_fs_scandir(luaio_loop(op->h), &op->req,
                                         entry_str(L, "path"), 0, fs_cb),
                    scan_k);
 }
@@ -149,9 +149,9 @@ static int walk_entry (lua_State *L) {
       !(w->follow && (entry_is(L, "link") || entry_is(L, "directory"))))
     return walk_descend(L);
   op = op_new(L, "fs.walk");
-  rc = w->follow ? uv_fs_stat(op->h->loop, &op->req, entry_str(L, "path"),
+  rc = w->follow ? uv_fs_stat(luaio_loop(op->h), &op->req, entry_str(L, "path"),
                               fs_cb)
-                 : uv_fs_lstat(op->h->loop, &op->req, entry_str(L, "path"),
+                 : uv_fs_lstat(luaio_loop(op->h), &op->req, entry_str(L, "path"),
                                fs_cb);
   return walk_wait(L, op, rc, stat_k);
 }

@@ -387,7 +387,7 @@ static int fs_watch (lua_State *L) {
     return luaL_error(L, "fs.watch: out of memory");
   }
   luaL_setmetatable(L, "luaio.Watcher");
-  w->loop = luaio__host(L)->loop;
+  w->loop = luaio_loop(luaio__host(L));
   w->recursive = recursive;
   w->refs = 1;                           /* the userdata's */
   rc = watch_dir(w, "", 0);

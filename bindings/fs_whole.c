@@ -283,7 +283,7 @@ static int job_start (lua_State *L, file_job *j, const char *fname) {
   j->work.data = j;
   luaio_waiter_init(&j->w, job_abort);
   j->w.must_finish = 1;
-  rc = uv_queue_work(luaio__host(L)->loop, &j->work, job_work_cb,
+  rc = uv_queue_work(luaio_loop(luaio__host(L)), &j->work, job_work_cb,
                      job_done_cb);
   if (rc < 0) {
     job_free(j);

@@ -123,7 +123,7 @@ static int sock_cb (CURL *e, curl_socket_t fd, int what, void *userp,
   if (s == NULL) {
     s = calloc(1, sizeof *s);
     if (s == NULL) return 0;
-    if (uv_poll_init_socket(c->h->loop, &s->poll, fd) != 0) {
+    if (uv_poll_init_socket(luaio_loop(c->h), &s->poll, fd) != 0) {
       free(s);
       return 0;
     }
@@ -179,7 +179,7 @@ static void list_del (req **head, req *r) {
 }
 
 static void req_unlink (req *r) {
-  luaio__deadline_stop(&r->c->h->timers, &r->idle_d);
+  luaio__deadline_stop(r->c->h, &r->idle_d);
   list_del(&r->c->reqs, r);
   r->in_multi = 0;
 }
@@ -206,8 +206,8 @@ static void req_finish (req *r, CURLcode rc) {
  * its reader is slow is not idle. */
 static void idle_cb (luaio_deadline *d) {
   req *r = (req *)((char *)d - offsetof(req, idle_d));
-  luaio_timers *tm = &r->c->h->timers;
-  uint64_t quiet = uv_now(r->c->h->loop) - r->last_rx;
+  luaio_host *tm = r->c->h;
+  uint64_t quiet = uv_now(luaio_loop(r->c->h)) - r->last_rx;
   if (r->paused || quiet < r->idle_ms) {
     uint64_t left = r->paused ? r->idle_ms : r->idle_ms - quiet;
     if (luaio__deadline_start(tm, &r->idle_d, left, idle_cb)) return;
@@ -223,8 +223,8 @@ static int req_add (req *r) {
   r->in_multi = 1;
   list_add(&c->reqs, r);
   if (r->idle_ms) {
-    r->last_rx = uv_now(c->h->loop);
-    luaio__deadline_start(&c->h->timers, &r->idle_d, r->idle_ms, idle_cb);
+    r->last_rx = uv_now(luaio_loop(c->h));
+    luaio__deadline_start(c->h, &r->idle_d, r->idle_ms, idle_cb);
   }
   return 1;
 }
@@ -260,7 +260,7 @@ static void client_unref (hclient *c) {
 
 static void backoff_stop (req *r) {
   if (!r->backoff) return;
-  luaio__deadline_stop(&r->c->h->timers, &r->d);
+  luaio__deadline_stop(r->c->h, &r->d);
   list_del(&r->c->backoffs, r);
   r->backoff = 0;
 }
@@ -306,7 +306,7 @@ static hclient *client_new (luaio_host *h, int cookies) {
     if (c->share) curl_share_setopt(c->share, CURLSHOPT_SHARE,
                                     CURL_LOCK_DATA_COOKIE);
   }
-  uv_timer_init(h->loop, &c->timer);
+  uv_timer_init(luaio_loop(h), &c->timer);
   c->timer.data = c;
   curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
   curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
@@ -359,7 +359,7 @@ static int is_final (req *r);
 static size_t write_cb (char *p, size_t size, size_t n, void *ud) {
   req *r = (req *)ud;
   size_t len = size * n;
-  r->last_rx = uv_now(r->c->h->loop);
+  r->last_rx = uv_now(luaio_loop(r->c->h));
   if (r->stream) {
     headers_complete(r);
     luaio_waitlist_wake(&r->readers, 0);
@@ -383,7 +383,7 @@ static size_t write_cb (char *p, size_t size, size_t n, void *ud) {
 static size_t header_cb (char *p, size_t size, size_t n, void *ud) {
   req *r = (req *)ud;
   size_t len = size * n;
-  r->last_rx = uv_now(r->c->h->loop);
+  r->last_rx = uv_now(luaio_loop(r->c->h));
   if (r->new_response) {
     r->new_response = 0;
     r->hlen = 0;
@@ -1318,7 +1318,7 @@ static int req_k (lua_State *L, int status, lua_KContext ctx) {
     double s;
     r->attempt++;
     s = backoff_seconds(r);
-    r->backoff = luaio__deadline_start(&r->c->h->timers, &r->d,
+    r->backoff = luaio__deadline_start(r->c->h, &r->d,
                                        (uint64_t)(s * 1000), retry_due_cb);
     if (r->backoff) {
       list_add(&r->c->backoffs, r);

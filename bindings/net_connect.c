@@ -23,7 +23,7 @@ typedef struct connect_op {
 } connect_op;
 
 static void connect_finish (connect_op *op, int status) {
-  if (op->armed) luaio__deadline_stop(&op->host->timers, &op->d);
+  if (op->armed) luaio__deadline_stop(op->host, &op->d);
   op->armed = 0;
   op->status = status;
   if (!luaio_waiter_done(&op->w, status)) {        /* the task is gone */
@@ -123,7 +123,7 @@ static lua_Integer opt_timeout (lua_State *L, int arg, const char *fname) {
   if (!lua_isnoneornil(L, arg)) {
     luaio__checktype(L, arg, fname, LUA_TTABLE);
     lua_getfield(L, arg, "timeout");
-    if (!lua_isnil(L, -1)) ms = luaio__check_seconds(L, lua_gettop(L), fname);
+    if (!lua_isnil(L, -1)) ms = luaio_check_seconds(L, lua_gettop(L), fname);
     lua_pop(L, 1);
   }
   return ms;
@@ -142,7 +142,7 @@ static connect_op *connect_op_new (lua_State *L, const char *fname) {
 static int connect_wait (lua_State *L, connect_op *op, lua_Integer ms) {
   op->step_active = 1;
   if (ms > 0)
-    op->armed = luaio__deadline_start(&op->host->timers, &op->d,
+    op->armed = luaio__deadline_start(op->host, &op->d,
                                       (uint64_t)ms, connect_due_cb);
   return luaio_wait(L, &op->w, connect_k, (lua_KContext)op);
 }
@@ -167,7 +167,7 @@ static int net_connect (lua_State *L) {
   hints.ai_socktype = SOCK_STREAM;
   snprintf(service, sizeof service, "%d", (int)port);
   op->gai.data = op;
-  rc = uv_getaddrinfo(op->host->loop, &op->gai, gai_cb, host, service, &hints);
+  rc = uv_getaddrinfo(luaio_loop(op->host), &op->gai, gai_cb, host, service, &hints);
   if (rc < 0) {
     free(op);
     return luaio_raise_uv(L, rc, "connect", "address", host);

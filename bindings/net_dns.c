@@ -59,7 +59,7 @@ static int net_resolve (lua_State *L) {
   memset(&hints, 0, sizeof hints);
   hints.ai_socktype = SOCK_STREAM;
   op->req.data = op;
-  rc = uv_getaddrinfo(luaio__host(L)->loop, &op->req, resolve_cb, host, NULL,
+  rc = uv_getaddrinfo(luaio_loop(luaio__host(L)), &op->req, resolve_cb, host, NULL,
                       &hints);
   if (rc < 0) {
     free(op);

@@ -90,15 +90,9 @@ static void server_release (lua_State *L, server *srv) {
 static void conn_done (luaio_waiter *w, int status) {
   conn_watch *cw = (conn_watch *)w->data;
   server *srv = cw->srv;
-  lua_State *L = srv->host->L;
+  lua_State *L = luaio_state(srv->host);
   (void)status;
-  if (cw->task->outcome == LUAIO_ERROR && !cw->task->observed) {
-    cw->task->observed = 1;
-    luaio__push_task(L, cw->task);
-    lua_getiuservalue(L, -1, UV_RESULT);
-    luaio__report(srv->host, "error in a connection handler", L, -1);
-    lua_pop(L, 2);
-  }
+  luaio__task_report_error(cw->task, "error in a connection handler");
   luaL_checkstack(L, 6, NULL);
   lua_rawgeti(L, LUA_REGISTRYINDEX, srv->ref);     /* srv_ud */
   lua_getiuservalue(L, -1, 2);                     /* srv_ud conns */
@@ -144,7 +138,7 @@ static int conn_main (lua_State *L) {
 
 static void on_connection (uv_stream_t *listener, int status) {
   server *srv = (server *)listener->data;
-  lua_State *L = srv->host->L;
+  lua_State *L = luaio_state(srv->host);
   luaio_stream *s;
   luaio_task *t;
   conn_watch *cw;
@@ -166,7 +160,7 @@ static void on_connection (uv_stream_t *listener, int status) {
   cw->task = t;
   lua_pushvalue(L, -5);
   lua_setiuservalue(L, -2, 1);                     /* cw keeps st */
-  luaio__watch(&t->awaiters, &cw->w, conn_done, cw);
+  luaio__watch(luaio__task_awaiters(t), &cw->w, conn_done, cw);
   lua_rawset(L, -3);                               /* conns[task] = cw */
   lua_pop(L, 4);
   srv->nconns++;
@@ -328,7 +322,7 @@ static int net_serve (lua_State *L) {
     server_release(L, srv);
     return luaL_error(L, "net.serve: out of memory");
   }
-  uv_tcp_init(srv->host->loop, &l->u.tcp);
+  uv_tcp_init(luaio_loop(srv->host), &l->u.tcp);
   return server_start(L, srv, l, backlog, where,
                       uv_tcp_bind(&l->u.tcp, (struct sockaddr *)&ss, 0));
 }
@@ -347,7 +341,7 @@ static int net_serve_unix (lua_State *L) {
     server_release(L, srv);
     return luaL_error(L, "net.serve_unix: out of memory");
   }
-  uv_pipe_init(srv->host->loop, &l->u.pipe, 0);
+  uv_pipe_init(luaio_loop(srv->host), &l->u.pipe, 0);
   return server_start(L, srv, l, backlog, path,
                       uv_pipe_bind(&l->u.pipe, path));
 }

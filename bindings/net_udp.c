@@ -185,7 +185,7 @@ static int net_udp (lua_State *L) {
   udp_ud *x = lua_newuserdatauv(L, sizeof *x, 0);
   x->u = calloc(1, sizeof *x->u);
   if (x->u == NULL) return luaL_error(L, "net.udp: out of memory");
-  uv_udp_init(luaio__host(L)->loop, &x->u->h);
+  uv_udp_init(luaio_loop(luaio__host(L)), &x->u->h);
   x->u->h.data = x->u;
   luaL_setmetatable(L, "luaio.Udp");
   return 1;

@@ -144,7 +144,7 @@ static void limiter_arm (limiter *r, int force) {
                            : bucket_wait_ms(r);
   if (ms < 0) return;
   if (!(ms < LIMITER_MAX_WAIT_MS)) ms = LIMITER_MAX_WAIT_MS;
-  r->armed = luaio__deadline_start(&r->h->timers, &r->d, (uint64_t)ms + 1,
+  r->armed = luaio__deadline_start(r->h, &r->d, (uint64_t)ms + 1,
                                    limiter_due_cb);
 }
 
@@ -303,7 +303,7 @@ static int limiter_key_count (lua_State *L) {
 
 static int limiter_gc (lua_State *L) {
   limiter *r = (limiter *)lua_touserdata(L, 1);
-  if (r->armed) luaio__deadline_stop(&r->h->timers, &r->d);
+  if (r->armed) luaio__deadline_stop(r->h, &r->d);
   r->armed = 0;
   return 0;
 }

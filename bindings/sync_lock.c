@@ -339,8 +339,8 @@ static int relock_k (lua_State *L, int status, lua_KContext ctx) {
   permit *p = (permit *)lua_touserdata(L, 3);
   (void)status;
   if (p != NULL && !p->released) set_holder(L, 2, 3);
-  t->shielded--;
-  if (ctx || (t->cancel_level > 0 && !t->shielded)) {
+  int shields = luaio__task_unshield(t);
+  if (ctx || (luaio__cancel_pending(t) && shields == 0)) {
     if (!ctx) luaio_waitlist_wake(&check_cond(L)->waiters, 0);
     luaio__push_pending_cancel(L, t);
     return lua_error(L);
@@ -353,7 +353,7 @@ static int relock_k (lua_State *L, int status, lua_KContext ctx) {
  * caller always leaves holding it, as it came in. */
 static int relock (lua_State *L, sem *s, int cancelled) {
   luaio_task *t = luaio__current(L);
-  t->shielded++;
+  luaio__task_shield(t);
   if (s->value > 0 && s->waiters.head == NULL) {
     s->value--;
     return relock_k(L, 0, cancelled);

@@ -207,7 +207,7 @@ static int timed_out (lua_State *L) {
 static void stop_all (select_op *op) {
   int i;
   for (i = 0; i < op->ncases; i++) luaio__unwatch(&op->cases[i].w);
-  if (op->armed) luaio__deadline_stop(&op->h->timers, &op->d);
+  if (op->armed) luaio__deadline_stop(op->h, &op->d);
   op->armed = 0;
 }
 
@@ -249,7 +249,7 @@ static int select_wait (lua_State *L, select_op *op, lua_Integer ms) {
   luaio_waiter_init(&op->w, select_abort);
   op->h = luaio__host(L);
   if (ms > 0 && ms < LUA_MAXINTEGER) {
-    op->armed = luaio__deadline_start(&op->h->timers, &op->d, (uint64_t)ms,
+    op->armed = luaio__deadline_start(op->h, &op->d, (uint64_t)ms,
                                       select_due_cb);
     if (!op->armed) return luaL_error(L, "aio.select: out of memory");
   }
@@ -272,7 +272,7 @@ static int select_gc (lua_State *L) {
 /* aio.select(cases [, timeout]) -> which, value | which, nil, "closed" |
  * nil, "timeout" */
 static int sync_select (lua_State *L) {
-  lua_Integer ms = luaio__check_seconds(L, 2, "aio.select");
+  lua_Integer ms = luaio_check_seconds(L, 2, "aio.select");
   select_op *op = push_select(L);
   int i = pick_ready(L, op);
   if (i >= 0) return run_case(L, op, i, 0, 0);

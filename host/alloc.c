@@ -18,7 +18,7 @@
  * burst (a million tasks that have finished), luaio__slab_trim returns
  * the chunks whose blocks are all free to the system.
  */
-#include "host.h"
+#include "private.h"
 #include <malloc.h>
 #include <sys/mman.h>
 

@@ -8,7 +8,7 @@
  * (the script position) and traceback. Plain Lua errors that kill a task
  * are wrapped into one with kind "error" and the original in `value`.
  */
-#include "host.h"
+#include "private.h"
 #include <string.h>
 
 static const char *const target_fields[] = {"path", "url", "address", NULL};
@@ -182,52 +182,14 @@ void luaio__report (luaio_host *h, const char *what, lua_State *L, int idx) {
   lua_pop(L, tb ? 2 : 1);
 }
 
-/* ---- argument checks that name the function as the README does ------ */
-
-int luaio__argerror (lua_State *L, int arg, const char *fname,
-                     const char *msg) {
-  return luaL_error(L, "bad argument #%d to '%s' (%s)", arg, fname, msg);
-}
-
-int luaio__typeerror (lua_State *L, int arg, const char *fname,
-                      const char *expected) {
-  return luaL_error(L, "bad argument #%d to '%s' (%s expected, got %s)",
-                    arg, fname, expected, luaL_typename(L, arg));
-}
-
-const char *luaio__checkstring (lua_State *L, int arg, const char *fname,
-                                size_t *len) {
-  if (lua_type(L, arg) != LUA_TSTRING && lua_type(L, arg) != LUA_TNUMBER)
-    luaio__typeerror(L, arg, fname, "string");
-  return lua_tolstring(L, arg, len);
-}
-
-const char *luaio__optstring (lua_State *L, int arg, const char *fname,
-                              const char *def, size_t *len) {
-  if (lua_isnoneornil(L, arg)) {
-    if (len) *len = def ? strlen(def) : 0;
-    return def;
-  }
-  return luaio__checkstring(L, arg, fname, len);
-}
-
-lua_Integer luaio__checkinteger (lua_State *L, int arg, const char *fname) {
-  int ok;
-  lua_Integer n = lua_tointegerx(L, arg, &ok);
-  if (!ok) {
-    if (lua_isnumber(L, arg))
-      luaio__argerror(L, arg, fname, "number has no integer representation");
-    luaio__typeerror(L, arg, fname, "integer");
-  }
-  return n;
-}
-
-lua_Integer luaio__optinteger (lua_State *L, int arg, const char *fname,
-                               lua_Integer def) {
-  return lua_isnoneornil(L, arg) ? def : luaio__checkinteger(L, arg, fname);
-}
-
-void luaio__checktype (lua_State *L, int arg, const char *fname, int type) {
-  if (lua_type(L, arg) != type)
-    luaio__typeerror(L, arg, fname, lua_typename(L, type));
+/* Raise a timeout error for op after seconds. */
+int luaio__raise_timeout (lua_State *L, const char *op, lua_Number secs) {
+  lua_pushfstring(L, "timed out after %f s", secs);
+  luaio_push_error(L, "timeout", "ETIMEDOUT", lua_tostring(L, -1));
+  lua_remove(L, -2);
+  lua_pushstring(L, op);
+  lua_setfield(L, -2, "op");
+  lua_pushnumber(L, secs);
+  lua_setfield(L, -2, "seconds");
+  return luaio_raise(L);
 }

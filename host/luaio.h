@@ -6,7 +6,9 @@
  * functions as tasks: coroutines that suspend on I/O and are resumed by the
  * loop when the I/O completes. Embedders create a host, run scripts as tasks,
  * and expose their own asynchronous C functions with the same waiter API the
- * built-in bindings use (see "Waiting" below).
+ * built-in bindings use (see "Waiting" below). The built-in bindings use
+ * this header plus host.h (internal: task and host operations, argument
+ * checks); the luaio program (cli/) uses this header only.
  */
 #ifndef LUAIO_H
 #define LUAIO_H
@@ -92,9 +94,12 @@ void luaio_interrupt(luaio_host *h);
  * background tasks). Safe to call from a signal handler. */
 void luaio_interrupt_task(luaio_host *h, luaio_task *t);
 
-/* luaio_stop, then close every handle
- * luaio opened, run the loop until the close callbacks have fired, close
- * the lua_State and free the host. A borrowed loop is left open. */
+/* luaio_stop, report the errors nobody awaited, close the lua_State
+ * (when luaio created it) and every handle luaio opened, and free the
+ * host. On luaio's own loop the loop runs until the close callbacks have
+ * fired and is then closed. A borrowed loop (luaio_config.loop) is not
+ * run nor closed: run it once more afterwards so the close callbacks
+ * fire; the last one frees the host. */
 void luaio_close(luaio_host *h);
 
 lua_State *luaio_state(luaio_host *h);
@@ -158,14 +163,16 @@ int luaio_run(luaio_host *h);
 /* ---- Waiting: the one suspend/resume mechanism ---------------------------
  *
  * An async C function follows four steps:
- *   1. check its arguments and luaio_check_wait(L, "mod.fn");
+ *   1. check its arguments (luaio_check_seconds for a timeout) and
+ *      luaio_check_wait(L, "mod.fn");
  *   2. start the operation with a luaio_waiter inside its op struct,
  *      initialised by luaio_waiter_init(&op->w, abort_fn);
  *   3. return luaio_wait(L, &op->w, fn_k, (lua_KContext)op);
  *   4. in the completion callback call luaio_waiter_done(&op->w, status):
- *      it returns 1 when a task will resume (fn_k then finishes the call on
- *      the task's stack and frees op), 0 when the task has gone (cancelled)
- *      and the callback must free op itself.
+ *      it returns 1 when the completion was delivered (fn_k then finishes
+ *      the call on the task's stack and frees op), 0 when the waiter was
+ *      no longer waiting (detached by a cancellation) and the callback
+ *      must free op itself.
  * On cancellation the scheduler calls abort_fn(w). If the operation
  * completes inside abort (luaio_waiter_done with UV_ECANCELED), fn_k runs
  * and its luaio_raise_uv(L, UV_ECANCELED, ...) raises the cancellation; if
@@ -219,9 +226,19 @@ void luaio_check_wait(lua_State *L, const char *fname);
 int luaio_wait(lua_State *L, luaio_waiter *w, lua_KFunction k,
                lua_KContext ctx);
 
-/* Complete a wait from a callback. Touches no Lua. Returns 1 if a task
- * will be resumed, 0 if the waiter was detached (caller frees). */
+/* Complete a wait from a callback. Touches no Lua. Returns 1 if the
+ * completion was delivered: the task will be resumed (or, for a C
+ * watcher, its notify ran). Returns 0 if the waiter was not waiting:
+ * detached by a cancellation (the caller frees its op), or already
+ * completed (a second completion is ignored). */
 int luaio_waiter_done(luaio_waiter *w, int status);
+
+/* Check an optional duration in seconds at arg (a number >= 0; nil or
+ * none allowed) and return it in milliseconds, rounded up; -1 when
+ * absent; LUA_MAXINTEGER for more than 1e12 s ("forever"). Errors name
+ * fname: bad argument #2 to 'app.fetch' (number of seconds expected,
+ * got string). For the timeouts of an application's async functions. */
+lua_Integer luaio_check_seconds(lua_State *L, int arg, const char *fname);
 
 /* Yield the running task for one loop turn (aio.sleep(0)); k(L, 0, ctx)
  * continues, unless a cancellation arrived meanwhile (then it is raised). */

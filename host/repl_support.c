@@ -3,7 +3,7 @@
  * repl_support.c: what an interactive embedder (the luaio program's REPL)
  * needs beyond the rest of the API.
  */
-#include "host.h"
+#include "private.h"
 
 /* Only compares pointers and sets a hook: signal-safe like
  * luaio_interrupt. */

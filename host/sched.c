@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT (see LICENSE) */
 /*
- * sched.c: tasks, the ready queue, cancellation, and the only lua_resume
- * of the code base.
+ * sched.c: tasks, the ready queue, and the only lua_resume of the code
+ * base. Cancellation is in cancel.c, running the loop and the C task API
+ * in run.c.
  *
  * Woken tasks go on the ready queue; a uv_check handle drains it once per
  * loop turn (an idle handle keeps the poll phase from blocking while work
@@ -11,9 +12,8 @@
  * finishes; a finished one stays in it no longer, so the table is dense
  * and is also the list of live tasks (no links in the task record).
  */
-#include "host.h"
+#include "private.h"
 
-#define task_of(L) (*(luaio_task **)lua_getextraspace(L))
 #define DRAIN_BUDGET 65536   /* resumes per turn, so I/O is never starved */
 
 static void queue_push (task_queue *q, luaio_task *t) {
@@ -120,84 +120,7 @@ luaio_task *luaio__check_task (lua_State *L, int idx) {
   return (luaio_task *)luaL_checkudata(L, idx, "luaio.Task");
 }
 
-/* ---- guards: runaway tasks, the exit grace, killed tasks ------------- */
-
-/* Once killed, a task raises at every instruction, so a pcall that
- * catches the error is left at its next instruction: the task ends. */
-static void killed_hook (lua_State *L, lua_Debug *ar) {
-  luaio_task *t = task_of(L);
-  (void)ar;
-  if (t && (t->flags & TF_KILLED)) luaio__raise_killed(L, t);
-}
-
-int luaio__raise_killed (lua_State *L, luaio_task *t) {
-  luaio__push_task(L, t);
-  luaio__task_getextra(L, -1, "killed");
-  return lua_error(L);
-}
-
-void luaio__kill (lua_State *L, luaio_task *t) {
-  if (t->state == T_DONE || (t->flags & TF_KILLED)) { lua_pop(L, 1); return; }
-  t->flags |= TF_KILLED;
-  luaio__push_task(L, t);
-  lua_insert(L, -2);
-  luaio__task_setextra(L, -2, "killed");
-  lua_pop(L, 1);
-  lua_sethook(t->co, killed_hook, LUA_MASKCOUNT, 1);
-}
-
-/* Print a task still running at the end of the exit grace. */
-static void report_stuck (lua_State *L, luaio_task *t) {
-  const char *tb;
-  luaL_checkstack(L, 4, NULL);
-  luaio__push_task(L, t);                          /* ud */
-  lua_getfield(L, -1, "name");                     /* ud name */
-  luaL_traceback(L, t->co, NULL, 0);               /* ud name tb */
-  tb = lua_tostring(L, -1);
-  fprintf(stderr, "  %s (%s):\n%s\n", lua_tostring(L, -2),
-          t->state == T_WAITING ? "waiting" : t->state == T_RUNNING ?
-          "running" : "ready", tb ? tb : "");
-  fflush(stderr);
-  lua_pop(L, 3);
-}
-
-/* Count hook of tasks when cfg.runaway_ms is set, and of every task while
- * the exit grace runs: a task that has run that long since its resume
- * without waiting (or past the end of the exit grace) is killed, so one
- * busy script cannot freeze the loop, every other task, or the exit. */
-static void guard_hook (lua_State *L, lua_Debug *ar) {
-  luaio_task *t = task_of(L);
-  luaio_host *h;
-  uint64_t now;
-  (void)ar;
-  if (t == NULL) return;
-  h = t->host;
-  now = uv_hrtime();
-  if (h->cfg.runaway_ms &&
-      now - h->resumed_at > (uint64_t)h->cfg.runaway_ms * 1000000u) {
-    lua_pushfstring(L, "task ran for more than %d ms without waiting "
-                    "(runaway guard)", (int)h->cfg.runaway_ms);
-    luaio_push_error(L, "killed", NULL, lua_tostring(L, -1));
-    lua_remove(L, -2);
-    luaio__kill(L, t);
-    luaio__raise_killed(L, t);
-  }
-  if (h->stopping && now > h->stop_deadline) {
-    fprintf(stderr, "luaio: a task never waits %.1f s after the "
-            "cancellation at exit; killing:\n", h->grace_ms / 1000.0);
-    report_stuck(L, t);
-    h->nstuck++;
-    luaio_push_error(L, "killed", NULL, "task still running at the end of "
-                     "the exit grace");
-    luaio__kill(L, t);
-    luaio__raise_killed(L, t);
-  }
-}
-
 /* ---- the task body -------------------------------------------------- */
-
-static void arm_grace (luaio_host *h, luaio_task *t);
-static void leave_grace (luaio_host *h, luaio_task *t);
 
 /* The message handler of every task body. It runs where the error was
  * raised, before the stack unwinds, so the traceback is the raiser's;
@@ -210,7 +133,7 @@ static int body_msgh (lua_State *L) {
     luaio_host *h = t->host;
     t->flags |= TF_ENDING;
     t->u.grace_end = (unsigned)(uv_now(h->loop) - h->epoch) + h->grace_ms;
-    if (t->cancel_level > 0) arm_grace(h, t);
+    if (t->cancel_level > 0) luaio__arm_grace(h, t);
   }
   return 1;
 }
@@ -240,13 +163,13 @@ luaio_task *luaio__spawn (lua_State *L, int nargs) {
   luaio_task *t;
   lua_State *co;
   luaL_checkstack(L, 3, NULL);
-  t = lua_newuserdatauv(L, sizeof *t, UV_NSLOTS);  /* fn args ud */
+  t = lua_newuserdatauv(L, sizeof *t, LUAIO_TASK_NSLOTS);  /* fn args ud */
   memset(t, 0, sizeof *t);
   luaL_setmetatable(L, "luaio.Task");
   co = lua_newthread(L);                           /* fn args ud co */
   if (!lua_checkstack(co, nargs + 2))
     luaL_error(L, "too many arguments to spawn (%d)", nargs);
-  lua_setiuservalue(L, -2, UV_CO);                 /* fn args ud */
+  lua_setiuservalue(L, -2, LUAIO_TASK_CO);                 /* fn args ud */
   lua_rotate(L, -(nargs + 2), 1);                  /* ud fn args */
   lua_pushcfunction(co, task_body);
   lua_xmove(L, co, nargs + 1);                     /* ud */
@@ -257,7 +180,7 @@ luaio_task *luaio__spawn (lua_State *L, int nargs) {
   t->id = ++h->task_ids;
   task_of(co) = t;
   if (h->cfg.runaway_ms || h->stopping)
-    lua_sethook(co, guard_hook, LUA_MASKCOUNT, 1000);
+    lua_sethook(co, luaio__guard_hook, LUA_MASKCOUNT, 1000);
   luaio__ready(t);
   t->state = T_NEW;
   return t;
@@ -279,7 +202,7 @@ static void store_results (lua_State *L, luaio_task *t, int nres) {
       lua_rawseti(L, -2, i);
     }
   }
-  lua_setiuservalue(L, -2, UV_RESULT);
+  lua_setiuservalue(L, -2, LUAIO_TASK_RESULT);
 }
 
 /* Record the error that killed co and close co (its <close> variables
@@ -316,7 +239,7 @@ static void store_error (lua_State *L, luaio_task *t) {
     t->observed = 1;                /* reported when killed */
   else if (t->outcome == LUAIO_CANCELLED && t->cancel_level >= LUAIO_CANCEL_TASK)
     t->observed = 1;                /* a requested cancellation is no news */
-  lua_setiuservalue(L, -2, UV_RESULT);
+  lua_setiuservalue(L, -2, LUAIO_TASK_RESULT);
 }
 
 static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
@@ -325,10 +248,10 @@ static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
   int awaited = t->awaiters.head != NULL;
   luaL_checkstack(L, nres + 5, NULL);
   luaio__push_task(L, t);                          /* ud */
-  lua_getiuservalue(L, -1, UV_CO);
+  lua_getiuservalue(L, -1, LUAIO_TASK_CO);
   lua_insert(L, -2);                               /* co ud: co anchored */
   lua_pushnil(L);
-  lua_setiuservalue(L, -2, UV_CO);                 /* results go there */
+  lua_setiuservalue(L, -2, LUAIO_TASK_CO);         /* results go there */
   if (status == LUA_OK) {
     t->outcome = LUAIO_OK;
     store_results(L, t, nres);
@@ -337,7 +260,7 @@ static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
   task_of(t->co) = NULL;
   t->co = NULL;
   t->state = T_DONE;
-  leave_grace(h, t);
+  luaio__leave_grace(h, t);
   while ((w = luaio_waitlist_pop(&t->awaiters)) != NULL)
     luaio_waiter_done(w, 0);
   if (t->ext && t->ext->on_done) t->ext->on_done(t, t->ext->on_done_ud);
@@ -430,7 +353,7 @@ static void drain (luaio_host *h) {
 }
 
 static void check_cb (uv_check_t *check) {
-  drain((luaio_host *)check->data);
+  drain(LUAIO_CONTAINER(check, luaio_host, check));
 }
 
 /* ---- yielding a turn ----------------------------------------------- */
@@ -453,121 +376,6 @@ int luaio_yield_turn (lua_State *L, lua_KFunction k, lua_KContext ctx) {
   return lua_yieldk(L, 0, ctx, turn_k);
 }
 
-/* ---- cancellation -------------------------------------------------- */
-
-/* Request cancellation of t at the given strength; the value at errindex
- * of L (0: none) is the error to raise (a default cancelled error
- * otherwise). A waiting task is aborted now; others raise it at their
- * next wait. */
-/* Abort the wait of a waiting task whose cancellation is due (or that
- * was killed). */
-static void abort_wait (luaio_task *t) {
-  luaio_waiter *w = t->waiter;
-  if (t->state != T_WAITING) return;
-  if (!luaio__cancel_due(t) && !(t->flags & TF_KILLED)) return;
-  if (w->must_finish) w->must_finish = 2;     /* wait_k: raise after k */
-  if (w->abort) w->abort(w);        /* may complete with UV_ECANCELED */
-  if (t->state == T_WAITING && !w->must_finish) luaio__detach(t);
-}
-
-static void grace_cb (luaio_deadline *d);
-
-/* t no longer holds a cancellation back: the last one out disarms. */
-static void leave_grace (luaio_host *h, luaio_task *t) {
-  if (!(t->flags & TF_IN_GRACE)) return;
-  t->flags &= ~TF_IN_GRACE;
-  if (--h->ngrace == 0) luaio__deadline_stop(&h->timers, &h->grace);
-}
-
-/* Arm the host's grace deadline for t's grace end, if sooner. */
-static void arm_grace (luaio_host *h, luaio_task *t) {
-  uint64_t now = uv_now(h->loop) - h->epoch;
-  uint64_t ms = t->u.grace_end > now ? t->u.grace_end - now : 0;
-  int armed = h->grace.slot < h->timers.n &&
-              h->timers.heap[h->grace.slot] == &h->grace;
-  if (!(t->flags & TF_IN_GRACE)) {
-    t->flags |= TF_IN_GRACE;
-    h->ngrace++;
-  }
-  if (armed && h->grace.due <= uv_now(h->loop) + ms) return;
-  luaio__deadline_stop(&h->timers, &h->grace);
-  luaio__deadline_start(&h->timers, &h->grace, ms, grace_cb);
-}
-
-/* A cleanup grace ended: deliver the cancellations it held back, and
- * arm for the next grace to end. */
-static void grace_cb (luaio_deadline *d) {
-  luaio_host *h = (luaio_host *)((char *)d - offsetof(luaio_host, grace));
-  lua_State *L = h->L;
-  unsigned now = (unsigned)(uv_now(h->loop) - h->epoch);
-  luaio_task *next = NULL;
-  int i;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, h->live_ref);
-  for (i = 1; i <= h->ntasks; i++) {
-    luaio_task *t;
-    lua_rawgeti(L, -1, i);
-    t = lua_touserdata(L, -1);
-    lua_pop(L, 1);
-    if ((t->flags & (TF_ENDING | TF_GRACE_OVER)) != TF_ENDING ||
-        t->cancel_level == 0) continue;
-    if ((int)(t->u.grace_end - now) <= 0) {
-      leave_grace(h, t);
-      t->flags |= TF_GRACE_OVER;
-      abort_wait(t);
-    }
-    else if (next == NULL || (int)(t->u.grace_end - next->u.grace_end) < 0)
-      next = t;
-  }
-  lua_pop(L, 1);
-  if (next) arm_grace(h, next);
-}
-
-/* Request cancellation of t at the given strength; the value at errindex
- * of L (0: none) is the error to raise (a default cancelled error
- * otherwise). A waiting task is aborted now; others raise it at their
- * next wait. An ending task gets it when its cleanup grace is over. */
-void luaio__cancel (luaio_task *t, int level, int errindex, lua_State *L) {
-  if (t->state == T_DONE || level <= t->cancel_level) return;
-  t->cancel_level = level;
-  luaio__push_task(L, t);
-  if (errindex) lua_pushvalue(L, errindex); else lua_pushnil(L);
-  luaio__task_setextra(L, -2, "cancel");
-  lua_pop(L, 1);
-  if ((t->flags & (TF_ENDING | TF_GRACE_OVER)) == TF_ENDING)
-    arm_grace(t->host, t);
-  abort_wait(t);
-}
-
-/* Drop the pending cancellation of strength level (a timeout scope that
- * caught its own expiry); returns 1 if it was the pending one. */
-int luaio__uncancel (lua_State *L, luaio_task *t, int level) {
-  if (t->cancel_level != level) return 0;
-  t->cancel_level = 0;
-  luaio__push_task(L, t);
-  lua_pushnil(L);
-  luaio__task_setextra(L, -2, "cancel");
-  lua_pop(L, 1);
-  return 1;
-}
-
-/* Push a fresh copy of t's pending cancellation error. [-0, +1] */
-int luaio__push_pending_cancel (lua_State *L, luaio_task *t) {
-  luaio__push_task(L, t);
-  luaio__task_getextra(L, -1, "cancel");           /* ud tmpl */
-  luaio_push_error(L, "cancelled", NULL, "task cancelled");
-  if (lua_istable(L, -2)) {                        /* copy the template */
-    lua_pushnil(L);
-    while (lua_next(L, -3)) {
-      lua_pushvalue(L, -2);
-      lua_insert(L, -2);
-      lua_rawset(L, -4);
-    }
-  }
-  lua_replace(L, -3);
-  lua_pop(L, 1);
-  return 1;
-}
-
 /* ---- results -------------------------------------------------------- */
 
 /* Push the results of done task t (its userdata at idx), or raise its
@@ -577,14 +385,14 @@ int luaio__push_results (lua_State *L, int idx, luaio_task *t, int raise) {
   idx = lua_absindex(L, idx);
   if (t->outcome != LUAIO_OK) {
     t->observed = 1;
-    lua_getiuservalue(L, idx, UV_RESULT);
+    lua_getiuservalue(L, idx, LUAIO_TASK_RESULT);
     if (raise) lua_error(L);
     return -1;
   }
   luaL_checkstack(L, t->u.n + 1, "too many results");
-  if (t->u.n == 1) lua_getiuservalue(L, idx, UV_RESULT);
+  if (t->u.n == 1) lua_getiuservalue(L, idx, LUAIO_TASK_RESULT);
   else if (t->u.n > 1) {
-    lua_getiuservalue(L, idx, UV_RESULT);
+    lua_getiuservalue(L, idx, LUAIO_TASK_RESULT);
     for (i = 1; i <= t->u.n; i++) lua_rawgeti(L, -i, i);
     lua_remove(L, -(t->u.n + 1));
   }
@@ -601,7 +409,7 @@ void luaio__report_unobserved (luaio_host *h) {
     lua_pop(L, 1);
     if (t && t->state == T_DONE && !t->observed) {
       t->observed = 1;
-      lua_getiuservalue(L, -1, UV_RESULT);
+      lua_getiuservalue(L, -1, LUAIO_TASK_RESULT);
       luaio__report(h, "error in a task nobody awaited", L, -1);
       lua_pop(L, 1);
     }
@@ -609,7 +417,7 @@ void luaio__report_unobserved (luaio_host *h) {
   lua_pop(L, 1);
 }
 
-/* ---- running the loop ----------------------------------------------- */
+/* ---- setting up ---------------------------------------------------- */
 
 /* A weak-keyed table in the registry under key. */
 static void new_weak_table (lua_State *L, const char *key) {
@@ -632,220 +440,4 @@ void luaio__sched_init (luaio_host *h) {
   uv_unref((uv_handle_t *)&h->check);
   new_weak_table(h->L, &luaio__unobserved_key);
   new_weak_table(h->L, &luaio__extra_key);
-}
-
-/* ---- stopping: cancel everything, within the exit grace -------------- */
-
-/* Apply fn to every live task. fn may not finish a task (none does: a
- * task finishes only when it is resumed), so the table holds still. */
-static void each_live (luaio_host *h, void (*fn)(lua_State *L, luaio_task *t)) {
-  lua_State *L = h->L;
-  int i;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, h->live_ref);
-  for (i = 1; i <= h->ntasks; i++) {
-    lua_rawgeti(L, -1, i);
-    fn(L, lua_touserdata(L, -1));
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-}
-
-static void cancel_for_exit (lua_State *L, luaio_task *t) {
-  if (!(t->flags & TF_KILLED) && t->state != T_NEW)
-    lua_sethook(t->co, guard_hook, LUA_MASKCOUNT, 1000);
-  luaio__cancel(t, LUAIO_CANCEL_EXIT, 0, L);
-}
-
-static void kill_stuck (lua_State *L, luaio_task *t) {
-  luaio_push_error(L, "killed", NULL, "task still running at the end of "
-                   "the exit grace");
-  luaio__kill(L, t);
-  abort_wait(t);
-}
-
-static void wake_cb (luaio_deadline *d) { (void)d; }
-
-int luaio_stop (luaio_host *h) {
-  luaio_deadline wake;
-  int rounds = 0, left;
-  if (h->running || h->ntasks == 0) return 0;
-  h->stopping = 1;
-  h->nstuck = 0;
-  h->stop_deadline = uv_hrtime() + (uint64_t)h->grace_ms * 1000000u;
-  memset(&wake, 0, sizeof wake);
-  luaio__deadline_start(&h->timers, &wake, h->grace_ms, wake_cb);
-  /* Cancelling again each round reaches tasks spawned meanwhile. */
-  while (h->ntasks > 0 && uv_hrtime() < h->stop_deadline) {
-    each_live(h, cancel_for_exit);
-    if (!uv_run(h->loop, UV_RUN_ONCE) && !h->ready.head && !h->next_turn.head)
-      break;
-  }
-  luaio__deadline_stop(&h->timers, &wake);
-  left = h->ntasks;
-  if (left > 0) {
-    fprintf(stderr, "luaio: %d task%s still running %.1f s after the "
-            "cancellation at exit; killing:\n", left, left > 1 ? "s" : "",
-            h->grace_ms / 1000.0);
-    each_live(h, report_stuck);
-    fflush(stderr);
-    each_live(h, kill_stuck);
-    /* Killed tasks raise as soon as they run; one still waiting is in an
-     * op that must finish (a file write): its callback still points at
-     * the task, so the host waits for it rather than free the task. */
-    while (h->ntasks > 0 && rounds++ < 100)
-      uv_run(h->loop, UV_RUN_NOWAIT);
-    while (h->ntasks > 0 &&
-           (uv_run(h->loop, UV_RUN_ONCE) || h->ready.head)) {}
-  }
-  h->stopping = 0;
-  return left + h->nstuck;
-}
-
-void luaio__cancel_all (luaio_host *h) {
-  (void)luaio_stop(h);
-}
-
-void luaio_set_grace (luaio_host *h, int grace_ms) {
-  h->grace_ms = grace_ms > 0 ? (unsigned)grace_ms : LUAIO_GRACE_MS;
-}
-
-/* ---- interrupting running Lua code (Ctrl-C) ---------------------------- */
-
-static void interrupt_hook (lua_State *L, lua_Debug *ar) {
-  luaio_task *t = task_of(L);
-  (void)ar;
-  if (t && (t->flags & TF_KILLED)) return;         /* its own hook is set */
-  if (t && (t->host->cfg.runaway_ms || t->host->stopping))
-    lua_sethook(L, guard_hook, LUA_MASKCOUNT, 1000);
-  else lua_sethook(L, NULL, 0, 0);
-  luaio_push_error(L, "cancelled", NULL, "interrupted");
-  lua_error(L);
-}
-
-/* Called from a signal handler: only sets a hook, as lua.c does. */
-void luaio_interrupt (luaio_host *h) {
-  luaio_task *t = h->current;
-  if (t && t->co && !(t->flags & TF_KILLED))
-    lua_sethook(t->co, interrupt_hook,
-                LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
-}
-
-int luaio_run_until (luaio_host *h, luaio_task *t) {
-  if (h->running)
-    return luaL_error(h->L, "cannot run the loop from inside a task");
-  while (t->state != T_DONE && h->exit_code < 0) {
-    int alive = uv_run(h->loop, UV_RUN_ONCE);
-    if (!alive && t->state != T_DONE && !h->ready.head && !h->next_turn.head)
-      return LUAIO_DEADLOCK;
-  }
-  return t->state == T_DONE ? t->outcome : LUAIO_ERROR;
-}
-
-int luaio_run (luaio_host *h) {
-  while (h->exit_code < 0 && uv_run(h->loop, UV_RUN_ONCE)) {}
-  return h->ntasks > 0 ? LUAIO_DEADLOCK : LUAIO_OK;
-}
-
-/* ---- the C task API ------------------------------------------------- */
-
-luaio_task *luaio_spawn (lua_State *L, int nargs) {
-  luaio_task *t = luaio__spawn(L, nargs);
-  t->pinned = 1;
-  lua_pop(L, 1);
-  return t;
-}
-
-/* The C-only fields, allocated on first use; NULL if out of memory. */
-static luaio_task_ext *task_ext (luaio_task *t) {
-  if (t->ext == NULL) t->ext = calloc(1, sizeof *t->ext);
-  return t->ext;
-}
-
-void luaio_task_on_done (luaio_task *t, luaio_done_fn fn, void *ud) {
-  luaio_task_ext *x = task_ext(t);
-  if (x) { x->on_done = fn; x->on_done_ud = ud; }
-}
-
-int luaio_task_done (luaio_task *t) { return t->state == T_DONE; }
-
-int luaio_task_status (luaio_task *t) {
-  return t->state == T_DONE ? t->outcome : -1;
-}
-
-int luaio_task_push_results (lua_State *L, luaio_task *t) {
-  int n;
-  luaio__push_task(L, t);
-  n = luaio__push_results(L, -1, t, 0);
-  lua_remove(L, n < 0 ? -2 : -(n + 1));
-  return n;
-}
-
-/* The text is kept in the task's extra table, so it lives as long as
- * the task (until luaio_task_release for a C-held task). */
-const char *luaio_task_error (luaio_task *t) {
-  lua_State *L = t->host->L;
-  const char *text;
-  if (t->state != T_DONE || t->outcome == LUAIO_OK) return NULL;
-  luaio__push_task(L, t);                          /* ud */
-  if (luaio__task_getextra(L, -1, "errtext") != LUA_TSTRING) {
-    lua_pop(L, 1);
-    lua_getiuservalue(L, -1, UV_RESULT);           /* ud e */
-    t->observed = 1;
-    luaio__tostring(L, -1);                         /* ud e msg */
-    if (luaio__is_error(L, -2, NULL)) {
-      lua_getfield(L, -2, "traceback");
-      if (lua_isstring(L, -1)) {
-        lua_pushliteral(L, "\n");
-        lua_insert(L, -2);
-        lua_concat(L, 3);
-      }
-      else lua_pop(L, 1);
-    }
-    lua_remove(L, -2);                             /* ud text */
-    lua_pushvalue(L, -1);
-    luaio__task_setextra(L, -3, "errtext");
-  }
-  text = lua_tostring(L, -1);                      /* anchored in extra */
-  lua_pop(L, 2);
-  return text;
-}
-
-void luaio_task_cancel (luaio_task *t) {
-  luaio__cancel(t, LUAIO_CANCEL_TASK, 0, t->host->L);
-}
-
-void luaio_task_release (luaio_task *t) {
-  lua_State *L = t->host->L;
-  t->observed = 1;
-  t->pinned = 0;
-  free(t->ext);
-  t->ext = NULL;
-  if (!t->in_live && t->ref != LUA_NOREF) {     /* else finish drops it */
-    luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
-    t->ref = LUA_NOREF;
-  }
-}
-
-/* Push the strings argv[0..argc-1]. [-0, +argc] */
-static void push_args (lua_State *L, int argc, char **argv) {
-  int i;
-  luaL_checkstack(L, argc, "too many arguments");
-  for (i = 0; i < argc; i++) lua_pushstring(L, argv[i]);
-}
-
-luaio_task *luaio_spawn_file (luaio_host *h, const char *path, int argc,
-                              char **argv) {
-  lua_State *L = h->L;
-  if (luaL_loadfile(L, path) != LUA_OK) return NULL;
-  push_args(L, argc, argv);
-  return luaio_spawn(L, argc);
-}
-
-luaio_task *luaio_spawn_string (luaio_host *h, const char *code,
-                                const char *chunkname) {
-  lua_State *L = h->L;
-  if (luaL_loadbuffer(L, code, strlen(code), chunkname ? chunkname : code)
-      != LUA_OK)
-    return NULL;
-  return luaio_spawn(L, 0);
 }

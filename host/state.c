@@ -3,11 +3,10 @@
  * state.c: the host object, which owns the lua_State and the uv_loop_t
  * (its own, or one the embedder lends), and its teardown.
  */
-#include "host.h"
+#include "private.h"
 #include <signal.h>
 #include <errno.h>
 
-#define task_of(L) (*(luaio_task **)lua_getextraspace(L))
 
 const char luaio__host_key = 0;
 const char luaio__unobserved_key = 0;
@@ -44,9 +43,11 @@ luaio_host *luaio_host_of (lua_State *L) {
   return h;
 }
 
+static luaio_host *host_attach(lua_State *L, const luaio_config *cfg);
+
 luaio_host *luaio__host (lua_State *L) {
   luaio_host *h = luaio_host_of(L);
-  if (h == NULL) h = luaio__host_attach(L, NULL);
+  if (h == NULL) h = host_attach(L, NULL);
   if (h == NULL) luaL_error(L, "luaio: cannot create the host");
   return h;
 }
@@ -380,9 +381,21 @@ static int attached_gc (lua_State *L) {
   return 0;
 }
 
-luaio_host *luaio__host_attach (lua_State *L, const luaio_config *cfg) {
-  luaio_host *h = calloc(1, sizeof *h);
+/* In a stock interpreter the threads' extra space, where luaio looks
+ * for a thread's task, was never set (the sanitizer build found it
+ * holding garbage): clear it before the first look. */
+static void clear_extraspace (lua_State *L) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  task_of(lua_tothread(L, -1)) = NULL;
+  lua_pop(L, 1);
+  task_of(L) = NULL;
+}
+
+static luaio_host *host_attach (lua_State *L, const luaio_config *cfg) {
+  luaio_host *h;
   luaio_host **box;
+  clear_extraspace(L);
+  h = calloc(1, sizeof *h);
   if (h == NULL) return NULL;
   if (cfg) h->cfg = *cfg;
   ignore_sigpipe();
@@ -418,23 +431,6 @@ void luaio_on_close (luaio_host *h, void (*fn)(void *ud), void *ud) {
   k->ud = ud;
   k->next = h->close_hooks;
   h->close_hooks = k;
-}
-
-/* In a stock interpreter the threads' extra space, where luaio looks
- * for a thread's task, was never set (the sanitizer build found it
- * holding garbage): clear it before the first look. */
-int luaopen_luaio (lua_State *L) {
-  int attached = lua_rawgetp(L, LUA_REGISTRYINDEX, &luaio__host_key)
-                 != LUA_TNIL;
-  lua_pop(L, 1);
-  if (!attached) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-    task_of(lua_tothread(L, -1)) = NULL;
-    lua_pop(L, 1);
-    task_of(L) = NULL;
-  }
-  luaio__host(L);
-  return luaopen_luaio_core(L);
 }
 
 const char *luaio_version (void) { return LUAIO_VERSION; }

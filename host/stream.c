@@ -95,8 +95,8 @@ static luaio_stream *stream_alloc (luaio_host *h) {
 luaio_stream *luaio__stream_new (luaio_host *h, uv_handle_type type) {
   luaio_stream *s = stream_alloc(h);
   if (s == NULL) return NULL;
-  if (type == UV_TCP) uv_tcp_init(h->loop, &s->u.tcp);
-  else uv_pipe_init(h->loop, &s->u.pipe, 0);
+  if (type == UV_TCP) uv_tcp_init(luaio_loop(h), &s->u.tcp);
+  else uv_pipe_init(luaio_loop(h), &s->u.pipe, 0);
   s->u.h.data = s;
   return s;
 }
@@ -108,14 +108,14 @@ int luaio__stream_open_fd (luaio_host *h, uv_file fd, luaio_stream **out) {
   if (s == NULL) return UV_ENOMEM;
   s->u.h.data = s;
   if (isatty(fd)) {
-    if ((rc = uv_tty_init(h->loop, &s->u.tty, fd, 0)) < 0) {
+    if ((rc = uv_tty_init(luaio_loop(h), &s->u.tty, fd, 0)) < 0) {
       free(s);                    /* not registered with the loop */
       return rc;
     }
     if (uv_fileno(&s->u.h, &hfd) == 0 && hfd != fd) s->own_fd = fd;
   }
   else {
-    uv_pipe_init(h->loop, &s->u.pipe, 0);
+    uv_pipe_init(luaio_loop(h), &s->u.pipe, 0);
     if ((rc = uv_pipe_open(&s->u.pipe, fd)) < 0) {
       uv_close(&s->u.h, stream_free_cb);
       return rc;

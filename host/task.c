@@ -2,7 +2,7 @@
 /*
  * task.c: the luaio.Task userdata seen by scripts.
  */
-#include "host.h"
+#include "private.h"
 
 static const char *const status_names[] = {"ok", "failed", "cancelled"};
 
@@ -158,7 +158,7 @@ static int task_gc (lua_State *L) {
   if (t->state == T_DONE && t->outcome != LUAIO_OK && !t->observed &&
       h && !h->closed) {
     t->observed = 1;
-    lua_getiuservalue(L, 1, UV_RESULT);
+    lua_getiuservalue(L, 1, LUAIO_TASK_RESULT);
     luaio__report(h, "error in a task nobody awaited", L, -1);
     lua_pop(L, 1);
   }
@@ -186,4 +186,22 @@ void luaio__task_metatable (lua_State *L) {
     lua_setfield(L, -2, "__index");
   }
   lua_pop(L, 1);
+}
+
+/* ---- what bindings ask of a task (host.h) ------------------------------ */
+
+luaio_host *luaio__task_host (luaio_task *t) { return t->host; }
+luaio_waitlist *luaio__task_awaiters (luaio_task *t) { return &t->awaiters; }
+int luaio__cancel_pending (luaio_task *t) { return t->cancel_level > 0; }
+void luaio__task_shield (luaio_task *t) { t->shielded++; }
+int luaio__task_unshield (luaio_task *t) { return --t->shielded; }
+
+void luaio__task_report_error (luaio_task *t, const char *what) {
+  lua_State *L = t->host->L;
+  if (t->outcome != LUAIO_ERROR || t->observed) return;
+  t->observed = 1;
+  luaio__push_task(L, t);
+  lua_getiuservalue(L, -1, LUAIO_TASK_RESULT);
+  luaio__report(t->host, what, L, -1);
+  lua_pop(L, 2);
 }

@@ -6,7 +6,7 @@
  * handles, armed deadlines, file descriptors) and the stack of a task.
  * Nothing here changes how scripts run; only `luaio test` uses it.
  */
-#include "host.h"
+#include "private.h"
 #include <dirent.h>
 #include <unistd.h>
 
@@ -48,7 +48,7 @@ static void watch_task_done (luaio_waiter *w, int status) {
 }
 
 static void watch_expired (uv_timer_t *timer) {
-  watch_finish((watch_op *)timer->data, WATCH_EXPIRED);
+  watch_finish(LUAIO_CONTAINER(timer, watch_op, timer), WATCH_EXPIRED);
 }
 
 /* Checked before each poll: if nothing but our own timer keeps the loop
@@ -63,7 +63,7 @@ static int stalled (luaio_host *h, uv_timer_t *own) {
 }
 
 static void watch_prepare (uv_prepare_t *prepare) {
-  watch_op *op = (watch_op *)prepare->data;
+  watch_op *op = LUAIO_CONTAINER(prepare, watch_op, prepare);
   if (stalled(op->h, &op->timer)) watch_finish(op, WATCH_STALLED);
 }
 
@@ -85,7 +85,7 @@ static int watch_k (lua_State *L, int status, lua_KContext ctx) {
  * task), or the seconds pass. */
 static int test_watch (lua_State *L) {
   luaio_task *t = luaio__check_task(L, 1);
-  lua_Integer ms = luaio__check_seconds(L, 2, "_test.watch");
+  lua_Integer ms = luaio_check_seconds(L, 2, "_test.watch");
   luaio_host *h = luaio__host(L);
   watch_op *op;
   luaio_check_wait(L, "_test.watch");
@@ -158,11 +158,11 @@ static void guard_fire (guard_op *op, int why) {
 }
 
 static void guard_expired (uv_timer_t *timer) {
-  guard_fire((guard_op *)timer->data, WATCH_EXPIRED);
+  guard_fire(LUAIO_CONTAINER(timer, guard_op, timer), WATCH_EXPIRED);
 }
 
 static void guard_prepare (uv_prepare_t *prepare) {
-  guard_op *op = (guard_op *)prepare->data;
+  guard_op *op = LUAIO_CONTAINER(prepare, guard_op, prepare);
   if (stalled(op->h, &op->timer)) guard_fire(op, WATCH_STALLED);
 }
 
@@ -183,7 +183,7 @@ static int guard_stop (lua_State *L) {
 /* guard:reset(seconds): the time limit counts from now, this long. */
 static int guard_reset (lua_State *L) {
   guard_ud *u = (guard_ud *)luaL_checkudata(L, 1, "luaio.TestGuard");
-  lua_Integer ms = luaio__check_seconds(L, 2, "guard:reset");
+  lua_Integer ms = luaio_check_seconds(L, 2, "guard:reset");
   if (u->op && !u->op->fired)
     uv_timer_start(&u->op->timer, guard_expired, (uint64_t)ms, 0);
   return 0;
@@ -195,7 +195,7 @@ static const luaL_Reg guard_methods[] = {
 
 /* _test.guard(seconds) -> a guard over the calling task. */
 static int test_guard (lua_State *L) {
-  lua_Integer ms = luaio__check_seconds(L, 1, "_test.guard");
+  lua_Integer ms = luaio_check_seconds(L, 1, "_test.guard");
   luaio_task *t = luaio__current(L);
   luaio_host *h = luaio__host(L);
   guard_ud *u;

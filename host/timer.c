@@ -7,7 +7,7 @@
  * init and close, no close callback), which matters with 100,000
  * sleepers. Equal deadlines fire in the order they were set.
  */
-#include "host.h"
+#include "private.h"
 
 static int before (const luaio_deadline *a, const luaio_deadline *b) {
   return a->due < b->due || (a->due == b->due && a->seq < b->seq);
@@ -41,6 +41,7 @@ static void sift_down (luaio_timers *tm, size_t i) {
 }
 
 static void timers_cb (uv_timer_t *timer);
+static void heap_remove (luaio_timers *tm, luaio_deadline *d);
 
 /* Arm the uv timer for the earliest deadline, or stop it. */
 static void rearm (luaio_timers *tm) {
@@ -52,11 +53,11 @@ static void rearm (luaio_timers *tm) {
 }
 
 static void timers_cb (uv_timer_t *timer) {
-  luaio_timers *tm = (luaio_timers *)timer->data;
+  luaio_timers *tm = LUAIO_CONTAINER(timer, luaio_timers, timer);
   uint64_t now = uv_now(timer->loop);
   while (tm->n > 0 && tm->heap[0]->due <= now) {
     luaio_deadline *d = tm->heap[0];
-    luaio__deadline_stop(tm, d);
+    heap_remove(tm, d);
     d->cb(d);
   }
   rearm(tm);
@@ -65,17 +66,17 @@ static void timers_cb (uv_timer_t *timer) {
 void luaio__timers_init (luaio_timers *tm, uv_loop_t *loop) {
   memset(tm, 0, sizeof *tm);
   uv_timer_init(loop, &tm->timer);
-  tm->timer.data = tm;
 }
 
 /* Returns 0 when out of memory. */
-int luaio__deadline_start (luaio_timers *tm, luaio_deadline *d,
-                           uint64_t ms, void (*cb)(luaio_deadline *d)) {
+int luaio__deadline_start (luaio_host *h, luaio_deadline *d, uint64_t ms,
+                           void (*cb)(luaio_deadline *d)) {
+  luaio_timers *tm = &h->timers;
   if (tm->n == tm->cap) {
     size_t cap = tm->cap ? tm->cap * 2 : 64;
-    luaio_deadline **h = realloc(tm->heap, cap * sizeof *h);
-    if (h == NULL) return 0;
-    tm->heap = h;
+    luaio_deadline **heap = realloc(tm->heap, cap * sizeof *heap);
+    if (heap == NULL) return 0;
+    tm->heap = heap;
     tm->cap = cap;
   }
   uv_update_time(tm->timer.loop);   /* the cached time may be a turn old */
@@ -90,7 +91,11 @@ int luaio__deadline_start (luaio_timers *tm, luaio_deadline *d,
   return 1;
 }
 
-void luaio__deadline_stop (luaio_timers *tm, luaio_deadline *d) {
+void luaio__deadline_stop (luaio_host *h, luaio_deadline *d) {
+  heap_remove(&h->timers, d);
+}
+
+static void heap_remove (luaio_timers *tm, luaio_deadline *d) {
   size_t i = d->slot;
   if (i >= tm->n || tm->heap[i] != d) return;    /* not armed */
   tm->n--;

@@ -13,7 +13,7 @@
  * host the code under test runs in. The hooks cost one test of a global
  * flag when torture is off.
  */
-#include "host.h"
+#include "private.h"
 
 int luaio__torture_on;
 

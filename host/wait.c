@@ -9,9 +9,8 @@
  * the operation; if it cannot complete at once, the waiter is detached and
  * the late completion is dropped (the callback frees its op).
  */
-#include "host.h"
+#include "private.h"
 
-#define task_of(L) (*(luaio_task **)lua_getextraspace(L))
 
 void luaio_waiter_init (luaio_waiter *w, luaio_abort_fn abort) {
   memset(w, 0, sizeof *w);
@@ -75,6 +74,14 @@ int luaio_wait (lua_State *L, luaio_waiter *w, lua_KFunction k,
   t->state = T_WAITING;
   if (luaio__torture_on) luaio__torture_suspend(t);
   return lua_yieldk(L, 0, (lua_KContext)w, wait_k);
+}
+
+/* The same suspension, named for what it allows: no luaio_check_wait
+ * before it, so a pending cancellation does not stop the wait. Bindings
+ * use it only to settle what they cancelled, then raise. */
+int luaio__wait_settle (lua_State *L, luaio_waiter *w, lua_KFunction k,
+                        lua_KContext ctx) {
+  return luaio_wait(L, w, k, ctx);
 }
 
 int luaio_waiter_done (luaio_waiter *w, int status) {

@@ -23,6 +23,16 @@ if [ -n "$missing" ]; then
 fi
 [ "${LUAIO_NO_BUILD:-0}" = 1 ] && exit 0
 BUILD="${LUAIO_BUILD:-build}"
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE="${LUAIO_BUILD_TYPE:-RelWithDebInfo}" \
-  ${LUAIO_CMAKE_ARGS:-} >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" >/dev/null
+# Quiet on success; on failure the whole output of the failing step.
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+quiet () {
+  if ! "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "setup.sh: failed: $*" >&2
+    exit 1
+  fi
+}
+quiet cmake -S . -B "$BUILD" \
+  -DCMAKE_BUILD_TYPE="${LUAIO_BUILD_TYPE:-RelWithDebInfo}" ${LUAIO_CMAKE_ARGS:-}
+quiet cmake --build "$BUILD" -j"$(nproc)"

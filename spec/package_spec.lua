@@ -228,7 +228,7 @@ describe("the rockspec (luarocks make, cmake backend)", function()
     local copy = tmp .. "/src"
     run("mkdir -p " .. q(copy))
     run(("cd %s && cp -R CMakeLists.txt README.md LICENSE bindings cmake"
-         .. " examples host lua spec %s/"):format(q(src), q(copy)))
+         .. " cli examples host lua spec %s/"):format(q(src), q(copy)))
     local tree = tmp .. "/tree"
     -- HOME: luarocks keeps its cache and config there; no servers asked
     local lr = ("HOME=%s CMAKE_BUILD_PARALLEL_LEVEL=2 luarocks"

@@ -124,7 +124,7 @@ static void test_memory_cap (void) {
   luaio_close(h);
 }
 
-/* The allocation-failure hook of host/torture.c (declared in host.h): a
+/* The allocation-failure hook of host/torture.c (declared in luaio.h): a
  * failing allocation in a task is a "not enough memory" error there, and
  * the host goes on. */
 void luaio_torture_fail_alloc(long n);

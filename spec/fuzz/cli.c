@@ -2,7 +2,7 @@
 /*
  * cli.c: fuzz target for the luaio program's command line.
  *
- * host/main.c keeps its parser (run_args) static beside main, so the
+ * cli/main.c keeps its parser (run_args) static beside main, so the
  * target compiles main.c itself, with main renamed, and calls it with an
  * argv cut from the input at NUL bytes: the exact entry the program
  * uses. Three things are changed around it, so that running what the
@@ -34,11 +34,11 @@ static luaio_host *fuzz_cli_new (void) {
 /* luaio.h is included above, so only main's call is replaced here. */
 #define luaio_new(cfg) fuzz_cli_new()
 #define main luaio_cli_main
-#include "../../host/main.c"
+#include "../../cli/main.c"
 #undef main
 #undef luaio_new
 
-/* The REPL (host/repl.c, on libedit) is not linked in: stdin is
+/* The REPL (cli/repl.c, on libedit) is not linked in: stdin is
  * /dev/null here, where it would read nothing and end, as this does. */
 int cli_repl (cli *c, int banner) {
   int code = luaio_exit_code(c->h);
