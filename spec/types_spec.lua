@@ -9,7 +9,8 @@ local http = require "luaio.http"
 local net = require "luaio.net"
 
 local STUBS = "lua/types"
-local MODULES = {"luaio", "luaio.fs", "luaio.http", "luaio.json", "luaio.net"}
+local MODULES = {"luaio", "luaio.fs", "luaio.http", "luaio.json", "luaio.net",
+                 "luaio.url"}
 local IS_MODULE = {}
 for _, m in ipairs(MODULES) do IS_MODULE[m] = true end
 -- Preloaded modules that are not annotated: parts of luaio (flow, sync),
@@ -24,7 +25,7 @@ local INTERNAL = {["luaio.flow"] = true, ["luaio.sync"] = true,
 -- A lead-in with `bare` lists plain names (`get`, `post`) up to the next
 -- `:` or `.`.
 local PREFIX = {aio = "luaio", fs = "luaio.fs", http = "luaio.http",
-                json = "luaio.json", net = "luaio.net"}
+                json = "luaio.json", net = "luaio.net", url = "luaio.url"}
 local SECTIONS = {
   ["luaio"] = {receivers = {t = "luaio.Task"}},
   ["combinators"] = {receivers = {g = "luaio.Group"}},
@@ -38,6 +39,7 @@ local SECTIONS = {
     leadins = {{"A response has", "luaio.HttpResponse"},
                {"Methods:", "luaio.HttpClient", bare = true}}},
   ["luaio.json"] = {},
+  ["luaio.url"] = {},
   ["luaio.net"] = {
     receivers = {server = "luaio.Server"},
     leadins = {{"a UDP socket:", "luaio.Udp"},
