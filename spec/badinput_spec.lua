@@ -7,6 +7,7 @@ local http = require "luaio.http"
 local json = require "luaio.json"
 local net = require "luaio.net"
 local url = require "luaio.url"
+local progress = require "luaio.progress"
 
 local T = {}          -- a value no function accepts where it needs a string
 
@@ -71,6 +72,9 @@ local cases = {
   {"url.decode", url.decode, 1, T},
   {"url.query_encode", url.query_encode, 1, 5},
   {"url.query_decode", url.query_decode, 1, T},
+  {"progress.bar", progress.bar, 1, 5},
+  {"progress.format_bytes", progress.format_bytes, 1, T},
+  {"progress.format_duration", progress.format_duration, 1, T},
 }
 
 describe("bad input", function()

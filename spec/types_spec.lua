@@ -10,7 +10,7 @@ local net = require "luaio.net"
 
 local STUBS = "lua/types"
 local MODULES = {"luaio", "luaio.fs", "luaio.http", "luaio.json", "luaio.net",
-                 "luaio.url"}
+                 "luaio.url", "luaio.progress"}
 local IS_MODULE = {}
 for _, m in ipairs(MODULES) do IS_MODULE[m] = true end
 -- Preloaded modules that are not annotated: parts of luaio (flow, sync),
@@ -25,7 +25,8 @@ local INTERNAL = {["luaio.flow"] = true, ["luaio.sync"] = true,
 -- A lead-in with `bare` lists plain names (`get`, `post`) up to the next
 -- `:` or `.`.
 local PREFIX = {aio = "luaio", fs = "luaio.fs", http = "luaio.http",
-                json = "luaio.json", net = "luaio.net", url = "luaio.url"}
+                json = "luaio.json", net = "luaio.net", url = "luaio.url",
+                progress = "luaio.progress"}
 local SECTIONS = {
   ["luaio"] = {receivers = {t = "luaio.Task"}},
   ["combinators"] = {receivers = {g = "luaio.Group"}},
@@ -40,6 +41,7 @@ local SECTIONS = {
                {"Methods:", "luaio.HttpClient", bare = true}}},
   ["luaio.json"] = {},
   ["luaio.url"] = {},
+  ["luaio.progress"] = {receivers = {bar = "luaio.ProgressBar"}},
   ["luaio.net"] = {
     receivers = {server = "luaio.Server"},
     leadins = {{"a UDP socket:", "luaio.Udp"},
@@ -293,6 +295,7 @@ local function make_objects(dir)
   add(aio.event())
   add(aio.condition())
   add(aio.rate_limiter(1))
+  closers[#closers + 1] = add(require("luaio.progress").bar{quiet = true})
   fs.write(dir .. "/f.txt", "x")
   closers[#closers + 1] = add(fs.open(dir .. "/f.txt"))
   closers[#closers + 1] = add(fs.watch(dir))
