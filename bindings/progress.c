@@ -111,7 +111,7 @@ static void tick_cb (uv_timer_t *t) {
     draw_block(bd, now);
 }
 
-/* ---- boards --------------------------------------------------------------- */
+/* ---- boards ------------------------------------------------------------ */
 
 static void board_free_cb (uv_handle_t *h) { free(h->data); }
 
@@ -254,7 +254,7 @@ static int bar_log (lua_State *L) {
   return 0;
 }
 
-/* ---- progress.bar{...} ---------------------------------------------------- */
+/* ---- progress.bar{...} -------------------------------------------------- */
 
 static int opt_error (lua_State *L, const char *name, const char *msg,
                       int v) {

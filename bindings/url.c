@@ -116,57 +116,70 @@ static int url_parse (lua_State *L) {
   return 1;
 }
 
-/* The text of field i of the Url at 1 (a string, or an integer port),
- * or NULL if nil. [-0, +1] */
-static const char *field_text (lua_State *L, size_t i) {
+/* What each field of a Url may not hold raw, lest the rebuilt text
+ * split differently (in the order of url_parts). */
+static const char *const field_delims[NPARTS] = {
+  ":/?#@", ":@/?#", "@/?#", "@/?#", "", "?#", "#", ""
+};
+
+/* Check field i of the Url at 1 (pushed: its text, or nil). A string;
+ * the port may be an integer. [-0, +1] */
+static void check_field (lua_State *L, size_t i) {
   const char *name = url_parts[i].name, *v;
   size_t len;
   int t;
   lua_pushstring(L, name);
   t = lua_rawget(L, 1);
-  if (t == LUA_TNIL) return NULL;
+  if (t == LUA_TNIL) return;
   if (url_parts[i].part == CURLUPART_PORT && lua_isinteger(L, -1))
     lua_tostring(L, -1);
   else if (t != LUA_TSTRING)
     luaL_error(L, "tostring(url): field '%s' must be a string, got %s",
                name, luaL_typename(L, -1));
   v = lua_tolstring(L, -1, &len);
-  if (memchr(v, '\0', len))
-    luaL_error(L, "tostring(url): field '%s' contains a NUL byte", name);
-  return v;
+  if (memchr(v, '\0', len) || strpbrk(v, field_delims[i])
+      || (url_parts[i].part == CURLUPART_HOST && *v != '['
+          && strchr(v, ':'))
+      || (url_parts[i].part == CURLUPART_PORT
+          && (len == 0 || len > 5 || strspn(v, "0123456789") != len))
+      || (url_parts[i].part == CURLUPART_PATH && len && *v != '/'))
+    luaL_error(L, "tostring(url): invalid %s", name);
 }
 
-/* tostring(u): the URL rebuilt from its fields (libcurl writes it, then
- * it is parsed again, so what tostring returns always parses). */
+/* The fields at base.. (in url_parts order, nil where absent) as the
+ * text of a URL. [-0, +1] */
+static void push_url_text (lua_State *L, int base) {
+  static const char *const before[NPARTS] = {
+    "", "", ":", "", ":", "", "?", "#"
+  };
+  luaL_Buffer B;
+  size_t i;
+  luaL_buffinit(L, &B);
+  for (i = 0; i < NPARTS; i++) {
+    if (lua_isnil(L, base + (int)i)) continue;
+    luaL_addstring(&B, before[i]);
+    luaL_addstring(&B, lua_tostring(L, base + (int)i));
+    if (i == 0) luaL_addstring(&B, "://");
+    if (i == 2 || (i == 1 && lua_isnil(L, base + 2))) luaL_addchar(&B, '@');
+  }
+  luaL_pushresult(&B);
+}
+
+/* tostring(u): the URL put together from its fields, parsed and written
+ * back by libcurl (so it always parses again). */
 static int url_tostring (lua_State *L) {
-  url_box *b;
   const char *err = NULL;
-  char *text = NULL;
+  char *out;
   size_t i;
   luaL_checktype(L, 1, LUA_TTABLE);
-  b = new_box(L);
-  if ((b->h = curl_url()) == NULL) return luaL_error(L, "out of memory");
-  for (i = 0; i < NPARTS; i++) {
-    const char *v = field_text(L, i);
-    unsigned flags = url_parts[i].part == CURLUPART_SCHEME
-                     ? CURLU_NON_SUPPORT_SCHEME : 0;
-    if (v && curl_url_set(b->h, url_parts[i].part, v, flags) != CURLUE_OK)
-      return luaL_error(L, "tostring(url): invalid %s", url_parts[i].name);
-    lua_pop(L, 1);
-  }
-  if (curl_url_get(b->h, CURLUPART_URL, &b->curl[0], 0) != CURLUE_OK)
-    return luaL_error(L, "tostring(url): no scheme or host");
-  curl_url_cleanup(b->h);
-  if ((b->h = luaio__url_parse(b->curl[0], &err)) == NULL)
-    return luaL_error(L, "tostring(url): %s", err);
-  if (curl_url_get(b->h, CURLUPART_URL, &text, 0) != CURLUE_OK)
-    return luaL_error(L, "tostring(url): out of memory");
-  b->own = malloc(strlen(text) + 1);
-  if (b->own) strcpy(b->own, text);
-  curl_free(text);
-  if (b->own == NULL) return luaL_error(L, "tostring(url): out of memory");
-  lua_pushstring(L, b->own);
-  return 1;
+  lua_settop(L, 1);
+  luaL_checkstack(L, NPARTS + 4, NULL);
+  for (i = 0; i < NPARTS; i++) check_field(L, i);  /* 2 .. NPARTS+1 */
+  if (lua_isnil(L, 2)) return luaL_error(L, "tostring(url): no scheme");
+  push_url_text(L, 2);
+  out = luaio__url_rewrite(lua_tostring(L, -1), &err);
+  if (out == NULL) return luaL_error(L, "tostring(url): %s", err);
+  return push_result(L, out, err, 1, "tostring");
 }
 
 /* ---- join and normalize ------------------------------------------------ */

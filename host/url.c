@@ -13,12 +13,14 @@
  *     them; the RFC takes them as they are;
  *   - "//g", and any result whose path is empty: libcurl always writes
  *     a "/" path ("http://g/"); the RFC's result has none ("http://g").
+ * And libcurl 7.88 writes "file:///" as "file://(nil)" (url_text).
  * To tell these apart a reference is split into its five components as
  * RFC 3986 appendix B does: that split only finds delimiters, libcurl
  * still checks every part.
  */
 #include "url.h"
 #include <curl/curl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -175,6 +177,34 @@ static char *encode_span (char *out, const char *s, size_t len,
   return out;
 }
 
+/* A "%" in the host (after any userinfo) that is not a %XX escape?
+ * libcurl decodes the host's escapes, so "%1%41" would become "%1A",
+ * which it then refuses: an invalid escape is refused here, at once. */
+static int bad_host_escape (const char *s, const uri_parts *u) {
+  const char *p = s + u->p[P_AUTHORITY].at;
+  const char *end = p + u->p[P_AUTHORITY].len, *at;
+  if (!u->p[P_AUTHORITY].has) return 0;
+  for (at = p; at < end; at++)
+    if (*at == '@') p = at + 1;
+  for (; p < end; p++)
+    if (*p == '%' && (end - p < 3 || !is_hex((unsigned char)p[1])
+                      || !is_hex((unsigned char)p[2]))) return 1;
+  return 0;
+}
+
+/* "http:///x": libcurl skips the third slash and takes "x" for the
+ * host; RFC 3986 reads an empty authority, which only file: allows. */
+static int is_file (const char *s, const uri_parts *u) {
+  return u->p[P_SCHEME].len == 4 && (s[0] | 0x20) == 'f'
+         && (s[1] | 0x20) == 'i' && (s[2] | 0x20) == 'l'
+         && (s[3] | 0x20) == 'e';
+}
+
+static int empty_authority (const char *s, const uri_parts *u) {
+  return u->p[P_AUTHORITY].has && u->p[P_AUTHORITY].len == 0
+         && !is_file(s, u);
+}
+
 /* Check s for control characters, then return a malloc'd copy whose
  * path, query and fragment are percent-encoded where they must be (and
  * normalised with normalize; the authority too), split into u. NULL with
@@ -189,6 +219,14 @@ static char *prepare (const char *s, int role, int normalize, uri_parts *u,
       *err = msg_control[part_at(u, i)][role];
       return NULL;
     }
+  }
+  if (bad_host_escape(s, u)) {
+    *err = curl_msg(CURLUE_BAD_HOSTNAME, role);
+    return NULL;
+  }
+  if (empty_authority(s, u)) {
+    *err = curl_msg(CURLUE_NO_HOST, role);
+    return NULL;
   }
   if ((out = malloc(3 * n + 1)) == NULL) { *err = msg_oom; return NULL; }
   auth_end = u->p[P_PATH].at;      /* scheme and authority end here */
@@ -229,17 +267,41 @@ static char *copy (const char *s) {
   return out;
 }
 
+/* h's URL as libcurl writes it, in a malloc'd copy. libcurl 7.88
+ * writes "file:///" as "file://(nil)": a file: URL (never a host) is
+ * put together here from its path, query and fragment instead. */
+static char *url_text (CURLU *h, unsigned flags, const char **err) {
+  char *scheme = NULL, *part[3] = {NULL, NULL, NULL}, *text = NULL, *out;
+  static const CURLUPart parts[3] = {CURLUPART_PATH, CURLUPART_QUERY,
+                                     CURLUPART_FRAGMENT};
+  size_t i, n = 8;
+  CURLUcode rc = curl_url_get(h, CURLUPART_SCHEME, &scheme, 0);
+  if (rc == CURLUE_OK && strcmp(scheme, "file") != 0)
+    rc = curl_url_get(h, CURLUPART_URL, &text, flags);
+  else if (rc == CURLUE_OK)
+    for (i = 0; i < 3; i++) {
+      curl_url_get(h, parts[i], &part[i], 0);
+      n += part[i] ? strlen(part[i]) + 1 : 0;
+    }
+  curl_free(scheme);
+  if (rc != CURLUE_OK) { *err = curl_msg(rc, ROLE_URL); return NULL; }
+  if ((out = malloc(text ? strlen(text) + 1 : n)) == NULL) *err = msg_oom;
+  else if (text) strcpy(out, text);
+  else sprintf(out, "file://%s%s%s%s%s", part[0] ? part[0] : "/",
+               part[1] ? "?" : "", part[1] ? part[1] : "",
+               part[2] ? "#" : "", part[2] ? part[2] : "");
+  curl_free(text);
+  for (i = 0; i < 3; i++) curl_free(part[i]);
+  return out;
+}
+
 /* The URL of h as a malloc'd string; with empty_path, without the "/"
  * libcurl writes for an empty path (RFC 3986's results keep it empty).
  * Frees h. */
 static char *get_url (CURLU *h, unsigned flags, int empty_path,
                       const char **err) {
-  char *text = NULL, *out = NULL;
-  CURLUcode rc = curl_url_get(h, CURLUPART_URL, &text, flags);
+  char *out = url_text(h, flags, err);
   curl_url_cleanup(h);
-  if (rc != CURLUE_OK) { *err = curl_msg(rc, ROLE_URL); return NULL; }
-  if ((out = copy(text)) == NULL) *err = msg_oom;
-  curl_free(text);
   if (out && empty_path) {
     char *auth = strstr(out, "://");
     char *slash = auth ? strchr(auth + 3, '/') : NULL;
@@ -311,11 +373,22 @@ static char *resolve (const char *b, const uri_parts *bu, const char *r,
   return join_relative(b, bu, r, ru, err);
 }
 
+/* Is the split s an absolute URL with an authority (file: may lack
+ * one)? libcurl also takes "g:/x" as having the host "x". */
+static int check_absolute (const char *s, const uri_parts *u, int role,
+                           const char **err) {
+  if (!u->p[P_SCHEME].has) *err = msg_relative[role];
+  else if (!u->p[P_AUTHORITY].has && !is_file(s, u))
+    *err = curl_msg(CURLUE_BAD_SLASHES, role);
+  else return 1;
+  return 0;
+}
+
 char *luaio__url_join (const char *base, const char *ref, const char **err) {
   uri_parts bu, ru;
   char *b, *r = NULL, *out = NULL;
   if ((b = prepare(base, ROLE_BASE, 0, &bu, err)) == NULL) return NULL;
-  if (!bu.p[P_SCHEME].has) *err = msg_relative[ROLE_BASE];
+  if (!check_absolute(b, &bu, ROLE_BASE, err)) {}
   else if ((r = prepare(ref, ROLE_REF, 0, &ru, err)) != NULL)
     out = resolve(b, &bu, r, &ru, err);
   free(b);
@@ -328,10 +401,15 @@ struct Curl_URL *luaio__url_parse (const char *url, const char **err) {
   CURLU *h = NULL;
   char *s = prepare(url, ROLE_URL, 0, &u, err);
   if (s == NULL) return NULL;
-  if (!u.p[P_SCHEME].has) *err = msg_relative[ROLE_URL];
-  else h = parse_handle(s, ROLE_URL, err);
+  if (check_absolute(s, &u, ROLE_URL, err))
+    h = parse_handle(s, ROLE_URL, err);
   free(s);
   return h;
+}
+
+char *luaio__url_rewrite (const char *url, const char **err) {
+  CURLU *h = luaio__url_parse(url, err);
+  return h ? get_url(h, 0, 0, err) : NULL;
 }
 
 /* Lowercase the host of h (libcurl keeps its case). 0 or a CURLUcode. */
@@ -357,8 +435,8 @@ char *luaio__url_normalize (const char *url, int flags, const char **err) {
   CURLUcode rc = CURLUE_OK;
   char *s = prepare(url, ROLE_URL, 1, &u, err);
   if (s == NULL) return NULL;
-  if (!u.p[P_SCHEME].has) *err = msg_relative[ROLE_URL];
-  else h = parse_handle(s, ROLE_URL, err);
+  if (check_absolute(s, &u, ROLE_URL, err))
+    h = parse_handle(s, ROLE_URL, err);
   free(s);
   if (h == NULL) return NULL;
   rc = lower_host(h);

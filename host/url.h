@@ -30,4 +30,9 @@ char *luaio__url_normalize(const char *url, int flags, const char **err);
  * with curl_url_cleanup, or NULL with *err set as above. */
 struct Curl_URL *luaio__url_parse(const char *url, const char **err);
 
+/* Parses an absolute URL and writes it back as libcurl does (spaces and
+ * non-ASCII bytes percent-encoded, dot segments removed); no other
+ * normalisation. Same return convention as luaio__url_join. */
+char *luaio__url_rewrite(const char *url, const char **err);
+
 #endif

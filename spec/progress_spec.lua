@@ -114,8 +114,8 @@ describe("progress.bar, not on a terminal", function()
     end)
     local l = lines(text)
     assert.are.equal(2, #l)
-    assert.matches("^dl: 1%.5 MiB/3%.0 MiB %(50%%%) in 0:00, %d+%.%d [KMGT]?i?B/s$",
-                   l[1])
+    assert.matches("^dl: 1%.5 MiB/3%.0 MiB %(50%%%) in 0:00, "
+                   .. "%d+%.%d [KMGT]?i?B/s$", l[1])
     assert.matches("^5 in 0:00, %d+%.%d/s$", l[2])
   end)
 

@@ -111,6 +111,14 @@ describe("url.parse", function()
                     setmetatable(u, nil))
   end)
 
+  it("reads file: URLs, and writes file:/// right (libcurl: (nil))",
+     function()
+    assert.are.equal("file:///", tostring(url.parse("file:///")))
+    assert.are.equal("file:///x", url.normalize("file:/etc/../x"))
+    assert.are.equal("file:///", url.join("file:///a/b", "/"))
+    assert.are.equal("http://h:0/", tostring(url.parse("http://h:0/")))
+  end)
+
   it("rebuilds the URL with tostring, after edits", function()
     local u = url.parse("http://example.com:8080/a?b#c")
     assert.are.equal("http://example.com:8080/a?b#c", tostring(u))
@@ -121,6 +129,10 @@ describe("url.parse", function()
     u.port, u.host = 80, {}
     assert.matches("field 'host' must be a string, got table",
                    err_of(tostring, u))
+    u.host = "evil.com/x"          -- would move the path: refused
+    assert.matches("tostring%(url%): invalid host", err_of(tostring, u))
+    u.host, u.path = "h", "relative"
+    assert.matches("tostring%(url%): invalid path", err_of(tostring, u))
   end)
 
   it("names the wrong part", function()
@@ -135,6 +147,9 @@ describe("url.parse", function()
       {"http://a\r/", "control character in authority"},
       {"http://a/#\t", "control character in fragment"},
       {"http://a/\0", "contains a NUL byte"},
+      {"http:///x", "no host"},            -- libcurl would take host x
+      {"g:/x", "no authority"},            -- libcurl would take host x
+      {"http://%1%41/", "invalid host"},   -- libcurl: "%1A", then refused
     }
     for _, case in ipairs(cases) do
       assert.matches("bad argument #1 to 'url.parse' %(" .. case[2],
