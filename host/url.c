@@ -192,14 +192,14 @@ static int bad_host_escape (const char *s, const uri_parts *u) {
   return 0;
 }
 
-/* "http:///x": libcurl skips the third slash and takes "x" for the
- * host; RFC 3986 reads an empty authority, which only file: allows. */
 static int is_file (const char *s, const uri_parts *u) {
   return u->p[P_SCHEME].len == 4 && (s[0] | 0x20) == 'f'
          && (s[1] | 0x20) == 'i' && (s[2] | 0x20) == 'l'
          && (s[3] | 0x20) == 'e';
 }
 
+/* "http:///x": libcurl skips the third slash and takes "x" for the
+ * host; RFC 3986 reads an empty authority, which only file: allows. */
 static int empty_authority (const char *s, const uri_parts *u) {
   return u->p[P_AUTHORITY].has && u->p[P_AUTHORITY].len == 0
          && !is_file(s, u);
@@ -378,8 +378,9 @@ static char *resolve (const char *b, const uri_parts *bu, const char *r,
 static int check_absolute (const char *s, const uri_parts *u, int role,
                            const char **err) {
   if (!u->p[P_SCHEME].has) *err = msg_relative[role];
-  else if (!u->p[P_AUTHORITY].has && !is_file(s, u))
-    *err = curl_msg(CURLUE_BAD_SLASHES, role);
+  else if (!u->p[P_AUTHORITY].has
+           && (!is_file(s, u) || s[u->p[P_PATH].at] != '/'))
+    *err = curl_msg(CURLUE_BAD_SLASHES, role);   /* file:/x is a path */
   else return 1;
   return 0;
 }
@@ -388,8 +389,8 @@ char *luaio__url_join (const char *base, const char *ref, const char **err) {
   uri_parts bu, ru;
   char *b, *r = NULL, *out = NULL;
   if ((b = prepare(base, ROLE_BASE, 0, &bu, err)) == NULL) return NULL;
-  if (!check_absolute(b, &bu, ROLE_BASE, err)) {}
-  else if ((r = prepare(ref, ROLE_REF, 0, &ru, err)) != NULL)
+  if (check_absolute(b, &bu, ROLE_BASE, err)
+      && (r = prepare(ref, ROLE_REF, 0, &ru, err)) != NULL)
     out = resolve(b, &bu, r, &ru, err);
   free(b);
   free(r);

@@ -149,6 +149,7 @@ describe("url.parse", function()
       {"http://a/\0", "contains a NUL byte"},
       {"http:///x", "no host"},            -- libcurl would take host x
       {"g:/x", "no authority"},            -- libcurl would take host x
+      {"file:://a/b", "no authority"},     -- libcurl writes what it refuses
       {"http://%1%41/", "invalid host"},   -- libcurl: "%1A", then refused
     }
     for _, case in ipairs(cases) do
