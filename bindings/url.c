@@ -73,18 +73,17 @@ static const char *check_text (lua_State *L, int arg, const char *fname,
   return s;
 }
 
-/* Push the malloc'd result of host/url.c, or raise err against arg. */
-static int push_result (lua_State *L, char *out, const char *err, int arg,
+/* Push the result of host/url.c, held by box b (on top, made before
+ * the call so that a Lua memory error frees it), or raise err against
+ * arg if there is none. */
+static int push_result (lua_State *L, url_box *b, const char *err, int arg,
                         const char *fname) {
-  url_box *b;
-  if (out == NULL) {
+  if (b->own == NULL) {
     if (strcmp(err, "out of memory") == 0)
       return luaL_error(L, "%s: out of memory", fname);
     return luaio__argerror(L, arg, fname, err);
   }
-  b = new_box(L);
-  b->own = out;
-  lua_pushstring(L, out);
+  lua_pushstring(L, b->own);
   drop_box(L, -2);
   return 1;
 }
@@ -98,7 +97,7 @@ static int url_parse (lua_State *L) {
   url_box *b = new_box(L);
   size_t i;
   if ((b->h = luaio__url_parse(s, &err)) == NULL)
-    return push_result(L, NULL, err, 1, "url.parse");
+    return push_result(L, b, err, 1, "url.parse");
   for (i = 0; i < NPARTS; i++)
     if (curl_url_get(b->h, url_parts[i].part, &b->curl[i], 0)
         == CURLUE_OUT_OF_MEMORY)
@@ -169,7 +168,7 @@ static void push_url_text (lua_State *L, int base) {
  * back by libcurl (so it always parses again). */
 static int url_tostring (lua_State *L) {
   const char *err = NULL;
-  char *out;
+  url_box *b;
   size_t i;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
@@ -177,9 +176,10 @@ static int url_tostring (lua_State *L) {
   for (i = 0; i < NPARTS; i++) check_field(L, i);  /* 2 .. NPARTS+1 */
   if (lua_isnil(L, 2)) return luaL_error(L, "tostring(url): no scheme");
   push_url_text(L, 2);
-  out = luaio__url_rewrite(lua_tostring(L, -1), &err);
-  if (out == NULL) return luaL_error(L, "tostring(url): %s", err);
-  return push_result(L, out, err, 1, "tostring");
+  b = new_box(L);
+  b->own = luaio__url_rewrite(lua_tostring(L, -2), &err);
+  if (b->own == NULL) return luaL_error(L, "tostring(url): %s", err);
+  return push_result(L, b, err, 1, "tostring");
 }
 
 /* ---- join and normalize ------------------------------------------------ */
@@ -188,12 +188,14 @@ static int url_join (lua_State *L) {
   const char *base = check_text(L, 1, "url.join", NULL);
   const char *ref = check_text(L, 2, "url.join", NULL);
   const char *err = NULL;
-  char *out = luaio__url_join(base, ref, &err);
+  url_box *b = new_box(L);
+  int arg;
+  b->own = luaio__url_join(base, ref, &err);
   /* The message says which input is wrong; blame that argument. */
-  int arg = err && strncmp(err, "base URL", 8) == 0 ? 1 : 2;
+  arg = err && strncmp(err, "base URL", 8) == 0 ? 1 : 2;
   if (err && strncmp(err, "reference: ", 11) == 0) err += 11;
   else if (arg == 1) err += 10;
-  return push_result(L, out, err, arg, "url.join");
+  return push_result(L, b, err, arg, "url.join");
 }
 
 static int opt_flag (lua_State *L, int arg, const char *name, int flag) {
@@ -210,14 +212,15 @@ static int opt_flag (lua_State *L, int arg, const char *name, int flag) {
 /* url.normalize(s [, {drop_fragment = true}]) */
 static int url_normalize (lua_State *L) {
   const char *s = check_text(L, 1, "url.normalize", NULL), *err = NULL;
-  char *out;
+  url_box *b;
   int flags = 0;
   if (!lua_isnoneornil(L, 2)) {
     luaio__checktype(L, 2, "url.normalize", LUA_TTABLE);
     flags |= opt_flag(L, 2, "drop_fragment", LUAIO_URL_DROP_FRAGMENT);
   }
-  out = luaio__url_normalize(s, flags, &err);
-  return push_result(L, out, err, 1, "url.normalize");
+  b = new_box(L);
+  b->own = luaio__url_normalize(s, flags, &err);
+  return push_result(L, b, err, 1, "url.normalize");
 }
 
 /* ---- percent-encoding -------------------------------------------------
