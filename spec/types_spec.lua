@@ -9,7 +9,8 @@ local http = require "luaio.http"
 local net = require "luaio.net"
 
 local STUBS = "lua/types"
-local MODULES = {"luaio", "luaio.fs", "luaio.http", "luaio.json", "luaio.net"}
+local MODULES = {"luaio", "luaio.fs", "luaio.http", "luaio.json", "luaio.net",
+                 "luaio.url", "luaio.progress"}
 local IS_MODULE = {}
 for _, m in ipairs(MODULES) do IS_MODULE[m] = true end
 -- Preloaded modules that are not annotated: parts of luaio (flow, sync),
@@ -24,7 +25,8 @@ local INTERNAL = {["luaio.flow"] = true, ["luaio.sync"] = true,
 -- A lead-in with `bare` lists plain names (`get`, `post`) up to the next
 -- `:` or `.`.
 local PREFIX = {aio = "luaio", fs = "luaio.fs", http = "luaio.http",
-                json = "luaio.json", net = "luaio.net"}
+                json = "luaio.json", net = "luaio.net", url = "luaio.url",
+                progress = "luaio.progress"}
 local SECTIONS = {
   ["luaio"] = {receivers = {t = "luaio.Task"}},
   ["combinators"] = {receivers = {g = "luaio.Group"}},
@@ -39,6 +41,8 @@ local SECTIONS = {
     leadins = {{"A response has", "luaio.HttpResponse"},
                {"Methods:", "luaio.HttpClient", bare = true}}},
   ["luaio.json"] = {},
+  ["luaio.url"] = {},
+  ["luaio.progress"] = {receivers = {bar = "luaio.ProgressBar"}},
   ["luaio.net"] = {
     receivers = {server = "luaio.Server"},
     leadins = {{"a UDP socket:", "luaio.Udp"},
@@ -293,6 +297,7 @@ local function make_objects(dir)
   add(aio.condition())
   add(aio.rate_limiter(1))
   add(aio.future())
+  closers[#closers + 1] = add(require("luaio.progress").bar{quiet = true})
   fs.write(dir .. "/f.txt", "x")
   closers[#closers + 1] = add(fs.open(dir .. "/f.txt"))
   closers[#closers + 1] = add(fs.watch(dir))
