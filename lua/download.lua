@@ -1,9 +1,18 @@
 -- SPDX-License-Identifier: MIT (see LICENSE)
--- luaio.download: http.download(url, path [, opts]) streams a response
--- to a file: into a temporary file beside path, renamed over path only
--- when complete, so a failure leaves nothing behind. opts are request
--- options plus progress(done, total) (total nil when unknown).
-return function(http)
+-- luaio.download: the Lua part of luaio.http, what reads better in Lua
+-- and what uses other modules, so that the C binding calls no other
+-- binding. luaio.http loads it from the preload table.
+local M = {}
+
+-- The request option json = value and response:json().
+function M.json_encode(v) return require("luaio.json").encode(v) end
+function M.json_decode(s) return require("luaio.json").decode(s) end
+
+-- http.download(url, path [, opts]) streams a response to a file: into
+-- a temporary file beside path, renamed over path only when complete,
+-- so a failure leaves nothing behind. opts are request options plus
+-- progress(done, total) (total nil when unknown).
+function M.download_for(http)
   return function(url, path, opts)
     local fs = require "luaio.fs"
     opts = opts or {}
@@ -35,3 +44,5 @@ return function(http)
     return err                          -- the byte count
   end
 end
+
+return M

@@ -297,7 +297,8 @@ describe("http.client", function()
   it("is unusable once closed", function()
     local c = http.client()
     c:close()
-    assert.has_error(function() c:get(srv.url) end, "http client is closed")
+    assert.has_error(function() c:get(srv.url) end,
+      "client:get: http client is closed")
   end)
 end)
 
