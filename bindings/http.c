@@ -10,6 +10,7 @@
  * the multi at once.
  */
 #include "http_int.h"
+#include <time.h>
 
 /* Connection caps of a client that sets none: more requests queue inside
  * curl instead of each opening a socket (1,000 concurrent gets once held
@@ -64,21 +65,57 @@ static int client_close_m (lua_State *L) {
 
 /* ---- retries ------------------------------------------------------------- */
 
-/* Seconds to wait before retry number r->attempt (1-based): Retry-After
- * when the server said so, else exponential backoff with jitter. */
-static double backoff_seconds (req *r) {
-  int n = r->attempt < 1 ? 0 : r->attempt > 10 ? 9 : r->attempt - 1;
-  double base = 0.1 * (double)(1 << n);
-  if (r->retry_after > 0) return r->retry_after < 60 ? r->retry_after : 60;
-  return base * (0.5 + (double)rand() / RAND_MAX);
+#define MAX_RETRY_AFTER 60.0   /* seconds; a server asking more is not
+                                  waited for: its response is returned */
+
+/* A uniform number in [0, 1) for retry jitter, from the host's own
+ * generator (splitmix64), seeded once from the system's entropy
+ * (uv_random): rand() was never seeded, so every process (and every
+ * client of a crowd restarting together) backed off in step. */
+static double jitter_random (lua_State *L) {
+  static const char rng_key = 0;
+  uint64_t *s, z;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &rng_key) != LUA_TUSERDATA) {
+    lua_pop(L, 1);
+    s = (uint64_t *)lua_newuserdatauv(L, sizeof *s, 0);
+    if (uv_random(NULL, NULL, s, sizeof *s, 0, NULL) != 0)
+      *s = uv_hrtime() ^ (uint64_t)(uintptr_t)s;   /* no entropy: still
+                                                      differs per host */
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &rng_key);
+  }
+  s = (uint64_t *)lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  z = (*s += 0x9E3779B97F4A7C15u);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+  z ^= z >> 31;
+  return (double)(z >> 11) * 0x1.0p-53;
 }
 
+/* Seconds to wait before retry number r->attempt (1-based): exponential
+ * backoff with jitter, or longer if the server's Retry-After says so
+ * (taken as a minimum: "0" must not make a crowd retry at once). */
+static double backoff_seconds (lua_State *L, req *r) {
+  int n = r->attempt < 1 ? 0 : r->attempt > 10 ? 9 : r->attempt - 1;
+  double s = 0.1 * (double)(1 << n) * (0.5 + jitter_random(L));
+  return r->retry_after > s ? r->retry_after : s;
+}
+
+/* The Retry-After of the response, in seconds: delay-seconds or an
+ * HTTP-date (RFC 9110 10.2.3); 0 when absent, unreadable or past. */
 static double retry_after (req *r) {
   struct curl_header *h;
+  const char *v;
+  time_t when;
   if (curl_easy_header(r->easy, "Retry-After", 0, CURLH_HEADER, -1, &h)
       != CURLHE_OK)
     return 0;
-  return atof(h->value);
+  v = h->value;
+  if (*v && v[strspn(v, "0123456789")] == '\0') return strtod(v, NULL);
+  when = curl_getdate(v, NULL);
+  if (when == -1 || when <= time(NULL)) return 0;
+  return difftime(when, time(NULL));
 }
 
 /* Should this outcome be tried again? */
@@ -97,7 +134,7 @@ static int should_retry (req *r) {
   curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
   if (status != 429 && status != 503) return 0;
   r->retry_after = retry_after(r);
-  return 1;
+  return r->retry_after <= MAX_RETRY_AFTER;
 }
 
 static void retry_due_cb (luaio_deadline *d) {
@@ -119,10 +156,10 @@ static void retry_due_cb (luaio_deadline *d) {
 }
 
 /* Wait before trying r again; 0 if the timer cannot start. */
-static int start_backoff (req *r) {
+static int start_backoff (lua_State *L, req *r) {
   double s;
   r->attempt++;
-  s = backoff_seconds(r);
+  s = backoff_seconds(L, r);
   r->backoff = luaio__deadline_start(&r->c->h->timers, &r->d,
                                      (uint64_t)(s * 1000), retry_due_cb);
   if (r->backoff) http__list_add(&r->c->backoffs, r);
@@ -176,7 +213,7 @@ static int req_k (lua_State *L, int status, lua_KContext ctx) {
       !r->too_big && !r->header_too_big)
     http__stream_ended(r);
   if (r->stream && r->headers_done) return push_stream(L, r, method, top);
-  if (should_retry(r) && start_backoff(r))
+  if (should_retry(r) && start_backoff(L, r))
     return luaio_wait(L, &r->w, req_k, ctx);
   if (r->result != CURLE_OK || r->too_big || r->header_too_big ||
       r->incomplete) {
@@ -334,6 +371,7 @@ static int new_client (lua_State *L, int sidx, int cookies,
   int set_total = 0;
   if (sidx) {
     luaio__checktype(L, sidx, fname, LUA_TTABLE);
+    http__check_settings(L, sidx, fname);
     lua_getfield(L, sidx, "headers");
     http__check_headers(L, -1, sidx, fname);
     lua_getfield(L, sidx, "cookies");
@@ -366,7 +404,7 @@ static int http_client (lua_State *L) {
 static int push_default_client (lua_State *L) {
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &default_client_key) == LUA_TNIL) {
     lua_pop(L, 1);
-    new_client(L, 0, 1, "http");
+    new_client(L, 0, 0, "http");       /* no cookies across calls */
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &default_client_key);
   }

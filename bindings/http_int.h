@@ -107,6 +107,7 @@ int http__closesocket_cb(void *clientp, curl_socket_t fd);
  * apply (curl and slist memory owned by r; raises only out of memory). */
 int http__is_token(const char *s, size_t len);
 void http__check_headers(lua_State *L, int idx, int arg, const char *fname);
+void http__check_settings(lua_State *L, int sidx, const char *fname);
 void http__check_opts(lua_State *L, req_opts *o, const char *url, int opts,
                       int settings, const char *fname);
 void http__apply_opts(lua_State *L, req *r, const req_opts *o,

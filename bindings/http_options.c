@@ -143,6 +143,30 @@ static int check_names (lua_State *L, req_opts *o, const optspec *s,
   return 1;
 }
 
+/* auth = {user, password}: Basic credentials. The user holds no ':'
+ * (Basic joins the two with one) and neither holds NUL, CR or LF. */
+static int check_auth (lua_State *L, req_opts *o, const optspec *s,
+                       const char *fname) {
+  int i, t = lua_gettop(L);
+  if (!lua_istable(L, t))
+    opt_error(L, o, fname, s->name, "must be a table {user, password}");
+  for (i = 1; i <= 2; i++) {
+    size_t len;
+    const char *v;
+    if (lua_rawgeti(L, t, i) != LUA_TSTRING)
+      opt_error(L, o, fname, s->name, "must be a table {user, password} of "
+                "strings");
+    v = lua_tolstring(L, -1, &len);
+    if (strlen(v) != len || strpbrk(v, "\r\n"))
+      opt_error(L, o, fname, s->name, "contains a NUL, CR or LF byte");
+    if (i == 1 && memchr(v, ':', len))
+      opt_error(L, o, fname, s->name, "user must not contain ':'");
+  }
+  lua_settop(L, t);
+  *FIELD(int) = t;
+  return 1;
+}
+
 #define F(field) offsetof(req_opts, field)
 /* The options of the table-driven part, checked in this order. */
 static const optspec optspecs[] = {
@@ -158,10 +182,14 @@ static const optspec optspecs[] = {
   {"max_body", check_bytes, F(max_body), 0},
   {"retries", check_count, F(retries), 0},
   {"sensitive_headers", check_names, F(sensitive), 0},
+  {"user_agent", check_text, F(user_agent), 0},
+  {"auth", check_auth, F(auth), 0},
+  {"bearer", check_text, F(bearer), 0},
   {"retry_any_method", check_flag, F(retry_any), 1},
   {"stream", check_flag, F(stream), 1},
   {NULL, NULL, 0, 0}
 };
+static const optspec base_url_spec = {"base_url", check_text, F(url), 0};
 #undef F
 
 static void opts_defaults (req_opts *o) {
@@ -390,13 +418,12 @@ static CURLUcode build_url (const char *base, const char *url,
  * option appended. Raises if it is not an http or https URL. [-0, +1] */
 static void check_url (lua_State *L, req_opts *o, const char *url, int opts,
                        int settings, const char *fname) {
-  optspec base_spec = {"base_url", check_text, offsetof(req_opts, url), 0};
   const char *base = NULL, *query = NULL;
   char *full;
   CURLUcode uc;
   int top = lua_gettop(L);
   if (opt(L, opts, settings, "base_url") != LUA_TNIL) {
-    check_text(L, o, &base_spec, fname);         /* sets o->url for now */
+    check_text(L, o, &base_url_spec, fname);         /* sets o->url for now */
     base = lua_tostring(L, o->url);
   }
   if (opts && lua_getfield(L, opts, "query") != LUA_TNIL) {
@@ -481,7 +508,9 @@ static void apply_limits (req *r, const req_opts *o) {
   if (o->retry_any) r->idempotent = 1;
 }
 
-/* TLS, proxy, HTTP version. */
+/* TLS, proxy, HTTP version, who we are and the Basic credentials. A
+ * transfer waits for a connection that may multiplex (PIPEWAIT) rather
+ * than open one more: a burst to one HTTP/2 origin then shares one. */
 static void apply_transport (lua_State *L, req *r, const req_opts *o) {
   CURL *e = r->easy;
   if (!o->verify) {
@@ -493,6 +522,17 @@ static void apply_transport (lua_State *L, req *r, const req_opts *o) {
   if (o->proxy) curl_easy_setopt(e, CURLOPT_PROXY, lua_tostring(L, o->proxy));
   if (o->http_version >= 0)
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, o->http_version);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, o->user_agent
+                   ? lua_tostring(L, o->user_agent) : "luaio/" LUAIO_VERSION);
+  if (o->auth) {                       /* curl keeps them to the origin */
+    lua_rawgeti(L, o->auth, 1);
+    lua_rawgeti(L, o->auth, 2);
+    curl_easy_setopt(e, CURLOPT_USERNAME, lua_tostring(L, -2));
+    curl_easy_setopt(e, CURLOPT_PASSWORD, lua_tostring(L, -1));
+    curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+    lua_pop(L, 2);
+  }
+  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 }
 
 /* Append the header line on top to r's list, popping it. */
@@ -559,13 +599,19 @@ static void set_safe_headers (lua_State *L, req *r, int sens,
   }
 }
 
-/* The client's, then the call's headers, then the body's type. */
+/* The client's, then the call's headers, the body's type, the bearer
+ * token (a secret header, so it stays on the first origin). */
 static void apply_headers (lua_State *L, req *r, const req_opts *o,
                            const char *fname) {
   add_headers(L, r, o->client_headers, fname);
   add_headers(L, r, o->headers, fname);
   if (o->content_type) add_header(L, r, "Content-Type", o->content_type,
                                   fname);
+  if (o->bearer) {
+    lua_pushfstring(L, "Bearer %s", lua_tostring(L, o->bearer));
+    add_header(L, r, "Authorization", lua_tostring(L, -1), fname);
+    lua_pop(L, 1);
+  }
   set_safe_headers(L, r, o->sensitive, fname);
   curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
 }
@@ -649,4 +695,23 @@ void http__apply_opts (lua_State *L, req *r, const req_opts *o,
   }
   curl_easy_setopt(r->easy, CURLOPT_URL, lua_tostring(L, o->url));
   apply_fixed(r);
+}
+
+/* Check the request options among a client's settings (the table at
+ * sidx, argument 1 of fname): a bad setting fails where it is made, not
+ * at each request. */
+void http__check_settings (lua_State *L, int sidx, const char *fname) {
+  req_opts o;
+  const optspec *s;
+  int top = lua_gettop(L);
+  o.arg = 1;
+  opts_defaults(&o);
+  for (s = optspecs; s->name; s++) {
+    if (!s->call_only && lua_getfield(L, sidx, s->name) != LUA_TNIL)
+      s->check(L, &o, s, fname);
+    lua_settop(L, top);
+  }
+  if (lua_getfield(L, sidx, "base_url") != LUA_TNIL)
+    check_text(L, &o, &base_url_spec, fname);
+  lua_settop(L, top);
 }

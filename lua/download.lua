@@ -21,9 +21,11 @@ function M.download_for(http)
         :format(type(path)), 2)
     end
     local progress = opts.progress
-    local tmp = ("%s.part-%s"):format(path, tostring({}):match("0x(%x+)") or "x")
+    local tmp = ("%s.part-%s"):format(path,
+      tostring({}):match("0x(%x+)") or "x")
     local ok, err = pcall(function()
-      local r <close> = http.get(url, setmetatable({stream = true}, {__index = opts}))
+      local r <close> = http.get(url,
+        setmetatable({stream = true}, {__index = opts}))
       r:raise_for_status()
       local total = tonumber(r.headers["content-length"])
       local f <close> = fs.open(tmp, "w")
