@@ -328,6 +328,19 @@ static int client_request (lua_State *L) {
   return request_table(L, 1, 2, "client:request");
 }
 
+/* The GET of http.download(url, path, opts), whose Lua part streams the
+ * response to the file: its errors name http.download, and the options
+ * are its argument #3. */
+static int download_get (lua_State *L) {
+  const char *fname = "http.download";
+  size_t ulen;
+  const char *url = luaio__checkstring(L, 1, fname, &ulen);
+  luaio__checktype(L, 2, fname, LUA_TTABLE);
+  lua_settop(L, 2);
+  push_default_client(L);
+  return do_request(L, 3, "GET", 3, url, ulen, 1, 2, 3, fname);
+}
+
 /* ---- clients ------------------------------------------------------------- */
 
 /* A connection cap setting at sidx (0: none): def when absent, 0 (no
@@ -445,7 +458,7 @@ int luaopen_luaio_http (lua_State *L) {
   lua_pushstring(L, curl_version());
   lua_setfield(L, -2, "curl_version");
   http__push_helper(L, "download_for");            /* download: in Lua */
-  lua_pushvalue(L, -2);
+  lua_pushcfunction(L, download_get);
   lua_call(L, 1, 1);
   lua_setfield(L, -2, "download");
   return 1;

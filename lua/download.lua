@@ -11,20 +11,33 @@ function M.json_decode(s) return require("luaio.json").decode(s) end
 -- http.download(url, path [, opts]) streams a response to a file: into
 -- a temporary file beside path, renamed over path only when complete,
 -- so a failure leaves nothing behind. opts are request options plus
--- progress(done, total) (total nil when unknown).
-function M.download_for(http)
+-- progress(done, total) (total nil when unknown). get(url, opts) is
+-- the module's GET whose errors name http.download.
+local function check(n, v, want)
+  if type(v) ~= want then
+    error(("bad argument #%d to 'http.download' (%s expected, got %s)")
+      :format(n, want, type(v)), 0)
+  end
+end
+
+function M.download_for(get)
+  -- Called through pcall, so that an argument error carries no position
+  -- inside this file (as if http.download were a C function).
+  local function open(url, opts)
+    local ok, r = pcall(get, url, opts)
+    if not ok then error(r, 0) end
+    return r
+  end
   return function(url, path, opts)
     local fs = require "luaio.fs"
+    check(2, path, "string")
+    if opts ~= nil then check(3, opts, "table") end
     opts = opts or {}
-    if type(path) ~= "string" then
-      error(("bad argument #2 to 'http.download' (string expected, got %s)")
-        :format(type(path)), 2)
-    end
     local progress = opts.progress
     local tmp = ("%s.part-%s"):format(path,
       tostring({}):match("0x(%x+)") or "x")
     local ok, err = pcall(function()
-      local r <close> = http.get(url,
+      local r <close> = open(url,
         setmetatable({stream = true}, {__index = opts}))
       r:raise_for_status()
       local total = tonumber(r.headers["content-length"])

@@ -366,6 +366,24 @@ describe("http.download", function()
     assert.has_error(function() http.download(srv.url, 5) end,
       "bad argument #2 to 'http.download' (string expected, got number)")
   end)
+
+  it("names itself in argument errors", function()
+    local cases = {
+      {"bad argument #1 to 'http.download' (string expected, got nil)",
+       nil, "x"},
+      {"bad argument #3 to 'http.download' (table expected, got number)",
+       srv.url, "x", 5},
+      {"bad argument #3 to 'http.download' (option 'timeout' must be "
+       .. "seconds or false)", srv.url, "x", {timeout = "soon"}},
+      {"bad argument #1 to 'http.download' (URL contains a NUL byte)",
+       srv.url .. "/\0", "x"},
+    }
+    for _, c in ipairs(cases) do
+      local ok, e = pcall(http.download, c[2], c[3], c[4])
+      assert.is_false(ok)
+      assert.are.equal(c[1], e)
+    end
+  end)
 end)
 
 describe("the aiohttp tutorial examples", function()
