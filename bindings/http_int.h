@@ -82,7 +82,7 @@ typedef struct req_opts {
   lua_Integer retries;
   int follow, verify, retry_any, stream;
   int ca_file, proxy, sensitive;                   /* stack indices */
-  int user_agent, auth, bearer;                    /* stack indices */
+  int user_agent, auth, bearer;    /* stack indices; -1: off (false) */
   int client_headers, headers;                     /* tables, or 0 */
   int body;                    /* the encoded body string, or 0 */
   const char *content_type;    /* of json and form bodies, or NULL */

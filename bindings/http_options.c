@@ -143,13 +143,32 @@ static int check_names (lua_State *L, req_opts *o, const optspec *s,
   return 1;
 }
 
-/* auth = {user, password}: Basic credentials. The user holds no ':'
+/* Text, or false (field -1): a request turning off its client's
+ * setting (user_agent = false sends no User-Agent). */
+static int check_text_or_off (lua_State *L, req_opts *o, const optspec *s,
+                              const char *fname) {
+  if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
+    *FIELD(int) = -1;
+    return 0;
+  }
+  if (lua_type(L, -1) != LUA_TSTRING)
+    opt_error(L, o, fname, s->name, "must be a string or false");
+  return check_text(L, o, s, fname);
+}
+
+/* auth = {user, password}: Basic credentials, or false (off for this
+ * request). The user holds no ':'
  * (Basic joins the two with one) and neither holds NUL, CR or LF. */
 static int check_auth (lua_State *L, req_opts *o, const optspec *s,
                        const char *fname) {
   int i, t = lua_gettop(L);
+  if (lua_isboolean(L, t) && !lua_toboolean(L, t)) {
+    *FIELD(int) = -1;                  /* off for this request */
+    return 0;
+  }
   if (!lua_istable(L, t))
-    opt_error(L, o, fname, s->name, "must be a table {user, password}");
+    opt_error(L, o, fname, s->name, "must be a table {user, password} "
+              "or false");
   for (i = 1; i <= 2; i++) {
     size_t len;
     const char *v;
@@ -182,9 +201,9 @@ static const optspec optspecs[] = {
   {"max_body", check_bytes, F(max_body), 0},
   {"retries", check_count, F(retries), 0},
   {"sensitive_headers", check_names, F(sensitive), 0},
-  {"user_agent", check_text, F(user_agent), 0},
+  {"user_agent", check_text_or_off, F(user_agent), 0},
   {"auth", check_auth, F(auth), 0},
-  {"bearer", check_text, F(bearer), 0},
+  {"bearer", check_text_or_off, F(bearer), 0},
   {"retry_any_method", check_flag, F(retry_any), 1},
   {"stream", check_flag, F(stream), 1},
   {NULL, NULL, 0, 0}
@@ -522,9 +541,11 @@ static void apply_transport (lua_State *L, req *r, const req_opts *o) {
   if (o->proxy) curl_easy_setopt(e, CURLOPT_PROXY, lua_tostring(L, o->proxy));
   if (o->http_version >= 0)
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, o->http_version);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, o->user_agent
-                   ? lua_tostring(L, o->user_agent) : "luaio/" LUAIO_VERSION);
-  if (o->auth) {                       /* curl keeps them to the origin */
+  if (o->user_agent >= 0)
+    curl_easy_setopt(e, CURLOPT_USERAGENT, o->user_agent
+                     ? lua_tostring(L, o->user_agent)
+                     : "luaio/" LUAIO_VERSION);
+  if (o->auth > 0) {                   /* curl keeps them to the origin */
     lua_rawgeti(L, o->auth, 1);
     lua_rawgeti(L, o->auth, 2);
     curl_easy_setopt(e, CURLOPT_USERNAME, lua_tostring(L, -2));
@@ -607,7 +628,7 @@ static void apply_headers (lua_State *L, req *r, const req_opts *o,
   add_headers(L, r, o->headers, fname);
   if (o->content_type) add_header(L, r, "Content-Type", o->content_type,
                                   fname);
-  if (o->bearer) {
+  if (o->bearer > 0) {
     lua_pushfstring(L, "Bearer %s", lua_tostring(L, o->bearer));
     add_header(L, r, "Authorization", lua_tostring(L, -1), fname);
     lua_pop(L, 1);

@@ -43,15 +43,21 @@ describe("User-Agent", function()
     assert.is_nil(body:find("bot/1", 1, true))
   end)
 
+  it("false sends none", function()
+    local c <close> = http.client{user_agent = "bot/1"}
+    local body = c:get(a.url .. "/headers", {user_agent = false}).body
+    assert.is_nil(body:find("User-Agent", 1, true), body)
+  end)
+
   it("rejects what is not a clean string", function()
     rejects("bad argument #2 to 'http.get' (option 'user_agent' must be a "
-      .. "string)", http.get, a.url, {user_agent = 5})
+      .. "string or false)", http.get, a.url, {user_agent = 5})
     rejects("bad argument #2 to 'http.get' (option 'user_agent' contains a "
       .. "NUL byte)", http.get, a.url, {user_agent = "a\0b"})
     rejects("bad argument #2 to 'http.get' (option 'user_agent' contains a "
       .. "CR or LF byte)", http.get, a.url, {user_agent = "a\r\nX-I: 1"})
     rejects("bad argument #1 to 'http.client' (option 'user_agent' must be "
-      .. "a string)", http.client, {user_agent = true})
+      .. "a string or false)", http.client, {user_agent = true})
   end)
 end)
 
@@ -73,6 +79,15 @@ describe("auth and bearer", function()
       c:get(a.url .. "/headers").body, 1, true)
     assert.matches("Authorization: Bearer t-3\r\n",
       c:get(a.url .. "/headers", {bearer = "t-3"}).body, 1, true)
+  end)
+
+  it("false turns off a client's credentials for one request", function()
+    local c <close> = http.client{auth = {"alice", "s3cret"}}
+    local body = c:get(a.url .. "/headers", {auth = false}).body
+    assert.is_nil(body:find("Authorization", 1, true), body)
+    local d <close> = http.client{bearer = "t-6"}
+    body = d:get(a.url .. "/headers", {bearer = false}).body
+    assert.is_nil(body:find("Authorization", 1, true), body)
   end)
 
   it("drops both on a redirect to another origin", function()
@@ -98,8 +113,8 @@ describe("auth and bearer", function()
 
   it("rejects bad credentials before any I/O", function()
     local pre = "bad argument #2 to 'http.get' (option "
-    rejects(pre .. "'auth' must be a table {user, password})", http.get,
-      a.url, {auth = "alice:s3cret"})
+    rejects(pre .. "'auth' must be a table {user, password} or false)",
+      http.get, a.url, {auth = "alice:s3cret"})
     rejects(pre .. "'auth' must be a table {user, password} of strings)",
       http.get, a.url, {auth = {"alice"}})
     rejects(pre .. "'auth' user must not contain ':')", http.get, a.url,
@@ -108,14 +123,14 @@ describe("auth and bearer", function()
       {auth = {"alice\0", "s3cret"}})
     rejects(pre .. "'auth' contains a NUL, CR or LF byte)", http.get, a.url,
       {auth = {"alice", "s3\ncret"}})
-    rejects(pre .. "'bearer' must be a string)", http.get, a.url,
+    rejects(pre .. "'bearer' must be a string or false)", http.get, a.url,
       {bearer = {}})
     rejects(pre .. "'bearer' contains a NUL byte)", http.get, a.url,
       {bearer = "t\0"})
     rejects(pre .. "'bearer' contains a CR or LF byte)", http.get, a.url,
       {bearer = "t\r\nX-I: 1"})
     rejects("bad argument #1 to 'http.request' (option 'bearer' must be a "
-      .. "string)", http.request, {url = a.url, bearer = 1})
+      .. "string or false)", http.request, {url = a.url, bearer = 1})
     rejects("bad argument #1 to 'http.client' (option 'auth' user must not "
       .. "contain ':')", http.client, {auth = {"a:b", "c"}})
   end)
