@@ -383,7 +383,12 @@ static void check_body (lua_State *L, req_opts *o, int opts,
   if (lua_getfield(L, opts, "json") != LUA_TNIL) {
     http__push_helper(L, "json_encode");
     lua_insert(L, -2);
-    lua_call(L, 1, 1);
+    lua_call(L, 1, 2);                           /* text | nil why */
+    if (lua_isnil(L, -2)) {
+      lua_pushfstring(L, "cannot be encoded (%s)", lua_tostring(L, -1));
+      opt_error(L, o, fname, "json", lua_tostring(L, -1));
+    }
+    lua_pop(L, 1);
     o->content_type = "application/json";
   }
   else if (lua_pop(L, 1), lua_getfield(L, opts, "form") != LUA_TNIL) {

@@ -4,9 +4,21 @@
 -- binding. luaio.http loads it from the preload table.
 local M = {}
 
--- The request option json = value and response:json().
-function M.json_encode(v) return require("luaio.json").encode(v) end
-function M.json_decode(s) return require("luaio.json").decode(s) end
+-- The request option json = value: the text, or nil and why not (the
+-- module raises an argument error naming the user's call).
+function M.json_encode(v)
+  local ok, s = pcall(require("luaio.json").encode, v)
+  if ok then return s end
+  return nil, type(s) == "table" and s.message or tostring(s)
+end
+
+-- response:json(): json.decode's error as is, raised through pcall so
+-- that it points at no line of this file.
+function M.json_decode(s)
+  local ok, v = pcall(require("luaio.json").decode, s)
+  if not ok then error(v, 0) end
+  return v
+end
 
 -- http.download(url, path [, opts]) streams a response to a file: into
 -- a temporary file beside path, renamed over path only when complete,

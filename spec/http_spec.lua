@@ -135,6 +135,21 @@ describe("http request bodies", function()
       {form = {a = "1"}}).body:gsub("\n", "&a=1\n", 1)))
   end)
 
+  it("names the call when a json body cannot be encoded", function()
+    local ok, e = pcall(http.post, srv.url, {json = {f = print}})
+    assert.is_false(ok)
+    assert.are.equal("bad argument #2 to 'http.post' (option 'json' cannot "
+      .. "be encoded (json.encode: cannot encode a function))", e)
+  end)
+
+  it("raises json.decode's error from response:json()", function()
+    local r = http.get(srv.url .. "/small")
+    local ok, e = pcall(r.json, r)
+    assert.is_false(ok)
+    assert.are.equal("json", e.kind)
+    assert.is_nil(tostring(e):find("download.lua", 1, true), tostring(e))
+  end)
+
   it("uploads multipart with a file", function()
     local path = os.tmpname()
     local f = io.open(path, "w"); f:write("file content"); f:close()
