@@ -135,6 +135,21 @@ describe("http request bodies", function()
       {form = {a = "1"}}).body:gsub("\n", "&a=1\n", 1)))
   end)
 
+  it("names the call when a json body cannot be encoded", function()
+    local ok, e = pcall(http.post, srv.url, {json = {f = print}})
+    assert.is_false(ok)
+    assert.are.equal("bad argument #2 to 'http.post' (option 'json' cannot "
+      .. "be encoded (json.encode: cannot encode a function))", e)
+  end)
+
+  it("raises json.decode's error from response:json()", function()
+    local r = http.get(srv.url .. "/small")
+    local ok, e = pcall(r.json, r)
+    assert.is_false(ok)
+    assert.are.equal("json", e.kind)
+    assert.is_nil(tostring(e):find("download.lua", 1, true), tostring(e))
+  end)
+
   it("uploads multipart with a file", function()
     local path = os.tmpname()
     local f = io.open(path, "w"); f:write("file content"); f:close()
@@ -297,7 +312,8 @@ describe("http.client", function()
   it("is unusable once closed", function()
     local c = http.client()
     c:close()
-    assert.has_error(function() c:get(srv.url) end, "http client is closed")
+    assert.has_error(function() c:get(srv.url) end,
+      "client:get: http client is closed")
   end)
 end)
 
@@ -364,6 +380,24 @@ describe("http.download", function()
     os.execute("rm -rf " .. dir)
     assert.has_error(function() http.download(srv.url, 5) end,
       "bad argument #2 to 'http.download' (string expected, got number)")
+  end)
+
+  it("names itself in argument errors", function()
+    local cases = {
+      {"bad argument #1 to 'http.download' (string expected, got nil)",
+       nil, "x"},
+      {"bad argument #3 to 'http.download' (table expected, got number)",
+       srv.url, "x", 5},
+      {"bad argument #3 to 'http.download' (option 'timeout' must be "
+       .. "seconds or false)", srv.url, "x", {timeout = "soon"}},
+      {"bad argument #1 to 'http.download' (URL contains a NUL byte)",
+       srv.url .. "/\0", "x"},
+    }
+    for _, c in ipairs(cases) do
+      local ok, e = pcall(http.download, c[2], c[3], c[4])
+      assert.is_false(ok)
+      assert.are.equal(c[1], e)
+    end
   end)
 end)
 

@@ -35,6 +35,9 @@
 ---@field retry_any_method? boolean also retry non-idempotent methods
 ---@field base_url? string resolves relative URLs
 ---@field stream? boolean return at the headers; read with `r:chunks()`
+---@field user_agent? string|false the User-Agent (`"luaio/" .. aio.version`)
+---@field auth? {[1]: string, [2]: string}|false Basic {user, password}
+---@field bearer? string|false sent as `Authorization: Bearer <token>`
 
 ---The table of `http.request{...}` and `client:request{...}`.
 ---@class luaio.http.Request: luaio.http.RequestOptions

@@ -53,6 +53,18 @@ http {
 }
 ]]
 
+-- A port from 20000 to 59999 read from /dev/urandom: math.random is
+-- seeded from the time and an address, and under valgrind (no address
+-- randomisation) two spec files started in the same second drew the
+-- same ports, so the second nginx could not bind and its spec talked to
+-- the first one's server.
+local function random_port()
+  local f = assert(io.open("/dev/urandom", "rb"))
+  local hi, lo = f:read(2):byte(1, 2)
+  f:close()
+  return 20000 + (hi * 256 + lo) % 40000
+end
+
 local function write(path, data)
   local f = assert(io.open(path, "wb"))
   f:write(data)
@@ -79,8 +91,8 @@ function M.start()
     .. "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
     .. "-keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1"):format(dir, dir)))
   for attempt = 1, 20 do
-    local port = math.random(20000, 60000)
-    local tls_port = math.random(20000, 60000)
+    local port = random_port()
+    local tls_port = random_port()
     write(dir .. "/nginx.conf", CONF:format(dir, dir, dir, dir, port, dir, dir,
                                             tls_port, dir, dir, dir))
     local rc, out = helpers.sh("nginx -p " .. dir .. " -c " .. dir

@@ -32,7 +32,8 @@ local function still_usable(c)
   assert.are.equal(200, c:get(srv.url .. "/small").status)
   assert.are.equal(1 << 20, #c:get(srv.url .. "/big").body)
   c:close()
-  assert.has_error(function() c:get(srv.url) end, "http client is closed")
+  assert.has_error(function() c:get(srv.url) end,
+    "client:get: http client is closed")
 end
 
 local delays = {nil, 0, 0.001, 0.005, 0.02, 0.05, 0.1}
