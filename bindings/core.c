@@ -5,6 +5,7 @@
  * bindings/sync.c (queues, semaphores...) add theirs to the same table.
  */
 #include "../host/host.h"
+#include "../host/osproc.h"
 #include <math.h>
 
 lua_Integer luaio__check_seconds (lua_State *L, int arg, const char *fname) {
@@ -174,6 +175,8 @@ int luaopen_luaio_core (lua_State *L) {
   luaio__flow_register(L);          /* gather, wait, timeouts... */
   luaio__sync_register(L);          /* queues, semaphores, locks... */
   luaio__testing_register(L);       /* aio._test: `luaio test` internals */
+  luaio__signal_register(L);        /* aio.signal */
+  luaio__thread_register(L);        /* aio.to_thread, aio.worker_pool */
   lua_pushliteral(L, LUAIO_VERSION);
   lua_setfield(L, -2, "version");
   return 1;

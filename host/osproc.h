@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
+/*
+ * osproc.h: what the process-level bindings (bindings/signal.c,
+ * bindings/thread.c, bindings/proc*.c) share: signal names, signal
+ * watchers that give the previous disposition back, and the worker
+ * thread jobs. Internal, like host.h.
+ */
+#ifndef LUAIO_OSPROC_H
+#define LUAIO_OSPROC_H
+
+#include "host.h"
+
+/* signals.c: "SIGHUP" or "HUP" -> SIGHUP; 0 if unknown. Signals a
+ * program cannot catch (SIGKILL, SIGSTOP) are known to luaio__signum
+ * only when any is set (for kill). */
+int luaio__signum (const char *name, int any);
+/* SIGHUP -> "SIGHUP"; NULL if unknown. */
+const char *luaio__signame (int signum);
+
+/* Start a uv_signal_t on signum, saving the process's disposition of
+ * signum first if no luaio watcher has it; uv_signal_start's result. */
+int luaio__signal_start (uv_signal_t *s, uv_signal_cb cb, int signum);
+/* Close a started watcher (cb frees it); the last watcher of a signal
+ * gives back the saved disposition (libuv would leave SIG_DFL). */
+void luaio__signal_close (uv_signal_t *s, uv_close_cb cb);
+
+/* bindings/signal.c and thread.c: add aio.signal, aio.to_thread and
+ * aio.worker_pool to the luaio table on top (core.c calls them). */
+void luaio__signal_register (lua_State *L);
+void luaio__thread_register (lua_State *L);
+
+/* bindings/thread_copy.c: values copied between Lua states as bytes.
+ * A luaio_copybuf is a userdata (freed by its __gc unless p is taken). */
+typedef struct luaio_copybuf {
+  char *p;
+  size_t len, cap;
+} luaio_copybuf;
+/* Push a new empty buffer. [-0, +1] */
+luaio_copybuf *luaio__copybuf_new (lua_State *L);
+/* Append the value at idx. Returns 1, or 0 with a message pushed saying
+ * why it cannot be copied. Raises only on memory errors. [-0, +0|1] */
+int luaio__copy_encode (lua_State *L, luaio_copybuf *b, int idx);
+/* Push every value encoded in p[0..len); returns their count. The
+ * caller checks the stack space for the count. [-0, +n] */
+int luaio__copy_decode (lua_State *L, const char *p, size_t len);
+
+#endif
