@@ -29,6 +29,32 @@ void luaio__signal_close (uv_signal_t *s, uv_close_cb cb);
 void luaio__signal_register (lua_State *L);
 void luaio__thread_register (lua_State *L);
 
+/* bindings/proc_child.c: a child process apart from Lua. */
+typedef struct luaio_child {
+  uv_process_t proc;
+  uv_timer_t timer;             /* the KILL after grace_ms */
+  luaio_waitlist waiters;       /* tasks in p:wait() */
+  int64_t code;
+  int term_signal;
+  unsigned grace_ms;
+  int exited, terminating, closing;
+  int detached, kill_on_close;
+  int handles;                  /* of proc and timer, not yet closed */
+  int owned;                    /* a Process object holds it */
+  void *list;                   /* the host's list of running children */
+  struct luaio_child *prev, *next;
+} luaio_child;
+/* A new child, owned by the caller (luaio__child_release). */
+luaio_child *luaio__child_new (lua_State *L);
+/* uv_spawn with o (exit_cb set here); 0 or a uv error. A child that
+ * failed to start is cleaned up; c stays the caller's either way. */
+int luaio__child_spawn (lua_State *L, luaio_child *c,
+                        uv_process_options_t *o);
+/* SIGTERM now, SIGKILL after grace_ms if it has not exited. */
+void luaio__child_terminate (luaio_child *c);
+/* The owner lets go (kills if kill_on_close and not detached). */
+void luaio__child_release (luaio_child *c);
+
 /* bindings/thread_copy.c: values copied between Lua states as bytes.
  * A luaio_copybuf is a userdata (freed by its __gc unless p is taken). */
 typedef struct luaio_copybuf {
