@@ -14,7 +14,7 @@
  * forever (and with it the exit): files are opened with O_NONBLOCK, and
  * those kinds are read and written through a uv stream on the loop.
  */
-#include "../host/host.h"
+#include "../host/stream.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -803,34 +803,23 @@ static int fs_mkdir (lua_State *L) {
  * device its reads and writes are thread-pool requests on fd; on a FIFO,
  * pipe, socket or terminal they go through st, a uv stream whose memory
  * is freed in its close callback. A thread-pool read borrows the read
- * buffer (f->buf is NULL meanwhile) and gives it back in its
+ * buffer (f->in.base is NULL meanwhile) and gives it back in its
  * continuation; so closing the File, or a second reader, can never free
  * or move memory a worker writes into. The descriptor is closed once no
  * request is in flight on it (a closed fd number could be reused by
  * another open while a worker still uses it). */
-typedef struct fstream fstream;
-
 typedef struct file {
   uv_file fd;                   /* -1 once the descriptor is closed */
   int closed;                   /* closed by the script */
   int reading;                  /* a read is in flight: others get EBUSY */
   int nops;                     /* thread-pool requests in flight on fd */
-  int eof, read_err;
-  char *buf;                    /* read-ahead: data is buf[start, +len) */
-  size_t start, len, cap;
+  int eof;
+  luaio_buf in;                 /* read-ahead; a stream's reads fill it */
   size_t chunk;                 /* next read size: doubles, so a long
                                    scan makes few thread-pool trips */
-  fstream *st;                  /* stream kinds: the uv stream */
-  luaio_waitlist readers;       /* stream kinds: the waiting reader */
+  luaio_stream *st;             /* stream kinds: the host's stream */
   lua_KFunction then;           /* stream kinds: what runs after a fill */
 } file;
-
-struct fstream {
-  union { uv_handle_t h; uv_stream_t s; uv_pipe_t pipe; uv_tty_t tty; } u;
-  file *f;                      /* NULL once the File let go */
-  uv_file own_fd;               /* tty: our fd, when libuv reopened it */
-  int reading;
-};
 
 /* Push the path the File at idx was opened with. [-0, +1] */
 static const char *file_path (lua_State *L, int idx) {
@@ -868,29 +857,6 @@ static file *check_file (lua_State *L, const char *fname) {
   return f;
 }
 
-/* Make room for want more bytes after the data, moving it to the start.
- * Returns 0 out of memory. Never called while the buffer is lent. */
-static int make_room (file *f, size_t want) {
-  size_t cap = f->cap ? f->cap : LINE_CHUNK;
-  char *nb;
-  if (f->start > 0) {
-    memmove(f->buf, f->buf + f->start, f->len);
-    f->start = 0;
-  }
-  if (f->cap - f->len >= want) return 1;
-  while (cap - f->len < want) cap *= 2;
-  if ((nb = realloc(f->buf, cap)) == NULL) return 0;
-  f->buf = nb;
-  f->cap = cap;
-  return 1;
-}
-
-static void stream_free_cb (uv_handle_t *h) {
-  fstream *s = (fstream *)h->data;
-  if (s->own_fd >= 0) close(s->own_fd);
-  free(s);
-}
-
 /* A thread-pool request on f ended (in its continuation): a close that
  * waited for it closes the descriptor now. */
 static void file_op_end (file *f) {
@@ -907,20 +873,16 @@ static void file_close_now (file *f) {
   if (f->closed) return;
   f->closed = 1;
   if (f->st) {
-    fstream *s = f->st;
+    luaio__stream_close(f->st);           /* closes the fd too; wakes
+                                             the reader and writers */
     f->st = NULL;
-    s->f = NULL;
-    uv_close(&s->u.h, stream_free_cb);    /* closes the fd too */
     f->fd = -1;
-    luaio_waitlist_wake_all(&f->readers, 0);
   }
   else if (f->nops == 0 && f->fd >= 0) {
     close(f->fd);
     f->fd = -1;
   }
-  free(f->buf);                            /* NULL while lent */
-  f->buf = NULL;
-  f->start = f->len = f->cap = 0;
+  luaio__buf_free(&f->in);                 /* NULL while lent */
 }
 
 /* f:close() (also <close> and collection): closing twice is fine. */
@@ -930,63 +892,6 @@ static int file_close (lua_State *L) {
 }
 
 /* ---- streams: FIFOs, pipes, sockets, terminals ---- */
-
-static void stream_alloc_cb (uv_handle_t *h, size_t hint, uv_buf_t *out) {
-  fstream *s = (fstream *)h->data;
-  file *f = s->f;
-  (void)hint;
-  if (f == NULL || !make_room(f, LINE_CHUNK)) {
-    out->base = NULL;
-    out->len = 0;
-    return;
-  }
-  out->base = f->buf + f->len;
-  out->len = f->cap - f->len;
-}
-
-/* One chunk per fill: reading stops after each, so nothing piles up
- * when nobody reads. */
-static void stream_read_cb (uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
-  fstream *s = (fstream *)st->data;
-  file *f = s->f;
-  (void)b;
-  if (n == 0 || f == NULL) return;
-  if (n > 0) f->len += (size_t)n;
-  else if (n == UV_EOF) f->eof = 1;
-  else f->read_err = (int)n;
-  uv_read_stop(st);
-  s->reading = 0;
-  luaio_waitlist_wake_all(&f->readers, 0);
-}
-
-/* Wrap fd (a stream kind) into f->st. Returns 0 or a uv error (fd is
- * then still the caller's). */
-static int stream_open (luaio_host *h, file *f, uv_file fd) {
-  fstream *s = calloc(1, sizeof *s);
-  uv_os_fd_t hfd;
-  int rc;
-  if (s == NULL) return UV_ENOMEM;
-  s->own_fd = -1;
-  s->u.h.data = s;
-  if (isatty(fd)) {
-    if ((rc = uv_tty_init(h->loop, &s->u.tty, fd, 0)) < 0) {
-      free(s);                    /* not registered with the loop */
-      return rc;
-    }
-    if (uv_fileno(&s->u.h, &hfd) == 0 && hfd != fd) s->own_fd = fd;
-  }
-  else {
-    uv_pipe_init(h->loop, &s->u.pipe, 0);
-    if ((rc = uv_pipe_open(&s->u.pipe, fd)) < 0) {
-      uv_close(&s->u.h, stream_free_cb);
-      return rc;
-    }
-  }
-  s->u.h.data = s;
-  s->f = f;
-  f->st = s;
-  return 0;
-}
 
 static int new_file_ud (lua_State *L) {
   lua_newuserdatauv(L, sizeof(file), 1);
@@ -1011,11 +916,14 @@ static file *push_file (lua_State *L, uv_file fd, int path) {
   lua_pushvalue(L, path);
   lua_setiuservalue(L, -2, 1);
   if (fstat(fd, &st) == 0 && is_stream(fd, &st)) {
-    int rc = stream_open(luaio__host(L), f, fd);
+    int rc = luaio__stream_open_fd(luaio__host(L), fd, &f->st);
     if (rc < 0) {
       close(fd);
       luaio_raise_uv(L, rc, "open", "path", lua_tostring(L, path));
     }
+    f->st->in = &f->in;                  /* freed after the stream's close */
+    f->st->read_ahead = 0;               /* a chunk per read: a terminal's
+                                            input is not taken early */
   }
   else set_blocking(fd);
   f->fd = fd;
@@ -1030,25 +938,22 @@ static int stream_fill_k (lua_State *L, int status, lua_KContext ctx) {
   f->reading = 0;
   if (f->closed) return closed_error(L, fname);
   if (status < 0) return raise_at_file(L, status, fname);
-  if (f->read_err) {
-    status = f->read_err;
-    f->read_err = 0;
+  if (f->st->read_err) {
+    status = f->st->read_err;
+    f->st->read_err = 0;
     return raise_at_file(L, status, fname);
   }
+  if (f->st->eof) f->eof = 1;
   return f->then(L, 0, 0);
 }
 
 static int stream_fill (lua_State *L, file *f, lua_KFunction k,
                         const char *fname) {
-  fstream *s = f->st;
-  if (!s->reading) {
-    int rc = uv_read_start(&s->u.s, stream_alloc_cb, stream_read_cb);
-    if (rc < 0) return raise_at_file(L, rc, fname);
-    s->reading = 1;
-  }
+  int rc = luaio__stream_read_start(f->st);
+  if (rc < 0) return raise_at_file(L, rc, fname);
   f->then = k;
   f->reading = 1;
-  return luaio_waitlist_wait(L, &f->readers, stream_fill_k,
+  return luaio_waitlist_wait(L, &f->st->readers, stream_fill_k,
                              (lua_KContext)fname);
 }
 
@@ -1069,9 +974,9 @@ static int fill_k (lua_State *L, int status, lua_KContext ctx) {
     op_free(op);                                  /* frees the buffer */
     return closed_error(L, "file:read");
   }
-  f->buf = op->buf;
+  f->in.base = op->buf;
   op->buf = NULL;
-  if (status == 0 && n > 0) f->len += (size_t)n;
+  if (status == 0 && n > 0) f->in.len += (size_t)n;
   else if (status == 0) f->eof = 1;
   op_free(op);
   if (status < 0) return raise_at_file(L, status, "read");
@@ -1090,18 +995,20 @@ static int fill (lua_State *L, file *f, lua_KFunction k, const char *fname) {
   int rc;
   if (f->reading) return busy_error(L, fname);
   luaio_check_wait(L, fname);
+  if (f->st) return stream_fill(L, f, k, fname);
   if (f->chunk == 0) f->chunk = LINE_CHUNK;
   else if (f->chunk < LINE_CHUNK_MAX) f->chunk *= 2;
-  if (!make_room(f, f->chunk)) return luaL_error(L, "%s: out of memory", fname);
-  if (f->st) return stream_fill(L, f, k, fname);
+  if (!luaio__buf_reserve(&f->in, f->chunk))
+    return luaL_error(L, "%s: out of memory", fname);
   op = op_new(L, fname);
   op->then = k;
-  op->buf = f->buf;                                /* lent */
-  f->buf = NULL;
-  b = uv_buf_init(op->buf + f->len, (unsigned)(f->cap - f->len));
+  op->buf = f->in.base;                            /* lent */
+  f->in.base = NULL;
+  b = uv_buf_init(op->buf + f->in.start + f->in.len,
+                  (unsigned)(f->in.cap - f->in.start - f->in.len));
   rc = uv_fs_read(op->h->loop, &op->req, f->fd, &b, 1, -1, fs_cb);
   if (rc < 0) {
-    f->buf = op->buf;
+    f->in.base = op->buf;
     op->buf = NULL;
     op_free(op);
     return raise_at_file(L, rc, "read");
@@ -1111,12 +1018,7 @@ static int fill (lua_State *L, file *f, lua_KFunction k, const char *fname) {
   return luaio_wait(L, &op->w, fill_k, (lua_KContext)op);
 }
 
-static void take (lua_State *L, file *f, size_t n, size_t skip) {
-  if (n == 0) lua_pushliteral(L, "");              /* buf may be NULL */
-  else lua_pushlstring(L, f->buf + f->start, n);
-  f->start += n + skip;
-  f->len -= n + skip;
-}
+#define take(L, f, n, skip) luaio__buf_take((L), &(f)->in, (n), (skip))
 
 static int line_limit_error (lua_State *L, const char *fname, size_t max) {
   lua_pushfstring(L, "line longer than max_line (%I bytes)", (lua_Integer)max);
@@ -1132,18 +1034,18 @@ static int line_k (lua_State *L, int status, lua_KContext ctx) {
   lua_settop(L, 2);
   if (f->closed) return closed_error(L, "file:lines");
   if (f->reading) return busy_error(L, "file:lines");
-  nl = f->len ? memchr(f->buf + f->start, '\n', f->len) : NULL;
+  nl = f->in.len ? memchr(f->in.base + f->in.start, '\n', f->in.len) : NULL;
   if (nl) {
-    size_t n = (size_t)(nl - (f->buf + f->start));
+    size_t n = (size_t)(nl - (f->in.base + f->in.start));
     if (n > max) return line_limit_error(L, "file:lines", max);
     size_t keep = (n > 0 && nl[-1] == '\r') ? n - 1 : n;
     take(L, f, keep, n - keep + 1);                /* skips \r\n or \n */
     return 1;
   }
-  if (f->len > max) return line_limit_error(L, "file:lines", max);
+  if (f->in.len > max) return line_limit_error(L, "file:lines", max);
   if (f->eof) {
-    if (f->len == 0) { lua_pushnil(L); return 1; }
-    take(L, f, f->len, 0);                         /* last line, no \n */
+    if (f->in.len == 0) { lua_pushnil(L); return 1; }
+    take(L, f, f->in.len, 0);                         /* last line, no \n */
     return 1;
   }
   return fill(L, f, line_k, "file:lines");
@@ -1164,14 +1066,14 @@ static int file_read_line (lua_State *L) {
  * File, max_line. */
 static int lines_iter (lua_State *L) {
   file *f = (file *)lua_touserdata(L, lua_upvalueindex(1));
-  if (f->len && !f->reading && !f->closed) {
-    const char *p = f->buf + f->start;
-    const char *nl = memchr(p, '\n', f->len);
+  if (f->in.len && !f->reading && !f->closed) {
+    const char *p = f->in.base + f->in.start;
+    const char *nl = memchr(p, '\n', f->in.len);
     size_t n = nl ? (size_t)(nl - p) : 0;
     if (nl && n <= (size_t)lua_tointeger(L, lua_upvalueindex(2))) {
       lua_pushlstring(L, p, (n > 0 && nl[-1] == '\r') ? n - 1 : n);
-      f->start += n + 1;
-      f->len -= n + 1;
+      f->in.start += n + 1;
+      f->in.len -= n + 1;
       return 1;
     }
   }
@@ -1198,8 +1100,8 @@ static int read_n_k (lua_State *L, int status, lua_KContext ctx) {
   (void)status; (void)ctx;
   lua_settop(L, 2);
   if (f->reading) return busy_error(L, "file:read");
-  if (f->len > 0) {
-    take(L, f, f->len < (size_t)n ? f->len : (size_t)n, 0);
+  if (f->in.len > 0) {
+    take(L, f, f->in.len < (size_t)n ? f->in.len : (size_t)n, 0);
     return 1;
   }
   if (f->eof) { lua_pushnil(L); return 1; }
@@ -1223,9 +1125,9 @@ static int read_all_k (lua_State *L, int status, lua_KContext ctx) {
   (void)status; (void)ctx;
   lua_settop(L, 2);
   if (f->reading) return busy_error(L, "file:read_all");
-  if (f->len > (size_t)max)
+  if (f->in.len > (size_t)max)
     return size_error(L, "file:read_all", file_path(L, 1), max);
-  if (f->eof) { take(L, f, f->len, 0); return 1; }
+  if (f->eof) { take(L, f, f->in.len, 0); return 1; }
   return fill(L, f, read_all_k, "file:read_all");
 }
 
@@ -1241,69 +1143,58 @@ static int file_read_all (lua_State *L) {
 
 /* ---- writing ---- */
 
+/* A write to a stream kind waits until the stream's queue is empty: its
+ * waiter sits on the stream's writers list, woken at low water, on
+ * empty, on an error and on close. */
 typedef struct swrite_op {
-  uv_write_t req;
   luaio_waiter w;
   file *f;                      /* anchored by the waiting task */
-  char *buf;
   int aborted;
 } swrite_op;
 
-static void swrite_cb (uv_write_t *req, int status) {
-  swrite_op *op = (swrite_op *)req->data;
-  if (!luaio_waiter_done(&op->w, status)) {
-    free(op->buf);
-    free(op);
-  }
-}
-
 /* A stream write cannot be taken back half-way: cancelling it closes
- * the File (the write then ends with UV_ECANCELED), so nothing of it
- * goes out after the cancel. */
+ * the File (the queued data then ends with UV_ECANCELED), so nothing of
+ * it goes out after the cancel. */
 static void swrite_abort (luaio_waiter *w) {
   swrite_op *op = (swrite_op *)((char *)w - offsetof(swrite_op, w));
   op->aborted = 1;
-  file_close_now(op->f);
+  file_close_now(op->f);                  /* wakes this waiter */
+}
+
+static int swrite_k (lua_State *L, int status, lua_KContext ctx);
+
+static int swrite_wait (lua_State *L, swrite_op *op) {
+  luaio_waitlist_push(&op->f->st->writers, &op->w);
+  return luaio_wait(L, &op->w, swrite_k, (lua_KContext)op);
 }
 
 static int swrite_k (lua_State *L, int status, lua_KContext ctx) {
   swrite_op *op = (swrite_op *)ctx;
   int aborted = op->aborted;
   file *f = op->f;
-  free(op->buf);
+  if (status == 0 && !f->closed && f->st->queued > 0 && !f->st->write_err)
+    return swrite_wait(L, op);                     /* at low water */
   free(op);
-  if (status == UV_ECANCELED && !aborted && f->closed)
-    return closed_error(L, "file:write");
+  if (aborted) return raise_at_file(L, UV_ECANCELED, "write");
+  if (f->closed) return closed_error(L, "file:write");
   if (status < 0) return raise_at_file(L, status, "write");
+  if (f->st->write_err) return raise_at_file(L, f->st->write_err, "write");
   return 0;
 }
 
 static int stream_write (lua_State *L, file *f, const char *data,
                          size_t len) {
-  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
   swrite_op *op;
-  int rc = uv_try_write(&f->st->u.s, &b, 1);
-  if (rc == (int)len) return 0;
-  if (rc < 0 && rc != UV_EAGAIN && rc != UV_ENOSYS)
-    return raise_at_file(L, rc, "write");
-  if (rc < 0) rc = 0;
-  op = calloc(1, sizeof *op);
-  if (op == NULL || (op->buf = malloc(len - (size_t)rc + 1)) == NULL) {
-    free(op);
+  int rc = luaio__stream_send(f->st, data, len);
+  if (rc == UV_ENOMEM) return luaL_error(L, "file:write: out of memory");
+  if (rc < 0) return raise_at_file(L, rc, "write");
+  if (f->st->queued == 0) return 0;
+  if ((op = calloc(1, sizeof *op)) == NULL)
     return luaL_error(L, "file:write: out of memory");
-  }
-  memcpy(op->buf, data + rc, len - (size_t)rc);
   op->f = f;
-  op->req.data = op;
   luaio_waiter_init(&op->w, swrite_abort);
   op->w.must_finish = 1;
-  b = uv_buf_init(op->buf, (unsigned)(len - (size_t)rc));
-  if ((rc = uv_write(&op->req, &f->st->u.s, &b, 1, swrite_cb)) < 0) {
-    free(op->buf);
-    free(op);
-    return raise_at_file(L, rc, "write");
-  }
-  return luaio_wait(L, &op->w, swrite_k, (lua_KContext)op);
+  return swrite_wait(L, op);
 }
 
 /* Submit the next part of a thread-pool write. */
@@ -1362,10 +1253,10 @@ static int file_seek (lua_State *L) {
   lua_Integer off = luaio__optinteger(L, 3, "file:seek", 0);
   off_t pos;
   if (f->reading) return busy_error(L, "file:seek");
-  if (whences[w] == SEEK_CUR) off -= (lua_Integer)f->len;  /* read-ahead */
+  if (whences[w] == SEEK_CUR) off -= (lua_Integer)f->in.len;  /* read-ahead */
   pos = lseek(f->fd, (off_t)off, whences[w]);
   if (pos < 0) return raise_at_file(L, uv_translate_sys_error(errno), "seek");
-  f->start = f->len = 0;
+  f->in.start = f->in.len = 0;
   f->eof = 0;
   f->chunk = 0;
   lua_pushinteger(L, (lua_Integer)pos);
