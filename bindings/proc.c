@@ -10,6 +10,7 @@
  * exit) is bindings/proc_child.c's.
  */
 #include "../host/osproc.h"
+#include "../host/stream.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -272,15 +273,21 @@ static void start_feeder (lua_State *L, spawn_req *r) {
 
 /* ---- pipes as streams ------------------------------------------------- */
 
-/* Push a luaio stream for our end of a pipe (fd, taken). [-0, +1] */
+/* Push a luaio.Stream for our end of a pipe (fd, taken: closed on
+ * failure). [-0, +1] */
 static void push_pipe (lua_State *L, int fd) {
-  close(fd);
-  luaL_error(L, "proc.spawn: \"pipe\" is not available yet");
+  luaio_stream *s;
+  int err = luaio__stream_open_fd(luaio__host(L), fd, &s);
+  if (err < 0) {
+    close(fd);
+    luaio_raise_uv(L, err, "proc.spawn", NULL, NULL);
+  }
+  luaio__stream_push(L, s);
 }
 
 /* Close the stream at idx now, without flushing. */
 static void close_pipe (lua_State *L, int idx) {
-  (void)L; (void)idx;
+  luaio__stream_close_at(L, idx);
 }
 
 /* ---- the Process object ------------------------------------------------ */
