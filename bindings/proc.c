@@ -41,8 +41,9 @@ typedef struct spawn_req {
 static const char *cstring_at (lua_State *L, int idx, const char *fname,
                                const char *what) {
   size_t n;
-  const char *s = lua_tolstring(L, idx, &n);
-  if (s == NULL || lua_type(L, idx) != LUA_TSTRING)
+  const char *s = lua_type(L, idx) == LUA_TSTRING ?
+                  lua_tolstring(L, idx, &n) : NULL;
+  if (s == NULL)
     luaL_error(L, "bad argument #1 to '%s' (%s: string expected, got %s)",
                fname, what, luaL_typename(L, idx));
   if (memchr(s, '\0', n))
@@ -324,6 +325,8 @@ static void wait_abort (luaio_waiter *w) {
   luaio_child *c = (luaio_child *)w->data;
   if (c->detached) {
     luaio_waitlist_remove(&c->waiters, w);
+    if (c->waiters.head == NULL && !c->closing)
+      uv_unref((uv_handle_t *)&c->proc);
     luaio_waiter_done(w, UV_ECANCELED);
   }
   else luaio__child_terminate(c);
@@ -355,6 +358,7 @@ static int proc_wait (lua_State *L) {
   w->must_finish = !c->detached;
   w->data = c;
   luaio_waitlist_push(&c->waiters, w);
+  uv_ref((uv_handle_t *)&c->proc);  /* a detached child: while waited on */
   return luaio_wait(L, w, wait_k, 0);
 }
 
@@ -365,8 +369,9 @@ static int proc_kill (lua_State *L) {
   if (lua_type(L, 2) == LUA_TNUMBER)
     signum = (int)luaio__checkinteger(L, 2, "process:kill");
   else if (!lua_isnoneornil(L, 2)) {
-    const char *name = luaio__checkstring(L, 2, "process:kill", NULL);
-    if ((signum = luaio__signum(name, 1)) == 0)
+    size_t len;
+    const char *name = luaio__checkstring(L, 2, "process:kill", &len);
+    if (strlen(name) != len || (signum = luaio__signum(name, 1)) == 0)
       return luaio__argerror(L, 2, "process:kill", lua_pushfstring(L,
         "unknown signal '%s' (e.g. \"SIGTERM\")", name));
   }

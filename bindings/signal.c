@@ -65,8 +65,9 @@ static sigwatch *check_open (lua_State *L, const char *fname) {
 /* aio.signal(name) -> watcher. Raises for an unknown or uncatchable
  * name, or when libuv cannot watch it. */
 static int signal_new (lua_State *L) {
-  const char *name = luaio__checkstring(L, 1, "aio.signal", NULL);
-  int signum = luaio__signum(name, 0), err;
+  size_t len;
+  const char *name = luaio__checkstring(L, 1, "aio.signal", &len);
+  int signum = strlen(name) == len ? luaio__signum(name, 0) : 0, err;
   luaio_host *h = luaio__host(L);
   sig_ud *u;
   sigwatch *w;
