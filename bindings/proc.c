@@ -416,9 +416,8 @@ static int proc_index (lua_State *L) {
   lua_getiuservalue(L, 1, 1);                     /* fields */
   lua_pushvalue(L, 2);
   if (lua_rawget(L, -2) != LUA_TNIL) return 1;
-  luaL_getmetafield(L, 1, "methods");
   lua_pushvalue(L, 2);
-  lua_rawget(L, -2);
+  lua_rawget(L, lua_upvalueindex(1));              /* the methods */
   return 1;
 }
 
@@ -492,6 +491,7 @@ static int spawn_with (lua_State *L, const char *fname) {
   proc_ud *u;
   luaio_child *c;
   int i, err;
+  luaio__check_unrestricted(L, fname);
   luaio__checktype(L, 1, fname, LUA_TTABLE);
   lua_settop(L, 1);
   u = lua_newuserdatauv(L, sizeof *u, 1);          /* 2: the object */
@@ -558,8 +558,7 @@ int luaopen_luaio_proc (lua_State *L) {
   luaio__host(L);
   if (luaL_newmetatable(L, MT)) {
     luaL_newlib(L, methods);
-    lua_setfield(L, -2, "methods");
-    lua_pushcfunction(L, proc_index);
+    lua_pushcclosure(L, proc_index, 1);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, proc_gc);
     lua_setfield(L, -2, "__gc");

@@ -71,6 +71,7 @@ static int signal_new (lua_State *L) {
   luaio_host *h = luaio__host(L);
   sig_ud *u;
   sigwatch *w;
+  luaio__check_unrestricted(L, "aio.signal");
   if (signum == 0 || signum == SIGCHLD)
     return luaio__argerror(L, 1, "aio.signal", lua_pushfstring(L,
       "unknown or uncatchable signal '%s' (e.g. \"SIGHUP\")", name));

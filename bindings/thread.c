@@ -443,6 +443,7 @@ static int slot_k (lua_State *L, int status, lua_KContext ctx) {
 /* Run the function at arg of L on p; its results are the call's. */
 static int call_on (lua_State *L, wpool *p, int arg, const char *fname) {
   job *j;
+  luaio__check_unrestricted(L, fname);
   luaio_check_wait(L, fname);
   j = job_new(L, p, arg, fname);
   lua_settop(L, 0);
@@ -494,6 +495,7 @@ static const char *opt_path (lua_State *L, const char *field) {
 static int thread_worker_pool (lua_State *L) {
   lua_Integer size = default_size();
   const char *path, *cpath;
+  luaio__check_unrestricted(L, "aio.worker_pool");
   if (!lua_isnoneornil(L, 1))
     luaio__checktype(L, 1, "aio.worker_pool", LUA_TTABLE);
   else { lua_settop(L, 0); lua_newtable(L); }

@@ -10,6 +10,15 @@
 
 #include "host.h"
 
+/* Processes, signals and worker states reach past a restricted host's
+ * sandbox (a worker state has the full standard library): refused
+ * there, before anything starts. */
+static inline void luaio__check_unrestricted (lua_State *L,
+                                              const char *fname) {
+  if (luaio__host(L)->cfg.restricted)
+    luaL_error(L, "%s: not allowed in restricted mode", fname);
+}
+
 /* signals.c: "SIGHUP" or "HUP" -> SIGHUP; 0 if unknown. Signals a
  * program cannot catch (SIGKILL, SIGSTOP) are known to luaio__signum
  * only when any is set (for kill). */

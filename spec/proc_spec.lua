@@ -426,3 +426,20 @@ describe("proc.run", function()
       "bad argument #1 to 'proc.run' (max_output: integer >= 0 expected)")
   end)
 end)
+
+describe("examples/proc_pipeline.lua", function()
+  it("runs 70 pipelines (210 programs) at once, all correct", function()
+    local rc, out = helpers.sh(helpers.luaio
+      .. " examples/proc_pipeline.lua 70 70 2>/dev/null")
+    assert.are.equal(0, rc, out)
+    assert.matches("70 pipelines of 3 programs, at most 70 at once: all "
+                   .. "correct", out)
+  end)
+
+  it("shows a progress line", function()
+    local rc, out = helpers.sh(helpers.luaio
+      .. " examples/proc_pipeline.lua 5 2 2>&1")
+    assert.are.equal(0, rc, out)
+    assert.matches("%[  5/5%]   0 running", out)
+  end)
+end)
