@@ -168,7 +168,9 @@ describe("proc.spawn", function()
     assert.are.equal(1000000, n)
     assert.are.equal(100000000, bytes)
     assert.are.equal(0, p:wait())
-    assert.is_true(peak < 32 * 1024, "memory grew by " .. peak .. " KiB")
+    -- a memory checker holds freed blocks back for a while
+    local bound = os.getenv("LUAIO_MALLOC") == "system" and 96 or 32
+    assert.is_true(peak < bound * 1024, "memory grew by " .. peak .. " KiB")
   end)
 
   it("takes cwd, env and env_add", function()
