@@ -77,7 +77,8 @@ describe("aio.to_thread", function()
     assert.has_error(function() aio.to_thread(id, 1, print) end,
       "bad argument #3 to 'aio.to_thread' (a function cannot be copied to "
       .. "another thread)")
-    assert.has_error(function() aio.to_thread(id, {co = coroutine.create(id)}) end,
+    local co = coroutine.create(id)
+    assert.has_error(function() aio.to_thread(id, {co = co}) end,
       "bad argument #2 to 'aio.to_thread' (a thread cannot be copied to "
       .. "another thread)")
     local cyc = {}

@@ -1,7 +1,11 @@
 ---@meta luaio.proc
 -- LuaLS annotations for `require "luaio.proc"` (see lua/types/luaio.lua).
 
----@alias luaio.proc.Stdio "inherit"|"null"|"pipe"|{path: string, append?: boolean}
+---@alias luaio.proc.Stdio
+---| "inherit"
+---| "null"
+---| "pipe"
+---| {path: string, append?: boolean}
 
 ---@class luaio.proc.SpawnOptions
 ---@field stdin? luaio.proc.Stdio where stdin comes from ("inherit")
@@ -16,7 +20,7 @@
 ---@field kill_grace? number seconds from SIGTERM to SIGKILL (2)
 
 ---@class luaio.proc.RunOptions: luaio.proc.SpawnOptions
----@field timeout? number seconds, then the program is killed and a timeout raised
+---@field timeout? number seconds; then it is killed and a timeout raised
 ---@field check? boolean raise on a non-zero exit (false)
 ---@field max_output? integer bytes kept per stream (16 MiB)
 
