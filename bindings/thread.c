@@ -142,16 +142,53 @@ static void stop_hook (lua_State *L, lua_Debug *ar) {
     luaL_error(L, "cancelled: the task awaiting this call was cancelled");
 }
 
-static lua_State *worker_state (wpool *p) {
-  lua_State *L = luaL_newstate();
-  if (L == NULL) return NULL;
+/* os.exit in a worker would end the whole program. */
+static int worker_exit (lua_State *L) {
+  return luaL_error(L, "os.exit cannot be called in a worker");
+}
+
+/* The first searcher: luaio's modules need the loop, which a worker does
+ * not have (a copy found on package.cpath would start a second host). */
+static int worker_searcher (lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  if (strcmp(name, "luaio") == 0 || strncmp(name, "luaio.", 6) == 0)
+    return luaL_error(L, "module '%s' cannot be used in a worker", name);
+  lua_pushliteral(L, "\n\tno luaio module in a worker");
+  return 1;
+}
+
+/* Set up a new worker state, protected: the libraries, the pool's
+ * package paths, no os.exit, no luaio modules. */
+static int setup_state (lua_State *L) {
+  wpool *p = (wpool *)lua_touserdata(L, 1);
   luaL_openlibs(L);
+  lua_getglobal(L, "os");
+  lua_pushcfunction(L, worker_exit);
+  lua_setfield(L, -2, "exit");
   lua_getglobal(L, "package");
   if (p->path) { lua_pushstring(L, p->path); lua_setfield(L, -2, "path"); }
   if (p->cpath) { lua_pushstring(L, p->cpath); lua_setfield(L, -2, "cpath"); }
-  lua_pop(L, 1);
+  lua_getfield(L, -1, "searchers");
+  lua_getglobal(L, "table");
+  lua_getfield(L, -1, "insert");                  /* ... searchers t ins */
+  lua_pushvalue(L, -3);
+  lua_pushinteger(L, 1);
+  lua_pushcfunction(L, worker_searcher);
+  lua_call(L, 3, 0);
   lua_newtable(L);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &fn_cache_key);
+  return 0;
+}
+
+static lua_State *worker_state (wpool *p) {
+  lua_State *L = luaL_newstate();
+  if (L == NULL) return NULL;
+  lua_pushcfunction(L, setup_state);
+  lua_pushlightuserdata(L, p);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    lua_close(L);
+    return NULL;
+  }
   return L;
 }
 

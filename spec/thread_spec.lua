@@ -91,6 +91,15 @@ describe("aio.to_thread", function()
     assert.matches("result #2: a userdata cannot be copied", e.message)
   end)
 
+  it("keeps os.exit and luaio's modules out of workers", function()
+    local ok, e = pcall(aio.to_thread, function() os.exit(3) end)
+    assert.is_false(ok)
+    assert.matches("os.exit cannot be called in a worker", e.message)
+    ok, e = pcall(aio.to_thread, function() return require "luaio.fs" end)
+    assert.is_false(ok)
+    assert.matches("module 'luaio.fs' cannot be used in a worker", e.message)
+  end)
+
   it("runs 1,000 calls at once", function()
     local tasks = {}
     for i = 1, 1000 do
