@@ -103,7 +103,8 @@ int luaio__stream_send(luaio_stream *s, const char *data, size_t len);
 
 /* Push a luaio.Stream owning s (NULL: a closed one, for a connect to
  * fill in with luaio__stream_set). Registers the class on first use.
- * [-0, +1] */
+ * May raise a memory error: s is then still the caller's to close (push
+ * a closed Stream first and set it when that matters). [-0, +1] */
 void luaio__stream_push(lua_State *L, luaio_stream *s);
 /* The open stream at idx, or raise "fname: the stream is closed". */
 luaio_stream *luaio__stream_check(lua_State *L, int idx, const char *fname);

@@ -241,6 +241,168 @@ describe("fs.watch", function()
   end)
 end)
 
+describe("fs.walk", function()
+  -- dir/a/b/f3, dir/a/f2, dir/d/, dir/f1, dir/link -> a, dir/broken -> x
+  local function tree()
+    fs.mkdir(dir .. "/a/b", {parents = true})
+    fs.mkdir(dir .. "/d")
+    fs.write(dir .. "/a/b/f3", "3")
+    fs.write(dir .. "/a/f2", "2")
+    fs.write(dir .. "/f1", "1")
+    assert(os.execute("ln -s a '" .. dir .. "/link' && ln -s x '" .. dir
+                      .. "/broken'"))
+  end
+
+  local function walk(opts)
+    local got = {}
+    for e in fs.walk(dir, opts) do
+      got[#got + 1] = ("%s %s %d"):format(e.path:sub(#dir + 2), e.type,
+                                          e.depth)
+      if e.link then got[#got] = got[#got] .. " link" end
+      if e.error then got[#got] = got[#got] .. " " .. e.error.code end
+    end
+    return got
+  end
+
+  it("walks depth first in name order, links not followed", function()
+    tree()
+    assert.are.same({"a directory 1", "a/b directory 2", "a/b/f3 file 3",
+                     "a/f2 file 2", "broken link 1", "d directory 1",
+                     "f1 file 1", "link link 1"}, walk())
+  end)
+
+  it("stops at max_depth", function()
+    tree()
+    assert.are.same({"a directory 1", "broken link 1", "d directory 1",
+                     "f1 file 1", "link link 1"}, walk({max_depth = 1}))
+    assert.are.same({}, walk({max_depth = 0}))
+  end)
+
+  it("follows links on request; errors stay in their entry", function()
+    tree()
+    assert(os.execute("ln -s .. '" .. dir .. "/a/b/up'"))  -- a loop
+    assert.are.same({"a directory 1", "a/b directory 2", "a/b/f3 file 3",
+                     "a/b/up directory 3 link", "a/f2 file 2",
+                     "broken link 1 ENOENT", "d directory 1", "f1 file 1",
+                     "link directory 1 link"},   -- a: entered once
+                    walk({follow_links = true}))
+  end)
+
+  it("reports a folder that vanished in its entry and goes on", function()
+    tree()
+    local got = {}
+    for e in fs.walk(dir) do
+      if e.path == dir .. "/a" then fs.rmdir(dir .. "/d") end
+      if e.path == dir .. "/d" then got.d = e.error end
+      if e.path == dir .. "/f1" then got.f1 = true end
+    end
+    assert.are.equal("ENOENT", got.d.code)
+    assert.are.equal(dir .. "/d", got.d.path)
+    assert.is_true(got.f1)
+  end)
+
+  it("raises for a root that is missing or not a folder", function()
+    fails("ENOENT", function() for _ in fs.walk(dir .. "/none") do end end)
+    fs.write(dir .. "/file", "")
+    fails("ENOTDIR", function() for _ in fs.walk(dir .. "/file") do end end)
+  end)
+
+  it("can be cancelled and timed out mid-walk", function()
+    for i = 1, 50 do fs.mkdir(dir .. "/d" .. i .. "/x", {parents = true}) end
+    local next_entry, w = fs.walk(dir)
+    local t = aio.spawn(next_entry, w)
+    aio.sleep(0)                              -- t waits on the first scan
+    t:cancel()
+    assert.is_false((pcall(t.await, t)))
+    local n = 0                               -- the walk goes on from there
+    for _ in next_entry, w do n = n + 1 end
+    assert.are.equal(100, n)
+    local ok, e = pcall(aio.timeout, 0.02, function()
+      for _ in fs.walk(dir) do aio.sleep(0.01) end
+    end)
+    assert.is_false(ok)
+    assert.are.equal("timeout", e.kind)
+  end)
+
+  it("refuses bad input", function()
+    assert.has_error(function() fs.walk() end,
+      "bad argument #1 to 'fs.walk' (string expected, got no value)")
+    assert.has_error(function() fs.walk("a\0b") end,
+      "bad argument #1 to 'fs.walk' (path contains a NUL byte)")
+    assert.has_error(function() fs.walk(dir, 5) end,
+      "bad argument #2 to 'fs.walk' (table expected, got number)")
+    assert.has_error(function() fs.walk(dir, {max_depth = -1}) end,
+      "bad argument #2 to 'fs.walk' (max_depth must be >= 0)")
+    assert.has_error(function() fs.walk(dir, {follow_links = "yes"}) end,
+      "bad argument #2 to 'fs.walk' (follow_links must be a boolean)")
+  end)
+
+  it("refuses a second task on the same walk", function()
+    fs.mkdir(dir .. "/a")
+    local next_entry, w = fs.walk(dir)
+    local t = aio.spawn(next_entry, w)
+    aio.sleep(0)                              -- t waits on the first scan
+    assert.has_error(function() next_entry(w) end,
+      "fs.walk: another task is using this walk")
+    assert.are.equal(dir .. "/a", t:await().path)
+  end)
+end)
+
+describe("fs.watch recursive", function()
+  -- Collect events until every name in `want` has come (5 s at most:
+  -- a new folder is watched once its own event has been probed).
+  local function collect(w, want)
+    local names = {}
+    aio.timeout(5, function()
+      for ev in w:events() do
+        names[ev.name] = true
+        local all = true
+        for _, n in ipairs(want) do all = all and names[n] end
+        if all then return end
+      end
+    end)
+    return names
+  end
+
+  it("sees changes in folders that existed and new ones", function()
+    fs.mkdir(dir .. "/a/b", {parents = true})
+    local w <close> = fs.watch(dir, {recursive = true})
+    fs.write(dir .. "/a/b/old.txt", "1")
+    fs.mkdir(dir .. "/new/deep", {parents = true})
+    fs.write(dir .. "/new/deep/x.txt", "x")
+    local names = collect(w, {"a/b/old.txt", "new", "new/deep/x.txt"})
+    assert.is_true(names["new/deep"])
+  end)
+
+  it("drops removed folders and watches them again when remade", function()
+    fs.mkdir(dir .. "/a/b", {parents = true})
+    local w <close> = fs.watch(dir, {recursive = true})
+    fs.rmdir(dir .. "/a/b")
+    local before = collect(w, {"a/b"})
+    fs.mkdir(dir .. "/a/b")
+    fs.write(dir .. "/a/b/again.txt", "")   -- seen by the watch or the scan
+    local after = collect(w, {"a/b/again.txt"})
+    assert.is_true(after["a/b/again.txt"])
+    assert.is_nil(before["a/b/b"])  -- a folder's own removal is no entry
+    assert.is_nil(after["a/b/b"])
+  end)
+
+  it("is closed cleanly while a task waits and before use", function()
+    local w = fs.watch(dir, {recursive = true})
+    local waiting = aio.spawn(function() return w:next() end)
+    aio.sleep(0.01)
+    w:close()
+    assert.is_nil(waiting:await())
+    for i = 1, 100 do fs.mkdir(dir .. "/d" .. i) end
+    local t = aio.spawn(fs.watch, dir, {recursive = true})
+    aio.sleep(0)                    -- in the first scan, most likely
+    t:cancel()
+    local ok, e = pcall(t.await, t)
+    if ok then e:close() else assert.are.equal("cancelled", e.kind) end
+    fails("ENOENT", function() fs.watch(dir .. "/none", {recursive = true}) end)
+  end)
+end)
+
 describe("examples", function()
   it("write then read", function()
     local rc, out = helpers.sh(helpers.luaio .. " examples/files_write_read.lua")

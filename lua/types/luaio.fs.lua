@@ -11,7 +11,11 @@
 ---@field mode? integer permission bits (default `0777`, less the umask)
 
 ---@class luaio.fs.WatchOptions
----@field recursive? boolean watch sub-folders too (where the OS supports it)
+---@field recursive? boolean watch every folder under the path too, and new ones as they appear
+
+---@class luaio.fs.WalkOptions
+---@field max_depth? integer >= 0: list entries down to this depth (1: the folder's own entries); no limit by default
+---@field follow_links? boolean enter linked folders and give links their target's type (default false)
 
 ---@alias luaio.fs.FileType
 ---| "file"
@@ -38,9 +42,18 @@
 ---@field gid integer
 ---@field ino integer
 
+---One entry given by `fs.walk`.
+---@class luaio.fs.WalkEntry
+---@field path string the folder given to `fs.walk`, `/`, the path below it
+---@field name string the last part of `path`
+---@field type luaio.fs.FileType
+---@field depth integer 1 for the folder's own entries
+---@field link? boolean a followed link (`follow_links`)
+---@field error? luaio.Error why this entry could not be stat'ed or listed
+
 ---One change seen by a watcher.
 ---@class luaio.fs.WatchEvent
----@field name string the changed entry, relative to the watched path
+---@field name string the changed entry, relative to the watched path (`a/b.txt` when recursive)
 ---@field change boolean its content or attributes changed
 ---@field rename boolean it was created, removed or renamed
 
@@ -209,10 +222,24 @@ function fs.tmpdir() end
 ---@return string
 function fs.mkdtemp(prefix) end
 
----Watches `path` for changes.
+---Watches `path` for changes; recursive: waits until every folder under
+---it is watched.
 ---@param path string
 ---@param opts? luaio.fs.WatchOptions
 ---@return luaio.Watcher
 function fs.watch(path, opts) end
+
+---Walks the folder `dir` depth first, in name order: a generic-for
+---iterator giving each entry below it. An error about one entry is in
+---its `error` field and the walk goes on; a `dir` that cannot be listed
+---is raised.
+---@param dir string
+---@param opts? luaio.fs.WalkOptions
+---@return async fun(w: luaio.Walker): luaio.fs.WalkEntry?
+---@return luaio.Walker
+function fs.walk(dir, opts) end
+
+---The state of one `fs.walk`; holds nothing to close.
+---@class luaio.Walker
 
 return fs
