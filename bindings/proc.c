@@ -274,16 +274,17 @@ static void start_feeder (lua_State *L, spawn_req *r) {
 
 /* ---- pipes as streams ------------------------------------------------- */
 
-/* Push a luaio.Stream for our end of a pipe (fd, taken: closed on
- * failure). [-0, +1] */
-static void push_pipe (lua_State *L, int fd) {
+/* Push a luaio.Stream for our end of pipe i. The closed Stream is made
+ * first (it may raise): until the stream owns the fd, r does, and an
+ * error closes it (req_gc). [-0, +1] */
+static void push_pipe (lua_State *L, spawn_req *r, int i) {
   luaio_stream *s;
-  int err = luaio__stream_open_fd(luaio__host(L), fd, &s);
-  if (err < 0) {
-    close(fd);
-    luaio_raise_uv(L, err, "proc.spawn", NULL, NULL);
-  }
-  luaio__stream_push(L, s);
+  int err;
+  luaio__stream_push(L, NULL);
+  err = luaio__stream_open_fd(luaio__host(L), r->parent[i], &s);
+  if (err < 0) luaio_raise_uv(L, err, r->fname, NULL, NULL);
+  r->parent[i] = -1;
+  luaio__stream_set(L, -1, s);
 }
 
 /* Close the stream at idx now, without flushing. */
@@ -460,10 +461,8 @@ static void push_fields (lua_State *L, spawn_req *r, luaio_child *c) {
   lua_setfield(L, -2, "pid");
   if (r->input) start_feeder(L, r);
   for (i = 0; i < 3; i++) {
-    int fd = r->parent[i];
-    if (fd < 0) continue;
-    r->parent[i] = -1;
-    push_pipe(L, fd);
+    if (r->parent[i] < 0) continue;
+    push_pipe(L, r, i);
     lua_setfield(L, -2, stdio_names[i]);
   }
 }
