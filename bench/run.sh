@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The benchmarks: luaio and its peers on workloads W1-W6 side by side.
 #
-#   bench/run.sh [W1 W2 W3 W4a W4b W4b1k W5a W5b W6] [--quick]
+#   bench/run.sh [W1 W2 W3 W4a W4b W4b1k W5a W5b W6 W7a W7b W7c] [--quick]
 #
-# W4b1k is W4b with 1,000 requests at once instead of 100.
+# W4b1k is W4b with 1,000 requests at once instead of 100. W7a spawns
+# `true` (16 at once), W7b makes to_thread round trips (16 at once), W7c
+# runs 64 pure-language CPU jobs on 2 worker threads.
 #
 # Builds luaio in Release mode (build-release/), installs the peers'
 # Debian packages when run as root, builds the C baselines, starts nginx
@@ -20,7 +22,7 @@ for a in "$@"; do
   case $a in --quick) QUICK=1 ;; *) SEL+=("$a") ;; esac
 done
 FULL=0
-[ ${#SEL[@]} -eq 0 ] && { FULL=1; SEL=(W1 W2 W3 W4a W4b W4b1k W5a W5b W6); }
+[ ${#SEL[@]} -eq 0 ] && { FULL=1; SEL=(W1 W2 W3 W4a W4b W4b1k W5a W5b W6 W7a W7b W7c); }
 RUNS=${RUNS:-3}
 [ $QUICK = 1 ] && RUNS=1
 
@@ -65,9 +67,10 @@ cc -O2 -o "$B/w6_uv" $P/w6_uv.c $uv || { echo "peer build failed" >&2; exit 1; }
 
 if [ $QUICK = 1 ]; then
   N1=2000 N2=2000 N3=20000 N4=500 C4=20 N4B=20 N4BK=50 N5=100 M5=2 W6C=10 W6L=200
+  N7A=50 N7B=500 N7C=4
 else
   N1=100000 N2=100000 N3=1000000 N4=20000 C4=100 N4B=100 N4BK=1000 N5=1000 M5=100
-  W6C=100 W6L=${W6_LINES:-2000}
+  W6C=100 W6L=${W6_LINES:-2000} N7A=1000 N7B=20000 N7C=64
 fi
 
 start_nginx() {
@@ -166,6 +169,14 @@ for w in "${SEL[@]}"; do
         peers_node && set -- "$@" "node|node $P/w6_node.js $W6C $W6L"
         peers_py && set -- "$@" "uvloop|$PY $P/w6_py.py $W6C $W6L uvloop"
         run_workload W6 "$@" ;;
+    W7a|W7b|W7c)
+        case $w in
+          W7a) a="spawn $N7A 16" ;; W7b) a="thread $N7B 16" ;; W7c) a="cpu $N7C 2" ;;
+        esac
+        set -- "luaio|$L bench/w7_proc.lua $a"
+        peers_node && set -- "$@" "node|node $P/w7_node.js $a"
+        peers_py && set -- "$@" "asyncio|$PY $P/w7_py.py $a"
+        run_workload $w "$@" ;;
     *) echo "unknown workload $w" >&2; FAILED=1 ;;
   esac
 done
@@ -199,7 +210,7 @@ cat "$table"
   echo "Run $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))," \
        "$RUNS runs each in alternation, medians. Units: W1 tasks/s, W2 seconds (lower is better)," \
        "W3 items/s, W4a requests/s, W4b (100 at once) and W4b1k (1,000) seconds for all (lower is better), W5a files/s, W5b MB/s," \
-       "W6 messages/s. \"luaio vs peer\" > 1 means luaio is better. Regenerate with \`bench/run.sh\`."
+       "W6 messages/s, W7a spawns/s, W7b calls/s, W7c jobs/s. \"luaio vs peer\" > 1 means luaio is better. Regenerate with \`bench/run.sh\`."
   echo
   cat "$table"
   echo

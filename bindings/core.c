@@ -6,6 +6,8 @@
  * add their functions to the table luaopen_luaio makes here.
  */
 #include "../host/host.h"
+#include "../host/osproc.h"
+#include <math.h>
 
 /* The other parts of this module. */
 void luaio__flow_register(lua_State *L);
@@ -145,6 +147,8 @@ int luaopen_luaio (lua_State *L) {
   luaio__flow_register(L);          /* gather, wait, timeouts... */
   luaio__sync_register(L);          /* queues, semaphores, locks... */
   luaio__testing_register(L);       /* aio._test: `luaio test` internals */
+  luaio__signal_register(L);        /* aio.signal */
+  luaio__thread_register(L);        /* aio.to_thread, aio.worker_pool */
   lua_pushliteral(L, LUAIO_VERSION);
   lua_setfield(L, -2, "version");
   return 1;

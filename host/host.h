@@ -36,6 +36,8 @@
 /* ---- the host (state.c, alloc.c) -------------------------------------- */
 
 luaio_host *luaio__host(lua_State *L);   /* raises if none */
+/* Whether the host runs in restricted mode (luaio_config.restricted). */
+int luaio__is_restricted(luaio_host *h);
 /* For small structs freed before the host closes (not in a uv close
  * callback that may run after it): same size to free. */
 void *luaio__op_alloc(luaio_host *h, size_t size);

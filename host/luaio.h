@@ -350,6 +350,24 @@ void luaio_future_push(lua_State *L, luaio_future *f);
 /* The future at idx without taking a handle (valid while it is there),
  * or NULL. */
 luaio_future *luaio_tofuture(lua_State *L, int idx);
+/* ---- Work on the thread pool -------------------------------------------
+ * luaio_work runs work(ud) on a libuv worker thread while the calling
+ * task waits, then done(L, status, ud) on the task's stack: it frees
+ * ud, pushes the results and returns their count (or raises). status is
+ * 0 when work ran, UV_ECANCELED when the task was cancelled before work
+ * started (work never ran), or a uv error if it could not be queued.
+ * Cancelling the task while work runs calls stop(ud) (may be NULL) on
+ * the loop thread to ask work to return early; the task stays suspended
+ * until work has returned and done has run (so ud is never freed under
+ * a running thread), then the cancellation is raised. L is NULL only if
+ * the host closed under the wait: then done only frees ud. Check
+ * luaio_check_wait's conditions first: luaio_work raises outside a
+ * task (ud is then still the caller's). */
+typedef void (*luaio_work_fn)(void *ud);
+typedef int (*luaio_work_done_fn)(lua_State *L, int status, void *ud);
+typedef void (*luaio_work_stop_fn)(void *ud);
+int luaio_work(lua_State *L, luaio_work_fn work, luaio_work_done_fn done,
+               luaio_work_stop_fn stop, void *ud);
 
 #ifdef __cplusplus
 }

@@ -412,6 +412,7 @@ static luaio_host *host_attach (lua_State *L, const luaio_config *cfg) {
 
 lua_State *luaio_state (luaio_host *h) { return h->L; }
 uv_loop_t *luaio_loop (luaio_host *h) { return h->loop; }
+int luaio__is_restricted (luaio_host *h) { return h->cfg.restricted; }
 void luaio_set_userdata (luaio_host *h, void *ud) { h->userdata = ud; }
 void *luaio_get_userdata (luaio_host *h) { return h->userdata; }
 int luaio_exit_code (luaio_host *h) { return h->exit_code; }

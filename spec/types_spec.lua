@@ -7,17 +7,19 @@ local aio = require "luaio"
 local fs = require "luaio.fs"
 local http = require "luaio.http"
 local net = require "luaio.net"
+local proc = require "luaio.proc"
 
 local STUBS = "lua/types"
 local MODULES = {"luaio", "luaio.fs", "luaio.http", "luaio.json", "luaio.net",
-                 "luaio.url", "luaio.progress"}
+                 "luaio.url", "luaio.progress", "luaio.proc"}
 local IS_MODULE = {}
 for _, m in ipairs(MODULES) do IS_MODULE[m] = true end
 -- Preloaded modules that are not annotated: parts of luaio (flow, sync),
 -- the http.download implementation and the busted glue.
 local INTERNAL = {["luaio.flow"] = true, ["luaio.sync"] = true,
                   ["luaio.download"] = true, ["luaio.test"] = true,
-                  ["luaio.torture"] = true, ["luaio.torture_c"] = true}
+                  ["luaio.torture"] = true, ["luaio.torture_c"] = true,
+                  ["luaio.proc_run"] = true}
 
 -- How README.md names things: module prefixes, and per "## API" section
 -- the receivers of methods (`t:await()`) and the lead-ins after which
@@ -26,7 +28,7 @@ local INTERNAL = {["luaio.flow"] = true, ["luaio.sync"] = true,
 -- `:` or `.`.
 local PREFIX = {aio = "luaio", fs = "luaio.fs", http = "luaio.http",
                 json = "luaio.json", net = "luaio.net", url = "luaio.url",
-                progress = "luaio.progress"}
+                progress = "luaio.progress", proc = "luaio.proc"}
 local SECTIONS = {
   ["luaio"] = {receivers = {t = "luaio.Task"}},
   ["combinators"] = {receivers = {g = "luaio.Group"}},
@@ -47,6 +49,8 @@ local SECTIONS = {
     receivers = {server = "luaio.Server"},
     leadins = {{"a UDP socket:", "luaio.Udp"},
                {"Stream methods:", "luaio.Stream"}}},
+  ["signals"] = {receivers = {w = "luaio.Signal", pool = "luaio.WorkerPool"}},
+  ["luaio.proc"] = {receivers = {p = "luaio.Process"}},
   ["luaio.fs"] = {
     receivers = {w = "luaio.Watcher"},
     leadins = {{"File methods:", "luaio.File"}}},
@@ -308,6 +312,9 @@ local function make_objects(dir)
   closers[#closers + 1] = add(net.connect("127.0.0.1", server.port,
                                           {timeout = 10}))
   closers[#closers + 1] = add(net.udp())
+  closers[#closers + 1] = add(aio.signal("SIGUSR2"))
+  closers[#closers + 1] = add(aio.worker_pool{size = 1})
+  closers[#closers + 1] = add(proc.spawn{"true"})
   closers[#closers + 1] = {close = function()   -- last: waits for handlers
     server:close({wait = true})
   end}

@@ -299,6 +299,46 @@ function Future:await() end
 ---@return boolean
 function Future:done() end
 
+---A watcher of one signal, from `aio.signal`; closes on `<close>` and
+---collection.
+---@class luaio.Signal
+local Signal = {}
+
+---Waits for the next delivery (or takes one kept since the last wait);
+---returns the signal's name, such as `"SIGHUP"`.
+---@async
+---@return string
+function Signal:wait() end
+
+---An iterator over deliveries for a generic `for`; ends when the watcher
+---is closed.
+---@return async fun(w: luaio.Signal): string?
+---@return luaio.Signal
+function Signal:each() end
+
+---Stops watching; wakes waiting tasks with a "closed" error. Closing the
+---last watcher of SIGINT or SIGTERM gives back luaio's meaning.
+function Signal:close() end
+
+---A pool of worker Lua states, from `aio.worker_pool`.
+---@class luaio.WorkerPool
+local WorkerPool = {}
+
+---`aio.to_thread` on this pool: at most `size` calls run at once.
+---@async
+---@param fn function|string an upvalue-free Lua function or "module.name"
+---@param ... nil|boolean|number|string|table copied to the worker
+---@return ... the results, copied back
+function WorkerPool:run(fn, ...) end
+
+---Refuses new calls; wakes calls waiting for a turn with an error.
+function WorkerPool:close() end
+
+---@class luaio.WorkerPoolOptions
+---@field size? integer states, 1 to 1024 (UV_THREADPOOL_SIZE or 4)
+---@field path? string package.path of its states (the caller's)
+---@field cpath? string package.cpath of its states (the caller's)
+
 ---The `luaio` module: tasks, combinators, queues and synchronisation.
 ---@class luaio
 ---@field version string the luaio version
@@ -501,5 +541,26 @@ function aio.condition(lock) end
 ---@param opts? number|{burst?: number, key?: boolean} a burst (from 1 to 2^53), or options
 ---@return luaio.RateLimiter
 function aio.rate_limiter(n, per_seconds, opts) end
+
+---Watches a signal by name (`"SIGHUP"` or `"HUP"`). While a watcher of
+---SIGINT or SIGTERM is open, the signal is the script's alone.
+---@param name string
+---@return luaio.Signal
+function aio.signal(name) end
+
+---Runs `fn(...)` on a worker thread in a Lua state of its own and returns
+---its results; only the calling task waits. Arguments and results are
+---copied (nil, booleans, numbers, strings, tables of these). A worker's
+---error is raised as kind `"thread"` with the worker's traceback.
+---@async
+---@param fn function|string an upvalue-free Lua function or "module.name"
+---@param ... nil|boolean|number|string|table copied to the worker
+---@return ... the results, copied back
+function aio.to_thread(fn, ...) end
+
+---A pool of `size` worker states with their own package paths.
+---@param opts? luaio.WorkerPoolOptions
+---@return luaio.WorkerPool
+function aio.worker_pool(opts) end
 
 return aio

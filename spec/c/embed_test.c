@@ -224,7 +224,10 @@ static void test_restricted (void) {
                "assert(not pcall(os.exit, 1))\n"
                "assert(not pcall(require, 'luaio.fs'))\n"
                "assert(require('luaio').sleep)\n"
-               "assert(load(string.dump(function() end)) == nil)",
+               "assert(load(string.dump(function() end)) == nil)\n"
+               "local aio = require('luaio')\n"
+               "assert(not pcall(aio.to_thread, 'string.rep', 'x', 2))\n"
+               "assert(not pcall(aio.signal, 'SIGHUP'))",
             NULL, 0) == LUAIO_OK);
   luaio_close(h);
 }
@@ -381,6 +384,73 @@ static void test_future_from_c (void) {
   luaio_close(h);
 }
 
+/* ---- luaio_work: app.sum(n) adds 1..n on a worker thread --------------- */
+
+typedef struct sum_job {
+  long long n, sum;
+  volatile int stop;              /* set by the loop thread; checked */
+  int stopped;
+} sum_job;
+
+static void sum_work (void *ud) {
+  sum_job *j = (sum_job *)ud;
+  long long i;
+  for (i = 1; i <= j->n; i++) {
+    if ((i & 0xffff) == 0 && __atomic_load_n(&j->stop, __ATOMIC_RELAXED)) {
+      j->stopped = 1;
+      return;
+    }
+    j->sum += i;
+  }
+}
+
+static void sum_stop (void *ud) {
+  __atomic_store_n(&((sum_job *)ud)->stop, 1, __ATOMIC_RELAXED);
+}
+
+static int sum_done (lua_State *L, int status, void *ud) {
+  sum_job *j = (sum_job *)ud;
+  long long sum = j->sum;
+  int stopped = j->stopped;
+  free(j);
+  if (L == NULL) return 0;
+  if (status < 0) return luaio_raise_uv(L, status, "app.sum", NULL, NULL);
+  if (stopped) return luaio_raise_uv(L, UV_ECANCELED, "app.sum", NULL, NULL);
+  lua_pushinteger(L, (lua_Integer)sum);
+  return 1;
+}
+
+static int app_sum (lua_State *L) {
+  sum_job *j;
+  luaio_check_wait(L, "app.sum");
+  j = calloc(1, sizeof *j);
+  j->n = luaL_checkinteger(L, 1);
+  return luaio_work(L, sum_work, sum_done, sum_stop, j);
+}
+
+static int luaopen_app_work (lua_State *L) {
+  static const luaL_Reg f[] = {{"sum", app_sum}, {NULL, NULL}};
+  luaL_newlib(L, f);
+  return 1;
+}
+
+static void test_work (void) {
+  luaio_host *h = new_host(NULL);
+  char err[512];
+  luaio_preload(h, "app", luaopen_app_work);
+  CHECK(run(h, "local app = require 'app'\n"
+               "assert(app.sum(1000) == 500500)\n"
+               "local aio = require 'luaio'\n"
+               "local t = aio.spawn(app.sum, 1 << 50)\n"
+               "aio.sleep(0.02)\n"
+               "t:cancel()\n"
+               "local ok, e = pcall(t.await, t)\n"
+               "assert(not ok and aio.is_cancelled(e), tostring(e))\n"
+               "assert(app.sum(10) == 55)", err, sizeof err) == LUAIO_OK);
+  if (err[0]) fprintf(stderr, "%s\n", err);
+  luaio_close(h);
+}
+
 static int order[4], norder;
 static void record_done (luaio_task *t, void *ud) {
   (void)t;
@@ -481,6 +551,7 @@ int main (void) {
   test_deadlock();
   test_app_async_function();
   test_future_from_c();
+  test_work();
   test_callback_order();
   test_lifecycle();
   test_borrowed_loop_survives();
