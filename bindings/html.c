@@ -15,7 +15,7 @@
 #include <libxml/xpath.h>
 
 #define PARSE_OPTS (HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | \
-  HTML_PARSE_NOWARNING | HTML_PARSE_NONET)
+  HTML_PARSE_NOWARNING | HTML_PARSE_NONET | HTML_PARSE_NODEFDTD)
 #define SEL_CACHE_MAX 256
 
 static const char sel_cache_key = 0;   /* registry: css -> Selector */
@@ -187,12 +187,7 @@ static int doc_text (lua_State *L) {
 
 static int doc_html (lua_State *L) {
   html_doc *d = html__checkdoc(L, 1, "doc:html");
-  xmlChar *mem = NULL;
-  int size = 0;
-  htmlDocDumpMemoryFormat(d->doc, &mem, &size, 0);
-  if (mem == NULL) return luaL_error(L, "doc:html: out of memory");
-  lua_pushlstring(L, (const char *)mem, (size_t)size);
-  xmlFree(mem);
+  html__push_html(L, (xmlNode *)d->doc);
   return 1;
 }
 

@@ -61,6 +61,8 @@ void html__push_matches(lua_State *L, int docidx, xmlNode *root,
 /* Push the text of n (all text below it), whitespace collapsed if
  * normalize. [-0, +1] */
 void html__push_text(lua_State *L, xmlNode *n, int normalize);
+/* Push the HTML of n (outer; a document: all of it), UTF-8. [-0, +1] */
+void html__push_html(lua_State *L, xmlNode *n);
 /* Results of an XPath expression evaluated at n. [-0, +1] */
 int html__xpath(lua_State *L, int docidx, xmlNode *n, const char *expr,
                 const char *fname);

@@ -174,22 +174,27 @@ static int node_text (lua_State *L) {
   return 1;
 }
 
-/* node:html() -> the outer HTML */
-static int node_html (lua_State *L) {
-  xmlNode *n = check_node(L, 1, "node:html");
+void html__push_html (lua_State *L, xmlNode *n) {
   xmlBufferPtr buf = xmlBufferCreate();
   xmlOutputBufferPtr out = buf ? xmlOutputBufferCreateBuffer(buf, NULL) : NULL;
   if (out != NULL) {
-    htmlNodeDumpFormatOutput(out, n->doc, n, NULL, 0);
+    if (n->type == XML_HTML_DOCUMENT_NODE)
+      htmlDocContentDumpFormatOutput(out, (xmlDocPtr)n, NULL, 0);
+    else htmlNodeDumpFormatOutput(out, n->doc, n, NULL, 0);
     xmlOutputBufferClose(out);
   }
   if (out == NULL || xmlBufferContent(buf) == NULL) {
     xmlBufferFree(buf);
-    return luaL_error(L, "node:html: out of memory");
+    luaL_error(L, "html: out of memory");
   }
   lua_pushlstring(L, (const char *)xmlBufferContent(buf),
                   (size_t)xmlBufferLength(buf));
   xmlBufferFree(buf);
+}
+
+/* node:html() -> the outer HTML */
+static int node_html (lua_State *L) {
+  html__push_html(L, check_node(L, 1, "node:html"));
   return 1;
 }
 
