@@ -289,8 +289,11 @@ static int html_parser_new (lua_State *L) {
   luaL_setmetatable(L, "luaio.html.Parser");
   lua_pushstring(L, o.url);
   lua_setiuservalue(L, -2, 1);                    /* the URL for finish */
+  /* UTF-8 until a <meta charset> says otherwise, as htmlReadMemory
+   * does (with NONE, the push parser takes the first non-ASCII byte
+   * for Latin-1). */
   p->ctxt = htmlCreatePushParserCtxt(NULL, NULL, NULL, 0, o.url,
-                                     XML_CHAR_ENCODING_NONE);
+                                     XML_CHAR_ENCODING_UTF8);
   if (p->ctxt == NULL) return luaL_error(L, "html.parser: out of memory");
   htmlCtxtUseOptions(p->ctxt, PARSE_OPTS);
   if (o.encoding != NULL)
@@ -299,17 +302,22 @@ static int html_parser_new (lua_State *L) {
   return 1;
 }
 
-/* parser:feed(chunk) -> parser */
-static int parser_feed (lua_State *L) {
-  html_parser *p = check_parser(L, "parser:feed");
-  size_t len;
-  const char *s = luaio__checkstring(L, 2, "parser:feed", &len);
+/* libxml2 takes an int length. */
+static void feed (html_parser *p, const char *s, size_t len) {
   while (len > 0) {
     int n = len > (1u << 30) ? 1 << 30 : (int)len;
     htmlParseChunk(p->ctxt, s, n, 0);
     s += n;
     len -= (size_t)n;
   }
+}
+
+/* parser:feed(chunk) -> parser */
+static int parser_feed (lua_State *L) {
+  html_parser *p = check_parser(L, "parser:feed");
+  size_t len;
+  const char *s = luaio__checkstring(L, 2, "parser:feed", &len);
+  feed(p, s, len);
   lua_settop(L, 1);
   return 1;
 }

@@ -335,6 +335,18 @@ describe("html.parser", function()
     assert.are.equal("été", p:finish().title)
   end)
 
+  it("keeps UTF-8 characters cut between chunks", function()
+    local s = "<title>caf\195\169 \226\152\131 \240\159\152\128</title>" ..
+      ("<p>na\195\175ve</p>"):rep(50)
+    for _, size in ipairs({1, 2, 3, 5}) do
+      local p = html.parser()
+      for i = 1, #s, size do p:feed(s:sub(i, i + size - 1)) end
+      local doc = p:finish()
+      assert.are.equal("café ☃ 😀", doc.title)
+      assert.are.equal(("naïve"):rep(50), doc:text():gsub("^.-😀", ""))
+    end
+  end)
+
   it("gives an empty document when fed nothing", function()
     assert.are.same({}, html.parser():finish():select("*"))
   end)
