@@ -15,7 +15,8 @@
 #include <libxml/xpath.h>
 
 #define PARSE_OPTS (HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | \
-  HTML_PARSE_NOWARNING | HTML_PARSE_NONET | HTML_PARSE_NODEFDTD)
+  HTML_PARSE_NOWARNING | HTML_PARSE_NONET | HTML_PARSE_NODEFDTD | \
+  HTML_PARSE_COMPACT)
 #define SEL_CACHE_MAX 256
 
 static const char sel_cache_key = 0;   /* registry: css -> Selector */

@@ -7,9 +7,11 @@ local aio = require "luaio"
 local fs = require "luaio.fs"
 local http = require "luaio.http"
 local net = require "luaio.net"
+local html = require "luaio.html"
 
 local STUBS = "lua/types"
-local MODULES = {"luaio", "luaio.fs", "luaio.http", "luaio.json", "luaio.net"}
+local MODULES = {"luaio", "luaio.fs", "luaio.http", "luaio.json", "luaio.net",
+                 "luaio.html"}
 local IS_MODULE = {}
 for _, m in ipairs(MODULES) do IS_MODULE[m] = true end
 -- Preloaded modules that are not annotated: parts of luaio (flow, sync),
@@ -24,7 +26,7 @@ local INTERNAL = {["luaio.flow"] = true, ["luaio.sync"] = true,
 -- A lead-in with `bare` lists plain names (`get`, `post`) up to the next
 -- `:` or `.`.
 local PREFIX = {aio = "luaio", fs = "luaio.fs", http = "luaio.http",
-                json = "luaio.json", net = "luaio.net"}
+                json = "luaio.json", net = "luaio.net", html = "luaio.html"}
 local SECTIONS = {
   ["luaio"] = {receivers = {t = "luaio.Task"}},
   ["combinators"] = {receivers = {g = "luaio.Group"}},
@@ -42,6 +44,9 @@ local SECTIONS = {
     receivers = {server = "luaio.Server"},
     leadins = {{"a UDP socket:", "luaio.Udp"},
                {"Stream methods:", "luaio.Stream"}}},
+  ["luaio.html"] = {
+    receivers = {doc = "luaio.html.Document", node = "luaio.html.Node",
+                 p = "luaio.html.Parser"}},
   ["luaio.fs"] = {
     receivers = {w = "luaio.Watcher"},
     leadins = {{"File methods:", "luaio.File"}}},
@@ -301,6 +306,10 @@ local function make_objects(dir)
   closers[#closers + 1] = add(net.connect("127.0.0.1", server.port,
                                           {timeout = 10}))
   closers[#closers + 1] = add(net.udp())
+  local doc = add(html.parse("<p>x</p>"))
+  add(doc:select_one("p"))
+  add(html.parser())
+  add(html.selector("p"))
   closers[#closers + 1] = {close = function()   -- last: waits for handlers
     server:close({wait = true})
   end}
@@ -476,7 +485,7 @@ describe("LuaLS annotations (lua/types)", function()
     for _, name in ipairs{"luaio.HttpResponse.status",
         "luaio.HttpResponse.headers", "luaio.HttpResponse.reason",
         "luaio.Server.port", "luaio.Server.connections",
-        "luaio.Task.name", "luaio.Error.kind"} do
+        "luaio.Task.name", "luaio.Error.kind", "luaio.html.Node.tag"} do
       local class, field = name:match("^(.*)%.([%a_][%w_]*)$")
       assert(stubs.fields[name], name .. " is not annotated")
       assert(objs[class][field] ~= nil, name .. " is not there")
