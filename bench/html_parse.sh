@@ -10,6 +10,8 @@
 #
 #   bench/html_parse.sh           LUAIO=path uses that build
 # cheerio is installed into bench/peers/html/node_modules (not in git).
+# The luaio rows: documents closed when done (`<close>`, the usual way),
+# left to the collector, and doc:links() (resolved, de-duplicated URLs).
 set -eu
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -20,9 +22,10 @@ if [ -z "${LUAIO:-}" ]; then
 fi
 if [ "$(id -u)" = 0 ]; then
   need=""
-  for p in python3-lxml python3-cssselect python3-bs4 nodejs npm; do
+  for p in python3-lxml python3-cssselect python3-bs4; do
     dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
   done
+  command -v npm >/dev/null || need="$need nodejs npm"
   [ -n "$need" ] && { apt-get install -y -qq $need >/dev/null 2>&1 ||
     echo "could not install:$need" >&2; }
 fi
@@ -40,6 +43,7 @@ echo "corpus: $(wc -l < "$TMP/list") pages, $(cat $(cat "$TMP/list") | wc -c) by
 
 # name and command line of each program
 set -- "luaio" "$LUAIO bench/html_parse.lua $TMP/list" \
+  "luaio, documents left to the GC" "$LUAIO bench/html_parse.lua $TMP/list gc" \
   "luaio doc:links()" "$LUAIO bench/html_parse.lua $TMP/list links" \
   "lxml + cssselect" "$PY -W ignore bench/peers/html_py.py $TMP/list lxml" \
   "BeautifulSoup html.parser" "$PY -W ignore bench/peers/html_py.py $TMP/list bs4" \

@@ -23,7 +23,11 @@ static const char sel_cache_key = 0;   /* registry: css -> Selector */
 
 typedef struct html_parser {
   htmlParserCtxtPtr ctxt;       /* NULL once finished or collected */
+  char *held;                   /* input after the last '>' fed */
+  size_t nheld, cap;
 } html_parser;
+
+#define HOLD_MAX (64 * 1024)    /* past this, feed without a '>' */
 
 typedef struct html_selector {
   html_sel *sel;                /* NULL only while compiling */
@@ -277,6 +281,8 @@ static int parser_close (lua_State *L) {
     htmlFreeParserCtxt(p->ctxt);
   }
   p->ctxt = NULL;
+  free(p->held);
+  p->held = NULL;
   return 0;
 }
 
@@ -287,6 +293,8 @@ static int html_parser_new (lua_State *L) {
   check_opts(L, 1, "html.parser", &o);
   p = lua_newuserdatauv(L, sizeof *p, 1);
   p->ctxt = NULL;
+  p->held = NULL;
+  p->nheld = p->cap = 0;
   luaL_setmetatable(L, "luaio.html.Parser");
   lua_pushstring(L, o.url);
   lua_setiuservalue(L, -2, 1);                    /* the URL for finish */
@@ -304,21 +312,39 @@ static int html_parser_new (lua_State *L) {
 }
 
 /* libxml2 takes an int length. */
-static void feed (html_parser *p, const char *s, size_t len) {
-  while (len > 0) {
+static void feed (html_parser *p, const char *s, size_t len, int end) {
+  do {
     int n = len > (1u << 30) ? 1 << 30 : (int)len;
-    htmlParseChunk(p->ctxt, s, n, 0);
+    htmlParseChunk(p->ctxt, s, n, end && (size_t)n == len);
     s += n;
     len -= (size_t)n;
-  }
+  } while (len > 0);
 }
 
-/* parser:feed(chunk) -> parser */
+/* libxml2 2.9's push parser misreads a script whose text a chunk ends
+ * in (after a "</" that is not its end tag, it takes the real end tag
+ * for text). So input is handed over only up to its last '>', the rest
+ * held for the next feed; chunks that end after a tag are safe. */
 static int parser_feed (lua_State *L) {
   html_parser *p = check_parser(L, "parser:feed");
-  size_t len;
+  size_t len, cut;
   const char *s = luaio__checkstring(L, 2, "parser:feed", &len);
-  feed(p, s, len);
+  if (p->nheld + len > p->cap) {
+    size_t cap = (p->nheld + len) * 2;
+    char *h = realloc(p->held, cap);
+    if (h == NULL) return luaL_error(L, "parser:feed: out of memory");
+    p->held = h;
+    p->cap = cap;
+  }
+  memcpy(p->held + p->nheld, s, len);
+  p->nheld += len;
+  for (cut = p->nheld; cut > 0 && p->held[cut - 1] != '>'; cut--) {}
+  if (cut == 0 && p->nheld > HOLD_MAX) cut = p->nheld;
+  if (cut > 0) {
+    feed(p, p->held, cut, 0);
+    memmove(p->held, p->held + cut, p->nheld - cut);
+    p->nheld -= cut;
+  }
   lua_settop(L, 1);
   return 1;
 }
@@ -330,7 +356,8 @@ static int parser_finish (lua_State *L) {
   lua_settop(L, 1);
   lua_getiuservalue(L, 1, 1);                     /* 2: url or nil */
   d = new_doc(L);
-  htmlParseChunk(p->ctxt, NULL, 0, 1);
+  feed(p, p->held, p->nheld, 1);
+  p->nheld = 0;
   d->doc = ensure_doc(p->ctxt->myDoc, lua_tostring(L, 2));
   p->ctxt->myDoc = NULL;
   htmlFreeParserCtxt(p->ctxt);

@@ -130,19 +130,34 @@ static const char *check_name (lua_State *L, int arg, const char *fname) {
   return s;
 }
 
+/* Push the value of attribute a: its text child as it is when it has
+ * one (the usual case), else the value libxml2 assembles. [-0, +1] */
+static void push_attr_value (lua_State *L, xmlAttr *a) {
+  xmlChar *v;
+  if (a->children != NULL && a->children->next == NULL &&
+      a->children->type == XML_TEXT_NODE) {
+    lua_pushstring(L, (const char *)a->children->content);
+    return;
+  }
+  v = xmlNodeGetContent((xmlNode *)a);
+  lua_pushstring(L, v ? (const char *)v : "");  /* no error before free */
+  xmlFree(v);
+}
+
 /* node:attr(name) -> value or nil */
 static int node_attr (lua_State *L) {
+  xmlNode *n;
+  const char *name;
+  xmlAttr *a;
   lua_settop(L, 2);                 /* the document goes to 3 */
-  xmlNode *n = check_node(L, 1, "node:attr");
-  const char *name = check_name(L, 2, "node:attr");
-  xmlChar *v = xmlHasProp(n, (const xmlChar *)name) ?
-    xmlGetProp(n, (const xmlChar *)name) : NULL;
-  if (v == NULL) {
-    lua_pushnil(L);
-    return 1;
-  }
-  lua_pushstring(L, (const char *)v);   /* no error between get and free */
-  xmlFree(v);
+  n = check_node(L, 1, "node:attr");
+  name = check_name(L, 2, "node:attr");
+  for (a = n->properties; a != NULL; a = a->next)
+    if (strcmp((const char *)a->name, name) == 0) {
+      push_attr_value(L, a);
+      return 1;
+    }
+  lua_pushnil(L);
   return 1;
 }
 
@@ -153,9 +168,7 @@ static int node_attrs (lua_State *L) {
   xmlAttr *a;
   lua_newtable(L);
   for (a = n->properties; a != NULL; a = a->next) {
-    xmlChar *v = xmlNodeGetContent((xmlNode *)a);
-    lua_pushstring(L, v ? (const char *)v : "");
-    xmlFree(v);
+    push_attr_value(L, a);
     lua_setfield(L, -2, (const char *)a->name);
   }
   return 1;

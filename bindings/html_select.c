@@ -147,8 +147,10 @@ static size_t put_utf8 (char *out, unsigned long cp) {
     out[2] = (char)(0x80 | (cp & 0x3F));
     return 3;
   }
-  out[0] = (char)(0xF0 | cp >> 18); out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-  out[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); out[3] = (char)(0x80 | (cp & 0x3F));
+  out[0] = (char)(0xF0 | cp >> 18);
+  out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+  out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+  out[3] = (char)(0x80 | (cp & 0x3F));
   return 4;
 }
 
@@ -252,7 +254,8 @@ static int parse_nth (parser *p, simple *s) {
     { p->pos += 3; s->a = 2; s->b = 1; return expect(p, ')', "expected ')'"); }
   if (p->len - p->pos >= 4 && !strncasecmp(p->s + p->pos, "even", 4))
     { p->pos += 4; s->a = 2; s->b = 0; return expect(p, ')', "expected ')'"); }
-  if (peek(p) == '-' || peek(p) == '+') sign = peek(p) == '-' ? -1 : 1, p->pos++;
+  if (peek(p) == '-' || peek(p) == '+')
+    sign = peek(p) == '-' ? -1 : 1, p->pos++;
   n = number(p);
   if (p->failed) return 0;
   if (peek(p) == 'n' || peek(p) == 'N') {
@@ -546,7 +549,8 @@ static int match_has (const html_sel *s, xmlNode *anchor);
 
 static int match_simple (const simple *s, xmlNode *el) {
   switch (s->kind) {
-  case S_TYPE: return strcmp((const char *)el->name, s->name) == 0;
+  case S_TYPE: return el->name[0] == (xmlChar)s->name[0] &&
+                      strcmp((const char *)el->name, s->name) == 0;
   case S_ID: return match_attr(el, "id", A_EQ, s->value, 0);
   case S_CLASS: return match_attr(el, "class", A_INCLUDES, s->value, 0);
   case S_ATTR: return match_attr(el, s->name, s->op, s->value, s->icase);

@@ -347,6 +347,16 @@ describe("html.parser", function()
     end
   end)
 
+  it("parses scripts containing '</' whatever the chunk size", function()
+    local s = "<p>x<script>if (a</b) s = '</p>'</script><p>y</p>"
+    local whole = html.parse(s):html()
+    for _, size in ipairs({1, 2, 7, 1000}) do
+      local p = html.parser()
+      for i = 1, #s, size do p:feed(s:sub(i, i + size - 1)) end
+      assert.are.equal(whole, p:finish():html())
+    end
+  end)
+
   it("gives an empty document when fed nothing", function()
     assert.are.same({}, html.parser():finish():select("*"))
   end)

@@ -40,8 +40,11 @@ static void x_walk (xmlNode *n, buf *text, buf *links) {
       const char *tag = (const char *)n->name;
       if (!strcmp(tag, "a")) {
         xmlChar *h = xmlGetProp(n, (const xmlChar *)"href");
-        if (h) { put(links, (char *)h, strlen((char *)h)); put(links, "\x1f", 1);
-                 xmlFree(h); }
+        if (h) {
+          put(links, (char *)h, strlen((char *)h));
+          put(links, "\x1f", 1);
+          xmlFree(h);
+        }
       }
       if (!skipped(tag)) x_walk(n->children, text, links);
     }
@@ -121,7 +124,8 @@ int main (int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &a);
     for (int i = 0; i < nd; i++) one(gumbo, docs[i], lens[i], NULL, NULL);
     clock_gettime(CLOCK_MONOTONIC, &b);
-    printf("%.1f\n", (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6);
+    printf("%.1f\n", (b.tv_sec - a.tv_sec) * 1e3 +
+                      (b.tv_nsec - a.tv_nsec) / 1e6);
   }
   return 0;
 }

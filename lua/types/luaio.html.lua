@@ -3,7 +3,7 @@
 
 ---@class luaio.html.ParseOptions
 ---@field url? string the document's URL: the base of `doc:links()`
----@field encoding? string the charset (from HTTP `Content-Type`); wins over `<meta charset>`
+---@field encoding? string charset (HTTP `Content-Type`): beats <meta charset>
 
 ---@class luaio.html.TextOptions
 ---@field normalize? boolean collapse whitespace runs to one space and trim
