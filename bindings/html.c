@@ -104,6 +104,13 @@ static int doc_close (lua_State *L) {
   return 0;
 }
 
+/* doc:close(): the method, whose errors name it. */
+static int doc_close_method (lua_State *L) {
+  if (luaL_testudata(L, 1, HTML_DOC) == NULL)
+    luaio__typeerror(L, 1, "doc:close", "html document");
+  return doc_close(L);
+}
+
 /* html.parse(text [, opts]) -> Document */
 static int html_parse (lua_State *L) {
   size_t len;
@@ -445,7 +452,7 @@ const html_sel *html__checksel (lua_State *L, int arg, const char *fname) {
 static const luaL_Reg doc_methods[] = {
   {"select", doc_select}, {"select_one", doc_select_one},
   {"xpath", doc_xpath}, {"links", doc_links}, {"root", doc_root},
-  {"text", doc_text}, {"html", doc_html}, {"close", doc_close},
+  {"text", doc_text}, {"html", doc_html}, {"close", doc_close_method},
   {NULL, NULL}
 };
 

@@ -267,6 +267,28 @@ describe("nodes", function()
   end)
 end)
 
+describe("every method", function()
+  it("names its function when called on something else", function()
+    local doc = html.parse(PAGE)
+    local node = doc:select_one("b")
+    for _, m in ipairs({"select", "select_one", "xpath", "links", "root",
+                        "text", "html", "close"}) do
+      assert.matches("bad argument #1 to 'doc:" .. m ..
+        "' %(html document expected, got table%)", errmsg(doc[m], {}, "a"))
+    end
+    for _, m in ipairs({"attr", "attrs", "text", "html", "children",
+                        "parent", "select", "select_one", "xpath"}) do
+      assert.matches("bad argument #1 to 'node:" .. m ..
+        "' %(html node expected, got userdata%)", errmsg(node[m], doc, "a"))
+    end
+    local p = html.parser()
+    assert.matches("bad argument #1 to 'parser:finish' %(html parser expected",
+      errmsg(p.finish, doc))
+    assert.matches("bad argument #2 to 'doc:text' %(table expected, got number%)",
+      errmsg(doc.text, doc, 1))
+  end)
+end)
+
 describe("node lifetime", function()
   it("a node keeps its document alive", function()
     local node = html.parse(PAGE):select_one("#text b")
