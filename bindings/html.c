@@ -22,8 +22,10 @@
 static const char sel_cache_key = 0;   /* registry: css -> Selector */
 
 typedef struct html_parser {
-  htmlParserCtxtPtr ctxt;       /* NULL once finished or collected */
-  char *held;                   /* input after the last '>' fed */
+  htmlParserCtxtPtr ctxt;       /* from the first 4 bytes to the end */
+  int done;                     /* finished (or collected) */
+  int wide;                     /* UTF-16 or UCS-4: feed all at once */
+  char *held;                   /* input not given to libxml2 yet */
   size_t nheld, cap;
 } html_parser;
 
@@ -109,21 +111,6 @@ static int doc_close_method (lua_State *L) {
   if (luaL_testudata(L, 1, HTML_DOC) == NULL)
     luaio__typeerror(L, 1, "doc:close", "html document");
   return doc_close(L);
-}
-
-/* html.parse(text [, opts]) -> Document */
-static int html_parse (lua_State *L) {
-  size_t len;
-  const char *s = luaio__checkstring(L, 1, "html.parse", &len);
-  parse_opts o;
-  html_doc *d;
-  check_opts(L, 2, "html.parse", &o);
-  if (len > INT_MAX) luaio__argerror(L, 1, "html.parse", "text too large");
-  d = new_doc(L);
-  d->doc = ensure_doc(len ? htmlReadMemory(s, (int)len, o.url, o.encoding,
-                                           PARSE_OPTS) : NULL, o.url);
-  if (d->doc == NULL) return luaL_error(L, "html.parse: out of memory");
-  return 1;
 }
 
 /* The first element named name in document order, or NULL. */
@@ -272,50 +259,95 @@ static int doc_links (lua_State *L) {
   return 1;
 }
 
-/* ---- the incremental parser --------------------------------------------- */
+/* ---- the parser ----------------------------------------------------------
+ * html.parse is html.parser fed once: libxml2's push parser builds the
+ * same tree in one chunk as in many (its memory parser would not: it
+ * stops at a NUL byte). The libxml2 context is made when the first 4
+ * bytes are there, to read a byte order mark. */
+
+#define PARSER "luaio.html.Parser"
+enum { PV_URL = 1, PV_ENCODING, PV_N };          /* user values */
 
 static html_parser *check_parser (lua_State *L, const char *fname) {
-  html_parser *p = luaL_testudata(L, 1, "luaio.html.Parser");
+  html_parser *p = luaL_testudata(L, 1, PARSER);
   if (p == NULL) luaio__typeerror(L, 1, fname, "html parser");
-  if (p->ctxt == NULL) luaL_error(L, "%s: the parser is finished", fname);
+  if (p->done) luaL_error(L, "%s: the parser is finished", fname);
   return p;
 }
 
 static int parser_close (lua_State *L) {
-  html_parser *p = luaL_checkudata(L, 1, "luaio.html.Parser");
+  html_parser *p = luaL_checkudata(L, 1, PARSER);
   if (p->ctxt != NULL) {
     if (p->ctxt->myDoc != NULL) xmlFreeDoc(p->ctxt->myDoc);
     htmlFreeParserCtxt(p->ctxt);
   }
   p->ctxt = NULL;
+  p->done = 1;
   free(p->held);
   p->held = NULL;
   return 0;
 }
 
-/* html.parser([opts]) -> Parser */
-static int html_parser_new (lua_State *L) {
+/* A new parser for the options at arg. [-0, +1] */
+static html_parser *new_parser (lua_State *L, int arg, const char *fname) {
   parse_opts o;
   html_parser *p;
-  check_opts(L, 1, "html.parser", &o);
-  p = lua_newuserdatauv(L, sizeof *p, 1);
-  p->ctxt = NULL;
-  p->held = NULL;
-  p->nheld = p->cap = 0;
-  luaL_setmetatable(L, "luaio.html.Parser");
+  check_opts(L, arg, fname, &o);
+  p = lua_newuserdatauv(L, sizeof *p, PV_N - 1);
+  memset(p, 0, sizeof *p);
+  luaL_setmetatable(L, PARSER);
   lua_pushstring(L, o.url);
-  lua_setiuservalue(L, -2, 1);                    /* the URL for finish */
-  /* UTF-8 until a <meta charset> says otherwise, as htmlReadMemory
-   * does (with NONE, the push parser takes the first non-ASCII byte
-   * for Latin-1). */
-  p->ctxt = htmlCreatePushParserCtxt(NULL, NULL, NULL, 0, o.url,
-                                     XML_CHAR_ENCODING_UTF8);
-  if (p->ctxt == NULL) return luaL_error(L, "html.parser: out of memory");
+  lua_setiuservalue(L, -2, PV_URL);
+  lua_pushstring(L, o.encoding);
+  lua_setiuservalue(L, -2, PV_ENCODING);
+  return p;
+}
+
+/* The encoding to start with: a UTF-16 or UCS-4 byte order mark in the
+ * first bytes s (n of them), else UTF-8 until a <meta charset> says
+ * otherwise (with NONE, libxml2's push parser would take the first
+ * non-ASCII byte for Latin-1). */
+static xmlCharEncoding first_encoding (const char *s, size_t n) {
+  xmlCharEncoding e = n >= 4 ? xmlDetectCharEncoding((const xmlChar *)s, 4)
+                             : XML_CHAR_ENCODING_NONE;
+  return e == XML_CHAR_ENCODING_UTF16LE || e == XML_CHAR_ENCODING_UTF16BE ||
+         e == XML_CHAR_ENCODING_UCS4LE || e == XML_CHAR_ENCODING_UCS4BE ?
+         e : XML_CHAR_ENCODING_UTF8;
+}
+
+/* Length of the byte order mark s (n bytes) starts with, or 0. libxml2's
+ * push parser, told the encoding, would keep it as a U+FEFF text. */
+static size_t bom_len (const char *s, size_t n) {
+  static const char *const boms[] = {"\xEF\xBB\xBF", "\xFF\xFE\0\0",
+                                     "\0\0\xFE\xFF", "\xFF\xFE", "\xFE\xFF"};
+  static const size_t lens[] = {3, 4, 4, 2, 2};
+  size_t i;
+  for (i = 0; i < sizeof lens / sizeof *lens; i++)
+    if (n >= lens[i] && memcmp(s, boms[i], lens[i]) == 0) return lens[i];
+  return 0;
+}
+
+/* Make the libxml2 context of the parser at idx, its input starting with
+ * s (n bytes). Returns how many bytes of s to skip (a byte order mark). */
+static size_t start (lua_State *L, html_parser *p, int idx, const char *s,
+                     size_t n) {
+  const char *url, *enc;
+  xmlCharEncoding e;
+  lua_getiuservalue(L, idx, PV_URL);
+  lua_getiuservalue(L, idx, PV_ENCODING);
+  url = lua_tostring(L, -2);
+  enc = lua_tostring(L, -1);
+  e = enc ? XML_CHAR_ENCODING_UTF8 : first_encoding(s, n);
+  p->ctxt = htmlCreatePushParserCtxt(NULL, NULL, NULL, 0, url, e);
+  lua_pop(L, 2);
+  if (p->ctxt == NULL) luaL_error(L, "html: out of memory");
   htmlCtxtUseOptions(p->ctxt, PARSE_OPTS);
-  if (o.encoding != NULL)
-    xmlSwitchToEncoding(p->ctxt,
-                        xmlFindCharEncodingHandler(o.encoding));
-  return 1;
+  if (enc != NULL)       /* checked by check_opts; wins over <meta> */
+    xmlSwitchToEncoding(p->ctxt, xmlFindCharEncodingHandler(enc));
+  /* Cutting after '>' would split UTF-16 and UCS-4 characters. */
+  p->wide = e != XML_CHAR_ENCODING_UTF8 || (enc && (strstr(enc, "16") ||
+            strstr(enc, "32") || strstr(enc, "UCS") || strstr(enc, "ucs")));
+  return enc ? 0 : bom_len(s, n);
 }
 
 /* libxml2 takes an int length. */
@@ -328,24 +360,38 @@ static void feed (html_parser *p, const char *s, size_t len, int end) {
   } while (len > 0);
 }
 
-/* libxml2 2.9's push parser misreads a script whose text a chunk ends
- * in (after a "</" that is not its end tag, it takes the real end tag
- * for text). So input is handed over only up to its last '>', the rest
- * held for the next feed; chunks that end after a tag are safe. */
-static int parser_feed (lua_State *L) {
-  html_parser *p = check_parser(L, "parser:feed");
-  size_t len, cut;
-  const char *s = luaio__checkstring(L, 2, "parser:feed", &len);
+/* Append s to the held input. */
+static void hold (lua_State *L, html_parser *p, const char *s, size_t len) {
   if (p->nheld + len > p->cap) {
     size_t cap = (p->nheld + len) * 2;
     char *h = realloc(p->held, cap);
-    if (h == NULL) return luaL_error(L, "parser:feed: out of memory");
+    if (h == NULL) luaL_error(L, "parser:feed: out of memory");
     p->held = h;
     p->cap = cap;
   }
   memcpy(p->held + p->nheld, s, len);
   p->nheld += len;
-  for (cut = p->nheld; cut > 0 && p->held[cut - 1] != '>'; cut--) {}
+}
+
+/* parser:feed(chunk) -> parser. libxml2 2.9's push parser misreads a
+ * script whose text a chunk ends in (after a "</" that is not its end
+ * tag, it takes the real end tag for text). So input is handed over only
+ * up to its last '>', the rest held for the next feed: chunks then end
+ * after a tag. */
+static int parser_feed (lua_State *L) {
+  html_parser *p = check_parser(L, "parser:feed");
+  size_t len, cut;
+  const char *s = luaio__checkstring(L, 2, "parser:feed", &len);
+  lua_settop(L, 2);
+  hold(L, p, s, len);
+  if (p->ctxt == NULL && p->nheld < 4) return lua_settop(L, 1), 1;
+  if (p->ctxt == NULL) {
+    size_t skip = start(L, p, 1, p->held, p->nheld);
+    memmove(p->held, p->held + skip, p->nheld - skip);
+    p->nheld -= skip;
+  }
+  for (cut = p->nheld; !p->wide && cut > 0 && p->held[cut - 1] != '>';
+       cut--) {}
   if (cut == 0 && p->nheld > HOLD_MAX) cut = p->nheld;
   if (cut > 0) {
     feed(p, p->held, cut, 0);
@@ -356,20 +402,49 @@ static int parser_feed (lua_State *L) {
   return 1;
 }
 
-/* parser:finish() -> Document; the parser cannot be fed any more. */
-static int parser_finish (lua_State *L) {
-  html_parser *p = check_parser(L, "parser:finish");
+/* Parse the last input s (len bytes) of the parser at idx and push its
+ * document; the parser is done. [-0, +1] */
+static void finish (lua_State *L, html_parser *p, int idx, const char *s,
+                    size_t len) {
   html_doc *d;
-  lua_settop(L, 1);
-  lua_getiuservalue(L, 1, 1);                     /* 2: url or nil */
+  idx = lua_absindex(L, idx);
   d = new_doc(L);
-  feed(p, p->held, p->nheld, 1);
-  p->nheld = 0;
-  d->doc = ensure_doc(p->ctxt->myDoc, lua_tostring(L, 2));
+  if (p->ctxt == NULL) {
+    size_t skip = start(L, p, idx, s, len);
+    s += skip;
+    len -= skip;
+  }
+  feed(p, s, len, 1);
+  lua_getiuservalue(L, idx, PV_URL);
+  d->doc = ensure_doc(p->ctxt->myDoc, lua_tostring(L, -1));
+  lua_pop(L, 1);
   p->ctxt->myDoc = NULL;
   htmlFreeParserCtxt(p->ctxt);
   p->ctxt = NULL;
-  if (d->doc == NULL) return luaL_error(L, "parser:finish: out of memory");
+  p->done = 1;
+  if (d->doc == NULL) luaL_error(L, "html: out of memory");
+}
+
+/* html.parser([opts]) -> Parser */
+static int html_parser_new (lua_State *L) {
+  new_parser(L, 1, "html.parser");
+  return 1;
+}
+
+/* parser:finish() -> Document */
+static int parser_finish (lua_State *L) {
+  html_parser *p = check_parser(L, "parser:finish");
+  lua_settop(L, 1);
+  finish(L, p, 1, p->held, p->nheld);
+  return 1;
+}
+
+/* html.parse(text [, opts]) -> Document */
+static int html_parse (lua_State *L) {
+  size_t len;
+  const char *s = luaio__checkstring(L, 1, "html.parse", &len);
+  html_parser *p = new_parser(L, 2, "html.parse");
+  finish(L, p, -1, s, len);
   return 1;
 }
 
@@ -481,7 +556,7 @@ int luaopen_luaio_html (lua_State *L) {
   xmlInitParser();
   register_doc(L);
   html__node_register(L);
-  luaio__class(L, "luaio.html.Parser", parser_methods, parser_close, NULL);
+  luaio__class(L, PARSER, parser_methods, parser_close, NULL);
   luaio__class(L, HTML_SELECTOR, NULL, selector_gc, NULL);
   lua_newtable(L);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &sel_cache_key);

@@ -39,6 +39,8 @@ typedef struct compound {
   simple *v;
   int n;
   char comb;                    /* to its left: 0, ' ', '>', '+', '~' */
+  char greedy;                  /* only descendant combinators from here
+                                   to the left end (see match_rest) */
 } compound;
 
 typedef struct complex {
@@ -388,6 +390,8 @@ static int parse_complex (parser *p, complex *x, int relative) {
     if (!(c = grow(&x->v, x->n++, sizeof *c))) return fail(p, "out of memory");
     c->comb = comb;
     if (!parse_compound(p, c)) return 0;
+    c->greedy = (char)(c->comb == 0 || c->comb == ' ');
+    if (x->n > 1) c->greedy = (char)(c->greedy && x->v[x->n - 2].greedy);
     comb = skip_ws(p) ? ' ' : 0;
     c0 = peek(p);
     if (c0 < 0 || c0 == ',' || c0 == ')') return 1;
@@ -589,12 +593,25 @@ static int related (char comb, xmlNode *el, xmlNode *anchor) {
   }
 }
 
+static int match_rest (const complex *x, int i, xmlNode *el,
+                       xmlNode *anchor);
+
 /* Does compound i of x (and those left of it) match at el? anchor: the
  * element of :has(), or NULL. Recursion depth is the compound count. */
 static int match_at (const complex *x, int i, xmlNode *el, xmlNode *anchor) {
+  return match_compound(&x->v[i], el) && match_rest(x, i, el, anchor);
+}
+
+/* Do the compounds left of i match, given that i matches at el? For a
+ * descendant combinator, when compound i-1 matches at an ancestor but
+ * what is left of it fails there, a higher ancestor can only fail too
+ * if only descendant combinators follow to the left (greedy): each
+ * higher one has fewer ancestors to offer. Stopping there keeps
+ * "div div div p" linear in the depth instead of exponential. */
+static int match_rest (const complex *x, int i, xmlNode *el,
+                       xmlNode *anchor) {
   const compound *c = &x->v[i];
   xmlNode *n;
-  if (!match_compound(c, el)) return 0;
   if (i == 0) return anchor == NULL || related(c->comb, el, anchor);
   switch (c->comb) {
   case '>': return (n = parent_elem(el)) && match_at(x, i - 1, n, anchor);
@@ -605,7 +622,10 @@ static int match_at (const complex *x, int i, xmlNode *el, xmlNode *anchor) {
     return 0;
   default:
     for (n = parent_elem(el); n != NULL; n = parent_elem(n))
-      if (match_at(x, i - 1, n, anchor)) return 1;
+      if (match_compound(&x->v[i - 1], n)) {
+        if (match_rest(x, i - 1, n, anchor)) return 1;
+        if (x->v[i - 1].greedy) return 0;
+      }
     return 0;
   }
 }

@@ -75,12 +75,33 @@ describe("html.parse", function()
     local divs = #doc:select("div")
     assert.is_true(divs > 200 and divs < 300)
     assert.is_true(#doc:select("div div > div:not(:has(p))") > 0)
+    -- a descendant chain that fails at the end: linear, not exponential
+    assert.are.equal(0, #doc:select(("div "):rep(12) .. "span"))
+    assert.is_true(#doc:select(("* "):rep(12) .. "*") > 200)
     assert.is_string(doc:html())
   end)
 
-  it("takes NUL bytes in the text", function()
+  it("takes NUL bytes in the text (they do not end it)", function()
     local doc = html.parse("<p>a\0b</p><p>c</p>")
     assert.are.equal(2, #doc:select("p"))
+    assert.are.equal("c", doc:select("p")[2]:text())
+  end)
+
+  it("reads byte order marks (UTF-8, UTF-16)", function()
+    local t = "<title>caf\233</title><p>x</p>"
+    local le = "\255\254" .. t:gsub(".", "%0\0")
+    local be = "\254\255" .. t:gsub(".", "\0%0")
+    for _, s in ipairs({le, be}) do
+      local doc = html.parse(s)
+      assert.are.equal("café", doc.title)
+      assert.are.equal("caféx", doc:text())
+    end
+    local doc = html.parse("\239\187\191<title>caf\195\169</title>")
+    assert.are.equal("café", doc.title)
+    assert.are.equal("café", doc:text())
+    local p = html.parser()
+    for i = 1, #le, 3 do p:feed(le:sub(i, i + 2)) end
+    assert.are.equal("café", p:finish().title)
   end)
 
   it("rejects bad arguments", function()
