@@ -8,6 +8,7 @@
 #define LUAIO_HTML_H
 
 #include "../host/host.h"
+#include "../host/url.h"
 #include <libxml/HTMLparser.h>
 #include <libxml/HTMLtree.h>
 #include <libxml/parserInternals.h>
@@ -32,12 +33,6 @@ int html__sel_match(const html_sel *s, xmlNode *el);
 /* The next element after n in document order inside root's subtree
  * (root itself excluded), or NULL: the walk of select(). */
 xmlNode *html__next_element(xmlNode *n, xmlNode *root);
-
-/* ---- URL resolution ----------------------------------------------------
- * RFC 3986 reference resolution: a malloc'd absolute URL, or NULL with
- * *err set. host/url.c provides it (shared with luaio.url); until that
- * lands, html_url.c does, on libcurl's URL API. */
-char *luaio__url_join(const char *base, const char *ref, const char **err);
 
 /* ---- html.c ------------------------------------------------------------- */
 typedef struct html_doc {

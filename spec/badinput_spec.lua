@@ -6,6 +6,8 @@ local fs = require "luaio.fs"
 local http = require "luaio.http"
 local json = require "luaio.json"
 local net = require "luaio.net"
+local url = require "luaio.url"
+local progress = require "luaio.progress"
 
 local T = {}          -- a value no function accepts where it needs a string
 
@@ -63,6 +65,16 @@ local cases = {
   {"net.resolve", net.resolve, 1, T},
   {"net.connect_unix", net.connect_unix, 1, T},
   {"net.serve_unix", net.serve_unix, 1, T},
+  {"url.parse", url.parse, 1, T},
+  {"url.join", url.join, 1, T},
+  {"url.normalize", url.normalize, 1, T},
+  {"url.encode", url.encode, 1, T},
+  {"url.decode", url.decode, 1, T},
+  {"url.query_encode", url.query_encode, 1, 5},
+  {"url.query_decode", url.query_decode, 1, T},
+  {"progress.bar", progress.bar, 1, 5},
+  {"progress.format_bytes", progress.format_bytes, 1, T},
+  {"progress.format_duration", progress.format_duration, 1, T},
 }
 
 describe("bad input", function()

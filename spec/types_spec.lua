@@ -11,7 +11,7 @@ local html = require "luaio.html"
 
 local STUBS = "lua/types"
 local MODULES = {"luaio", "luaio.fs", "luaio.http", "luaio.json", "luaio.net",
-                 "luaio.html"}
+                 "luaio.url", "luaio.progress", "luaio.html"}
 local IS_MODULE = {}
 for _, m in ipairs(MODULES) do IS_MODULE[m] = true end
 -- Preloaded modules that are not annotated: parts of luaio (flow, sync),
@@ -26,7 +26,8 @@ local INTERNAL = {["luaio.flow"] = true, ["luaio.sync"] = true,
 -- A lead-in with `bare` lists plain names (`get`, `post`) up to the next
 -- `:` or `.`.
 local PREFIX = {aio = "luaio", fs = "luaio.fs", http = "luaio.http",
-                json = "luaio.json", net = "luaio.net", html = "luaio.html"}
+                json = "luaio.json", net = "luaio.net", url = "luaio.url",
+                progress = "luaio.progress", html = "luaio.html"}
 local SECTIONS = {
   ["luaio"] = {receivers = {t = "luaio.Task"}},
   ["combinators"] = {receivers = {g = "luaio.Group"}},
@@ -40,6 +41,8 @@ local SECTIONS = {
     leadins = {{"A response has", "luaio.HttpResponse"},
                {"Methods:", "luaio.HttpClient", bare = true}}},
   ["luaio.json"] = {},
+  ["luaio.url"] = {},
+  ["luaio.progress"] = {receivers = {bar = "luaio.ProgressBar"}},
   ["luaio.net"] = {
     receivers = {server = "luaio.Server"},
     leadins = {{"a UDP socket:", "luaio.Udp"},
@@ -296,6 +299,7 @@ local function make_objects(dir)
   add(aio.event())
   add(aio.condition())
   add(aio.rate_limiter(1))
+  closers[#closers + 1] = add(require("luaio.progress").bar{quiet = true})
   fs.write(dir .. "/f.txt", "x")
   closers[#closers + 1] = add(fs.open(dir .. "/f.txt"))
   closers[#closers + 1] = add(fs.watch(dir))

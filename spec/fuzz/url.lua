@@ -14,9 +14,16 @@
 --   options mode: the pairs set request options (the key's first byte
 --     picks the option, the value is a number, a boolean or a string);
 --     any answer is fine, a crash or undefined behaviour is not.
+--   luaio.url mode: no I/O. Item 1 is a base URL, item 2 a reference:
+--     url.join, url.normalize, url.parse and tostring either refuse
+--     with an argument error or answer; a join that libcurl wrote
+--     (scheme "://") parses again, normalize is idempotent, tostring of
+--     a parsed URL parses again; the remaining pairs, as a table,
+--     round-trip through url.query_encode and url.query_decode.
 -- Input: byte 1 flags (1 url mode, 2 base_url, 4 also send a form,
--- 8 numbers as values, 16 headers mode, 32 options mode); then items,
--- each a length byte and that many bytes, alternating key and value.
+-- 8 numbers as values, 16 headers mode, 32 options mode, 64 luaio.url
+-- mode); then items, each a length byte and that many bytes,
+-- alternating key and value.
 local aio = require "luaio"
 local http = require "luaio.http"
 local net = require "luaio.net"
@@ -57,6 +64,48 @@ local function table_pairs (t)
   table.sort(out)
   return out
 end
+
+-- Call fn(...): its results, or nil when it refused with an argument
+-- error (any other error fails).
+local function try (fn, ...)
+  local res = table.pack(pcall(fn, ...))
+  if res[1] then return table.unpack(res, 2, res.n) end
+  assert(tostring(res[2]):find("bad argument", 1, true),
+         "not an argument error: " .. tostring(res[2]))
+  return nil
+end
+
+local function url_module_mode ()
+  local url = require "luaio.url"
+  local base, ref = items[1] or "", items[2] or ""
+  local joined = try(url.join, base, ref)
+  if joined and joined:find("^%a[%w+.-]*://") then
+    assert(try(url.parse, joined), "join wrote what does not parse: "
+           .. joined)
+  end
+  for _, s in ipairs{base, ref, joined} do
+    local n = try(url.normalize, s)
+    if n then
+      assert(url.normalize(n) == n, "normalize is not idempotent: " .. n)
+    end
+    local u = try(url.parse, s)
+    if u then
+      local ok, text = pcall(tostring, u)
+      assert(ok, "tostring failed: " .. tostring(text))
+      assert(try(url.parse, text), "tostring wrote what does not parse")
+    end
+  end
+  local t = {}
+  for i = 3, #items - 1, 2 do t[items[i]] = items[i + 1] end
+  local back = url.query_decode(url.query_encode(t))
+  for k, v in pairs(t) do
+    assert(back[k] == v, ("query pair %q=%q came back as %q"):format(k, v,
+           tostring(back[k])))
+  end
+  assert(url.decode(url.encode(base)) == base, "encode/decode")
+end
+
+if bit(64) then return url_module_mode() end
 
 local seen = {}                  -- what the server received
 local server = net.serve("127.0.0.1", 0, function(s)
