@@ -352,12 +352,13 @@ static size_t start (lua_State *L, html_parser *p, int idx, const char *s,
 
 /* libxml2 takes an int length. */
 static void feed (html_parser *p, const char *s, size_t len, int end) {
-  do {
+  while (len > 0) {
     int n = len > (1u << 30) ? 1 << 30 : (int)len;
     htmlParseChunk(p->ctxt, s, n, end && (size_t)n == len);
     s += n;
     len -= (size_t)n;
-  } while (len > 0);
+  }
+  if (end && len == 0) htmlParseChunk(p->ctxt, NULL, 0, 1);
 }
 
 /* Append s to the held input. */
@@ -411,8 +412,7 @@ static void finish (lua_State *L, html_parser *p, int idx, const char *s,
   d = new_doc(L);
   if (p->ctxt == NULL) {
     size_t skip = start(L, p, idx, s, len);
-    s += skip;
-    len -= skip;
+    if (skip > 0) s += skip, len -= skip;
   }
   feed(p, s, len, 1);
   lua_getiuservalue(L, idx, PV_URL);

@@ -347,11 +347,13 @@ static void push_xresult (lua_State *L, int docidx, xmlXPathObjectPtr o) {
     }
     break;
   case XPATH_BOOLEAN: lua_pushboolean(L, o->boolval); break;
-  case XPATH_NUMBER:
-    if (o->floatval == (lua_Number)(lua_Integer)o->floatval)
-      lua_pushinteger(L, (lua_Integer)o->floatval);
+  case XPATH_NUMBER: {           /* count() is 3, not 3.0; NaN stays */
+    lua_Integer i;
+    if (lua_numbertointeger(o->floatval, &i) && (lua_Number)i == o->floatval)
+      lua_pushinteger(L, i);
     else lua_pushnumber(L, o->floatval);
     break;
+  }
   case XPATH_STRING: lua_pushstring(L, (const char *)o->stringval); break;
   default: lua_pushnil(L);
   }
