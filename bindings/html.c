@@ -11,7 +11,6 @@
  * calling task without waiting: it is CPU work like json.decode.
  */
 #include "html.h"
-#include <limits.h>
 #include <libxml/xpath.h>
 
 #define PARSE_OPTS (HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | \
@@ -126,13 +125,16 @@ static xmlNode *find_first (htmlDocPtr doc, const char *name) {
 static int doc_index (lua_State *L) {
   html_doc *d = luaL_checkudata(L, 1, HTML_DOC);
   const char *k = lua_tostring(L, 2);
-  if (k != NULL && d->doc != NULL && strcmp(k, "title") == 0) {
+  int field = k != NULL && (strcmp(k, "title") == 0 || strcmp(k, "url") == 0);
+  if (field && d->doc == NULL)
+    return luaL_error(L, "doc.%s: the document is closed", k);
+  if (field && strcmp(k, "title") == 0) {
     xmlNode *t = find_first(d->doc, "title");
     if (t == NULL) lua_pushnil(L);
     else html__push_text(L, t, 1);
     return 1;
   }
-  if (k != NULL && d->doc != NULL && strcmp(k, "url") == 0) {
+  if (field) {                                    /* url */
     lua_pushstring(L, (const char *)d->doc->URL);
     return 1;
   }

@@ -334,6 +334,8 @@ describe("node lifetime", function()
       errmsg(function() return node.tag end))
     assert.matches("doc:select: the document is closed",
       errmsg(doc.select, doc, "b"))
+    assert.matches("doc.title: the document is closed",
+      errmsg(function() return doc.title end))
     assert.are.equal("luaio.html.Node (closed)", tostring(node))
   end)
 
