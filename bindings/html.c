@@ -335,25 +335,33 @@ static size_t start (lua_State *L, html_parser *p, int idx, const char *s,
                      size_t n) {
   const char *url, *enc;
   xmlCharEncoding e;
+  html_quiet q;
   lua_getiuservalue(L, idx, PV_URL);
   lua_getiuservalue(L, idx, PV_ENCODING);
   url = lua_tostring(L, -2);
   enc = lua_tostring(L, -1);
   e = enc ? XML_CHAR_ENCODING_UTF8 : first_encoding(s, n);
+  html__quiet(&q);
   p->ctxt = htmlCreatePushParserCtxt(NULL, NULL, NULL, 0, url, e);
+  if (p->ctxt != NULL) {
+    htmlCtxtUseOptions(p->ctxt, PARSE_OPTS);
+    if (enc != NULL)     /* checked by check_opts; wins over <meta> */
+      xmlSwitchToEncoding(p->ctxt, xmlFindCharEncodingHandler(enc));
+  }
+  html__loud(&q);
   lua_pop(L, 2);
   if (p->ctxt == NULL) luaL_error(L, "html: out of memory");
-  htmlCtxtUseOptions(p->ctxt, PARSE_OPTS);
-  if (enc != NULL)       /* checked by check_opts; wins over <meta> */
-    xmlSwitchToEncoding(p->ctxt, xmlFindCharEncodingHandler(enc));
   /* Cutting after '>' would split UTF-16 and UCS-4 characters. */
   p->wide = e != XML_CHAR_ENCODING_UTF8 || (enc && (strstr(enc, "16") ||
             strstr(enc, "32") || strstr(enc, "UCS") || strstr(enc, "ucs")));
   return enc ? 0 : bom_len(s, n);
 }
 
-/* libxml2 takes an int length. */
+/* libxml2 takes an int length. Quiet: a conversion error (bytes that
+ * are not in the page's charset) is printed, not returned. */
 static void feed (html_parser *p, const char *s, size_t len, int end) {
+  html_quiet q;
+  html__quiet(&q);
   while (len > 0) {
     int n = len > (1u << 30) ? 1 << 30 : (int)len;
     htmlParseChunk(p->ctxt, s, n, end && (size_t)n == len);
@@ -361,6 +369,7 @@ static void feed (html_parser *p, const char *s, size_t len, int end) {
     len -= (size_t)n;
   }
   if (end && len == 0) htmlParseChunk(p->ctxt, NULL, 0, 1);
+  html__loud(&q);
 }
 
 /* Append s to the held input. */

@@ -34,6 +34,18 @@ int html__sel_match(const html_sel *s, xmlNode *el);
  * (root itself excluded), or NULL: the walk of select(). */
 xmlNode *html__next_element(xmlNode *n, xmlNode *root);
 
+/* ---- libxml2's error output ---------------------------------------------
+ * libxml2 prints some errors (input conversion, XPath functions) to
+ * stderr whatever the parse options say. A binding never prints: these
+ * calls are wrapped in quiet/loud, which silence libxml2's generic error
+ * handler and put back the one that was set (the embedder's, say). */
+typedef struct html_quiet {
+  xmlGenericErrorFunc fn;
+  void *ctx;
+} html_quiet;
+void html__quiet(html_quiet *q);
+void html__loud(const html_quiet *q);
+
 /* ---- html.c ------------------------------------------------------------- */
 typedef struct html_doc {
   htmlDocPtr doc;               /* NULL once collected */

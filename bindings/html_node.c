@@ -294,6 +294,16 @@ static void generic_silent (void *ud, const char *fmt, ...) {
   (void)fmt;
 }
 
+void html__quiet (html_quiet *q) {
+  q->fn = xmlGenericError;
+  q->ctx = xmlGenericErrorContext;
+  xmlSetGenericErrorFunc(NULL, generic_silent);
+}
+
+void html__loud (const html_quiet *q) {
+  xmlSetGenericErrorFunc(q->ctx, q->fn);
+}
+
 /* libxml2 fills in no message when the context has an error callback,
  * only the code (xmlerror.h, XML_XPATH_EXPRESSION_OK = 1200 on). */
 static const char *xpath_message (int code) {
@@ -312,15 +322,13 @@ static const char *xpath_message (int code) {
                                                             : "error";
 }
 
-/* Evaluate with libxml2's generic error output (stderr by default)
- * silenced for this call only: unknown functions are reported there. */
+/* Evaluate quietly: unknown functions are reported on stderr. */
 static xmlXPathObjectPtr xpath_eval (const char *expr, xmlXPathContextPtr c) {
-  xmlGenericErrorFunc saved = xmlGenericError;
-  void *saved_ctx = xmlGenericErrorContext;
+  html_quiet q;
   xmlXPathObjectPtr o;
-  xmlSetGenericErrorFunc(NULL, generic_silent);
+  html__quiet(&q);
   o = xmlXPathEvalExpression((const xmlChar *)expr, c);
-  xmlSetGenericErrorFunc(saved_ctx, saved);
+  html__loud(&q);
   return o;
 }
 

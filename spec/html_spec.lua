@@ -1,4 +1,5 @@
 local html = require "luaio.html"
+local helpers = require "spec.helpers"
 
 local PAGE = [[<!DOCTYPE html>
 <html><head><title>  A   page
@@ -55,6 +56,22 @@ describe("html.parse", function()
     doc = html.parse("<meta charset=utf-8><title>\233t\233</title>",
       {encoding = "iso-8859-1"})
     assert.are.equal("été", doc.title)
+  end)
+
+  it("prints nothing for bytes its charset cannot convert", function()
+    local rc, out = helpers.run_luaio([=[
+      local html = require "luaio.html"
+      local bad = "\255\254<\0p\0>\0x\0 \218 p"
+      html.parse(bad)
+      local p = html.parser()
+      p:feed(bad)
+      p:finish()
+      html.parse("<p>\130\160</p>", {encoding = "shift_jis"})
+      print(pcall(html.parse("<p>").xpath, html.parse("<p>"), "nope()"))
+    ]=])
+    assert.are.equal(0, rc)
+    assert.are.equal("false", out:match("^(%a+)\t"))
+    assert.is_nil(out:find("error :", 1, true))
   end)
 
   it("takes UTF-8 without a declaration", function()
