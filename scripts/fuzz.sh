@@ -13,7 +13,7 @@
 # script exits 1. It prints each target's executions and coverage.
 set -eu
 cd "$(dirname "$0")/.."
-TARGETS="json lines http_headers url cli"
+TARGETS="json lines http_headers url cli html"
 BUILD="${LUAIO_FUZZ_BUILD:-build-fuzz}"
 build=1
 if [ "${1:-}" = "--no-build" ]; then build=0; shift; fi

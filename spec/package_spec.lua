@@ -76,16 +76,18 @@ describe("Debian packages from cpack -G DEB", function()
     if tmp then run("rm -rf " .. q(tmp)) end
   end)
 
-  it("luaio depends on libuv1, libcurl4, liblua5.4-0 and libyajl2",
+  it("luaio depends on libuv1, libcurl4, liblua5.4-0, libyajl2, libxml2",
      function()
     local depends = run("dpkg-deb -f " .. q(debs.luaio) .. " Depends")
-    for _, pkg in ipairs({"libuv1", "libcurl4", "liblua5.4-0", "libyajl2"}) do
+    for _, pkg in ipairs({"libuv1", "libcurl4", "liblua5.4-0", "libyajl2",
+                          "libxml2"}) do
       assert.matches("%f[%w]" .. pkg:gsub("%p", "%%%0") .. "%f[^%w.-]",
                      depends)
     end
     local dev = run("dpkg-deb -f " .. q(debs.dev) .. " Depends")
     assert.matches("luaio (= 0.1.0-1)", dev, 1, true)
     assert.matches("libuv1-dev", dev, 1, true)
+    assert.matches("libxml2-dev", dev, 1, true)
     -- packages linking libluaio.so.0 will depend on luaio
     assert.matches("libluaio 0 luaio (>= 0.1.0)",
                    run("dpkg-deb -I " .. q(debs.luaio) .. " shlibs"), 1, true)

@@ -8,10 +8,12 @@ local fs = require "luaio.fs"
 local http = require "luaio.http"
 local net = require "luaio.net"
 local proc = require "luaio.proc"
+local html = require "luaio.html"
 
 local STUBS = "lua/types"
 local MODULES = {"luaio", "luaio.fs", "luaio.http", "luaio.json", "luaio.net",
-                 "luaio.url", "luaio.progress", "luaio.proc"}
+                 "luaio.url", "luaio.progress", "luaio.proc",
+                 "luaio.html"}
 local IS_MODULE = {}
 for _, m in ipairs(MODULES) do IS_MODULE[m] = true end
 -- Preloaded modules that are not annotated: parts of luaio (flow, sync),
@@ -28,7 +30,8 @@ local INTERNAL = {["luaio.flow"] = true, ["luaio.sync"] = true,
 -- `:` or `.`.
 local PREFIX = {aio = "luaio", fs = "luaio.fs", http = "luaio.http",
                 json = "luaio.json", net = "luaio.net", url = "luaio.url",
-                progress = "luaio.progress", proc = "luaio.proc"}
+                progress = "luaio.progress", proc = "luaio.proc",
+                html = "luaio.html"}
 local SECTIONS = {
   ["luaio"] = {receivers = {t = "luaio.Task"}},
   ["combinators"] = {receivers = {g = "luaio.Group"}},
@@ -51,6 +54,9 @@ local SECTIONS = {
                {"Stream methods:", "luaio.Stream"}}},
   ["signals"] = {receivers = {w = "luaio.Signal", pool = "luaio.WorkerPool"}},
   ["luaio.proc"] = {receivers = {p = "luaio.Process"}},
+  ["luaio.html"] = {
+    receivers = {doc = "luaio.html.Document", node = "luaio.html.Node",
+                 p = "luaio.html.Parser"}},
   ["luaio.fs"] = {
     receivers = {w = "luaio.Watcher"},
     leadins = {{"File methods:", "luaio.File"}}},
@@ -315,6 +321,10 @@ local function make_objects(dir)
   closers[#closers + 1] = add(aio.signal("SIGUSR2"))
   closers[#closers + 1] = add(aio.worker_pool{size = 1})
   closers[#closers + 1] = add(proc.spawn{"true"})
+  local doc = add(html.parse("<p>x</p>"))
+  add(doc:select_one("p"))
+  add(html.parser())
+  add(html.selector("p"))
   closers[#closers + 1] = {close = function()   -- last: waits for handlers
     server:close({wait = true})
   end}
@@ -490,7 +500,7 @@ describe("LuaLS annotations (lua/types)", function()
     for _, name in ipairs{"luaio.HttpResponse.status",
         "luaio.HttpResponse.headers", "luaio.HttpResponse.reason",
         "luaio.Server.port", "luaio.Server.connections",
-        "luaio.Task.name", "luaio.Error.kind"} do
+        "luaio.Task.name", "luaio.Error.kind", "luaio.html.Node.tag"} do
       local class, field = name:match("^(.*)%.([%a_][%w_]*)$")
       assert(stubs.fields[name], name .. " is not annotated")
       assert(objs[class][field] ~= nil, name .. " is not there")

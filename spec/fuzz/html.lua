@@ -1,0 +1,44 @@
+-- Fuzz target html: parse and select. The input's first line is a CSS
+-- selector, the rest an HTML page. The selector must compile or be
+-- refused with an argument error naming a position; the page must
+-- parse, whole and in chunks, to the same elements (for pages in valid
+-- UTF-8 that declare no charset; see below); the selector, a few fixed
+-- ones and links() run on it. Only a crash, a
+-- leak or a broken property is a finding.
+local html = require "luaio.html"
+local input = ...
+local css, page = input:match("^([^\n]*)\n?(.*)$")
+
+local ok, sel = pcall(html.selector, css)
+if not ok then
+  assert(tostring(sel):find("at position %d+")
+         or tostring(sel):find("NUL byte"), sel)
+  sel = nil
+end
+
+local doc = html.parse(page, {url = "http://example.com/a/b"})
+local p = html.parser({url = "http://example.com/a/b"})
+for i = 1, #page, 7 do p:feed(page:sub(i, i + 6)) end
+local function tags(d)
+  local out = {}
+  for i, n in ipairs(d:select("*")) do out[i] = n.tag end
+  return table.concat(out, " ")
+end
+local chunked = p:finish()
+-- Bytes that are not in the page's charset stop libxml2's conversion
+-- where it meets them, which depends on the chunks: compare pages in
+-- valid UTF-8 that declare no other charset.
+if utf8.len(page) and not page:lower():find("charset") then
+  assert(tags(chunked) == tags(doc), "chunked parse differs")
+end
+
+for _, s in ipairs({sel or "*", "a[href]", "p:has(> a) ~ *:not(div)",
+                    "li:nth-child(2n+1):contains('x')", ":empty"}) do
+  for _, n in ipairs(doc:select(s)) do
+    local _ = n.tag, n:attrs(), n:text({normalize = true}), n:parent()
+    assert(#n:select(s) <= #doc:select(s))
+  end
+end
+local _ = doc.title, doc:links(), doc:root(), doc:text()
+pcall(doc.xpath, doc, css)
+doc:close()
