@@ -597,9 +597,11 @@ static int flow_shielded (lua_State *L) {
 
 /* aio.group(fn): fn(g) spawns children with g:spawn(f, ...); the call
  * returns (fn's results) once every child has finished. The first child
- * error cancels the others and is raised when all are done, with every
- * other child error in its `errors` field. If fn raises or the caller is
- * cancelled, the children are cancelled and still awaited. */
+ * error cancels the others and fn itself (fn runs in a scope of the
+ * caller, so the cancellation ends at the group), and is raised when
+ * all are done, with every other child error in its `errors` field. If
+ * fn raises or the caller is cancelled, the children are cancelled and
+ * still awaited. */
 typedef struct gchild {
   luaio_waiter w;               /* on the child's awaiters list */
   struct group *g;
@@ -608,10 +610,11 @@ typedef struct gchild {
 
 typedef struct group {
   luaio_waiter w;               /* the parent waiting for its children */
+  luaio_scope scope;            /* fn's: a failing child cancels it */
   luaio_task *parent;
   gchild **kids;
   int nkids, cap, live;
-  int waiting, cancelled, shield_on, closed, body_failed;
+  int waiting, cancelled, shield_on, closed, body_failed, in_body;
   int nfailed;
   int *failed;                  /* indexes of failed children, in order */
 } group;
@@ -632,7 +635,10 @@ static void group_notify (luaio_waiter *w, int status) {
     int i;
     for (i = 0; g->kids[i] != c; i++) {}
     g->failed[g->nfailed++] = i;
-    if (g->nfailed == 1) group_cancel_kids(g);
+    if (g->nfailed == 1) {
+      group_cancel_kids(g);
+      if (g->in_body) luaio__scope_cancel(&g->scope);
+    }
   }
   if (g->live == 0 && g->waiting) {
     g->waiting = 0;
@@ -649,6 +655,7 @@ static void group_abort (luaio_waiter *w) {
 static int group_gc (lua_State *L) {
   group *g = (group *)lua_touserdata(L, 1);
   int i;
+  if (g->in_body) luaio__scope_disarm(&g->scope);   /* its task died */
   for (i = 0; i < g->nkids; i++) luaio__unwatch(&g->kids[i]->w);
   free(g->kids);
   free(g->failed);
@@ -739,6 +746,11 @@ static int group_join_k (lua_State *L, int status, lua_KContext ctx) {
 
 static int group_body_k (lua_State *L, int status, lua_KContext ctx) {
   group *g = (group *)ctx;
+  int interrupted;
+  g->in_body = 0;
+  interrupted = luaio__scope_leave(L, &g->scope);
+  if (status != LUA_OK && status != LUA_YIELD && interrupted && g->nfailed)
+    status = LUA_OK;                  /* our own cancel: the child's error */
   if (status != LUA_OK && status != LUA_YIELD) {
     g->body_failed = 1;
     g->cancelled = 1;
@@ -767,6 +779,8 @@ static int flow_group (lua_State *L) {
   lua_setiuservalue(L, -2, 1);                     /* children list */
   lua_pushvalue(L, 1);
   lua_pushvalue(L, 2);                             /* fn g fn g */
+  luaio__scope_enter(&g->scope, g->parent, LUAIO_SCOPE_NO_DEADLINE);
+  g->in_body = 1;
   return group_body_k(L, lua_pcallk(L, 1, LUA_MULTRET, 0, (lua_KContext)g,
                                     group_body_k), (lua_KContext)g);
 }

@@ -119,8 +119,14 @@ typedef struct luaio_scope {
   luaio_task *task;
   int level, armed;
 } luaio_scope;
-/* Enter a scope of ms on t; 0 when out of memory (nothing entered). */
+/* Enter a scope of ms on t (LUAIO_SCOPE_NO_DEADLINE: due only when
+ * cancelled with luaio__scope_cancel); 0 when out of memory (nothing
+ * entered). */
+#define LUAIO_SCOPE_NO_DEADLINE UINT64_MAX
 int luaio__scope_enter(luaio_scope *sc, luaio_task *t, uint64_t ms);
+/* Cancel the scope's task now, at the scope's strength (a task group
+ * interrupts its body this way when a child fails). */
+void luaio__scope_cancel(luaio_scope *sc);
 /* Leave it; returns 1 if t's pending cancellation was the scope's own
  * expiry (it is dropped: the caller raises a timeout instead). */
 int luaio__scope_leave(lua_State *L, luaio_scope *sc);

@@ -17,8 +17,11 @@ static void scope_due_cb (luaio_deadline *d) {
 int luaio__scope_enter (luaio_scope *sc, luaio_task *t, uint64_t ms) {
   sc->task = t;
   sc->level = LUAIO_CANCEL_TASK - 1 - t->depth;
-  sc->armed = luaio__deadline_start(t->host, &sc->d, ms, scope_due_cb);
-  if (!sc->armed) return 0;
+  sc->armed = 0;
+  if (ms != LUAIO_SCOPE_NO_DEADLINE) {
+    sc->armed = luaio__deadline_start(t->host, &sc->d, ms, scope_due_cb);
+    if (!sc->armed) return 0;
+  }
   t->depth++;
   return 1;
 }
@@ -26,6 +29,11 @@ int luaio__scope_enter (luaio_scope *sc, luaio_task *t, uint64_t ms) {
 void luaio__scope_disarm (luaio_scope *sc) {
   if (sc->armed) luaio__deadline_stop(sc->task->host, &sc->d);
   sc->armed = 0;
+}
+
+void luaio__scope_cancel (luaio_scope *sc) {
+  luaio__scope_disarm(sc);
+  luaio__cancel(sc->task, sc->level, 0, sc->task->host->L);
 }
 
 int luaio__scope_leave (lua_State *L, luaio_scope *sc) {

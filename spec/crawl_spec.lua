@@ -1,45 +1,159 @@
--- The flagship example: examples/crawl.lua against its own demo site.
+-- The flagship example: examples/crawl.lua against its own demo site and
+-- against a generated site served by nginx (for --resume).
 local helpers = require "spec.helpers"
 local fs = require "luaio.fs"
-local aio = require "luaio"
+local json = require "luaio.json"
+
+local CRAWL = helpers.luaio .. " examples/crawl.lua "
+-- Each test runs whole crawls as child processes: a minute is plenty.
+local function allow_a_minute() require("luaio.test").timeout(60) end
+
+local function records(path)
+  local recs, by_url = {}, {}
+  for line in io.lines(path) do
+    local rec = json.decode(line)
+    recs[#recs + 1] = rec
+    by_url[rec.url] = (by_url[rec.url] or 0) + 1
+  end
+  return recs, by_url
+end
+
+local function path_is(recs, suffix)
+  for _, r in ipairs(recs) do
+    if r.url:sub(-#suffix) == suffix then return r end
+  end
+end
 
 describe("examples/crawl.lua", function()
-  it("crawls its demo site: pages, errors, redirects, files, summary", function()
-    local out = fs.mkdtemp()
-    local rc, stdout = helpers.sh(helpers.luaio .. " examples/crawl.lua --out "
-      .. out .. " 2>/dev/null")
-    local files = fs.readdir(out)
-    os.execute("rm -rf " .. out)
-    assert.are.equal(0, rc, stdout)
-    assert.matches("serving a demo site at http://127.0.0.1:%d+/", stdout)
-    assert.matches("crawl finished", stdout)
-    -- The demo site: "/", /page/1..120, a slow page for every third, a
-    -- broken one (500) for every fourth, a redirect for every fifth (to
-    -- an existing page), one missing page. Every page found exactly once:
-    assert.matches("pages: 161 ok, 31 errors, 24 redirected", stdout)
-    assert.are.equal(161, #files)                  -- one file per page
-    assert.matches("status 200: 161\n", stdout)
-    assert.matches("status 500: 30\n", stdout)
-    assert.matches("status 404: 1\n", stdout)
+  local dirs = {}
+  local function tempdir()
+    dirs[#dirs + 1] = fs.mkdtemp()
+    return dirs[#dirs]
+  end
+  after_each(function()
+    for _, d in ipairs(dirs) do os.execute("rm -rf '" .. d .. "'") end
+    dirs = {}
   end)
 
-  it("respects depth and the page limit", function()
-    local rc, stdout = helpers.sh(helpers.luaio .. " examples/crawl.lua --depth 1 "
-      .. "2>/dev/null")
+  it("crawls its demo site: pages, errors, redirects, robots, files, JSONL",
+    function()
+      allow_a_minute()
+      local out = tempdir()
+      local rc, stdout = helpers.sh(CRAWL .. "--out " .. out .. " 2>" .. out
+                                    .. "/stderr.txt")
+      assert.are.equal(0, rc, stdout)
+      assert.matches("serving a demo site at http://127.0.0.1:%d+/", stdout)
+      assert.matches("crawl finished", stdout)
+      -- "/", /page/1..120 and /private/11 (robots.txt: Allow with $); a
+      -- slow page for every third, a broken one (500) for every fourth,
+      -- a redirect for every fifth (to an existing page), one missing
+      -- page, /private/N for every eleventh (disallowed but for 11).
+      -- Links are relative (../slow/N, ../broken/N#top): resolved and
+      -- normalised, every page is found exactly once.
+      assert.matches("pages: 162 ok, 31 errors, 24 redirected, 9 disallowed",
+                     stdout)
+      assert.matches("status 200: 162\n", stdout)
+      assert.matches("status 500: 30\n", stdout)
+      assert.matches("status 404: 1\n", stdout)
+      local pages = 0
+      for _, name in ipairs(fs.readdir(out)) do
+        if name:match("%.html$") then pages = pages + 1 end
+      end
+      assert.are.equal(162, pages)                   -- one file per page
+      local recs, by_url = records(out .. "/crawl.jsonl")
+      for u, n in pairs(by_url) do assert.are.equal(1, n, u) end
+      assert.are.equal(162 + 31 + 9 + 24, #recs)
+      local home = path_is(recs, ":" .. stdout:match("127.0.0.1:(%d+)/") .. "/")
+      assert.are.equal("Page 1", home.title)
+      assert.are.equal(200, home.status)
+      assert.are.equal("table", type(home.links))
+      assert.are.equal("number", type(home.elapsed))
+      assert.are.equal("disallowed by robots.txt", path_is(recs, "/private/22").error)
+      assert.are.equal(200, path_is(recs, "/private/11").status)
+      assert.are.equal(500, path_is(recs, "/broken/4").status)  -- #top dropped
+      -- stderr is not a terminal: progress lines without \r or escapes
+      local err = assert(io.open(out .. "/stderr.txt")):read("a")
+      assert.matches("crawl: %d+/%d+ pages %(100%%%)", err)
+      assert.is_nil(err:find("[\r\27]"))
+    end)
+
+  it("respects depth and the page limit; --depth=N means --depth N", function()
+    allow_a_minute()
+    for _, form in ipairs{"--depth 1", "--depth=1"} do
+      local rc, stdout = helpers.sh(CRAWL .. form .. " --no-progress --out "
+                                    .. tempdir() .. " 2>&1")
+      assert.are.equal(0, rc, stdout)
+      assert.matches("pages: 4 ok", stdout)          -- "/", /page/2, /page/3, /page/1
+    end
+    local rc, stdout = helpers.sh(CRAWL .. "--max-pages 10 --no-progress --out "
+                                  .. tempdir() .. " 2>&1")
     assert.are.equal(0, rc, stdout)
-    -- "/" and its two links; the home link is "/page/1"
-    assert.matches("pages: 4 ok", stdout)
+    assert.matches("pages: 10 ok", stdout)
+  end)
+
+  it("ignores robots.txt only when told", function()
+    allow_a_minute()
+    local out = tempdir()
+    local rc, stdout = helpers.sh(CRAWL .. "--ignore-robots --no-progress --out "
+                                  .. out .. " 2>&1")
+    assert.are.equal(0, rc, stdout)
+    assert.matches("pages: 171 ok, 31 errors, 24 redirected, 0 disallowed", stdout)
+    assert.are.equal(200, path_is(records(out .. "/crawl.jsonl"), "/private/22").status)
+  end)
+
+  it("answers --help, and rejects bad options with usage and status 2", function()
+    allow_a_minute()
+    local rc, stdout = helpers.sh(CRAWL .. "--help")
+    assert.are.equal(0, rc)
+    assert.matches("usage: luaio examples/crawl.lua %[URL%] %[options%]", stdout)
+    assert.matches("%-%-resume", stdout)
+    for opt, msg in pairs{["--bogus"] = "unknown option %-%-bogus",
+                          ["--depth x"] = "%-%-depth needs a whole number",
+                          ["--depth=-1"] = "%-%-depth needs a whole number",
+                          ["--resume=1"] = "%-%-resume takes no value",
+                          ["--concurrency 0"] = "%-%-concurrency must be >= 1",
+                          ["a b"] = "more than one start URL",
+                          ["ftp://x/"] = "not an http%(s%) URL",
+                          ["--out"] = "%-%-out needs a value"} do
+      local code, text = helpers.sh(CRAWL .. opt .. " 2>&1")
+      assert.are.equal(2, code, opt .. ": " .. text)
+      assert.matches(msg, text)
+    end
+  end)
+
+  it("--resume fetches only what an earlier run did not record", function()
+    allow_a_minute()
+    local nginx = require("spec.helpers.nginx").start()
+    local www = nginx.dir .. "/www"
+    local rc, text = helpers.sh(helpers.luaio .. " bench/crawl/gen_site.lua "
+                                .. www .. " 60")
+    assert.are.equal(0, rc, text)
+    local out = tempdir()
+    local start = nginx.url .. "/index.html"
+    local common = " --no-progress --out " .. out .. " 2>&1"
+    local rc1, first = helpers.sh(CRAWL .. start .. " --max-pages 20" .. common)
+    local rc2, second = helpers.sh(CRAWL .. start .. " --resume" .. common)
+    nginx:stop()
+    assert.are.equal(0, rc1, first)
+    assert.are.equal(0, rc2, second)
+    assert.matches("pages: 20 ok", first)
+    assert.matches("pages: 41 ok", second)           -- 61 in all
+    assert.matches("resumed: 20 pages recorded before", second)
+    local recs, by_url = records(out .. "/crawl.jsonl")
+    assert.are.equal(61, #recs)
+    for u, n in pairs(by_url) do assert.are.equal(1, n, u) end
   end)
 
   it("stops cleanly on Ctrl-C and still prints the summary", function()
+    allow_a_minute()
     local path = os.tmpname()
-    local rc, stdout = helpers.sh(("%s examples/crawl.lua --rate 5 > %s 2>/dev/null "
+    local rc, stdout = helpers.sh(("%s examples/crawl.lua --rate 5 --out %s.d > %s 2>/dev/null "
       .. "& pid=$!; sleep 1; kill -INT $pid; wait $pid; rc=$?; cat %s; exit $rc")
-      :format(helpers.luaio, path, path))
+      :format(helpers.luaio, path, path, path))
     os.remove(path)
+    os.execute("rm -rf '" .. path .. ".d'")
     assert.are.equal(130, rc, stdout)
     assert.matches("crawl interrupted", stdout)
     assert.matches("pages: %d+ ok", stdout)
-    assert(aio)
   end)
 end)

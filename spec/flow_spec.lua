@@ -290,6 +290,42 @@ describe("aio.group", function()
     assert.is_true(sibling:cancelled())
   end)
 
+  it("interrupts the body when a child fails, and raises the child's error",
+    function()
+      local body_saw, after_join
+      local ok, e = pcall(aio.group, function(g)
+        g:spawn(failing(0.01, "child failed"))
+        local q = aio.queue()
+        q:put_nowait(1)
+        local ok2, e2 = pcall(q.join, q)           -- nothing else would end it
+        body_saw = not ok2 and aio.is_cancelled(e2)
+        error(e2, 0)                               -- passes the cancel on
+      end)
+      assert.is_false(ok)
+      assert.are.equal("child failed", e.message)
+      assert.is_true(body_saw)
+      -- the cancellation ended at the group: the caller runs on
+      after_join = pcall(aio.sleep, 0.01)
+      assert.is_true(after_join)
+    end)
+
+  it("still cancels the body's caller when the caller itself is cancelled",
+    function()
+      local inner
+      local outer = aio.spawn(function()
+        aio.group(function(g)
+          inner = g:spawn(after(5, 1))
+          aio.sleep(5)
+        end)
+      end)
+      aio.sleep(0.01)
+      outer:cancel()
+      local ok, e = pcall(outer.await, outer)
+      assert.is_false(ok)
+      assert.is_true(aio.is_cancelled(e))
+      assert.is_true(inner:cancelled())
+    end)
+
   it("cancels and awaits the children when the body fails", function()
     local child
     local ok, e = pcall(aio.group, function(g)
