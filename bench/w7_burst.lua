@@ -13,10 +13,14 @@ local function rss_mib (field)
   return kb and tonumber(kb) / 1024 or 0
 end
 
+-- The host shrinks its table of live tasks and returns empty slab
+-- chunks at the end of a loop turn with nothing ready: wait on a timer
+-- (not sleep(0), which stays in the turn) before and after collecting.
 local function settle ()
+  aio.sleep(0.01)                -- the live table shrinks
   collectgarbage("collect")
   collectgarbage("collect")      -- the task records' finalizers ran
-  aio.sleep(0.01)                -- a drain with nothing ready: trims
+  aio.sleep(0.01)                -- empty chunks go back to the system
 end
 
 settle()
