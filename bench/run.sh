@@ -35,7 +35,7 @@ else
 fi
 if [ $QUICK = 0 ] && [ "$(id -u)" = 0 ]; then
   need=""
-  for p in python3 python3-aiohttp python3-uvloop nodejs; do
+  for p in python3 python3-aiohttp python3-uvloop nodejs lua-luv; do
     dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
   done
   [ -n "$need" ] && { { apt-get update -qq && apt-get install -y -qq $need; } >/dev/null 2>&1 ||
@@ -44,6 +44,7 @@ fi
 PY=/usr/bin/python3             # Debian's: aiohttp and uvloop are its packages
 have_py=0; $PY -c 'import aiohttp, uvloop' 2>/dev/null && have_py=1
 have_node=0; command -v node >/dev/null && have_node=1
+have_luv=0; lua5.4 -e 'require "luv"' 2>/dev/null && have_luv=1
 
 TMP=$(mktemp -d)
 NGINX_PID=
@@ -142,15 +143,18 @@ run_workload() {
 
 peers_py() { [ $QUICK = 0 ] && [ $have_py = 1 ]; }
 peers_node() { [ $QUICK = 0 ] && [ $have_node = 1 ]; }
+peers_luv() { [ $QUICK = 0 ] && [ $have_luv = 1 ]; }
 
 for w in "${SEL[@]}"; do
   case $w in
     W1) set -- "luaio|$L bench/w1_spawn.lua $N1" "c-lua floor|$B/w1_c_lua $N1"
         peers_node && set -- "$@" "node|node $P/w1_node.js $N1"
+        peers_luv && set -- "$@" "luv|lua5.4 $P/w1_luv.lua $N1"
         peers_py && set -- "$@" "asyncio|$PY $P/w1_py.py $N1" "uvloop|$PY $P/w1_py.py $N1 uvloop"
         run_workload W1 "$@" ;;
     W2) set -- "luaio|$L bench/w2_sleepers.lua $N2" "libuv|$B/w2_uv $N2"
         peers_node && set -- "$@" "node|node $P/w2_node.js $N2"
+        peers_luv && set -- "$@" "luv|lua5.4 $P/w2_luv.lua $N2"
         peers_py && set -- "$@" "asyncio|$PY $P/w2_py.py $N2" "uvloop|$PY $P/w2_py.py $N2 uvloop"
         run_workload W2 "$@" ;;
     W3) set -- "luaio|$L bench/w3_queue.lua $N3" "c-lua floor|$B/w3_c_lua $N3"
