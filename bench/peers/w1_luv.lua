@@ -22,7 +22,10 @@ local function spawn (f, ...)
   return t
 end
 
-local function yield_turn () nxt[#nxt + 1] = coroutine.running(); coroutine.yield() end
+local function yield_turn ()
+  nxt[#nxt + 1] = coroutine.running()
+  coroutine.yield()
+end
 
 local function await (t)
   if not t.done then t.waiter = coroutine.running(); coroutine.yield() end
