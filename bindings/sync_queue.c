@@ -12,7 +12,7 @@
 #include "sync.h"
 
 static luaio__queue *check_queue (lua_State *L) {
-  return (luaio__queue *)luaL_checkudata(L, 1, LUAIO_QUEUE);
+  return (luaio__queue *)luaio__checkself(L, LUAIO_QUEUE);
 }
 
 luaio__queue *luaio__toqueue (lua_State *L, int idx) {

@@ -180,6 +180,9 @@ int luaio__optfield_enum(lua_State *L, int opts, const char *name,
  * NULL). The one way a binding defines a userdata class. [-0, +0] */
 void luaio__class(lua_State *L, const char *name, const luaL_Reg *methods,
                   lua_CFunction close, const luaL_Reg *meta);
+/* luaL_checkudata(L, 1, name) for a method of a luaio__class: faster,
+ * the same errors. */
+void *luaio__checkself(lua_State *L, const char *name);
 
 /* testing.c: aio._test, the internals `luaio test` uses. */
 void luaio__testing_register(lua_State *L);

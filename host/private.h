@@ -53,6 +53,8 @@ typedef struct luaio_slab {
 } luaio_slab;
 void *luaio__slab_realloc(luaio_slab *s, void *ptr, size_t osize,
                           size_t nsize);
+/* The lua_Alloc of a state the host owns; ud is the host. */
+void *luaio__host_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 void luaio__slab_free_all(luaio_slab *s);
 /* Return empty chunks to the system after a burst; used is the bytes in
  * use. Cheap unless it trims. */
@@ -141,6 +143,8 @@ struct luaio_host {
   luaio_timers timers;          /* deadlines: sleeps, timeouts */
   task_queue ready, next_turn;
   int live_ref;                 /* registry ref: table of live tasks */
+  int task_mt_ref;              /* registry ref: the Task metatable, and */
+  const void *task_mt;          /* its address (fast type checks) */
   int ntasks;                   /* its length */
   int live_peak;                /* its longest since it was last shrunk */
   int running;                  /* inside the drain */
