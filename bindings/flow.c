@@ -63,7 +63,7 @@ static void set_child_done (taskset *s, watch *c) {
 }
 
 static void set_notify (luaio_waiter *w, int status) {
-  watch *c = (watch *)w->data;
+  watch *c = LUAIO_CONTAINER(w, watch, w);
   (void)status;
   set_child_done(c->set, c);
 }
@@ -356,7 +356,7 @@ static int flow_wait (lua_State *L) {
 static int set_watches (taskset *s, luaio_task *t) {
   luaio_waiter *w;
   for (w = luaio__task_awaiters(t)->head; w != NULL; w = w->next)
-    if (w->notify == set_notify && ((watch *)w->data)->set == s) return 1;
+    if (w->notify == set_notify && LUAIO_CONTAINER(w, watch, w)->set == s) return 1;
   return 0;
 }
 
@@ -624,7 +624,7 @@ static void group_cancel_kids (group *g) {
 }
 
 static void group_notify (luaio_waiter *w, int status) {
-  gchild *c = (gchild *)w->data;
+  gchild *c = LUAIO_CONTAINER(w, gchild, w);
   group *g = c->g;
   (void)status;
   g->live--;

@@ -274,7 +274,7 @@ static void walk_opts (lua_State *L, walker *w) {
  * call gives the next entry {path=, name=, type=, depth= [, link=]
  * [, error=]} under dir, depth first; nil at the end. No I/O here. */
 static int fs_walk (lua_State *L) {
-  const char *dir = check_path(L, 1, "fs.walk");
+  const char *dir = PATH(1, "fs.walk");
   walker *w;
   walker opts = {0};
   walk_opts(L, &opts);

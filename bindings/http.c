@@ -138,7 +138,7 @@ static int should_retry (req *r) {
 }
 
 static void retry_due_cb (luaio_deadline *d) {
-  req *r = (req *)((char *)d - offsetof(req, d));
+  req *r = LUAIO_CONTAINER(d, req, d);
   http__list_del(&r->c->backoffs, r);
   r->backoff = 0;
   r->len = r->hlen = 0;

@@ -47,13 +47,13 @@ static void listener_unref (listener *l) {
 }
 
 static void server_free_cb (uv_handle_t *h) {
-  listener_unref((listener *)h);
+  listener_unref(LUAIO_CONTAINER(h, listener, u));
 }
 
 static void reject (listener *l);
 
 static void spare_closed_cb (uv_handle_t *h) {
-  listener *l = (listener *)((char *)h - offsetof(listener, spare));
+  listener *l = LUAIO_CONTAINER(h, listener, spare);
   l->rejecting = 0;
   if (l->waiting && !uv_is_closing(&l->u.h)) {
     l->waiting = 0;
@@ -88,7 +88,7 @@ static void server_release (lua_State *L, server *srv) {
  * connections and close its stream (even if the task failed, was
  * cancelled or never started). */
 static void conn_done (luaio_waiter *w, int status) {
-  conn_watch *cw = (conn_watch *)w->data;
+  conn_watch *cw = LUAIO_CONTAINER(w, conn_watch, w);
   server *srv = cw->srv;
   lua_State *L = luaio_state(srv->host);
   (void)status;
@@ -136,6 +136,8 @@ static int conn_main (lua_State *L) {
   return conn_flush_k(L, LUA_OK, 0);
 }
 
+/* The listener's data is its server, which holds the listener by
+ * pointer (not as a member), so LUAIO_CONTAINER cannot find it. */
 static void on_connection (uv_stream_t *listener, int status) {
   server *srv = (server *)listener->data;
   lua_State *L = luaio_state(srv->host);
@@ -305,7 +307,7 @@ static int server_start (lua_State *L, server *srv, listener *l,
  * an IP address ("127.0.0.1", "::1", "0.0.0.0") or "localhost"; port 0
  * picks a free one (srv.port). */
 static int net_serve (lua_State *L) {
-  const char *host = luaio__net_cstring(L, 1, "net.serve", "host");
+  const char *host = luaio__checkcstring(L, 1, "net.serve", "host");
   lua_Integer port = luaio__checkinteger(L, 2, "net.serve"), backlog;
   struct sockaddr_storage ss;
   const char *where;
@@ -330,7 +332,7 @@ static int net_serve (lua_State *L) {
 /* net.serve_unix(path, handler [, {backlog=}]) -> server on a Unix
  * socket (an existing socket file is an EADDRINUSE error). */
 static int net_serve_unix (lua_State *L) {
-  const char *path = luaio__net_cstring(L, 1, "net.serve_unix", "path");
+  const char *path = luaio__checkcstring(L, 1, "net.serve_unix", "path");
   lua_Integer backlog;
   server *srv;
   listener *l;
