@@ -174,7 +174,7 @@ static int req_gc (lua_State *L) {
 }
 
 static void req_abort (luaio_waiter *w) {
-  req *r = (req *)w;
+  req *r = LUAIO_CONTAINER(w, req, w);
   http__req_remove(r);
   http__backoff_stop(r);
   luaio_waiter_done(w, UV_ECANCELED);

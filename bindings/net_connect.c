@@ -84,7 +84,7 @@ static void connect_stop (connect_op *op, int why) {
 }
 
 static void connect_abort (luaio_waiter *w) {
-  connect_stop((connect_op *)w, UV_ECANCELED);
+  connect_stop(LUAIO_CONTAINER(w, connect_op, w), UV_ECANCELED);
 }
 
 static void connect_due_cb (luaio_deadline *d) {
@@ -184,7 +184,10 @@ static int net_connect_unix (lua_State *L) {
   luaio__stream_push(L, NULL);                     /* the result, at 3 */
   op = connect_op_new(L, "net.connect_unix");
   op->s = luaio__stream_new(op->host, UV_NAMED_PIPE);
-  if (op->s == NULL) { free(op); return luaL_error(L, "out of memory"); }
+  if (op->s == NULL) {
+    free(op);
+    return luaL_error(L, "net.connect_unix: out of memory");
+  }
   uv_pipe_connect(&op->creq, &op->s->u.pipe, path, connect_cb);
   return connect_wait(L, op, ms);
 }

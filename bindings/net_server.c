@@ -154,7 +154,7 @@ static void on_connection (uv_stream_t *listener, int status) {
   lua_pushcfunction(L, conn_main);
   lua_getiuservalue(L, -3, 1);
   lua_pushvalue(L, -3);                  /* srv_ud st main handler st */
-  t = luaio__spawn(L, 2);                          /* srv_ud st task */
+  t = luaio__spawn(L, 2, "net.serve");             /* srv_ud st task */
   lua_getiuservalue(L, -3, 2);                     /* srv_ud st task conns */
   lua_pushvalue(L, -2);
   cw = lua_newuserdatauv(L, sizeof *cw, 1);        /* ... conns task cw */

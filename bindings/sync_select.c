@@ -230,7 +230,7 @@ static void select_due_cb (luaio_deadline *d) {
 }
 
 static void select_abort (luaio_waiter *w) {
-  select_op *op = (select_op *)w;
+  select_op *op = LUAIO_CONTAINER(w, select_op, w);
   stop_all(op);
   luaio_waiter_done(w, UV_ECANCELED);
 }

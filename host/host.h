@@ -56,7 +56,9 @@ void luaio__deadline_stop(luaio_host *h, luaio_deadline *d);
 
 /* ---- tasks (sched.c, task.c) ------------------------------------------- */
 
-luaio_task *luaio__spawn(lua_State *L, int nargs); /* [-(nargs+1), +1] */
+/* Spawn the function below nargs arguments as a task; fname names the
+ * caller in errors. [-(nargs+1), +1] */
+luaio_task *luaio__spawn(lua_State *L, int nargs, const char *fname);
 /* The task L runs, or NULL (the main thread, a plain coroutine). */
 luaio_task *luaio__current(lua_State *L);
 luaio_task *luaio__check_task(lua_State *L, int idx);
