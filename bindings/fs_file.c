@@ -462,7 +462,7 @@ static int file_seek (lua_State *L) {
   static const char *const names[] = {"set", "cur", "end", NULL};
   static const int whences[] = {SEEK_SET, SEEK_CUR, SEEK_END};
   file *f = check_file(L, "file:seek");
-  int w = luaL_checkoption(L, 2, "cur", names);
+  int w = luaio__optenum(L, 2, "file:seek", "whence", names, 1);
   lua_Integer off = luaio__optinteger(L, 3, "file:seek", 0);
   off_t pos;
   if (f->reading) return busy_error(L, "file:seek");

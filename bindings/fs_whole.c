@@ -351,9 +351,8 @@ static int write_common (lua_State *L, int flags, const char *fname) {
     luaio__checktype(L, 3, fname, LUA_TTABLE);
     lua_getfield(L, 3, "atomic");
     atomic = lua_toboolean(L, -1);
-    lua_getfield(L, 3, "mode");
-    mode = (int)luaL_optinteger(L, -1, 0644);
-    lua_pop(L, 2);
+    mode = (int)luaio__optfield_integer(L, 3, "mode", fname, 0644);
+    lua_pop(L, 1);
   }
   lua_settop(L, 2);                      /* data stays alive until copied */
   j = job_new(L, JOB_WRITE, path, fname);

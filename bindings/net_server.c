@@ -246,14 +246,9 @@ static int server_index (lua_State *L) {
   return 0;
 }
 
-static lua_Integer opt_backlog (lua_State *L, int idx) {
-  lua_Integer backlog = 511;
-  if (lua_istable(L, idx)) {
-    lua_getfield(L, idx, "backlog");
-    backlog = luaL_optinteger(L, -1, 511);
-    lua_pop(L, 1);
-  }
-  return backlog;
+static lua_Integer opt_backlog (lua_State *L, int idx, const char *fname) {
+  if (!lua_istable(L, idx)) return 511;
+  return luaio__optfield_integer(L, idx, "backlog", fname, 511);
 }
 
 /* Push a Server, closed until it listens, that will run handler (at
@@ -317,7 +312,7 @@ static int net_serve (lua_State *L) {
   luaio__net_ip_addr(L, 1, 2, &ss, "net.serve",
                      "IP address or 'localhost' expected");
   if (strcmp(host, "localhost") == 0) host = "127.0.0.1";
-  backlog = opt_backlog(L, 4);
+  backlog = opt_backlog(L, 4, "net.serve");
   where = lua_pushfstring(L, "%s:%d", host, (int)port);
   srv = server_new(L, 3, 0);
   if ((l = listener_new()) == NULL) {
@@ -337,7 +332,7 @@ static int net_serve_unix (lua_State *L) {
   server *srv;
   listener *l;
   luaio__checktype(L, 2, "net.serve_unix", LUA_TFUNCTION);
-  backlog = opt_backlog(L, 3);
+  backlog = opt_backlog(L, 3, "net.serve_unix");
   srv = server_new(L, 2, 1);
   if ((l = listener_new()) == NULL) {
     server_release(L, srv);

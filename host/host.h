@@ -166,6 +166,15 @@ void luaio__checktype(lua_State *L, int arg, const char *fname, int type);
 int luaio__optfield_enum(lua_State *L, int opts, const char *name,
                          const char *fname, const char *const names[],
                          int def);
+/* The same for the argument at arg: "bad argument #2 to 'file:seek'
+ * (whence must be 'set', 'cur' or 'end')". */
+int luaio__optenum(lua_State *L, int arg, const char *fname,
+                   const char *what, const char *const names[], int def);
+/* An integer in field name of the options table at (absolute) index
+ * opts, def when nil; else "bad argument #opts to 'fname' (name must be
+ * an integer)". */
+lua_Integer luaio__optfield_integer(lua_State *L, int opts, const char *name,
+                                    const char *fname, lua_Integer def);
 
 /* ---- classes (class.c) ------------------------------------------------- */
 
