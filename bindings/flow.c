@@ -326,11 +326,7 @@ static int opt_mode (lua_State *L, int opts, const char *fname) {
 }
 
 static lua_Integer opt_timeout (lua_State *L, int opts, const char *fname) {
-  lua_Integer ms;
-  lua_getfield(L, opts, "timeout");
-  ms = luaio_check_seconds(L, lua_gettop(L), fname);
-  lua_pop(L, 1);
-  return ms;
+  return luaio__optfield_seconds(L, opts, "timeout", fname);
 }
 
 /* aio.wait(tasks [, {return_when=, timeout=}]) -> done, pending */
@@ -358,7 +354,8 @@ static int flow_wait (lua_State *L) {
 static int set_watches (taskset *s, luaio_task *t) {
   luaio_waiter *w;
   for (w = luaio__task_awaiters(t)->head; w != NULL; w = w->next)
-    if (w->notify == set_notify && LUAIO_CONTAINER(w, watch, w)->set == s) return 1;
+    if (w->notify == set_notify && LUAIO_CONTAINER(w, watch, w)->set == s)
+      return 1;
   return 0;
 }
 

@@ -118,14 +118,11 @@ static int connect_k (lua_State *L, int status, lua_KContext ctx) {
 
 /* The timeout of the options table at arg, in ms (30 s if absent). */
 static lua_Integer opt_timeout (lua_State *L, int arg, const char *fname) {
-  lua_Integer ms = 30000;
-  if (!lua_isnoneornil(L, arg)) {
-    luaio__checktype(L, arg, fname, LUA_TTABLE);
-    lua_getfield(L, arg, "timeout");
-    if (!lua_isnil(L, -1)) ms = luaio_check_seconds(L, lua_gettop(L), fname);
-    lua_pop(L, 1);
-  }
-  return ms;
+  lua_Integer ms;
+  if (lua_isnoneornil(L, arg)) return 30000;
+  luaio__checktype(L, arg, fname, LUA_TTABLE);
+  ms = luaio__optfield_seconds(L, arg, "timeout", fname);
+  return ms < 0 ? 30000 : ms;
 }
 
 /* A new op; raises out of memory (nothing is started yet). */

@@ -146,3 +146,19 @@ lua_Integer luaio__optfield_integer (lua_State *L, int opts,
   lua_pop(L, 1);
   return v;
 }
+
+lua_Integer luaio__optfield_seconds (lua_State *L, int opts,
+                                     const char *name, const char *fname) {
+  lua_Integer ms = -1;
+  if (lua_getfield(L, opts, name) != LUA_TNIL) {
+    int isnum;
+    lua_Number s = lua_tonumberx(L, -1, &isnum);
+    if (!isnum || !(s >= 0)) {
+      lua_pushfstring(L, "%s must be a number of seconds >= 0", name);
+      luaio__argerror(L, opts, fname, lua_tostring(L, -1));
+    }
+    ms = luaio_check_seconds(L, lua_gettop(L), fname);
+  }
+  lua_pop(L, 1);
+  return ms;
+}

@@ -175,6 +175,11 @@ int luaio__optenum(lua_State *L, int arg, const char *fname,
  * an integer)". */
 lua_Integer luaio__optfield_integer(lua_State *L, int opts, const char *name,
                                     const char *fname, lua_Integer def);
+/* A duration in field name of the options table at (absolute) index
+ * opts, in ms as luaio_check_seconds gives it (-1 when nil); else "bad
+ * argument #opts to 'fname' (name must be a number of seconds >= 0)". */
+lua_Integer luaio__optfield_seconds(lua_State *L, int opts, const char *name,
+                                    const char *fname);
 
 /* ---- classes (class.c) ------------------------------------------------- */
 

@@ -1,6 +1,7 @@
 -- Issue 20, item 7: argument errors name the function the script
 -- called ('fs.mkdir', 'file:seek'), never an internal one ('mkdir',
 -- 'seek') or a stack slot (#-1).
+local aio = require "luaio"
 local fs = require "luaio.fs"
 local net = require "luaio.net"
 local helpers = require "spec.helpers"
@@ -43,5 +44,28 @@ describe("argument errors name the call", function()
                .. "integer)", function()
       net.serve_unix(dir .. "/sock", function() end, {backlog = 0.5})
     end)
+  end)
+
+  it("timeout fields name the options argument", function()
+    local t = aio.spawn(function() end)
+    fails_with("bad argument #2 to 'aio.wait' (timeout must be a number of "
+               .. "seconds >= 0)", function()
+      aio.wait({t}, {timeout = "x"})
+    end)
+    fails_with("bad argument #2 to 'aio.as_completed' (timeout must be a "
+               .. "number of seconds >= 0)", function()
+      aio.as_completed({t}, {timeout = -1})
+    end)
+    fails_with("bad argument #3 to 'net.connect' (timeout must be a number "
+               .. "of seconds >= 0)", function()
+      net.connect("127.0.0.1", 1, {timeout = {}})
+    end)
+    fails_with("bad argument #2 to 'net.connect_unix' (timeout must be a "
+               .. "number of seconds >= 0)", function()
+      net.connect_unix(dir .. "/none", {timeout = 0 / 0})
+    end)
+    t:await()
+    local done = aio.wait({t}, {timeout = 1})
+    assert.are.equal(1, #done)
   end)
 end)
