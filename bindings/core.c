@@ -21,7 +21,7 @@ static int core_spawn (lua_State *L) {
     callable = 1;
   }
   if (!callable) return luaio__typeerror(L, 1, "aio.spawn", "function");
-  luaio__spawn(L, lua_gettop(L) - 1);
+  luaio__spawn(L, lua_gettop(L) - 1, "aio.spawn");
   return 1;
 }
 

@@ -63,7 +63,7 @@ static void set_child_done (taskset *s, watch *c) {
 }
 
 static void set_notify (luaio_waiter *w, int status) {
-  watch *c = (watch *)w->data;
+  watch *c = LUAIO_CONTAINER(w, watch, w);
   (void)status;
   set_child_done(c->set, c);
 }
@@ -224,7 +224,7 @@ static int collect_tasks (lua_State *L, int from, const char *fname) {
   lua_createtable(L, top - from + 1, 0);
   for (i = from; i <= top; i++) {
     push_arg(L, from, list, i);
-    if (lua_type(L, -1) == LUA_TFUNCTION) luaio__spawn(L, 0);
+    if (lua_type(L, -1) == LUA_TFUNCTION) luaio__spawn(L, 0, fname);
     lua_rawseti(L, -2, ++n);
   }
   return lua_gettop(L);
@@ -268,7 +268,9 @@ static int gather_k (lua_State *L, int status, lua_KContext ctx) {
     return gather_settle_k(L, status, ctx);
   }
   set_release(s);
-  luaL_checkstack(L, s->n + 2, "too many tasks");
+  luaL_checkstack(L, s->n + 2, s->mode == WAKE_ALL
+                  ? "aio.gather_all: too many tasks"
+                  : "aio.gather: too many tasks");
   for (i = 1; i <= s->n; i++) {
     luaio_task *t = s->watches[i - 1].task;
     int nres;
@@ -324,11 +326,7 @@ static int opt_mode (lua_State *L, int opts, const char *fname) {
 }
 
 static lua_Integer opt_timeout (lua_State *L, int opts, const char *fname) {
-  lua_Integer ms;
-  lua_getfield(L, opts, "timeout");
-  ms = luaio_check_seconds(L, lua_gettop(L), fname);
-  lua_pop(L, 1);
-  return ms;
+  return luaio__optfield_seconds(L, opts, "timeout", fname);
 }
 
 /* aio.wait(tasks [, {return_when=, timeout=}]) -> done, pending */
@@ -356,7 +354,8 @@ static int flow_wait (lua_State *L) {
 static int set_watches (taskset *s, luaio_task *t) {
   luaio_waiter *w;
   for (w = luaio__task_awaiters(t)->head; w != NULL; w = w->next)
-    if (w->notify == set_notify && ((watch *)w->data)->set == s) return 1;
+    if (w->notify == set_notify && LUAIO_CONTAINER(w, watch, w)->set == s)
+      return 1;
   return 0;
 }
 
@@ -565,7 +564,7 @@ static int flow_shield (lua_State *L) {
                            "a task cannot wait for itself");
   if (t != NULL) lua_settop(L, 1);
   else if (lua_type(L, 1) == LUA_TFUNCTION)
-    luaio__spawn(L, lua_gettop(L) - 1);              /* task */
+    luaio__spawn(L, lua_gettop(L) - 1, "aio.shield");  /* task */
   else return luaio__typeerror(L, 1, "aio.shield", "task or function");
   lua_getfield(L, 1, "await");
   lua_pushvalue(L, 1);
@@ -627,7 +626,7 @@ static void group_cancel_kids (group *g) {
 }
 
 static void group_notify (luaio_waiter *w, int status) {
-  gchild *c = (gchild *)w->data;
+  gchild *c = LUAIO_CONTAINER(w, gchild, w);
   group *g = c->g;
   (void)status;
   g->live--;
@@ -682,7 +681,7 @@ static int group_spawn (lua_State *L) {
     if (!k || !f) return luaL_error(L, "group:spawn: out of memory");
     g->cap = cap;
   }
-  t = luaio__spawn(L, lua_gettop(L) - 2);            /* g task */
+  t = luaio__spawn(L, lua_gettop(L) - 2, "group:spawn"); /* g task */
   c = lua_newuserdatauv(L, sizeof *c, 1);          /* g task c */
   lua_pushvalue(L, -2);
   lua_setiuservalue(L, -2, 1);                     /* c anchors the task */

@@ -23,16 +23,6 @@
 
 /* ---- arguments --------------------------------------------------------- */
 
-/* Every path argument comes through here: C stops at a NUL byte, so
- * "victim\0.txt" would act on "victim". */
-const char *check_path (lua_State *L, int arg, const char *fname) {
-  size_t len;
-  const char *p = luaio__checkstring(L, arg, fname, &len);
-  if (memchr(p, '\0', len) != NULL)
-    luaio__argerror(L, arg, fname, "path contains a NUL byte");
-  return p;
-}
-
 /* Integer field `name` of the options table at arg (nil: no options),
  * at least min; def when absent. */
 lua_Integer opt_limit (lua_State *L, int arg, const char *fname,
@@ -103,7 +93,7 @@ void op_free (fs_op *op) {
 }
 
 void fs_cb (uv_fs_t *req) {
-  fs_op *op = (fs_op *)req->data;
+  fs_op *op = LUAIO_CONTAINER(req, fs_op, req);
   int status = req->result < 0 ? (int)req->result : 0;
   if (req->fs_type == UV_FS_OPEN && req->result >= 0)
     op->fd = (uv_file)req->result;
@@ -113,7 +103,7 @@ void fs_cb (uv_fs_t *req) {
 /* A queued request is dropped; a running one finishes, and the task
  * waits for it (must_finish); multi-step ops stop at the next step. */
 static void fs_abort (luaio_waiter *w) {
-  fs_op *op = (fs_op *)((char *)w - offsetof(fs_op, w));
+  fs_op *op = LUAIO_CONTAINER(w, fs_op, w);
   op->aborted = 1;
   uv_cancel((uv_req_t *)&op->req);
 }
@@ -125,7 +115,6 @@ fs_op *op_new (lua_State *L, const char *fname) {
   if (op == NULL) luaL_error(L, "%s: out of memory", fname);
   op->h = luaio__host(L);
   op->fd = -1;
-  op->req.data = op;
   luaio_waiter_init(&op->w, fs_abort);
   op->w.must_finish = 1;
   return op;
@@ -147,7 +136,6 @@ int op_fail (lua_State *L, fs_op *op, int status, const char *what) {
 /* Ready op->req for the next step. */
 void op_reset (fs_op *op) {
   uv_fs_req_cleanup(&op->req);
-  op->req.data = op;
 }
 
 /* After submitting: wait, or fail at once if the submit failed. */

@@ -4,7 +4,7 @@
  *
  * The shared helpers keep short names inside the module; the macros
  * below give them the host-internal prefix, so the static library
- * exports no `check_path`.
+ * exports no `opt_limit`.
  */
 #ifndef LUAIO_FS_H
 #define LUAIO_FS_H
@@ -17,7 +17,6 @@
 #define DEFAULT_MAX_SIZE ((lua_Integer)1 << 30)   /* whole-file reads */
 #define DEFAULT_MAX_LINE ((lua_Integer)1 << 20)   /* lines, read_line */
 
-#define check_path luaio__fs_check_path
 #define opt_limit luaio__fs_opt_limit
 #define size_error luaio__fs_size_error
 #define is_stream luaio__fs_is_stream
@@ -38,8 +37,7 @@
 
 /* Every path argument comes through here: C stops at a NUL byte, so
  * "victim\0.txt" would act on "victim". */
-const char *check_path(lua_State *L, int arg, const char *fname);
-#define PATH(i, fname) check_path(L, (i), (fname))
+#define PATH(i, fname) luaio__checkcstring(L, (i), (fname), "path")
 /* Integer field `name` of the options table at arg (nil: no options),
  * at least min; def when absent. */
 lua_Integer opt_limit(lua_State *L, int arg, const char *fname,

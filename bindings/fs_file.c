@@ -369,7 +369,7 @@ typedef struct swrite_op {
  * the File (the queued data then ends with UV_ECANCELED), so nothing of
  * it goes out after the cancel. */
 static void swrite_abort (luaio_waiter *w) {
-  swrite_op *op = (swrite_op *)((char *)w - offsetof(swrite_op, w));
+  swrite_op *op = LUAIO_CONTAINER(w, swrite_op, w);
   op->aborted = 1;
   file_close_now(op->f);                  /* wakes this waiter */
 }
@@ -462,7 +462,7 @@ static int file_seek (lua_State *L) {
   static const char *const names[] = {"set", "cur", "end", NULL};
   static const int whences[] = {SEEK_SET, SEEK_CUR, SEEK_END};
   file *f = check_file(L, "file:seek");
-  int w = luaL_checkoption(L, 2, "cur", names);
+  int w = luaio__optenum(L, 2, "file:seek", "whence", names, 1);
   lua_Integer off = luaio__optinteger(L, 3, "file:seek", 0);
   off_t pos;
   if (f->reading) return busy_error(L, "file:seek");
@@ -538,7 +538,7 @@ static int mode_flags (const char *m) {
  * O_NONBLOCK: opening a FIFO never waits for its other end (for
  * writing without a reader it fails with ENXIO). */
 static int fs_open (lua_State *L) {
-  const char *p = check_path(L, 1, "fs.open");
+  const char *p = PATH(1, "fs.open");
   const char *mode = luaio__optstring(L, 2, "fs.open", "r", NULL);
   int flags = mode_flags(mode);
   fs_op *op;

@@ -197,9 +197,8 @@ static int fs_mkdir (lua_State *L) {
     luaio__checktype(L, 2, "fs.mkdir", LUA_TTABLE);
     lua_getfield(L, 2, "parents");
     parents = lua_toboolean(L, -1);
-    lua_getfield(L, 2, "mode");
-    mode = (int)luaL_optinteger(L, -1, 0777);
-    lua_pop(L, 2);
+    mode = (int)luaio__optfield_integer(L, 2, "mode", "fs.mkdir", 0777);
+    lua_pop(L, 1);
   }
   lua_settop(L, 1);
   op = op_new(L, "fs.mkdir");

@@ -23,7 +23,8 @@ typedef struct walker {
   uint64_t dev, ino;            /* the last stat, for the loop check */
 } walker;
 
-enum { UV_STACK = 1, UV_SEEN = 2 };
+/* The walker's user values (UV_ is libuv's prefix). */
+enum { SLOT_STACK = 1, SLOT_SEEN = 2 };
 
 static const char *dirent_type (uv_dirent_type_t t) {
   switch (t) {
@@ -93,12 +94,12 @@ static void push_id (lua_State *L, const walker *w) {
 static int walk_cancelled (lua_State *L, fs_op *op, int entering) {
   walker *w = (walker *)lua_touserdata(L, 1);
   if (entering && w->follow) {
-    lua_getiuservalue(L, 1, UV_SEEN);
+    lua_getiuservalue(L, 1, SLOT_SEEN);
     push_id(L, w);
     lua_pushnil(L);
     lua_rawset(L, -3);
   }
-  lua_getiuservalue(L, 1, UV_STACK);
+  lua_getiuservalue(L, 1, SLOT_STACK);
   lua_pushvalue(L, 2);
   lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
   return op_fail_at(L, op, UV_ECANCELED, "walk", NULL);
@@ -125,7 +126,7 @@ static int walk_descend (lua_State *L) {
       (w->max_depth >= 0 && depth >= w->max_depth))
     return depth == 0 ? walk_step(L) : 1;
   if (w->follow) {                       /* a link loop: list, not enter */
-    lua_getiuservalue(L, 1, UV_SEEN);
+    lua_getiuservalue(L, 1, SLOT_SEEN);
     push_id(L, w);
     if (lua_rawget(L, -2) != LUA_TNIL) { lua_settop(L, 2); return 1; }
     push_id(L, w);
@@ -207,7 +208,7 @@ static void push_children (lua_State *L, fs_op *op) {
     push_child(L, &d, depth);
     lua_rawseti(L, -2, ++n);
   }
-  lua_getiuservalue(L, 1, UV_STACK);               /* children stack */
+  lua_getiuservalue(L, 1, SLOT_STACK);               /* children stack */
   top = (lua_Integer)lua_rawlen(L, -1);
   for (i = n; i >= 1; i--) {
     lua_rawgeti(L, -2, i);
@@ -240,7 +241,7 @@ static int walk_step (lua_State *L) {
   lua_Integer n;
   lua_settop(L, 1);
   luaio_check_wait(L, "fs.walk");        /* a pending cancel: lose nothing */
-  lua_getiuservalue(L, 1, UV_STACK);
+  lua_getiuservalue(L, 1, SLOT_STACK);
   n = (lua_Integer)lua_rawlen(L, 2);
   if (n == 0) { lua_pushnil(L); return 1; }
   lua_rawgeti(L, 2, n);                            /* walker stack entry */
@@ -274,7 +275,7 @@ static void walk_opts (lua_State *L, walker *w) {
  * call gives the next entry {path=, name=, type=, depth= [, link=]
  * [, error=]} under dir, depth first; nil at the end. No I/O here. */
 static int fs_walk (lua_State *L) {
-  const char *dir = check_path(L, 1, "fs.walk");
+  const char *dir = PATH(1, "fs.walk");
   walker *w;
   walker opts = {0};
   walk_opts(L, &opts);
@@ -291,9 +292,9 @@ static int fs_walk (lua_State *L) {
   lua_pushinteger(L, 0);
   lua_setfield(L, -2, "depth");
   lua_rawseti(L, -2, 1);
-  lua_setiuservalue(L, -2, UV_STACK);
+  lua_setiuservalue(L, -2, SLOT_STACK);
   lua_newtable(L);
-  lua_setiuservalue(L, -2, UV_SEEN);
+  lua_setiuservalue(L, -2, SLOT_SEEN);
   lua_pushcfunction(L, walk_next);
   lua_insert(L, -2);                               /* dir next walker */
   return 2;

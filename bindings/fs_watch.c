@@ -75,7 +75,7 @@ static void watcher_unref (watcher *w) {
 }
 
 static void wdir_free_cb (uv_handle_t *h) {
-  wdir *d = (wdir *)h->data;
+  wdir *d = LUAIO_CONTAINER(h, wdir, h);
   watcher *w = d->w;
   free(d);
   watcher_unref(w);
@@ -151,7 +151,6 @@ static wreq *wreq_new (watcher *w, const char *rel) {
   if (r == NULL) return NULL;
   memcpy(r->rel, rel, n + 1);
   r->w = w;
-  r->req.data = r;
   w->refs++;
   return r;
 }
@@ -172,7 +171,7 @@ static void scan_done (watcher *w) {
 /* The folder has been listed: watch its subfolders and (for a folder
  * that is new) report its entries. */
 static void scan_cb (uv_fs_t *req) {
-  wreq *r = (wreq *)req->data;
+  wreq *r = LUAIO_CONTAINER(req, wreq, req);
   uv_dirent_t d;
   char *rel;
   if (req->result >= 0 && !r->w->closed)
@@ -206,7 +205,7 @@ static void start_scan (watcher *w, const char *rel, int report) {
  * folder: it was held back (events) and is reported only if such an
  * entry does exist. */
 static void probe_cb (uv_fs_t *req) {
-  wreq *r = (wreq *)req->data;
+  wreq *r = LUAIO_CONTAINER(req, wreq, req);
   watcher *w = r->w;
   int isdir = req->result >= 0 && S_ISDIR(req->statbuf.st_mode);
   if (!w->closed) {
@@ -235,7 +234,7 @@ static const char *base_name (const char *rel) {
 
 static void watch_cb (uv_fs_event_t *h, const char *name, int events,
                       int status) {
-  wdir *d = (wdir *)h->data;
+  wdir *d = LUAIO_CONTAINER(h, wdir, h);
   watcher *w = d->w;
   char *rel;
   if (status < 0 || w->closed) return;
@@ -264,7 +263,6 @@ static int watch_dir (watcher *w, const char *rel, int report) {
   memcpy(d->rel, rel, n + 1);
   d->w = w;
   uv_fs_event_init(w->loop, &d->h);
-  d->h.data = d;
   w->refs++;
   d->next = w->dirs;
   w->dirs = d;

@@ -208,7 +208,7 @@ static void job_copy (file_job *j) {
 }
 
 static void job_work_cb (uv_work_t *req) {
-  file_job *j = (file_job *)req->data;
+  file_job *j = LUAIO_CONTAINER(req, file_job, work);
   if (job_cancelled(j)) return;
   switch (j->kind) {
     case JOB_READ: job_read(j); break;
@@ -218,12 +218,12 @@ static void job_work_cb (uv_work_t *req) {
 }
 
 static void job_done_cb (uv_work_t *req, int status) {
-  file_job *j = (file_job *)req->data;
+  file_job *j = LUAIO_CONTAINER(req, file_job, work);
   if (!luaio_waiter_done(&j->w, status < 0 ? status : j->err)) job_free(j);
 }
 
 static void job_abort (luaio_waiter *w) {
-  file_job *j = (file_job *)((char *)w - offsetof(file_job, w));
+  file_job *j = LUAIO_CONTAINER(w, file_job, w);
   atomic_store(&j->cancelled, 1);
   uv_cancel((uv_req_t *)&j->work);      /* the callback comes later */
 }
@@ -280,7 +280,6 @@ static file_job *job_new (lua_State *L, int kind, const char *path,
 
 static int job_start (lua_State *L, file_job *j, const char *fname) {
   int rc;
-  j->work.data = j;
   luaio_waiter_init(&j->w, job_abort);
   j->w.must_finish = 1;
   rc = uv_queue_work(luaio_loop(luaio__host(L)), &j->work, job_work_cb,
@@ -294,7 +293,7 @@ static int job_start (lua_State *L, file_job *j, const char *fname) {
 
 /* fs.read(path [, {max_size=}]) -> the whole content */
 static int fs_read (lua_State *L) {
-  const char *path = check_path(L, 1, "fs.read");
+  const char *path = PATH(1, "fs.read");
   lua_Integer max = opt_limit(L, 2, "fs.read", "max_size",
                               DEFAULT_MAX_SIZE, 0);
   file_job *j;
@@ -343,7 +342,7 @@ static int tmp_names (file_job *j) {
 }
 
 static int write_common (lua_State *L, int flags, const char *fname) {
-  const char *path = check_path(L, 1, fname);
+  const char *path = PATH(1, fname);
   size_t len;
   const char *data = luaio__checkstring(L, 2, fname, &len);
   file_job *j;
@@ -352,9 +351,8 @@ static int write_common (lua_State *L, int flags, const char *fname) {
     luaio__checktype(L, 3, fname, LUA_TTABLE);
     lua_getfield(L, 3, "atomic");
     atomic = lua_toboolean(L, -1);
-    lua_getfield(L, 3, "mode");
-    mode = (int)luaL_optinteger(L, -1, 0644);
-    lua_pop(L, 2);
+    mode = (int)luaio__optfield_integer(L, 3, "mode", fname, 0644);
+    lua_pop(L, 1);
   }
   lua_settop(L, 2);                      /* data stays alive until copied */
   j = job_new(L, JOB_WRITE, path, fname);
@@ -386,8 +384,8 @@ static int fs_append (lua_State *L) {
 
 /* fs.copy(from, to): a regular file, with its mode. */
 static int fs_copy (lua_State *L) {
-  const char *from = check_path(L, 1, "fs.copy");
-  const char *to = check_path(L, 2, "fs.copy");
+  const char *from = PATH(1, "fs.copy");
+  const char *to = PATH(2, "fs.copy");
   file_job *j;
   lua_settop(L, 2);
   j = job_new(L, JOB_COPY, from, "fs.copy");

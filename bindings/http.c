@@ -138,7 +138,7 @@ static int should_retry (req *r) {
 }
 
 static void retry_due_cb (luaio_deadline *d) {
-  req *r = (req *)((char *)d - offsetof(req, d));
+  req *r = LUAIO_CONTAINER(d, req, d);
   http__list_del(&r->c->backoffs, r);
   r->backoff = 0;
   r->len = r->hlen = 0;
@@ -174,7 +174,7 @@ static int req_gc (lua_State *L) {
 }
 
 static void req_abort (luaio_waiter *w) {
-  req *r = (req *)w;
+  req *r = LUAIO_CONTAINER(w, req, w);
   http__req_remove(r);
   http__backoff_stop(r);
   luaio_waiter_done(w, UV_ECANCELED);

@@ -13,7 +13,9 @@
 #include "http_int.h"
 #include <unistd.h>
 
-static void sock_free_cb (uv_handle_t *h) { free(h->data); }
+static void sock_free_cb (uv_handle_t *h) {
+  free(LUAIO_CONTAINER(h, hsock, poll));
+}
 
 static void sock_close (hclient *c, hsock *s) {
   hsock **p;
@@ -26,7 +28,7 @@ static void sock_close (hclient *c, hsock *s) {
 static void check_done (hclient *c);
 
 static void poll_cb (uv_poll_t *p, int status, int events) {
-  hsock *s = (hsock *)p->data;
+  hsock *s = LUAIO_CONTAINER(p, hsock, poll);
   hclient *c = s->c;
   int flags = 0, running;
   if (status < 0) flags = CURL_CSELECT_ERR;
@@ -47,7 +49,6 @@ static hsock *sock_new (hclient *c, curl_socket_t fd) {
     free(s);
     return NULL;
   }
-  s->poll.data = s;
   s->fd = fd;
   s->c = c;
   s->next = c->socks;
@@ -85,7 +86,7 @@ int http__closesocket_cb (void *clientp, curl_socket_t fd) {
 }
 
 static void timeout_cb (uv_timer_t *t) {
-  hclient *c = (hclient *)t->data;
+  hclient *c = LUAIO_CONTAINER(t, hclient, timer);
   int running;
   curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
   check_done(c);
@@ -136,7 +137,7 @@ static void req_finish (req *r, CURLcode rc) {
  * the deadline re-arms itself for what is left. A stream paused because
  * its reader is slow is not idle. */
 static void idle_cb (luaio_deadline *d) {
-  req *r = (req *)((char *)d - offsetof(req, idle_d));
+  req *r = LUAIO_CONTAINER(d, req, idle_d);
   luaio_host *tm = r->c->h;
   uint64_t quiet = uv_now(luaio_loop(r->c->h)) - r->last_rx;
   if (r->paused || quiet < r->idle_ms) {
@@ -181,7 +182,7 @@ static void client_free (hclient *c) {
 }
 
 static void client_timer_closed (uv_handle_t *h) {
-  hclient *c = (hclient *)h->data;
+  hclient *c = LUAIO_CONTAINER(h, hclient, timer);
   c->timer_closed = 1;
   if (c->nreqs == 0) client_free(c);
 }
@@ -241,7 +242,6 @@ hclient *http__client_new (luaio_host *h, int cookies) {
                                     CURL_LOCK_DATA_COOKIE);
   }
   uv_timer_init(luaio_loop(h), &c->timer);
-  c->timer.data = c;
   curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
   curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
   curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);

@@ -7,21 +7,10 @@
  */
 #include "net.h"
 
-const char *luaio__net_cstring (lua_State *L, int arg, const char *fname,
-                                const char *what) {
-  size_t len;
-  const char *s = luaio__checkstring(L, arg, fname, &len);
-  if (memchr(s, '\0', len) != NULL) {
-    lua_pushfstring(L, "%s contains a NUL byte", what);
-    luaio__argerror(L, arg, fname, lua_tostring(L, -1));
-  }
-  return s;
-}
-
 void luaio__net_ip_addr (lua_State *L, int hi, int pi,
                          struct sockaddr_storage *ss, const char *fname,
                          const char *expected) {
-  const char *host = luaio__net_cstring(L, hi, fname, "host");
+  const char *host = luaio__checkcstring(L, hi, fname, "host");
   lua_Integer port = luaio__checkinteger(L, pi, fname);
   if (port < 0 || port > 65535)
     luaio__argerror(L, pi, fname, "port out of range");

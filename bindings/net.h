@@ -8,10 +8,6 @@
 
 #include "../host/stream.h"
 
-/* A string argument that C will read up to its first NUL (a host name,
- * address or path): one with a NUL inside is refused, not truncated. */
-const char *luaio__net_cstring(lua_State *L, int arg, const char *fname,
-                               const char *what);
 /* Parse the host (an IP address or "localhost") at hi and the port at
  * pi into ss; `expected` is the argument error for a bad host. */
 void luaio__net_ip_addr(lua_State *L, int hi, int pi,

@@ -37,7 +37,7 @@ static void connect_finish (connect_op *op, int status) {
 static void try_next (connect_op *op, int last);
 
 static void connect_cb (uv_connect_t *req, int status) {
-  connect_op *op = (connect_op *)req->data;
+  connect_op *op = LUAIO_CONTAINER(req, connect_op, creq);
   op->step_active = 0;
   if (status == 0 && !op->stopping) { connect_finish(op, 0); return; }
   if (op->s) { luaio__stream_close(op->s); op->s = NULL; }
@@ -52,7 +52,6 @@ static void try_next (connect_op *op, int last) {
     op->cur = ai->ai_next;
     op->s = luaio__stream_new(op->host, UV_TCP);
     if (op->s == NULL) { connect_finish(op, UV_ENOMEM); return; }
-    op->creq.data = op;
     rc = uv_tcp_connect(&op->creq, &op->s->u.tcp, ai->ai_addr, connect_cb);
     if (rc == 0) { op->step_active = 1; return; }
     luaio__stream_close(op->s);
@@ -63,7 +62,7 @@ static void try_next (connect_op *op, int last) {
 }
 
 static void gai_cb (uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
-  connect_op *op = (connect_op *)req->data;
+  connect_op *op = LUAIO_CONTAINER(req, connect_op, gai);
   op->step_active = 0;
   op->res = res;
   if (op->stopping) { connect_finish(op, op->stopping); return; }
@@ -85,11 +84,11 @@ static void connect_stop (connect_op *op, int why) {
 }
 
 static void connect_abort (luaio_waiter *w) {
-  connect_stop((connect_op *)w, UV_ECANCELED);
+  connect_stop(LUAIO_CONTAINER(w, connect_op, w), UV_ECANCELED);
 }
 
 static void connect_due_cb (luaio_deadline *d) {
-  connect_op *op = (connect_op *)((char *)d - offsetof(connect_op, d));
+  connect_op *op = LUAIO_CONTAINER(d, connect_op, d);
   op->armed = 0;
   connect_stop(op, UV_ETIMEDOUT);
 }
@@ -119,14 +118,11 @@ static int connect_k (lua_State *L, int status, lua_KContext ctx) {
 
 /* The timeout of the options table at arg, in ms (30 s if absent). */
 static lua_Integer opt_timeout (lua_State *L, int arg, const char *fname) {
-  lua_Integer ms = 30000;
-  if (!lua_isnoneornil(L, arg)) {
-    luaio__checktype(L, arg, fname, LUA_TTABLE);
-    lua_getfield(L, arg, "timeout");
-    if (!lua_isnil(L, -1)) ms = luaio_check_seconds(L, lua_gettop(L), fname);
-    lua_pop(L, 1);
-  }
-  return ms;
+  lua_Integer ms;
+  if (lua_isnoneornil(L, arg)) return 30000;
+  luaio__checktype(L, arg, fname, LUA_TTABLE);
+  ms = luaio__optfield_seconds(L, arg, "timeout", fname);
+  return ms < 0 ? 30000 : ms;
 }
 
 /* A new op; raises out of memory (nothing is started yet). */
@@ -149,7 +145,7 @@ static int connect_wait (lua_State *L, connect_op *op, lua_Integer ms) {
 
 /* net.connect(host, port [, {timeout=}]) -> stream */
 static int net_connect (lua_State *L) {
-  const char *host = luaio__net_cstring(L, 1, "net.connect", "host");
+  const char *host = luaio__checkcstring(L, 1, "net.connect", "host");
   lua_Integer port = luaio__checkinteger(L, 2, "net.connect"), ms;
   struct addrinfo hints;
   connect_op *op;
@@ -166,7 +162,6 @@ static int net_connect (lua_State *L) {
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   snprintf(service, sizeof service, "%d", (int)port);
-  op->gai.data = op;
   rc = uv_getaddrinfo(luaio_loop(op->host), &op->gai, gai_cb, host, service, &hints);
   if (rc < 0) {
     free(op);
@@ -177,7 +172,7 @@ static int net_connect (lua_State *L) {
 
 /* net.connect_unix(path [, {timeout=}]) -> stream over a Unix socket */
 static int net_connect_unix (lua_State *L) {
-  const char *path = luaio__net_cstring(L, 1, "net.connect_unix", "path");
+  const char *path = luaio__checkcstring(L, 1, "net.connect_unix", "path");
   lua_Integer ms = opt_timeout(L, 2, "net.connect_unix");
   connect_op *op;
   luaio_check_wait(L, "net.connect_unix");
@@ -186,8 +181,10 @@ static int net_connect_unix (lua_State *L) {
   luaio__stream_push(L, NULL);                     /* the result, at 3 */
   op = connect_op_new(L, "net.connect_unix");
   op->s = luaio__stream_new(op->host, UV_NAMED_PIPE);
-  if (op->s == NULL) { free(op); return luaL_error(L, "out of memory"); }
-  op->creq.data = op;
+  if (op->s == NULL) {
+    free(op);
+    return luaL_error(L, "net.connect_unix: out of memory");
+  }
   uv_pipe_connect(&op->creq, &op->s->u.pipe, path, connect_cb);
   return connect_wait(L, op, ms);
 }

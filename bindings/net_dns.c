@@ -13,7 +13,7 @@ typedef struct resolve_op {
 
 static void resolve_cb (uv_getaddrinfo_t *req, int status,
                         struct addrinfo *res) {
-  resolve_op *op = (resolve_op *)req->data;
+  resolve_op *op = LUAIO_CONTAINER(req, resolve_op, req);
   op->res = res;
   if (!luaio_waiter_done(&op->w, status)) {
     if (res) uv_freeaddrinfo(res);
@@ -22,7 +22,7 @@ static void resolve_cb (uv_getaddrinfo_t *req, int status,
 }
 
 static void resolve_abort (luaio_waiter *w) {
-  resolve_op *op = (resolve_op *)((char *)w - offsetof(resolve_op, w));
+  resolve_op *op = LUAIO_CONTAINER(w, resolve_op, w);
   uv_cancel((uv_req_t *)&op->req);                 /* callback comes later */
 }
 
@@ -48,7 +48,7 @@ static int resolve_k (lua_State *L, int status, lua_KContext ctx) {
 
 /* net.resolve(host) -> list of IP addresses */
 static int net_resolve (lua_State *L) {
-  const char *host = luaio__net_cstring(L, 1, "net.resolve", "host");
+  const char *host = luaio__checkcstring(L, 1, "net.resolve", "host");
   struct addrinfo hints;
   resolve_op *op;
   int rc;
@@ -58,7 +58,6 @@ static int net_resolve (lua_State *L) {
   luaio_waiter_init(&op->w, resolve_abort);
   memset(&hints, 0, sizeof hints);
   hints.ai_socktype = SOCK_STREAM;
-  op->req.data = op;
   rc = uv_getaddrinfo(luaio_loop(luaio__host(L)), &op->req, resolve_cb, host, NULL,
                       &hints);
   if (rc < 0) {

@@ -47,13 +47,13 @@ static void listener_unref (listener *l) {
 }
 
 static void server_free_cb (uv_handle_t *h) {
-  listener_unref((listener *)h);
+  listener_unref(LUAIO_CONTAINER(h, listener, u));
 }
 
 static void reject (listener *l);
 
 static void spare_closed_cb (uv_handle_t *h) {
-  listener *l = (listener *)((char *)h - offsetof(listener, spare));
+  listener *l = LUAIO_CONTAINER(h, listener, spare);
   l->rejecting = 0;
   if (l->waiting && !uv_is_closing(&l->u.h)) {
     l->waiting = 0;
@@ -88,7 +88,7 @@ static void server_release (lua_State *L, server *srv) {
  * connections and close its stream (even if the task failed, was
  * cancelled or never started). */
 static void conn_done (luaio_waiter *w, int status) {
-  conn_watch *cw = (conn_watch *)w->data;
+  conn_watch *cw = LUAIO_CONTAINER(w, conn_watch, w);
   server *srv = cw->srv;
   lua_State *L = luaio_state(srv->host);
   (void)status;
@@ -136,6 +136,8 @@ static int conn_main (lua_State *L) {
   return conn_flush_k(L, LUA_OK, 0);
 }
 
+/* The listener's data is its server, which holds the listener by
+ * pointer (not as a member), so LUAIO_CONTAINER cannot find it. */
 static void on_connection (uv_stream_t *listener, int status) {
   server *srv = (server *)listener->data;
   lua_State *L = luaio_state(srv->host);
@@ -152,7 +154,7 @@ static void on_connection (uv_stream_t *listener, int status) {
   lua_pushcfunction(L, conn_main);
   lua_getiuservalue(L, -3, 1);
   lua_pushvalue(L, -3);                  /* srv_ud st main handler st */
-  t = luaio__spawn(L, 2);                          /* srv_ud st task */
+  t = luaio__spawn(L, 2, "net.serve");             /* srv_ud st task */
   lua_getiuservalue(L, -3, 2);                     /* srv_ud st task conns */
   lua_pushvalue(L, -2);
   cw = lua_newuserdatauv(L, sizeof *cw, 1);        /* ... conns task cw */
@@ -244,14 +246,9 @@ static int server_index (lua_State *L) {
   return 0;
 }
 
-static lua_Integer opt_backlog (lua_State *L, int idx) {
-  lua_Integer backlog = 511;
-  if (lua_istable(L, idx)) {
-    lua_getfield(L, idx, "backlog");
-    backlog = luaL_optinteger(L, -1, 511);
-    lua_pop(L, 1);
-  }
-  return backlog;
+static lua_Integer opt_backlog (lua_State *L, int idx, const char *fname) {
+  if (!lua_istable(L, idx)) return 511;
+  return luaio__optfield_integer(L, idx, "backlog", fname, 511);
 }
 
 /* Push a Server, closed until it listens, that will run handler (at
@@ -305,7 +302,7 @@ static int server_start (lua_State *L, server *srv, listener *l,
  * an IP address ("127.0.0.1", "::1", "0.0.0.0") or "localhost"; port 0
  * picks a free one (srv.port). */
 static int net_serve (lua_State *L) {
-  const char *host = luaio__net_cstring(L, 1, "net.serve", "host");
+  const char *host = luaio__checkcstring(L, 1, "net.serve", "host");
   lua_Integer port = luaio__checkinteger(L, 2, "net.serve"), backlog;
   struct sockaddr_storage ss;
   const char *where;
@@ -315,7 +312,7 @@ static int net_serve (lua_State *L) {
   luaio__net_ip_addr(L, 1, 2, &ss, "net.serve",
                      "IP address or 'localhost' expected");
   if (strcmp(host, "localhost") == 0) host = "127.0.0.1";
-  backlog = opt_backlog(L, 4);
+  backlog = opt_backlog(L, 4, "net.serve");
   where = lua_pushfstring(L, "%s:%d", host, (int)port);
   srv = server_new(L, 3, 0);
   if ((l = listener_new()) == NULL) {
@@ -330,12 +327,12 @@ static int net_serve (lua_State *L) {
 /* net.serve_unix(path, handler [, {backlog=}]) -> server on a Unix
  * socket (an existing socket file is an EADDRINUSE error). */
 static int net_serve_unix (lua_State *L) {
-  const char *path = luaio__net_cstring(L, 1, "net.serve_unix", "path");
+  const char *path = luaio__checkcstring(L, 1, "net.serve_unix", "path");
   lua_Integer backlog;
   server *srv;
   listener *l;
   luaio__checktype(L, 2, "net.serve_unix", LUA_TFUNCTION);
-  backlog = opt_backlog(L, 3);
+  backlog = opt_backlog(L, 3, "net.serve_unix");
   srv = server_new(L, 2, 1);
   if ((l = listener_new()) == NULL) {
     server_release(L, srv);

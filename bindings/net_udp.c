@@ -30,7 +30,7 @@ typedef struct udp_ud {
 } udp_ud;
 
 static void udp_free_cb (uv_handle_t *h) {
-  udp *u = (udp *)h->data;
+  udp *u = LUAIO_CONTAINER(h, udp, h);
   dgram *d;
   while ((d = u->head) != NULL) {
     u->head = d->next;
@@ -50,7 +50,7 @@ static udp *check_udp (lua_State *L, const char *fname) {
 /* One receive buffer per socket: libuv hands each datagram to
  * udp_recv_cb before it reads the next. */
 static void udp_alloc_cb (uv_handle_t *h, size_t hint, uv_buf_t *b) {
-  udp *u = (udp *)h->data;
+  udp *u = LUAIO_CONTAINER(h, udp, h);
   (void)hint;
   if (u->rbuf == NULL) u->rbuf = malloc(LUAIO_STREAM_CHUNK);
   b->base = u->rbuf;
@@ -74,7 +74,7 @@ static int udp_queue (udp *u, const char *data, size_t len,
 
 static void udp_recv_cb (uv_udp_t *h, ssize_t n, const uv_buf_t *b,
                          const struct sockaddr *from, unsigned flags) {
-  udp *u = (udp *)h->data;
+  udp *u = LUAIO_CONTAINER(h, udp, h);
   (void)flags;
   if (n == 0 && from == NULL) return;              /* nothing more now */
   if (n < 0) u->err = (int)n;
@@ -186,7 +186,6 @@ static int net_udp (lua_State *L) {
   x->u = calloc(1, sizeof *x->u);
   if (x->u == NULL) return luaL_error(L, "net.udp: out of memory");
   uv_udp_init(luaio_loop(luaio__host(L)), &x->u->h);
-  x->u->h.data = x->u;
   luaL_setmetatable(L, "luaio.Udp");
   return 1;
 }

@@ -103,7 +103,7 @@ static void plain_lines (pboard *bd, uint64_t now) {
 }
 
 static void tick_cb (uv_timer_t *t) {
-  pboard *bd = (pboard *)t->data;
+  pboard *bd = LUAIO_CONTAINER(t, pboard, timer);
   uint64_t now = uv_hrtime();
   if (!board_writable(bd)) return;
   if (!bd->tty) plain_lines(bd, now);
@@ -113,7 +113,9 @@ static void tick_cb (uv_timer_t *t) {
 
 /* ---- boards ------------------------------------------------------------ */
 
-static void board_free_cb (uv_handle_t *h) { free(h->data); }
+static void board_free_cb (uv_handle_t *h) {
+  free(LUAIO_CONTAINER(h, pboard, timer));
+}
 
 /* Push the registry's table of boards. [-0, +1] */
 static void push_boards (lua_State *L) {
@@ -138,7 +140,6 @@ static pboard *get_board (lua_State *L, FILE *f) {
     bd->f = f;
     bd->tty = isatty(fileno(f));
     uv_timer_init(luaio_loop(luaio__host(L)), &bd->timer);
-    bd->timer.data = bd;
     uv_timer_start(&bd->timer, tick_cb, TICK_MS, TICK_MS);
     uv_unref((uv_handle_t *)&bd->timer);
     lua_pushlightuserdata(L, bd);

@@ -158,7 +158,7 @@ static void limiter_pump (limiter *r) {
 }
 
 static void limiter_due_cb (luaio_deadline *d) {
-  limiter *r = (limiter *)((char *)d - offsetof(limiter, d));
+  limiter *r = LUAIO_CONTAINER(d, limiter, d);
   r->armed = 0;
   limiter_pump(r);
 }

@@ -214,7 +214,7 @@ static void stop_all (select_op *op) {
 /* A queue woke case w (and reserved for it, unless status is UV_EOF):
  * it wins; no other case can be woken after this. */
 static void case_notify (luaio_waiter *w, int status) {
-  sel_case *sc = (sel_case *)w->data;
+  sel_case *sc = LUAIO_CONTAINER(w, sel_case, w);
   select_op *op = sc->op;
   op->fired = (int)(sc - op->cases);
   op->fired_status = status;
@@ -223,14 +223,14 @@ static void case_notify (luaio_waiter *w, int status) {
 }
 
 static void select_due_cb (luaio_deadline *d) {
-  select_op *op = (select_op *)((char *)d - offsetof(select_op, d));
+  select_op *op = LUAIO_CONTAINER(d, select_op, d);
   op->armed = 0;
   stop_all(op);
   luaio_waiter_done(&op->w, UV_ETIMEDOUT);
 }
 
 static void select_abort (luaio_waiter *w) {
-  select_op *op = (select_op *)w;
+  select_op *op = LUAIO_CONTAINER(w, select_op, w);
   stop_all(op);
   luaio_waiter_done(w, UV_ECANCELED);
 }

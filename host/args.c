@@ -117,3 +117,48 @@ int luaio__optfield_enum (lua_State *L, int opts, const char *name,
     }
   return luaio__argerror(L, opts, fname, push_choices(L, name, names));
 }
+
+/* The choice at arg (a string from names, NULL-terminated): its
+ * position, def when arg is nil or absent; else "bad argument #arg to
+ * 'fname' (what must be 'a', 'b' or 'c')". */
+int luaio__optenum (lua_State *L, int arg, const char *fname,
+                    const char *what, const char *const names[], int def) {
+  const char *v;
+  int i;
+  if (lua_isnoneornil(L, arg)) return def;
+  v = lua_tostring(L, arg);
+  for (i = 0; v && names[i]; i++)
+    if (strcmp(v, names[i]) == 0) return i;
+  return luaio__argerror(L, arg, fname, push_choices(L, what, names));
+}
+
+lua_Integer luaio__optfield_integer (lua_State *L, int opts,
+                                     const char *name, const char *fname,
+                                     lua_Integer def) {
+  lua_Integer v = def;
+  int ok = 1;
+  if (lua_getfield(L, opts, name) != LUA_TNIL)
+    v = lua_tointegerx(L, -1, &ok);
+  if (!ok) {
+    lua_pushfstring(L, "%s must be an integer", name);
+    luaio__argerror(L, opts, fname, lua_tostring(L, -1));
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+lua_Integer luaio__optfield_seconds (lua_State *L, int opts,
+                                     const char *name, const char *fname) {
+  lua_Integer ms = -1;
+  if (lua_getfield(L, opts, name) != LUA_TNIL) {
+    int isnum;
+    lua_Number s = lua_tonumberx(L, -1, &isnum);
+    if (!isnum || !(s >= 0)) {
+      lua_pushfstring(L, "%s must be a number of seconds >= 0", name);
+      luaio__argerror(L, opts, fname, lua_tostring(L, -1));
+    }
+    ms = luaio_check_seconds(L, lua_gettop(L), fname);
+  }
+  lua_pop(L, 1);
+  return ms;
+}

@@ -58,7 +58,9 @@ void luaio__deadline_stop(luaio_host *h, luaio_deadline *d);
 
 /* ---- tasks (sched.c, task.c) ------------------------------------------- */
 
-luaio_task *luaio__spawn(lua_State *L, int nargs); /* [-(nargs+1), +1] */
+/* Spawn the function below nargs arguments as a task; fname names the
+ * caller in errors. [-(nargs+1), +1] */
+luaio_task *luaio__spawn(lua_State *L, int nargs, const char *fname);
 /* The task L runs, or NULL (the main thread, a plain coroutine). */
 luaio_task *luaio__current(lua_State *L);
 luaio_task *luaio__check_task(lua_State *L, int idx);
@@ -172,6 +174,20 @@ void luaio__checktype(lua_State *L, int arg, const char *fname, int type);
 int luaio__optfield_enum(lua_State *L, int opts, const char *name,
                          const char *fname, const char *const names[],
                          int def);
+/* The same for the argument at arg: "bad argument #2 to 'file:seek'
+ * (whence must be 'set', 'cur' or 'end')". */
+int luaio__optenum(lua_State *L, int arg, const char *fname,
+                   const char *what, const char *const names[], int def);
+/* An integer in field name of the options table at (absolute) index
+ * opts, def when nil; else "bad argument #opts to 'fname' (name must be
+ * an integer)". */
+lua_Integer luaio__optfield_integer(lua_State *L, int opts, const char *name,
+                                    const char *fname, lua_Integer def);
+/* A duration in field name of the options table at (absolute) index
+ * opts, in ms as luaio_check_seconds gives it (-1 when nil); else "bad
+ * argument #opts to 'fname' (name must be a number of seconds >= 0)". */
+lua_Integer luaio__optfield_seconds(lua_State *L, int opts, const char *name,
+                                    const char *fname);
 
 /* ---- classes (class.c) ------------------------------------------------- */
 

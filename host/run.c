@@ -32,7 +32,7 @@ int luaio__run_task (lua_State *L, int nargs, const char *fname) {
   if (h->running || luaio__current(L))
     return luaL_error(L, "%s: the loop is already running (use "
                       "aio.spawn or call the function directly)", fname);
-  t = luaio__spawn(L, nargs);                      /* task */
+  t = luaio__spawn(L, nargs, fname);               /* task */
   t->pinned = 1;
   status = luaio_run_until(h, t);
   (void)luaio_stop(h);
@@ -52,7 +52,7 @@ int luaio__run_task (lua_State *L, int nargs, const char *fname) {
 /* ---- the C task API ------------------------------------------------- */
 
 luaio_task *luaio_spawn (lua_State *L, int nargs) {
-  luaio_task *t = luaio__spawn(L, nargs);
+  luaio_task *t = luaio__spawn(L, nargs, "luaio_spawn");
   t->pinned = 1;
   lua_pop(L, 1);
   return t;

@@ -168,7 +168,7 @@ static int task_body (lua_State *L) {
 
 /* ---- spawning ------------------------------------------------------ */
 
-luaio_task *luaio__spawn (lua_State *L, int nargs) {
+luaio_task *luaio__spawn (lua_State *L, int nargs, const char *fname) {
   luaio_host *h = luaio__host(L);
   luaio_task *t;
   lua_State *co;
@@ -179,7 +179,7 @@ luaio_task *luaio__spawn (lua_State *L, int nargs) {
   lua_setmetatable(L, -2);
   co = lua_newthread(L);                           /* fn args ud co */
   if (!lua_checkstack(co, nargs + 2))
-    luaL_error(L, "too many arguments to spawn (%d)", nargs);
+    luaL_error(L, "%s: too many arguments (%d)", fname, nargs);
   lua_setiuservalue(L, -2, LUAIO_TASK_CO);                 /* fn args ud */
   lua_rotate(L, -(nargs + 2), 1);                  /* ud fn args */
   lua_pushcfunction(co, task_body);
