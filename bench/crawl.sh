@@ -54,7 +54,7 @@ run() {
   line=$(cd "$TMP" && /usr/bin/time -f "TIME %U %S %M" timeout 600 "$@" 2>&1)
   local wall cpu rss pages
   wall=$(sed -n 's/.*wall_s=\([0-9.]*\).*/\1/p' <<<"$line" | tail -1)
-  pages=$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$out" 2>/dev/null | sort -u | wc -l)
+  pages=$(sed -n 's/.*"url": *"\([^"]*\)".*/\1/p' "$out" 2>/dev/null | sort -u | wc -l)
   cpu=$(awk '/^TIME/ {print $2 + $3}' <<<"$line")
   rss=$(awk '/^TIME/ {printf "%.0f", $4 / 1024}' <<<"$line")
   if [ -z "$wall" ] || [ "$pages" -lt "$PAGES" ]; then
