@@ -1,0 +1,162 @@
+local aio = require "luaio"
+local redis = require "luaio.redis"
+local server = require "spec.helpers.redis"
+
+local function argfails(pattern, fn, ...)
+  local ok, e = pcall(fn, ...)
+  assert.is_false(ok, "no error")
+  assert.matches(pattern, tostring(e))
+end
+
+describe("luaio.redis primitives", function()
+  local srv, r
+  setup(function() srv = server.start() end)
+  teardown(function() srv:stop() end)
+  before_each(function()
+    r = redis.connect(srv.url)
+    r:call("FLUSHALL")
+  end)
+  after_each(function()
+    r:close()
+    r = nil
+    collectgarbage()
+    assert.are.equal(1, #aio.tasks(), "tasks left running")
+  end)
+
+  describe("redis.queue", function()
+    it("puts, gets in order, joins and closes like aio.queue", function()
+      local q = redis.queue(r, "jobs")
+      for i = 1, 5 do q:put("job" .. i) end
+      assert.are.equal(5, q:size())
+      local got = {}
+      local workers = {}
+      for w = 1, 2 do
+        workers[w] = aio.spawn(function()
+          local c <close> = redis.connect(srv.url)
+          local wq = redis.queue(c, "jobs", {poll = 0.1})
+          while true do
+            local item = wq:get()
+            if item == nil then return end
+            got[#got + 1] = item
+            wq:task_done()
+          end
+        end)
+      end
+      q:join()
+      assert.are.equal(5, #got)
+      table.sort(got)
+      assert.are.same({"job1", "job2", "job3", "job4", "job5"}, got)
+      q:close()
+      assert.is_true(q:closed())
+      for w = 1, 2 do workers[w]:await() end
+      local ok, e = pcall(q.put, q, "late")
+      assert.is_false(ok)
+      assert.is_true(aio.is_error(e, "closed"))
+      assert.are.same({nil, "closed"}, {q:get()})
+      q:destroy()
+      assert.are.equal(0, r:call("EXISTS", "jobs:closed"))
+    end)
+
+    it("re-delivers an item whose worker died after its visibility "
+       .. "timeout (at least once)", function()
+      local q = redis.queue(r, "rq", {visibility = 0.3, poll = 0.1})
+      q:put("a\0binary")
+      local dead = aio.spawn(function()
+        local c <close> = redis.connect(srv.url)
+        local wq = redis.queue(c, "rq", {visibility = 0.3, poll = 0.1})
+        wq:get()
+        aio.sleep(60)                        -- "dies" holding the item
+      end)
+      aio.sleep(0.1)
+      dead:cancel()
+      pcall(dead.await, dead)
+      local t0 = aio.now()
+      local item, receipt = q:get()
+      assert.are.equal("a\0binary", item)
+      assert.is_true(aio.now() - t0 >= 0.1)
+      assert.is_true(q:task_done(receipt))
+      assert.is_false(q:task_done(receipt))   -- already done
+      q:join()
+    end)
+
+    it("rejects bad input", function()
+      argfails("#1 to 'redis.queue' %(redis connection expected",
+               redis.queue, {}, "x")
+      argfails("#2 to 'redis.queue' %(string expected", redis.queue, r, 1)
+      argfails("#3 to 'redis.queue' %(table expected", redis.queue, r,
+               "x", 1)
+      argfails("visibility must be", redis.queue, r, "x",
+               {visibility = 0})
+      local q = redis.queue(r, "x")
+      argfails("#2 to 'q:put' %(string expected", q.put, q, {})
+      argfails("#2 to 'q:task_done' %(string expected", q.task_done, q, 1)
+      argfails("called more times than get", q.task_done, q)
+    end)
+  end)
+
+  describe("redis.set", function()
+    it("adds, tells whether new, and shares across connections", function()
+      local s = redis.set(r, "seen")
+      assert.is_true(s:add("https://a.example/"))
+      assert.is_false(s:add("https://a.example/"))
+      local c <close> = redis.connect(srv.url)
+      local s2 = redis.set(c, "seen")
+      assert.is_true(s2:has("https://a.example/"))
+      assert.is_false(s2:has("b"))
+      assert.is_true(s2:add(42))
+      assert.are.equal(2, s:size())
+      assert.is_true(s:remove(42))
+      assert.is_false(s:remove(42))
+    end)
+
+    it("rejects bad input", function()
+      argfails("#1 to 'redis.set' %(redis connection expected",
+               redis.set, nil, "x")
+      argfails("#2 to 'redis.set' %(string expected", redis.set, r)
+      local s = redis.set(r, "x")
+      argfails("#2 to 's:add' %(string or number expected", s.add, s, {})
+      argfails("#2 to 's:has' %(string or number expected", s.has, s)
+    end)
+  end)
+
+  describe("redis.rate_limiter", function()
+    it("lets no window of per hold more than n, across connections",
+       function()
+      local times = {}
+      local tasks = {}
+      for w = 1, 3 do
+        tasks[w] = aio.spawn(function()
+          local c <close> = redis.connect(srv.url)
+          local lim = redis.rate_limiter(c, "host:a", 3, 0.2)
+          for _ = 1, 4 do
+            lim:acquire()
+            times[#times + 1] = aio.now()
+          end
+        end)
+      end
+      for w = 1, 3 do tasks[w]:await() end
+      table.sort(times)
+      assert.are.equal(12, #times)
+      -- the 4th after any acquisition is at least per later (2 ms of
+      -- slack for the client's clock against the server's)
+      for i = 4, #times do
+        assert.is_true(times[i] - times[i - 3] >= 0.198,
+                       ("window %d: %.4f"):format(i, times[i] - times[i - 3]))
+      end
+      local lim = redis.rate_limiter(r, "host:b", 1, 10)
+      assert.is_true(lim:try_acquire())
+      assert.is_false(lim:try_acquire())
+    end)
+
+    it("rejects bad input", function()
+      argfails("#1 to 'redis.rate_limiter' %(redis connection expected",
+               redis.rate_limiter, 1, "k", 1, 1)
+      argfails("#2 to 'redis.rate_limiter' %(string expected",
+               redis.rate_limiter, r, nil, 1, 1)
+      argfails("n must be", redis.rate_limiter, r, "k", 0, 1)
+      argfails("n must be", redis.rate_limiter, r, "k", 1.5, 1)
+      argfails("per must be", redis.rate_limiter, r, "k", 1, 0)
+      argfails("per must be", redis.rate_limiter, r, "k", 1, math.huge)
+    end)
+  end)
+end)
