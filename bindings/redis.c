@@ -187,6 +187,22 @@ static void register_connection (lua_State *L) {
   lua_remove(L, -2);                             /* methods */
 }
 
+/* The Lua part's classes (queue, set, limiter) in the registry by their
+ * __name, as luaio__class registers the C ones. [-0, +0]: kit on top */
+static void register_lua_classes (lua_State *L) {
+  int i, n;
+  lua_getfield(L, -1, "classes");
+  n = (int)luaL_len(L, -1);
+  for (i = 1; i <= n; i++) {
+    lua_rawgeti(L, -1, i);
+    lua_getfield(L, -1, "__name");
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
 /* The Lua part, from the preload table (not through a require a script
  * may have replaced): called with the module and the methods table, it
  * adds connect (on redis_open, given as third argument), eval, queue, set and rate_limiter. */
@@ -204,6 +220,7 @@ static void load_kit (lua_State *L, int mod, int methods) {
   lua_pushvalue(L, methods);
   lua_pushcfunction(L, redis_open);
   lua_call(L, 3, 0);
+  register_lua_classes(L);
   lua_pop(L, 1);
 }
 

@@ -119,7 +119,7 @@ redis.call('DECR', KEYS[3])
 return 1
 ]]
 
-local Queue = {}
+local Queue = {__name = "luaio.RedisQueue"}
 Queue.__index = Queue
 
 local function closed_error()
@@ -133,7 +133,7 @@ function Queue:put(item)
   if n < 0 then closed_error() end
 end
 
-function Queue:reap()
+local function reap(self)
   return self.r:eval(REAP, {self.k.items, self.k.processing, self.k.leases},
                      {self.visibility})
 end
@@ -142,7 +142,7 @@ end
 function Queue:get()
   local r, k = self.r, self.k
   while true do
-    self:reap()
+    reap(self)
     local env = r:call("BLMOVE", k.items, k.processing, "RIGHT", "LEFT",
                        self.poll)
     if env then
@@ -221,7 +221,7 @@ end
 
 -- ---- redis.set ------------------------------------------------------------
 
-local Set = {}
+local Set = {__name = "luaio.RedisSet"}
 Set.__index = Set
 
 local function member(fname, v)
@@ -268,7 +268,7 @@ local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return math.max(1, tonumber(first[2]) + per - now)
 ]]
 
-local Limiter = {}
+local Limiter = {__name = "luaio.RedisRateLimiter"}
 Limiter.__index = Limiter
 
 function Limiter:try_acquire()
@@ -297,6 +297,9 @@ local function rate_limiter(r, key, n, per)
 end
 
 -- ---- installing -----------------------------------------------------------
+
+-- The classes, which luaio.redis registers by name as C classes are.
+M.classes = {Queue, Set, Limiter}
 
 function M.install(redis, methods, open)
   methods.eval = eval

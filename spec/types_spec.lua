@@ -10,13 +10,14 @@ local net = require "luaio.net"
 
 local STUBS = "lua/types"
 local MODULES = {"luaio", "luaio.fs", "luaio.http", "luaio.json", "luaio.net",
-                 "luaio.url", "luaio.progress"}
+                 "luaio.url", "luaio.progress", "luaio.redis"}
 local IS_MODULE = {}
 for _, m in ipairs(MODULES) do IS_MODULE[m] = true end
 -- Preloaded modules that are not annotated: parts of luaio (flow, sync),
 -- the http.download implementation and the busted glue.
 local INTERNAL = {["luaio.flow"] = true, ["luaio.sync"] = true,
-                  ["luaio.download"] = true, ["luaio.test"] = true,
+                  ["luaio.download"] = true, ["luaio.redis_kit"] = true,
+                  ["luaio.test"] = true,
                   ["luaio.torture"] = true, ["luaio.torture_c"] = true}
 
 -- How README.md names things: module prefixes, and per "## API" section
@@ -26,7 +27,7 @@ local INTERNAL = {["luaio.flow"] = true, ["luaio.sync"] = true,
 -- `:` or `.`.
 local PREFIX = {aio = "luaio", fs = "luaio.fs", http = "luaio.http",
                 json = "luaio.json", net = "luaio.net", url = "luaio.url",
-                progress = "luaio.progress"}
+                progress = "luaio.progress", redis = "luaio.redis"}
 local SECTIONS = {
   ["luaio"] = {receivers = {t = "luaio.Task"}},
   ["combinators"] = {receivers = {g = "luaio.Group"}},
@@ -43,6 +44,10 @@ local SECTIONS = {
   ["luaio.json"] = {},
   ["luaio.url"] = {},
   ["luaio.progress"] = {receivers = {bar = "luaio.ProgressBar"}},
+  ["luaio.redis"] = {
+    receivers = {r = "luaio.RedisConnection", sub = "luaio.RedisSubscription",
+                 q = "luaio.RedisQueue", s = "luaio.RedisSet",
+                 lim = "luaio.RedisRateLimiter"}},
   ["luaio.net"] = {
     receivers = {server = "luaio.Server"},
     leadins = {{"a UDP socket:", "luaio.Udp"},
@@ -308,6 +313,15 @@ local function make_objects(dir)
   closers[#closers + 1] = add(net.connect("127.0.0.1", server.port,
                                           {timeout = 10}))
   closers[#closers + 1] = add(net.udp())
+  local redis = require "luaio.redis"
+  local rsrv = require("spec.helpers.redis").start()
+  local rc = add(redis.connect(rsrv.url))
+  closers[#closers + 1] = add(rc:subscribe("types"))
+  add(redis.queue(rc, "q"))
+  add(redis.set(rc, "s"))
+  add(redis.rate_limiter(rc, "l", 1, 1))
+  closers[#closers + 1] = rc
+  closers[#closers + 1] = {close = function() rsrv:stop() end}
   closers[#closers + 1] = {close = function()   -- last: waits for handlers
     server:close({wait = true})
   end}
