@@ -79,7 +79,7 @@ static const char *parse_url (rd_client *cl, const char *url) {
   return parse_db(cl, slash);
 }
 
-/* ---- options --------------------------------------------------------------- */
+/* ---- options ----------------------------------------------------------- */
 
 static void parse_options (lua_State *L, rd_client *cl, const char *fname) {
   if (lua_isnoneornil(L, 2)) return;
@@ -98,7 +98,7 @@ static void parse_options (lua_State *L, rd_client *cl, const char *fname) {
   lua_pop(L, 2);
 }
 
-/* ---- the Connection ------------------------------------------------------- */
+/* ---- the Connection ---------------------------------------------------- */
 
 static void free_strings (rd_client *cl) {
   free(cl->url); free(cl->host); free(cl->password); free(cl->user);
@@ -205,7 +205,8 @@ static void register_lua_classes (lua_State *L) {
 
 /* The Lua part, from the preload table (not through a require a script
  * may have replaced): called with the module and the methods table, it
- * adds connect (on redis_open, given as third argument), eval, queue, set and rate_limiter. */
+ * adds connect (on redis_open, given as third argument), eval, queue,
+ * set and rate_limiter. */
 static void load_kit (lua_State *L, int mod, int methods) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   if (lua_getfield(L, -1, "luaio.redis_kit") != LUA_TFUNCTION)

@@ -170,7 +170,7 @@ static int call_k (lua_State *L, int status, lua_KContext ctx) {
   return 1;
 }
 
-/* ---- r:call --------------------------------------------------------------- */
+/* ---- r:call ------------------------------------------------------------ */
 
 /* Check the command's words (from first to the top): strings, or
  * numbers written as Lua writes them. */

@@ -105,12 +105,15 @@ static void backoff (rd_client *cl) {
  * subscription link is freed here; the main link lives in its client. */
 static void link_cleanup (void *privdata) {
   redisLibuvEvents *p = privdata;
-  rd_link *l = p->context ? p->context->data : NULL;
+  redisAsyncContext *ac = p->context;
+  rd_link *l = ac ? ac->data : NULL;
   if (l == NULL) return;
-  l->cleanup(privdata);                   /* closes the poll handle */
+  l->cleanup(privdata);             /* closes the poll handle, and sets
+                                       p->context to NULL: keep ac */
   l->ac = NULL;
   l->connected = 0;
   if (l->kind == RD_MAIN) return;
+  ac->data = NULL;                  /* on_disconnect runs after this */
   list_remove(l);
   if (l->sub) rd_sub_gone(l->sub);
   free(l->setup_err);
@@ -136,7 +139,7 @@ static void on_connect (const redisAsyncContext *ac, int status) {
 static void on_disconnect (const redisAsyncContext *ac, int status) {
   rd_link *l = ac->data;
   (void)status;
-  if (l->kind == RD_MAIN) l->cl->retry_at = 0;   /* reconnect at once */
+  if (l && l->kind == RD_MAIN) l->cl->retry_at = 0;   /* reconnect at once */
 }
 
 /* AUTH, SELECT and CLIENT SETNAME replies: an error reply drops the

@@ -231,7 +231,9 @@ local function member(fname, v)
   return v
 end
 
-function Set:add(v) return self.r:call("SADD", self.key, member("s:add", v)) == 1 end
+function Set:add(v)
+  return self.r:call("SADD", self.key, member("s:add", v)) == 1
+end
 function Set:has(v)
   return self.r:call("SISMEMBER", self.key, member("s:has", v)) == 1
 end
