@@ -21,7 +21,6 @@ typedef struct rd_op {
   redisReply *reply;
   char *errmsg;
   int refs, status, armed, redis_kind;
-  char cmd[32];                     /* the command, for errors */
 } rd_op;
 
 static void op_unref (rd_op *op) {
@@ -145,15 +144,17 @@ static void call_abort (luaio_waiter *w) {
   op_unref(op);                     /* the task's share: k never runs */
 }
 
+/* The task's stack is as r:call left it: r at 1, the command at 2. */
 static int call_k (lua_State *L, int status, lua_KContext ctx) {
   rd_op *op = (rd_op *)ctx;
   rd_client *cl = rd_check_client(L, 1, "r:call");
+  const char *cmd = lua_tostring(L, 2);
   if (status == UV_ECANCELED) {
     op_unref(op);
     return luaio_raise_uv(L, status, NULL, NULL, NULL);
   }
   if (status < 0) {
-    rd_push_failure(L, cl, op->cmd, status,
+    rd_push_failure(L, cl, cmd, status,
                     status == UV_ETIMEDOUT ? NULL : op->errmsg,
                     op->redis_kind);
     op_unref(op);
@@ -161,7 +162,7 @@ static int call_k (lua_State *L, int status, lua_KContext ctx) {
   }
   rd_push_reply(L, op->reply, 0);
   if (op->reply->type == REDIS_REPLY_ERROR) {
-    lua_pushstring(L, op->cmd);
+    lua_pushstring(L, cmd);
     lua_setfield(L, -2, "op");
     op_unref(op);
     return luaio_raise(L);
@@ -199,6 +200,7 @@ static int command_kind (lua_State *L, int first) {
   size_t n, m;
   const char *w = lua_tolstring(L, first, &n);
   int i, top = lua_gettop(L);
+  if (n == 0 || !strchr("BbWwXxSsUuPpMm", w[0])) return 0;  /* most */
   for (i = 0; blocking[i]; i++) if (word_is(w, n, blocking[i])) return 1;
   for (i = 0; sub[i]; i++) if (word_is(w, n, sub[i])) return -1;
   if (!word_is(w, n, "XREAD") && !word_is(w, n, "XREADGROUP")) return 0;
@@ -257,7 +259,6 @@ int rd_call (lua_State *L) {
   op->h = cl->h;
   op->link = l;
   op->refs = 2;
-  snprintf(op->cmd, sizeof op->cmd, "%s", lua_tostring(L, 2));
   if (rd_send(L, 2, l, call_cb, op) != REDIS_OK) {
     free(op);
     rd_raise_failure(L, cl, lua_tostring(L, 2), UV_ECONNRESET,
