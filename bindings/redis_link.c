@@ -12,7 +12,7 @@
 #include <errno.h>
 #include <adapters/libuv.h>
 
-#define POOL_IDLE_MAX 4
+#define POOL_IDLE_MAX 16
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
 

@@ -139,12 +139,19 @@ local function reap(self)
 end
 
 -- q:get() -> item, receipt; nil, "closed" once closed and drained.
+-- Leases are looked at once per poll interval; an item is taken with
+-- LMOVE on the shared connection when there is one, and only an empty
+-- queue waits in BLMOVE (on a pooled connection).
 function Queue:get()
   local r, k = self.r, self.k
   while true do
-    reap(self)
-    local env = r:call("BLMOVE", k.items, k.processing, "RIGHT", "LEFT",
-                       self.poll)
+    if aio.now() >= self.next_reap then
+      reap(self)
+      self.next_reap = aio.now() + self.poll
+    end
+    local env = r:call("LMOVE", k.items, k.processing, "RIGHT", "LEFT")
+              or r:call("BLMOVE", k.items, k.processing, "RIGHT", "LEFT",
+                        self.poll)
     if env then
       r:eval(LEASE, {k.leases}, {self.visibility, env})
       self.taken[#self.taken + 1] = env
@@ -213,7 +220,7 @@ local function queue(r, name, opts)
   local k = {items = name, processing = name .. ":processing",
              leases = name .. ":leases", ids = name .. ":ids",
              unfinished = name .. ":unfinished", closed = name .. ":closed"}
-  return setmetatable({r = r, k = k, name = name, taken = {},
+  return setmetatable({r = r, k = k, name = name, taken = {}, next_reap = 0,
     visibility = math.ceil(vis * 1000),
     poll = seconds(3, "redis.queue", opts, "poll", 1),
     poll_join = 0.05}, Queue)

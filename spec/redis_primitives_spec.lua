@@ -137,10 +137,12 @@ describe("luaio.redis primitives", function()
       for w = 1, 3 do tasks[w]:await() end
       table.sort(times)
       assert.are.equal(12, #times)
-      -- the 4th after any acquisition is at least per later (2 ms of
-      -- slack for the client's clock against the server's)
+      -- the 4th after any acquisition is at least per later. The
+      -- window is kept by the server's clock; these times are taken when
+      -- each reply reached its task, late by up to a loop turn on a
+      -- loaded machine: 30 ms of slack.
       for i = 4, #times do
-        assert.is_true(times[i] - times[i - 3] >= 0.198,
+        assert.is_true(times[i] - times[i - 3] >= 0.17,
                        ("window %d: %.4f"):format(i, times[i] - times[i - 3]))
       end
       local lim = redis.rate_limiter(r, "host:b", 1, 10)
