@@ -19,15 +19,23 @@ if [ -z "$L" ]; then
   L=build-release/luaio
 fi
 dir=$(mktemp -d)
-port=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 40000))
-redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' \
-  --appendonly no > "$dir/redis.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 50); do
-  redis-cli -p "$port" ping >/dev/null 2>&1 && break
-  sleep 0.1
+pid=""
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
+# A random port; another one if it is taken (the server then exits).
+for _ in $(seq 20); do
+  port=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 40000))
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' \
+    --appendonly no > "$dir/redis.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 50); do
+    redis-cli -p "$port" ping >/dev/null 2>&1 && break 2
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill "$pid" 2>/dev/null || true
+  pid=""
 done
+[ -n "$pid" ] || { echo "redis-server did not start" >&2; exit 1; }
 url="redis://127.0.0.1:$port/0"
 
 # redis-benchmark prints one rate per command: SET and GET done in

@@ -141,9 +141,10 @@ static int subscribed_k (lua_State *L, int status, lua_KContext ctx) {
   rd_sub *s = (rd_sub *)ctx;
   if (status < 0) return luaio_raise_uv(L, status, NULL, NULL, NULL);
   if (s->status) return raise_status(L, s, "subscribe");
-  if (s->pending > 0)
+  lua_settop(L, 2);                              /* cl sub */
+  if (s->pending > 0)          /* woken by a message before the last */
     return luaio_waitlist_wait(L, &s->waiters, subscribed_k, ctx);
-  lua_pushvalue(L, -2);                          /* the subscription */
+  lua_pushvalue(L, 2);                           /* the subscription */
   lua_pushnil(L);
   lua_pushnil(L);
   lua_pushvalue(L, -3);                          /* closing value */
