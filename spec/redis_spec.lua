@@ -141,6 +141,18 @@ describe("luaio.redis", function()
       assert.matches("connected_clients:1\r\n", clients)
     end)
 
+    it("writes the commands of one loop turn together", function()
+      r:call("CONFIG", "RESETSTAT")
+      local tasks = {}
+      for i = 1, 1000 do
+        tasks[i] = aio.spawn(function() return r:call("SET", "w" .. i, i) end)
+      end
+      for i = 1, 1000 do tasks[i]:await() end
+      local info = r:call("INFO", "stats")
+      local reads = tonumber(info:match("total_reads_processed:(%d+)"))
+      assert.is_true(reads < 100, "the server read " .. reads .. " times")
+    end)
+
     it("consumes a cancelled task's reply: the connection stays in step",
        function()
       r:call("SET", "a", "A")
