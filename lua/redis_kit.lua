@@ -6,15 +6,28 @@ local aio = require "luaio"
 
 local M = {}
 
-local function argerr(n, fname, msg)
-  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), 3)
+-- Argument errors point at the user's call: level 3 from a function the
+-- user called (argerr, the function, its caller), 4 through a helper.
+local function argerr(n, fname, msg, level)
+  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), level or 3)
 end
 
 local function check(n, fname, v, want)
   if type(v) ~= want then
     argerr(n, fname, ("%s expected, got %s"):format(want,
-      v == nil and "no value" or type(v)))
+      v == nil and "no value" or type(v)), 4)
   end
+end
+
+-- Raise a luaio.Error from r:call again, placed at the line that called
+-- the function of this file the user called (level 3 from here).
+local function reraise(e)
+  if aio.is_error(e) then
+    local info = debug and debug.getinfo and debug.getinfo(3, "Sl")
+    e.where = info and info.currentline > 0
+              and ("%s:%d: "):format(info.short_src, info.currentline) or nil
+  end
+  error(e, 0)
 end
 
 local function is_redis_error(e, code)
@@ -35,7 +48,7 @@ local function words(fname, keys, args)
       local t = type(v)
       if t ~= "string" and t ~= "number" then
         argerr(i + 2, fname, ("element %d: string or number expected, "
-          .. "got %s"):format(j, t))
+          .. "got %s"):format(j, t), 4)
       end
       out[#out + 1] = v
     end
@@ -44,7 +57,8 @@ local function words(fname, keys, args)
 end
 
 local function load_script(r, script)
-  local sha = r:call("SCRIPT", "LOAD", script)
+  local ok, sha = pcall(r.call, r, "SCRIPT", "LOAD", script)
+  if not ok then return nil, sha end
   shas[r] = shas[r] or {}
   shas[r][script] = sha
   return sha
@@ -55,21 +69,24 @@ local function eval(r, script, keys, args)
   if keys ~= nil then check(3, "r:eval", keys, "table") end
   if args ~= nil then check(4, "r:eval", args, "table") end
   local w = words("r:eval", keys or {}, args or {})
-  local sha = shas[r] and shas[r][script]
+  local sha, ok, res = shas[r] and shas[r][script]
   if sha then
-    local ok, res = pcall(r.call, r, "EVALSHA", sha, table.unpack(w))
+    ok, res = pcall(r.call, r, "EVALSHA", sha, table.unpack(w))
     if ok then return res end
-    if not is_redis_error(res, "NOSCRIPT") then error(res, 0) end
+    if not is_redis_error(res, "NOSCRIPT") then reraise(res) end
   end
-  sha = load_script(r, script)
-  return r:call("EVALSHA", sha, table.unpack(w))
+  sha, res = load_script(r, script)
+  if not sha then reraise(res) end
+  ok, res = pcall(r.call, r, "EVALSHA", sha, table.unpack(w))
+  if not ok then reraise(res) end
+  return res
 end
 
 -- ---- redis.queue ----------------------------------------------------------
 
 local function check_conn(n, fname, r)
   if type(r) ~= "userdata" or type(r.call) ~= "function" then
-    argerr(n, fname, "redis connection expected, got " .. type(r))
+    argerr(n, fname, "redis connection expected, got " .. type(r), 4)
   end
 end
 
@@ -206,7 +223,7 @@ local function seconds(n, fname, opts, name, def)
   local v = opts[name]
   if v == nil then return def end
   if type(v) ~= "number" or not (v > 0) or v > 1e9 then
-    argerr(n, fname, name .. " must be a number of seconds > 0")
+    argerr(n, fname, name .. " must be a number of seconds > 0", 4)
   end
   return v
 end
@@ -233,7 +250,7 @@ Set.__index = Set
 
 local function member(fname, v)
   if type(v) ~= "string" and type(v) ~= "number" then
-    argerr(2, fname, "string or number expected, got " .. type(v))
+    argerr(2, fname, "string or number expected, got " .. type(v), 4)
   end
   return v
 end
