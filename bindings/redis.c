@@ -91,9 +91,14 @@ static void parse_options (lua_State *L, rd_client *cl, const char *fname) {
     cl->timeout_ms = (lua_Integer)ceil(s * 1000);
   }
   if (lua_getfield(L, 2, "name") != LUA_TNIL) {
+    size_t len;
+    const char *name;
     if (lua_type(L, -1) != LUA_TSTRING)
       luaio__argerror(L, 2, fname, "name must be a string");
-    cl->name = strdup(luaio__checkcstring(L, -1, fname, "name"));
+    name = lua_tolstring(L, -1, &len);
+    if (strlen(name) != len)
+      luaio__argerror(L, 2, fname, "name contains a NUL byte");
+    cl->name = strdup(name);
   }
   lua_pop(L, 2);
 }

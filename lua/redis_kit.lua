@@ -331,7 +331,10 @@ function M.install(redis, methods, open)
   methods.eval = eval
   -- redis.connect(url [, opts]) -> r, connected (PING answered).
   function redis.connect(url, opts)
-    local r = open(url, opts)
+    local made, r = pcall(open, url, opts)
+    if not made then      -- an argument error: placed at the user's line
+      error((tostring(r):gsub("^luaio/redis_kit%.lua:%d+: ", "")), 2)
+    end
     local ok, err = pcall(r.call, r, "PING")
     if not ok then r:close(); error(err, 0) end
     return r

@@ -69,6 +69,9 @@ describe("luaio.redis", function()
                srv.url, 5)
       argfails("timeout must be", redis.connect, srv.url, {timeout = -1})
       argfails("name must be", redis.connect, srv.url, {name = 1})
+      argfails("#2 to 'redis.connect' %(name contains a NUL", redis.connect,
+               srv.url, {name = "a\0b"})
+      fails("redis", redis.connect, srv.url, {name = "has space"})
     end)
   end)
 
