@@ -79,6 +79,41 @@ describe("luaio.redis primitives", function()
       q:join()
     end)
 
+    it("shares the work of 3 processes; one killed, nothing is lost",
+       function()
+      local helpers = require "spec.helpers"
+      local q = redis.queue(r, "work")
+      for i = 1, 300 do q:put("item" .. i) end
+      local pids = {}
+      for w = 1, 3 do
+        local _, out = helpers.sh(("%s spec/helpers/redis_worker.lua %s "
+          .. "work w%d > /dev/null 2>&1 & echo $!"):format(helpers.luaio,
+          srv.url, w))
+        pids[w] = assert(tonumber(out))
+      end
+      while r:call("HLEN", "work:records") < 60 do aio.sleep(0.02) end
+      os.execute("kill -KILL " .. pids[1])   -- dies holding items
+      q:join()                               -- re-delivered, then done
+      q:close()
+      for w = 2, 3 do
+        while helpers.sh("kill -0 " .. pids[w] .. " 2>/dev/null") == 0 do
+          aio.sleep(0.05)
+        end
+      end
+      assert.are.equal(300, r:call("HLEN", "work:records"))
+      local handled = r:call("HGETALL", "work:handled")
+      local twice = 0
+      for i = 2, #handled, 2 do
+        if tonumber(handled[i]) > 1 then twice = twice + 1 end
+      end
+      assert.are.equal(600, #handled)        -- every item handled
+      assert.is_true(twice <= 4, twice .. " handled twice")
+      local by = {}
+      local records = r:call("HGETALL", "work:records")
+      for i = 2, #records, 2 do by[records[i]] = true end
+      assert.is_true(by.w2 and by.w3, "the survivors shared the work")
+    end)
+
     it("rejects bad input", function()
       argfails("#1 to 'redis.queue' %(redis connection expected",
                redis.queue, {}, "x")
