@@ -294,22 +294,47 @@ local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return math.max(1, tonumber(first[2]) + per - now)
 ]]
 
+-- The token bucket of a limiter with a burst: a hash of the tokens left
+-- and when they were counted; n / per tokens a microsecond, up to burst.
+local BUCKET = [[
+local t = redis.call('TIME')
+local now = t[1] * 1000000 + t[2]
+local n, per, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local h = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens, ts = tonumber(h[1]) or burst, tonumber(h[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - ts) * n / per)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1
+else wait = math.max(1, math.ceil((1 - tokens) * per / n)) end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst * per / n / 1000) + 1000)
+return wait
+]]
+
 local Limiter = {__name = "luaio.RedisRateLimiter"}
 Limiter.__index = Limiter
 
 function Limiter:try_acquire()
-  return self.r:eval(ACQUIRE, self.keys, self.args) == 0
+  return self.r:eval(self.script, self.keys, self.args) == 0
 end
 
 function Limiter:acquire()
   while true do
-    local wait = self.r:eval(ACQUIRE, self.keys, self.args)
+    local wait = self.r:eval(self.script, self.keys, self.args)
     if wait == 0 then return end
     aio.sleep(wait / 1e6)
   end
 end
 
-local function rate_limiter(r, key, n, per)
+local function check_burst(b)
+  if type(b) == "table" then b = b.burst end
+  if b ~= nil and (math.type(b) ~= "integer" or b < 1) then
+    argerr(5, "redis.rate_limiter", "burst must be a whole number > 0", 4)
+  end
+  return b
+end
+
+local function rate_limiter(r, key, n, per, burst)
   check_conn(1, "redis.rate_limiter", r)
   check(2, "redis.rate_limiter", key, "string")
   if math.type(n) ~= "integer" or n < 1 then
@@ -318,8 +343,14 @@ local function rate_limiter(r, key, n, per)
   if type(per) ~= "number" or not (per > 0) or per > 1e9 then
     argerr(4, "redis.rate_limiter", "per must be a number of seconds > 0")
   end
-  return setmetatable({r = r, keys = {key, key .. ":seq"},
-    args = {n, math.ceil(per * 1e6)}}, Limiter)
+  burst = check_burst(burst)
+  local lim = {r = r, keys = {key, key .. ":seq"}, script = ACQUIRE,
+               args = {n, math.ceil(per * 1e6)}}
+  if burst then
+    lim.keys, lim.script = {key}, BUCKET
+    lim.args[3] = burst
+  end
+  return setmetatable(lim, Limiter)
 end
 
 -- ---- installing -----------------------------------------------------------

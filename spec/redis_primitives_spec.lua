@@ -185,7 +185,23 @@ describe("luaio.redis primitives", function()
       assert.is_false(lim:try_acquire())
     end)
 
+    it("is a token bucket with a burst", function()
+      local lim = redis.rate_limiter(r, "bucket", 10, 1, 3)
+      local t0 = aio.now()
+      for _ = 1, 3 do assert.is_true(lim:try_acquire()) end   -- the burst
+      assert.is_false(lim:try_acquire())
+      lim:acquire()                          -- refills at 10 a second
+      assert.is_true(aio.now() - t0 >= 0.05)
+      local other = redis.rate_limiter(r, "bucket2", 1, 60, {burst = 2})
+      assert.is_true(other:try_acquire())
+      assert.is_true(other:try_acquire())
+      assert.is_false(other:try_acquire())
+    end)
+
     it("rejects bad input", function()
+      argfails("burst must be", redis.rate_limiter, r, "k", 1, 1, 0)
+      argfails("burst must be", redis.rate_limiter, r, "k", 1, 1,
+               {burst = 1.5})
       argfails("#1 to 'redis.rate_limiter' %(redis connection expected",
                redis.rate_limiter, 1, "k", 1, 1)
       argfails("#2 to 'redis.rate_limiter' %(string expected",

@@ -168,7 +168,8 @@ function redis.set(r, name) end
 ---@param key string
 ---@param n integer
 ---@param per number seconds
+---@param burst? integer|{burst: integer} a token bucket instead
 ---@return luaio.RedisRateLimiter
-function redis.rate_limiter(r, key, n, per) end
+function redis.rate_limiter(r, key, n, per, burst) end
 
 return redis
