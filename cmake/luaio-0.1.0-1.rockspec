@@ -21,9 +21,10 @@ cancellation, queues and semaphores are implemented in C.]],
 dependencies = {
   "lua >= 5.4, < 5.5",
 }
--- libuv, libcurl, yajl and Lua's headers are found by CMake with
--- pkg-config (Debian: libuv1-dev libcurl4-openssl-dev libyajl-dev
--- liblua5.4-dev pkg-config cmake), which names any that is missing.
+-- libuv, libcurl, yajl, hiredis and Lua's headers are found by CMake
+-- with pkg-config (Debian: libuv1-dev libcurl4-openssl-dev libyajl-dev
+-- libhiredis-dev liblua5.4-dev pkg-config cmake), which names any that
+-- is missing.
 build = {
   type = "cmake",
   variables = {

@@ -13,13 +13,14 @@ local html = require "luaio.html"
 local STUBS = "lua/types"
 local MODULES = {"luaio", "luaio.fs", "luaio.http", "luaio.json", "luaio.net",
                  "luaio.url", "luaio.progress", "luaio.proc",
-                 "luaio.html"}
+                 "luaio.html", "luaio.redis"}
 local IS_MODULE = {}
 for _, m in ipairs(MODULES) do IS_MODULE[m] = true end
 -- Preloaded modules that are not annotated: parts of luaio (flow, sync),
 -- the http.download implementation and the busted glue.
 local INTERNAL = {["luaio.flow"] = true, ["luaio.sync"] = true,
-                  ["luaio.download"] = true, ["luaio.test"] = true,
+                  ["luaio.download"] = true, ["luaio.redis_kit"] = true,
+                  ["luaio.test"] = true,
                   ["luaio.torture"] = true, ["luaio.torture_c"] = true,
                   ["luaio.proc_run"] = true}
 
@@ -31,7 +32,7 @@ local INTERNAL = {["luaio.flow"] = true, ["luaio.sync"] = true,
 local PREFIX = {aio = "luaio", fs = "luaio.fs", http = "luaio.http",
                 json = "luaio.json", net = "luaio.net", url = "luaio.url",
                 progress = "luaio.progress", proc = "luaio.proc",
-                html = "luaio.html"}
+                html = "luaio.html", redis = "luaio.redis"}
 local SECTIONS = {
   ["luaio"] = {receivers = {t = "luaio.Task"}},
   ["combinators"] = {receivers = {g = "luaio.Group"}},
@@ -48,6 +49,10 @@ local SECTIONS = {
   ["luaio.json"] = {},
   ["luaio.url"] = {},
   ["luaio.progress"] = {receivers = {bar = "luaio.ProgressBar"}},
+  ["luaio.redis"] = {
+    receivers = {r = "luaio.RedisConnection", sub = "luaio.RedisSubscription",
+                 q = "luaio.RedisQueue", s = "luaio.RedisSet",
+                 lim = "luaio.RedisRateLimiter"}},
   ["luaio.net"] = {
     receivers = {server = "luaio.Server"},
     leadins = {{"a UDP socket:", "luaio.Udp"},
@@ -325,6 +330,15 @@ local function make_objects(dir)
   add(doc:select_one("p"))
   add(html.parser())
   add(html.selector("p"))
+  local redis = require "luaio.redis"
+  local rsrv = require("spec.helpers.redis").start()
+  local rc = add(redis.connect(rsrv.url))
+  closers[#closers + 1] = add(rc:subscribe("types"))
+  add(redis.queue(rc, "q"))
+  add(redis.set(rc, "s"))
+  add(redis.rate_limiter(rc, "l", 1, 1))
+  closers[#closers + 1] = rc
+  closers[#closers + 1] = {close = function() rsrv:stop() end}
   closers[#closers + 1] = {close = function()   -- last: waits for handlers
     server:close({wait = true})
   end}

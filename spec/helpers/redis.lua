@@ -1,0 +1,81 @@
+-- Starts a real redis-server on 127.0.0.1 (random port, temporary
+-- directory, no persistence), for the luaio.redis specs, examples and
+-- benchmark; stop() kills it by PID and removes its folder.
+--   local srv = require("spec.helpers.redis").start()
+--   redis.connect(srv.url) ... srv:kill() srv:restart() ... srv:stop()
+local aio = require "luaio"
+local redis = require "luaio.redis"
+local helpers = require "spec.helpers"
+
+local M = {}
+
+-- A port from 20000 to 59999 from /dev/urandom (see nginx.lua: seeded
+-- math.random repeats under valgrind).
+local function random_port()
+  local f = assert(io.open("/dev/urandom", "rb"))
+  local hi, lo = f:read(2):byte(1, 2)
+  f:close()
+  return 20000 + (hi * 256 + lo) % 40000
+end
+
+local function alive(pid)
+  return helpers.sh("kill -0 " .. pid .. " 2>/dev/null") == 0
+end
+
+-- Start redis-server on self.port; true once it answers PING.
+function M:launch()
+  local pass = self.password and (" --requirepass " .. self.password) or ""
+  local _, out = helpers.sh(("redis-server --port %d --bind 127.0.0.1 "
+    .. "--dir %s --save '' --appendonly no%s > %s/redis.log 2>&1 & echo $!")
+    :format(self.port, self.dir, pass, self.dir))
+  self.pid = tonumber(out)
+  for _ = 1, 100 do
+    local ok = pcall(function()
+      local r <close> = redis.connect(self.url, {timeout = 1})
+    end)
+    if ok then return true end
+    if not alive(self.pid) then return false end
+    aio.sleep(0.05)
+  end
+  return false
+end
+
+-- opts.password: start with requirepass; srv.url then carries it.
+function M.start(opts)
+  opts = opts or {}
+  local dir = assert(io.popen("mktemp -d")):read("l")
+  local self = setmetatable({dir = dir, password = opts.password},
+                            {__index = M})
+  for _ = 1, 20 do
+    self.port = random_port()
+    local auth = opts.password and (":" .. opts.password .. "@") or ""
+    self.url = ("redis://%s127.0.0.1:%d/0"):format(auth, self.port)
+    self.bare_url = ("redis://127.0.0.1:%d/0"):format(self.port)
+    if self:launch() then return self end
+    self:kill()
+  end
+  error("redis-server did not start: " .. dir)
+end
+
+-- Stop the server now (SIGKILL: the server "dies"), waiting for it.
+function M:kill(sig)
+  if not self.pid then return end
+  os.execute(("kill -%s %d 2>/dev/null"):format(sig or "KILL", self.pid))
+  for _ = 1, 100 do
+    if not alive(self.pid) then break end
+    aio.sleep(0.02)
+  end
+  self.pid = nil
+end
+
+-- Start it again on the same port (after kill).
+function M:restart()
+  assert(self:launch(), "redis-server did not restart")
+end
+
+function M:stop()
+  self:kill("TERM")
+  os.execute("rm -rf " .. self.dir)
+end
+
+return M
