@@ -1351,6 +1351,7 @@ static int do_request (lua_State *L, int cidx, const char *method,
   if (memchr(url, '\0', ulen))
     return luaio__argerror(L, arg, fname, "URL contains a NUL byte");
   luaio_check_wait(L, fname);
+  luaio__wait_detail(L, "%s %s", method, url);
   lua_getiuservalue(L, cidx, 1);
   settings = lua_gettop(L);
   r = lua_newuserdatauv(L, sizeof *r, 0);

@@ -159,6 +159,7 @@ static int net_connect (lua_State *L) {
     return luaio__argerror(L, 2, "net.connect", "port out of range");
   ms = opt_timeout(L, 3, "net.connect");
   luaio_check_wait(L, "net.connect");
+  luaio__wait_detail(L, "%s:%d", host, (int)port);
   lua_settop(L, 2);
   luaio__stream_push(L, NULL);                     /* the result, at 3 */
   op = connect_op_new(L, "net.connect");
@@ -181,6 +182,7 @@ static int net_connect_unix (lua_State *L) {
   lua_Integer ms = opt_timeout(L, 2, "net.connect_unix");
   connect_op *op;
   luaio_check_wait(L, "net.connect_unix");
+  luaio__wait_detail(L, "%s", path);
   lua_settop(L, 1);
   lua_pushnil(L);                                  /* no port */
   luaio__stream_push(L, NULL);                     /* the result, at 3 */
