@@ -114,6 +114,7 @@ static int connect_k (lua_State *L, int status, lua_KContext ctx) {
   }
   luaio__stream_set(L, 3, s);
   lua_settop(L, 3);
+  luaio__resource_open(L, 3);       /* debug mode: where, if leaked */
   return 1;
 }
 

@@ -84,7 +84,7 @@ luaio_host *luaio_new(const luaio_config *cfg);
  * many had to be killed (the CLI then exits with status 70). */
 int luaio_stop(luaio_host *h);
 
-/* Turn debug mode on or off (README "Debug mode"): warnings on stderr
+/* Turn debug mode on or off (README, aio.debug): warnings on stderr
  * about slow tasks, unawaited failures, tasks pending at exit and
  * resources collected unclosed. */
 void luaio_set_debug(luaio_host *h, int on);

@@ -319,6 +319,25 @@ describe("debug mode", function()
     assert.are.equal(1, n)
   end)
 
+  it("warns when a stream is collected without being closed", function()
+    local rc, out = run([[
+      local aio = require "luaio"
+      local net = require "luaio.net"
+      local server = net.serve("127.0.0.1", 0, function(st) st:read() end)
+      local function leak() local c = net.connect("127.0.0.1", server.port) end
+      leak()
+      do local c <close> = net.connect("127.0.0.1", server.port) end
+      net.connect("127.0.0.1", server.port):close()
+      collectgarbage(); collectgarbage()
+      server:close({cancel = true})
+    ]])
+    assert.are.equal(0, rc)
+    assert.matches("luaio: debug: a luaio.Stream opened at [^\n]*:4 was "
+                   .. "collected without being closed\n", out)
+    local _, n = out:gsub("collected without", "")
+    assert.are.equal(1, n)
+  end)
+
   it("is off by default; aio.debug switches it and checks arguments",
      function()
     local was = aio.debug()
