@@ -399,7 +399,7 @@ describe("timeouts name the wait they interrupted", function()
     pcall(t.await, t)
   end)
 
-  it("names the address or URL of network waits", function()
+  it("covers network and file waits, with their URL", function()
     local net = require "luaio.net"
     local http = require "luaio.http"
     local conn
@@ -419,6 +419,11 @@ describe("timeouts name the wait they interrupted", function()
     u:bind("127.0.0.1", 0)
     times_out("udp:recv", function() u:recv() end)
     u:close()
+    local dir = fs.mkdtemp()
+    local w = fs.watch(dir)
+    times_out("watcher:next", function() w:next() end)
+    w:close()
+    os.execute("rm -rf '" .. dir .. "'")
     if conn then conn:close() end
     server:close()
     aio.sleep(0.01)
