@@ -182,9 +182,9 @@ luaio_task *luaio__spawn (lua_State *L, int nargs) {
   task_of(co) = t;
   if (h->cfg.runaway_ms || h->stopping)
     lua_sethook(co, luaio__guard_hook, LUA_MASKCOUNT, 1000);
-  if (h->debug) luaio__debug_spawned(L, t);
   luaio__ready(t);
   t->state = T_NEW;
+  if (h->debug) luaio__debug_spawned(L, t);   /* may raise: t is set up */
   return t;
 }
 
