@@ -507,6 +507,7 @@ static void req_release (req *r) {
 }
 
 static int req_gc (lua_State *L) {
+  luaio__resource_gc(L, 1, "streamed luaio.HttpResponse");
   req_release((req *)lua_touserdata(L, 1));
   return 0;
 }
@@ -1312,6 +1313,7 @@ static int req_k (lua_State *L, int status, lua_KContext ctx) {
     lua_setfield(L, -2, "body");
     lua_pushvalue(L, top - 3);                     /* keeps r alive */
     lua_setfield(L, -2, "_stream");
+    luaio__resource_open(L, top - 3);              /* debug mode: where */
     return 1;
   }
   if (should_retry(r)) {
@@ -1622,6 +1624,9 @@ static int chunk_k (lua_State *L, int status, lua_KContext ctx) {
     return 1;
   }
   if (r->finished) {
+    lua_getfield(L, 1, "_stream");                 /* read to its end */
+    luaio__resource_closed(L, -1);
+    lua_pop(L, 1);
     if (r->result != CURLE_OK) {
       lua_getfield(L, 1, "url");
       lua_getfield(L, 1, "method");
@@ -1658,6 +1663,7 @@ static int resp_close (lua_State *L) {
   lua_getfield(L, 1, "_stream");
   if (luaL_testudata(L, -1, "luaio.HttpRequest")) {
     req *r = (req *)lua_touserdata(L, -1);
+    luaio__resource_closed(L, -1);
     req_release(r);
     luaio_waitlist_wake_all(&r->readers, 0);
   }

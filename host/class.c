@@ -7,7 +7,7 @@
 /* __gc: report a resource collected unclosed (debug mode), then close
  * it as __close would. */
 static int gc_then_close (lua_State *L) {
-  luaio__resource_gc(L, 1);
+  luaio__resource_gc(L, 1, NULL);
   return lua_tocfunction(L, lua_upvalueindex(1))(L);
 }
 

@@ -141,17 +141,20 @@ void luaio__resource_closed (lua_State *L, int idx) {
 /* From __gc, before the close: an object still in the table was never
  * closed. (A finalized key stays in a weak-keyed table until the next
  * collection, so it is still there now.) */
-void luaio__resource_gc (lua_State *L, int idx) {
+void luaio__resource_gc (lua_State *L, int idx, const char *what) {
   luaio_host *h = luaio_host_of(L);
   if (h == NULL || !h->debug || h->closed) return;
   idx = lua_absindex(L, idx);
   push_sites(L);
   lua_pushvalue(L, idx);
   if (lua_rawget(L, -2) == LUA_TSTRING) {
-    const char *what = "resource";
-    if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING)
-      what = lua_tostring(L, -1);
-    else lua_pushnil(L);
+    int t = what ? LUA_TNIL : luaL_getmetafield(L, idx, "__name");
+    if (t == LUA_TSTRING) what = lua_tostring(L, -1);
+    else {                              /* one slot for the pop below */
+      if (t != LUA_TNIL) lua_pop(L, 1);
+      lua_pushnil(L);
+      if (what == NULL) what = "resource";
+    }
     fprintf(stderr, "luaio: debug: a %s opened at %s was collected "
             "without being closed\n", what, lua_tostring(L, -2));
     fflush(stderr);

@@ -125,11 +125,12 @@ void luaio__push_dump(lua_State *L);
 /* ---- debug mode (debug_mode.c) ----------------------------------------
  * A binding that hands Lua a resource to close (a file, a stream) calls
  * open when it creates it and closed when the user closes it; the
- * class's __gc (class.c) then reports one collected unclosed, with where
- * it was opened. Nothing is recorded outside debug mode. */
+ * class's __gc (class.c; a __gc of its own calls resource_gc first)
+ * then reports one collected unclosed, with where it was opened. Nothing is recorded outside debug mode. */
 void luaio__resource_open(lua_State *L, int idx);
 void luaio__resource_closed(lua_State *L, int idx);
-void luaio__resource_gc(lua_State *L, int idx);
+/* what names it in the report (NULL: its class). */
+void luaio__resource_gc(lua_State *L, int idx, const char *what);
 /* aio.debug([on [, {slow = seconds}]]) -> on */
 int luaio__debug_lua(lua_State *L);
 

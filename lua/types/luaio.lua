@@ -346,7 +346,8 @@ function aio.dump(file) end
 
 ---Debug mode (also `luaio --debug`, `LUAIO_DEBUG=1`): warnings on stderr
 ---about slow tasks, failed tasks nobody awaits, tasks pending at exit
----and files or streams collected unclosed. Returns whether it is on.
+---and files, streams or streamed responses collected unclosed. Returns
+---whether it is on.
 ---@param on? boolean
 ---@param opts? luaio.DebugOptions
 ---@return boolean
