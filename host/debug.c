@@ -168,10 +168,14 @@ static void dump_signal_cb (uv_signal_t *s, int signum) {
   }
 }
 
-/* Unref'd: it never keeps the loop alive. Always initialised (closed
- * with the scheduler's handles), started unless the embedder said no. */
+/* Unref'd: it never keeps the loop alive. Initialised with the
+ * scheduler's handles (closed with them, if its init succeeded), started
+ * unless the embedder said no. */
 void luaio__dump_signal_init (luaio_host *h) {
-  uv_signal_init(h->loop, &h->dump_signal);
+  if (uv_signal_init(h->loop, &h->dump_signal) != 0) {
+    h->dump_signal.loop = NULL;     /* no dump; host_release skips it */
+    return;
+  }
   h->dump_signal.data = h;
   uv_unref((uv_handle_t *)&h->dump_signal);
   if (!h->cfg.no_dump_signal)

@@ -287,7 +287,7 @@ static int host_open (lua_State *L) {
 static void host_release(luaio_host *h);
 
 /* Undo a luaio_new whose host_open failed part way. The scheduler's
- * four handles are initialised together, or not at all. */
+ * three handles are initialised together, or not at all. */
 static void host_abandon (luaio_host *h) {
   h->closed = 1;
   lua_close(h->L);
@@ -342,9 +342,12 @@ static void host_release (luaio_host *h) {
     k->fn(k->ud);
     free(k);
   }
-  h->pending_closes = 4;
+  h->pending_closes = 3;
   uv_close((uv_handle_t *)&h->idle, handle_closed_cb);
-  uv_close((uv_handle_t *)&h->dump_signal, handle_closed_cb);
+  if (h->dump_signal.loop) {        /* its init can fail (no fd left) */
+    h->pending_closes++;
+    uv_close((uv_handle_t *)&h->dump_signal, handle_closed_cb);
+  }
   uv_close((uv_handle_t *)&h->check, handle_closed_cb);
   luaio__timers_close(&h->timers, h, handle_closed_cb);
   if (h->owns_loop) {
