@@ -13,16 +13,59 @@
 void luaio__flow_register(lua_State *L);
 void luaio__sync_register(lua_State *L);
 
-/* aio.spawn(fn, ...) -> task */
-static int core_spawn (lua_State *L) {
-  int callable = lua_type(L, 1) == LUA_TFUNCTION;
-  if (!callable && luaL_getmetafield(L, 1, "__call") != LUA_TNIL) {
+static void check_callable (lua_State *L, int arg, const char *fname) {
+  int callable = lua_type(L, arg) == LUA_TFUNCTION;
+  if (!callable && luaL_getmetafield(L, arg, "__call") != LUA_TNIL) {
     lua_pop(L, 1);
     callable = 1;
   }
-  if (!callable) return luaio__typeerror(L, 1, "aio.spawn", "function");
+  if (!callable) luaio__typeerror(L, arg, fname, "function");
+}
+
+/* aio.spawn(fn, ...) -> task. The hot path of W1: a plain function
+ * is checked inline. */
+static int core_spawn (lua_State *L) {
+  if (lua_type(L, 1) != LUA_TFUNCTION) check_callable(L, 1, "aio.spawn");
   luaio__spawn(L, lua_gettop(L) - 1, "aio.spawn");
   return 1;
+}
+
+/* aio.spawn_named(name, fn, ...) -> task, named (t.name) from the start:
+ * aio.tasks, aio.dump and error reports show the name. */
+static int core_spawn_named (lua_State *L) {
+  luaio__checkcstring(L, 1, "aio.spawn_named", "name");
+  check_callable(L, 2, "aio.spawn_named");
+  lua_pushvalue(L, 1);
+  lua_remove(L, 1);                                /* fn args name */
+  lua_insert(L, 1);                                /* name fn args */
+  luaio__spawn(L, lua_gettop(L) - 2, "aio.spawn_named");  /* name task */
+  lua_insert(L, 1);                                /* task name */
+  lua_setfield(L, 1, "name");
+  return 1;
+}
+
+/* aio.dump([file]): every live task with its state and stack, written
+ * with file:write (default: to stderr). */
+static int core_dump (lua_State *L) {
+  size_t len;
+  const char *s;
+  int has_file = !lua_isnoneornil(L, 1);
+  lua_settop(L, 1);
+  luaio__push_dump(L);                             /* file text */
+  if (!has_file) {
+    s = lua_tolstring(L, -1, &len);
+    fwrite(s, 1, len, stderr);
+    fflush(stderr);
+    return 0;
+  }
+  if (!lua_istable(L, 1) && !lua_isuserdata(L, 1))
+    return luaio__typeerror(L, 1, "aio.dump", "file (with a write method)");
+  lua_getfield(L, 1, "write");                     /* file text write */
+  if (!lua_isfunction(L, -1))
+    return luaio__typeerror(L, 1, "aio.dump", "file (with a write method)");
+  lua_insert(L, 1);                                /* write file text */
+  lua_call(L, 2, 0);
+  return 0;
 }
 
 /* ---- aio.sleep ------------------------------------------------------ */
@@ -135,7 +178,9 @@ static int core_error (lua_State *L) {
 }
 
 static const luaL_Reg core_funcs[] = {
-  {"spawn", core_spawn}, {"sleep", core_sleep}, {"now", core_now},
+  {"spawn", core_spawn}, {"spawn_named", core_spawn_named},
+  {"dump", core_dump}, {"debug", luaio__debug_lua},
+  {"sleep", core_sleep}, {"now", core_now},
   {"current", core_current}, {"tasks", core_tasks}, {"run", core_run},
   {"is_cancelled", core_is_cancelled}, {"is_timeout", core_is_timeout},
   {"is_error", core_is_error}, {"error", core_error}, {NULL, NULL}

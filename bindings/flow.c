@@ -380,7 +380,8 @@ static int as_completed_step (lua_State *L, taskset *s) {
   if (s->qhead >= s->n) return 0;
   if (s->expired) {
     lua_getiuservalue(L, lua_upvalueindex(1), 1);
-    return luaio__raise_timeout(L, "aio.as_completed", s->seconds);
+    return luaio__raise_timeout(L, "aio.as_completed", s->seconds,
+                                NULL);
   }
   if (self != NULL && set_watches(s, self))
     return luaL_error(L, "aio.as_completed: a task cannot wait for itself "
@@ -442,7 +443,7 @@ static int timeout_k (lua_State *L, int status, lua_KContext ctx) {
   int mine = luaio__scope_leave(L, &u->sc);
   if (status == LUA_OK || status == LUA_YIELD) return lua_gettop(L) - 2;
   if (mine && luaio__is_error(L, -1, "cancelled"))
-    return luaio__raise_timeout(L, "aio.timeout", u->seconds);
+    return luaio__raise_timeout(L, "aio.timeout", u->seconds, u->sc.in);
   return lua_error(L);
 }
 
@@ -516,7 +517,8 @@ static int wait_for_k (lua_State *L, int status, lua_KContext ctx) {
     return luaio__wait_settle(L, &op->w, wait_for_k, ctx);
   }
   if (op->failed == UV_ETIMEDOUT)
-    return luaio__raise_timeout(L, "aio.wait_for", lua_tonumber(L, 2));
+    return luaio__raise_timeout(L, "aio.wait_for", lua_tonumber(L, 2),
+                                NULL);
   return luaio_raise_uv(L, op->failed, "aio.wait_for", NULL, NULL);
 }
 

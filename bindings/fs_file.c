@@ -101,6 +101,7 @@ static void file_close_now (file *f) {
 /* f:close() (also <close> and collection): closing twice is fine. */
 static int file_close (lua_State *L) {
   file_close_now((file *)luaL_checkudata(L, 1, "luaio.File"));
+  luaio__resource_closed(L, 1);
   return 0;
 }
 
@@ -516,6 +517,7 @@ static int open_k (lua_State *L, int status, lua_KContext ctx) {
   op->fd = -1;                           /* the File owns it now */
   op_free(op);
   push_file(L, fd, 1);
+  luaio__resource_open(L, -1);
   return 1;
 }
 
@@ -545,6 +547,7 @@ static int fs_open (lua_State *L) {
   if (flags < 0) return luaio__argerror(L, 2, "fs.open", "invalid mode");
   lua_settop(L, 1);
   op = op_new(L, "fs.open");
+  luaio__wait_detail(L, "%s", p);
   return op_wait(L, op, uv_fs_open(luaio_loop(op->h), &op->req, p,
                                    flags | O_NONBLOCK, 0644, fs_cb),
                  open_k, "open");

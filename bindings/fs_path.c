@@ -83,42 +83,44 @@ static int simple_k (lua_State *L, int status, lua_KContext ctx) {
   return n;
 }
 
-#define SIMPLE(fname, call) \
+/* path: what aio.tasks and timeouts show the task waits on. */
+#define SIMPLE(fname, path, call) \
   do { fs_op *op = op_new(L, fname); uv_loop_t *loop = luaio_loop(op->h); \
+       luaio__wait_detail(L, "%s", path); \
        return op_wait(L, op, (call), simple_k, fname); } while (0)
 
 static int fs_stat (lua_State *L) {
   const char *p = PATH(1, "fs.stat");
-  SIMPLE("fs.stat", uv_fs_stat(loop, &op->req, p, fs_cb));
+  SIMPLE("fs.stat", p, uv_fs_stat(loop, &op->req, p, fs_cb));
 }
 static int fs_lstat (lua_State *L) {
   const char *p = PATH(1, "fs.lstat");
-  SIMPLE("fs.lstat", uv_fs_lstat(loop, &op->req, p, fs_cb));
+  SIMPLE("fs.lstat", p, uv_fs_lstat(loop, &op->req, p, fs_cb));
 }
 static int fs_rmdir (lua_State *L) {
   const char *p = PATH(1, "fs.rmdir");
-  SIMPLE("fs.rmdir", uv_fs_rmdir(loop, &op->req, p, fs_cb));
+  SIMPLE("fs.rmdir", p, uv_fs_rmdir(loop, &op->req, p, fs_cb));
 }
 static int fs_remove (lua_State *L) {
   const char *p = PATH(1, "fs.remove");
-  SIMPLE("fs.remove", uv_fs_unlink(loop, &op->req, p, fs_cb));
+  SIMPLE("fs.remove", p, uv_fs_unlink(loop, &op->req, p, fs_cb));
 }
 static int fs_rename (lua_State *L) {
   const char *p = PATH(1, "fs.rename"), *to = PATH(2, "fs.rename");
-  SIMPLE("fs.rename", uv_fs_rename(loop, &op->req, p, to, fs_cb));
+  SIMPLE("fs.rename", p, uv_fs_rename(loop, &op->req, p, to, fs_cb));
 }
 static int fs_readdir (lua_State *L) {
   const char *p = PATH(1, "fs.readdir");
-  SIMPLE("fs.readdir", uv_fs_scandir(loop, &op->req, p, 0, fs_cb));
+  SIMPLE("fs.readdir", p, uv_fs_scandir(loop, &op->req, p, 0, fs_cb));
 }
 static int fs_realpath (lua_State *L) {
   const char *p = PATH(1, "fs.realpath");
-  SIMPLE("fs.realpath", uv_fs_realpath(loop, &op->req, p, fs_cb));
+  SIMPLE("fs.realpath", p, uv_fs_realpath(loop, &op->req, p, fs_cb));
 }
 static int fs_chmod (lua_State *L) {
   const char *p = PATH(1, "fs.chmod");
   int mode = (int)luaio__checkinteger(L, 2, "fs.chmod");
-  SIMPLE("fs.chmod", uv_fs_chmod(loop, &op->req, p, mode, fs_cb));
+  SIMPLE("fs.chmod", p, uv_fs_chmod(loop, &op->req, p, mode, fs_cb));
 }
 
 /* fs.mkdtemp([prefix]) -> a new private folder (prefix: a path start;
@@ -135,7 +137,7 @@ static int fs_mkdtemp (lua_State *L) {
   lua_replace(L, 1);
   {
     const char *tpl = lua_tostring(L, 1);
-    SIMPLE("fs.mkdtemp", uv_fs_mkdtemp(loop, &op->req, tpl, fs_cb));
+    SIMPLE("fs.mkdtemp", tpl, uv_fs_mkdtemp(loop, &op->req, tpl, fs_cb));
   }
 }
 

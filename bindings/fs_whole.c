@@ -267,6 +267,7 @@ static file_job *job_new (lua_State *L, int kind, const char *path,
                           const char *fname) {
   file_job *j;
   luaio_check_wait(L, fname);
+  luaio__wait_detail(L, "%s", path);
   j = calloc(1, sizeof *j);
   if (j == NULL || (j->path = strdup(path)) == NULL) {
     free(j);

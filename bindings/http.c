@@ -169,6 +169,7 @@ static int start_backoff (lua_State *L, req *r) {
 /* ---- a request's life ---------------------------------------------------- */
 
 static int req_gc (lua_State *L) {
+  luaio__resource_gc(L, 1, "streamed luaio.HttpResponse");
   http__req_release((req *)lua_touserdata(L, 1));
   return 0;
 }
@@ -199,6 +200,7 @@ static int push_stream (lua_State *L, req *r, const char *method, int top) {
   lua_setfield(L, -2, "body");
   lua_pushvalue(L, top - 3);                       /* keeps r alive */
   lua_setfield(L, -2, "_stream");
+  luaio__resource_open(L, top - 3);                /* debug mode: where */
   return 1;
 }
 
@@ -255,6 +257,7 @@ static int do_request (lua_State *L, int cidx, const char *method,
   if (memchr(url, '\0', ulen))
     return luaio__argerror(L, arg, fname, "URL contains a NUL byte");
   luaio_check_wait(L, fname);
+  luaio__wait_detail(L, "%s %s", method, url);
   lua_getiuservalue(L, cidx, 1);
   o.arg = oarg;
   http__check_opts(L, &o, url, opts, lua_gettop(L), fname);

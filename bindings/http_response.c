@@ -552,6 +552,9 @@ static int chunk_k (lua_State *L, int status, lua_KContext ctx) {
   }
   if (r->len > 0) return push_chunk(L, r);
   if (r->finished) {
+    lua_getfield(L, 1, "_stream");                 /* read to its end */
+    luaio__resource_closed(L, -1);
+    lua_pop(L, 1);
     if (r->result != CURLE_OK) {
       lua_getfield(L, 1, "url");
       lua_getfield(L, 1, "method");
@@ -588,6 +591,7 @@ static int resp_close (lua_State *L) {
   lua_getfield(L, 1, "_stream");
   if (luaL_testudata(L, -1, "luaio.HttpRequest")) {
     req *r = (req *)lua_touserdata(L, -1);
+    luaio__resource_closed(L, -1);
     http__req_release(r);
     luaio_waitlist_wake_all(&r->readers, 0);
   }

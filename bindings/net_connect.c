@@ -113,6 +113,7 @@ static int connect_k (lua_State *L, int status, lua_KContext ctx) {
   }
   luaio__stream_set(L, 3, s);
   lua_settop(L, 3);
+  luaio__resource_open(L, 3);       /* debug mode: where, if leaked */
   return 1;
 }
 
@@ -155,6 +156,7 @@ static int net_connect (lua_State *L) {
     return luaio__argerror(L, 2, "net.connect", "port out of range");
   ms = opt_timeout(L, 3, "net.connect");
   luaio_check_wait(L, "net.connect");
+  luaio__wait_detail(L, "%s:%d", host, (int)port);
   lua_settop(L, 2);
   luaio__stream_push(L, NULL);                     /* the result, at 3 */
   op = connect_op_new(L, "net.connect");
@@ -176,6 +178,7 @@ static int net_connect_unix (lua_State *L) {
   lua_Integer ms = opt_timeout(L, 2, "net.connect_unix");
   connect_op *op;
   luaio_check_wait(L, "net.connect_unix");
+  luaio__wait_detail(L, "%s", path);
   lua_settop(L, 1);
   lua_pushnil(L);                                  /* no port */
   luaio__stream_push(L, NULL);                     /* the result, at 3 */

@@ -36,6 +36,8 @@ static const struct { const char *name, *text; } options[] = {
   {"-W", "turn warnings on (luaio's default: they are always on)"},
   {"--grace S", "seconds a cancelled task may spend cleaning up, and the"},
   {"", "exit waits for cancelled tasks (default 5)"},
+  {"--debug", "debug mode: warn about slow tasks, unawaited failures,"},
+  {"", "tasks pending at exit, unclosed resources"},
   {"--help", "show this help and exit"},
   {"--version", "show version information and exit"},
   {"--", "stop handling options"},
@@ -269,7 +271,8 @@ static int run_tests (cli *c, int argc, char **argv) {
 }
 
 /* What the options asked for. */
-enum { HAS_E = 1, HAS_I = 2, HAS_V = 4, NO_ENV = 8, HELP = 16, VERSION = 32 };
+enum { HAS_E = 1, HAS_I = 2, HAS_V = 4, NO_ENV = 8, HELP = 16, VERSION = 32,
+       DEBUG = 64 };
 
 typedef struct args {
   int flags;
@@ -303,6 +306,7 @@ static int collect_args (args *a, int argc, char **argv) {
     if (o[0] != '-') return 0;                      /* the script */
     if (strcmp(o, "--help") == 0) { a->flags |= HELP; return 0; }
     if (strcmp(o, "--version") == 0) { a->flags |= VERSION; return 0; }
+    if (strcmp(o, "--debug") == 0) { a->flags |= DEBUG; continue; }
     if (strcmp(o, "--grace") == 0) {
       if (parse_grace(a, argv[i + 1])) return 1;
       i++;
@@ -361,6 +365,7 @@ static int run_args (cli *c, int argc, char **argv) {
   if (a.flags & (VERSION | HAS_V)) cli_print_version();
   if (a.flags & VERSION) return 0;
   if (a.grace_ms >= 0) luaio_set_grace(c->h, a.grace_ms);
+  if (a.flags & DEBUG) luaio_set_debug(c->h, 1);
   if (a.flags & NO_ENV) ignore_env(L);
   create_arg(L, argv, argc, a.script);
   if (!(a.flags & NO_ENV)) status = run_init(c);

@@ -232,6 +232,7 @@ int luaio_stop (luaio_host *h) {
   luaio_deadline wake;
   int rounds = 0, left;
   if (h->running || h->ntasks == 0) return 0;
+  if (h->debug) luaio__debug_pending(h);
   h->stopping = 1;
   h->nstuck = 0;
   h->stop_deadline = uv_hrtime() + (uint64_t)h->grace_ms * 1000000u;

@@ -4,6 +4,13 @@
  */
 #include "host.h"
 
+/* __gc: report a resource collected unclosed (debug mode), then close
+ * it as __close would. */
+static int gc_then_close (lua_State *L) {
+  luaio__resource_gc(L, 1, NULL);
+  return lua_tocfunction(L, lua_upvalueindex(1))(L);
+}
+
 void luaio__class (lua_State *L, const char *name, const luaL_Reg *methods,
                    lua_CFunction close, const luaL_Reg *meta) {
   if (luaL_newmetatable(L, name)) {
@@ -15,6 +22,7 @@ void luaio__class (lua_State *L, const char *name, const luaL_Reg *methods,
     }
     if (close) {                        /* one function for both */
       lua_pushcfunction(L, close);
+      lua_pushcclosure(L, gc_then_close, 1);
       lua_setfield(L, -2, "__gc");
       lua_pushcfunction(L, close);
       lua_setfield(L, -2, "__close");

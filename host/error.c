@@ -138,12 +138,61 @@ const char *luaio__tostring (lua_State *L, int idx) {
   return lua_tostring(L, -1);
 }
 
+/* Replace the error table on top with a shallow copy (same metatable):
+ * the awaiter's section is added to its own copy, so the error kept by
+ * the task it came from (and seen by its other awaiters) is unchanged.
+ * [-1, +1] */
+static void copy_error (lua_State *L) {
+  lua_createtable(L, 0, 8);                     /* e copy */
+  lua_pushnil(L);
+  while (lua_next(L, -3)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
+  if (lua_getmetatable(L, -2)) lua_setmetatable(L, -2);
+  lua_remove(L, -2);
+}
+
+/* Push "'NAME' (#N)" for co's task, or nil when co is not a task.
+ * [-0, +1] */
+static void push_task_label (lua_State *L, lua_State *co) {
+  luaio_task *t = task_of(co);
+  if (t == NULL || t->co != co) { lua_pushnil(L); return; }
+  luaio__push_task(L, t);
+  if (luaio__task_getextra(L, -1, "name") != LUA_TSTRING) {
+    lua_pop(L, 1);
+    lua_pushfstring(L, "task-%d", (int)t->id);
+  }
+  lua_pushfstring(L, "'%s' (#%d)", lua_tostring(L, -1), (int)t->id);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+}
+
+/* Push the traceback so far of error e (at idx) for the next section:
+ * at the first await, its plain "stack traceback:" (as lua5.4 prints
+ * it, for an error no task awaited) is named after e.task, the task
+ * that raised it. [-0, +1] */
+static void push_chain (lua_State *L, int idx, const char *prev) {
+  int named = strncmp(prev, "stack traceback:", 16) == 0 &&
+              lua_getfield(L, idx, "task") == LUA_TSTRING;
+  if (named)
+    lua_pushfstring(L, "stack traceback of task %s:%s", lua_tostring(L, -1),
+                    prev + 16);
+  else lua_pushstring(L, prev);
+  if (strncmp(prev, "stack traceback:", 16) == 0) lua_remove(L, -2);
+}
+
 /* Turn the error at erridx of coroutine co into a luaio.Error on L's top,
- * with co's traceback from level on appended to any traceback it already
- * has (the await chain). L and co may be the same. [-0, +1] on L */
+ * with co's traceback from level on. An error that already has one came
+ * from a task co awaited (through await, gather, a group...): co's stack
+ * is appended as the next section of the await chain, "awaited by" co's
+ * task, on a copy of the error. Nothing of this runs unless a task
+ * fails. L and co may be the same. [-0, +1] on L */
 void luaio__wrap_error (lua_State *L, lua_State *co, int erridx,
                         int level) {
-  const char *prev;
+  const char *prev, *tb;
+  luaL_checkstack(L, 8, NULL);
   lua_pushvalue(co, erridx);
   if (co != L) lua_xmove(co, L, 1);             /* err */
   if (!luaio__is_error(L, -1, NULL)) {
@@ -156,13 +205,30 @@ void luaio__wrap_error (lua_State *L, lua_State *co, int erridx,
   }
   lua_getfield(L, -1, "traceback");
   prev = lua_tostring(L, -1);
-  luaL_traceback(L, co, prev ? "awaited at:" : NULL, level);
-  if (prev) {
-    lua_pushliteral(L, "\n");
-    lua_rotate(L, -2, 1);
-    lua_concat(L, 3);                           /* e tb */
+  if (prev == NULL) {                           /* where it was raised */
+    lua_pop(L, 1);
+    push_task_label(L, co);
+    if (lua_isnil(L, -1)) lua_pop(L, 1);
+    else lua_setfield(L, -2, "task");
+    luaL_traceback(L, co, NULL, level);
+    lua_setfield(L, -2, "traceback");
+    return;
   }
-  else lua_remove(L, -2);
+  lua_insert(L, -2);                            /* prev e */
+  copy_error(L);
+  push_chain(L, -1, prev);                      /* prev e chain */
+  lua_remove(L, -3);                            /* e chain */
+  push_task_label(L, co);
+  if (lua_isnil(L, -1)) lua_pushliteral(L, "\nawaited at:");
+  else lua_pushfstring(L, "\nawaited by task %s:", lua_tostring(L, -1));
+  lua_remove(L, -2);                            /* e chain head */
+  luaL_traceback(L, co, NULL, level);
+  tb = lua_tostring(L, -1);                     /* "stack traceback:..." */
+  if (strncmp(tb, "stack traceback:", 16) == 0) {
+    lua_pushstring(L, tb + 16);
+    lua_remove(L, -2);
+  }
+  lua_concat(L, 3);                             /* e tb */
   lua_setfield(L, -2, "traceback");
 }
 
@@ -182,14 +248,22 @@ void luaio__report (luaio_host *h, const char *what, lua_State *L, int idx) {
   lua_pop(L, tb ? 2 : 1);
 }
 
-/* Raise a timeout error for op after seconds. */
-int luaio__raise_timeout (lua_State *L, const char *op, lua_Number secs) {
-  lua_pushfstring(L, "timed out after %f s", secs);
+/* Raise a timeout error for op after seconds, naming what it
+ * interrupted. */
+int luaio__raise_timeout (lua_State *L, const char *op, lua_Number secs,
+                          const char *in) {
+  int named = in && *in;
+  lua_pushfstring(L, "timed out after %f s%s%s", secs, named ? " in " : "",
+                  named ? in : "");
   luaio_push_error(L, "timeout", "ETIMEDOUT", lua_tostring(L, -1));
   lua_remove(L, -2);
   lua_pushstring(L, op);
   lua_setfield(L, -2, "op");
   lua_pushnumber(L, secs);
   lua_setfield(L, -2, "seconds");
+  if (named) {
+    lua_pushstring(L, in);
+    lua_setfield(L, -2, "interrupted");
+  }
   return luaio_raise(L);
 }

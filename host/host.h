@@ -112,6 +112,32 @@ void luaio__watch(luaio_waitlist *l, luaio_waiter *w,
                   void (*notify)(luaio_waiter *w, int status), void *data);
 void luaio__unwatch(luaio_waiter *w);
 
+/* What the wait about to start is on, beyond the name given to
+ * luaio_check_wait: a path, "GET <url>", an address. Call after
+ * luaio_check_wait; aio.tasks, aio.dump and timeout errors show it
+ * while the task waits, and it is dropped when the wait ends. Only for
+ * waits on I/O (it costs a malloc): diagnostics, so out of memory just
+ * keeps nothing. (debug.c) */
+void luaio__wait_detail(lua_State *L, const char *fmt, ...);
+/* Write what waiting t waits on ("fs.read data/x.txt") into buf; 0 when
+ * t is not waiting on a named operation. */
+int luaio__wait_describe(luaio_task *t, char *buf, size_t size);
+/* Push the text of aio.dump: every live task, its state and its stack.
+ * [-0, +1] */
+void luaio__push_dump(lua_State *L);
+
+/* ---- debug mode (debug_mode.c) ----------------------------------------
+ * A binding that hands Lua a resource to close (a file, a stream) calls
+ * open when it creates it and closed when the user closes it; the
+ * class's __gc (class.c; a __gc of its own calls resource_gc first)
+ * then reports one collected unclosed, with where it was opened. Nothing is recorded outside debug mode. */
+void luaio__resource_open(lua_State *L, int idx);
+void luaio__resource_closed(lua_State *L, int idx);
+/* what names it in the report (NULL: its class). */
+void luaio__resource_gc(lua_State *L, int idx, const char *what);
+/* aio.debug([on [, {slow = seconds}]]) -> on */
+int luaio__debug_lua(lua_State *L);
+
 /* ---- timeout scopes (scope.c) ------------------------------------------ */
 
 /* A scope cancels its task at its own strength when due; scopes nest,
@@ -120,6 +146,8 @@ typedef struct luaio_scope {
   luaio_deadline d;
   luaio_task *task;
   int level, armed;
+  char in[128];                 /* what the task waited on when the scope
+                                   expired, for the timeout error; "" */
 } luaio_scope;
 /* Enter a scope of ms on t (LUAIO_SCOPE_NO_DEADLINE: due only when
  * cancelled with luaio__scope_cancel); 0 when out of memory (nothing
@@ -141,8 +169,11 @@ int luaio__is_error(lua_State *L, int idx, const char *kind);
 /* Convert the value at idx to text, running __tostring protected; a
  * failing __tostring gives a fallback text. [-0, +1] */
 const char *luaio__tostring(lua_State *L, int idx);
-/* Raise a timeout error: kind "timeout", code ETIMEDOUT, op, seconds. */
-int luaio__raise_timeout(lua_State *L, const char *op, lua_Number seconds);
+/* Raise a timeout error: kind "timeout", code ETIMEDOUT, op, seconds;
+ * in (NULL or "": none) names the wait it interrupted, in the message
+ * ("timed out after 2 s in queue:get") and the field `interrupted`. */
+int luaio__raise_timeout(lua_State *L, const char *op, lua_Number seconds,
+                         const char *in);
 
 /* future.c: aio.future(), for the sync binding. */
 int luaio__future_new(lua_State *L);

@@ -64,6 +64,10 @@ typedef struct luaio_config {
                          handlers) may wait before the cancellation is
                          forced, and how long luaio_stop waits for the
                          tasks it cancels; 0: 5000 */
+  int no_dump_signal; /* 1: leave SIGQUIT alone (by default it prints
+                         every task and its stack on stderr) */
+  int debug;          /* 1: debug mode (also LUAIO_DEBUG=1 in the
+                         environment, or luaio_set_debug) */
 } luaio_config;
 
 /* ---- Host lifecycle ---------------------------------------------------- */
@@ -79,6 +83,11 @@ luaio_host *luaio_new(const luaio_config *cfg);
  * wait) are listed on stderr with their stacks and killed. Returns how
  * many had to be killed (the CLI then exits with status 70). */
 int luaio_stop(luaio_host *h);
+
+/* Turn debug mode on or off (README, aio.debug): warnings on stderr
+ * about slow tasks, unawaited failures, tasks pending at exit and
+ * resources collected unclosed. */
+void luaio_set_debug(luaio_host *h, int on);
 
 /* Change the grace of luaio_config.grace_ms after luaio_new. */
 void luaio_set_grace(luaio_host *h, int grace_ms);
@@ -216,7 +225,9 @@ void luaio_waiter_init(luaio_waiter *w, luaio_abort_fn abort);
  * their buffers alive without a detached-completion path. */
 
 /* Raise a clear error unless L is a luaio task that can yield here;
- * fname names the calling function in the message. */
+ * fname names the calling function in the message, and what the task
+ * then waits on (aio.tasks, aio.dump, timeout errors): it must stay
+ * valid while the task waits (a string literal). */
 void luaio_check_wait(lua_State *L, const char *fname);
 
 /* Suspend the running task until luaio_waiter_done(w). Never returns

@@ -74,14 +74,16 @@ typedef struct task_queue {
   luaio_task *head, *tail;
 } task_queue;
 
-/* What only C embedders use, allocated on first use. */
+/* What only C embedders and diagnostics use, allocated on first use. */
 typedef struct luaio_task_ext {
   luaio_done_fn on_done;
   void *on_done_ud;
+  char *wait_detail;            /* luaio__wait_detail, while it waits */
 } luaio_task_ext;
 
 /* Kept small: a task costs this plus its coroutine (about 1 KB), and
- * programs run 100,000 of them. */
+ * programs run 100,000 of them. (born took the userdata from 144 to 160
+ * bytes: the allocator's 16-byte steps.) */
 struct luaio_task {
   luaio_host *host;
   lua_State *co;                /* the coroutine; NULL once done */
@@ -89,7 +91,12 @@ struct luaio_task {
   luaio_waiter *waiter;         /* the wait the task is suspended in */
   luaio_waitlist awaiters;      /* tasks awaiting this one */
   luaio_task_ext *ext;
-  lua_KFunction turn_k;         /* luaio_yield_turn continuation */
+  union {                       /* one word: never needed together */
+    lua_KFunction turn_k;       /* luaio_yield_turn continuation, read as
+                                   the turn ends */
+    const char *wait_op;        /* the last luaio_check_wait's name: what
+                                   it waits on while T_WAITING */
+  } w;
   int ref;                      /* live: slot in the live table; done and
                                    pinned by C: registry ref */
   union {
@@ -99,6 +106,7 @@ struct luaio_task {
   } u;
   int cancel_level;             /* strength of the pending cancellation */
   unsigned id;
+  unsigned born;                /* spawned at, ms after the host's epoch */
   unsigned char state;
   unsigned char outcome;        /* LUAIO_OK / LUAIO_ERROR / LUAIO_CANCELLED */
   unsigned char observed;       /* someone saw the error */
@@ -118,6 +126,7 @@ struct luaio_task {
 #define TF_GRACE_OVER 2
 #define TF_KILLED 4
 #define TF_IN_GRACE 8             /* counted in host->ngrace */
+#define TF_DETAIL 16              /* ext->wait_detail is set */
 #define LUAIO_GRACE_MS 5000       /* default cleanup and exit grace */
 
 /* Can t's pending cancellation be raised now? */
@@ -156,6 +165,9 @@ struct luaio_host {
   luaio_task *current;          /* the task being resumed */
   uint64_t resumed_at;          /* ns, for the runaway guard */
   luaio_task *main_task;
+  uv_signal_t dump_signal;      /* SIGQUIT: aio.dump to stderr */
+  int debug;                    /* debug mode (debug_mode.c) */
+  unsigned slow_ms;             /* debug: warn past this without yield */
   luaio_hook *close_hooks;
   void *userdata;
   luaio_config cfg;
@@ -189,6 +201,30 @@ void luaio__leave_grace(luaio_host *h, luaio_task *t);
 void luaio__report_unobserved(luaio_host *h);
 /* Drop the pending cancellation of strength level; 1 if it was pending. */
 int luaio__uncancel(lua_State *L, luaio_task *t, int level);
+
+/* debug.c: free the detail of t's last wait (TF_DETAIL). */
+void luaio__drop_wait_detail(luaio_task *t);
+/* Push t's state: "running", "ready", "waiting" or "done". [-0, +1] */
+void luaio__push_task_state(lua_State *L, luaio_task *t);
+/* t:info() (task.c lists it among the methods). */
+int luaio__task_info(lua_State *L);
+/* The SIGQUIT handle, with the scheduler's handles (sched.c). */
+void luaio__dump_signal_init(luaio_host *h);
+
+/* debug_mode.c: the hooks of debug mode, each called only when
+ * h->debug is set. A resume is timed between before and after. */
+typedef struct luaio_ran {
+  uint64_t t0;
+  char from[160];               /* where it resumed */
+} luaio_ran;
+void luaio__debug_init(luaio_host *h);
+void luaio__debug_before(luaio_host *h, luaio_task *t, luaio_ran *r);
+void luaio__debug_after(luaio_host *h, luaio_task *t, luaio_ran *r,
+                        int yielded);
+/* t's userdata on L's top. */
+void luaio__debug_spawned(lua_State *L, luaio_task *t);
+void luaio__debug_unawaited(lua_State *L, luaio_task *t);
+void luaio__debug_pending(luaio_host *h);
 
 /* task.c: the luaio.Task metatable */
 void luaio__task_metatable(lua_State *L);

@@ -189,11 +189,13 @@ luaio_task *luaio__spawn (lua_State *L, int nargs, const char *fname) {
   t->co = co;
   t->u.n = nargs + 1;                              /* fn too, for the body */
   t->id = ++h->task_ids;
+  t->born = (unsigned)(uv_now(h->loop) - h->epoch);
   task_of(co) = t;
   if (h->cfg.runaway_ms || h->stopping)
     lua_sethook(co, luaio__guard_hook, LUA_MASKCOUNT, 1000);
   luaio__ready(t);
   t->state = T_NEW;
+  if (h->debug) luaio__debug_spawned(L, t);   /* may raise: t is set up */
   return t;
 }
 
@@ -275,7 +277,9 @@ static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
   while ((w = luaio_waitlist_pop(&t->awaiters)) != NULL)
     luaio_waiter_done(w, 0);
   if (t->ext && t->ext->on_done) t->ext->on_done(t, t->ext->on_done_ud);
-  if (t->outcome != LUAIO_OK && !t->observed && !awaited) {
+  if (t->outcome != LUAIO_OK && !t->observed && !awaited && h->debug)
+    luaio__debug_unawaited(L, t);
+  else if (t->outcome != LUAIO_OK && !t->observed && !awaited) {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &luaio__unobserved_key);
     lua_pushvalue(L, -2);
     lua_pushboolean(L, 1);
@@ -297,11 +301,14 @@ static void finish_unstarted (luaio_host *h, luaio_task *t) {
 
 static void resume (luaio_host *h, luaio_task *t) {
   lua_State *co = t->co;
-  int nargs = 0, nres = 0, status;
-  if (t->state == T_NEW) {
-    if (t->cancel_level > 0) { finish_unstarted(h, t); return; }
-    nargs = t->u.n;
+  int nargs = 0, nres = 0, status, debug = h->debug;
+  luaio_ran ran;
+  if (t->state == T_NEW && t->cancel_level > 0) {
+    finish_unstarted(h, t);
+    return;
   }
+  if (debug) luaio__debug_before(h, t, &ran);
+  if (t->state == T_NEW) nargs = t->u.n;
   t->state = T_RUNNING;
   h->current = t;
   if (h->cfg.runaway_ms) h->resumed_at = uv_hrtime();
@@ -309,6 +316,7 @@ static void resume (luaio_host *h, luaio_task *t) {
   status = lua_resume(co, NULL, nargs, &nres);
   h->limited = 0;
   h->current = NULL;
+  if (debug) luaio__debug_after(h, t, &ran, status == LUA_YIELD);
   if (status == LUA_YIELD) {
     if (t->state == T_RUNNING) {   /* a turn yield or a bare yield */
       lua_pop(co, nres);
@@ -371,18 +379,20 @@ static void check_cb (uv_check_t *check) {
 
 static int turn_k (lua_State *L, int status, lua_KContext ctx) {
   luaio_task *t = task_of(L);
+  lua_KFunction k = t->w.turn_k;
   (void)status;
+  t->w.wait_op = NULL;          /* the word is the wait's name again */
   if (t->flags & TF_KILLED) return luaio__raise_killed(L, t);
   if (luaio__cancel_due(t)) {
     luaio__push_pending_cancel(L, t);
     return lua_error(L);
   }
-  return t->turn_k ? t->turn_k(L, 0, ctx) : 0;
+  return k ? k(L, 0, ctx) : 0;
 }
 
 int luaio_yield_turn (lua_State *L, lua_KFunction k, lua_KContext ctx) {
   luaio_task *t = task_of(L);
-  t->turn_k = k;
+  t->w.turn_k = k;
   if (luaio__torture_on) luaio__torture_suspend(t);
   return lua_yieldk(L, 0, ctx, turn_k);
 }
@@ -452,6 +462,8 @@ void luaio__sched_init (luaio_host *h) {
   luaio__timers_init(&h->timers, h->loop);
   uv_check_start(&h->check, check_cb);
   uv_unref((uv_handle_t *)&h->check);
+  luaio__dump_signal_init(h);
+  luaio__debug_init(h);
   new_weak_table(h->L, &luaio__unobserved_key);
   new_weak_table(h->L, &luaio__extra_key);
 }

@@ -11,11 +11,13 @@
 static void scope_due_cb (luaio_deadline *d) {
   luaio_scope *sc = LUAIO_CONTAINER(d, luaio_scope, d);
   sc->armed = 0;
+  if (!luaio__wait_describe(sc->task, sc->in, sizeof sc->in)) sc->in[0] = 0;
   luaio__cancel(sc->task, sc->level, 0, sc->task->host->L);
 }
 
 int luaio__scope_enter (luaio_scope *sc, luaio_task *t, uint64_t ms) {
   sc->task = t;
+  sc->in[0] = 0;
   sc->level = LUAIO_CANCEL_TASK - 1 - t->depth;
   sc->armed = 0;
   if (ms != LUAIO_SCOPE_NO_DEADLINE) {

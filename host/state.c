@@ -332,6 +332,10 @@ static void host_release (luaio_host *h) {
   }
   h->pending_closes = 3;
   uv_close((uv_handle_t *)&h->idle, handle_closed_cb);
+  if (h->dump_signal.loop) {        /* its init can fail (no fd left) */
+    h->pending_closes++;
+    uv_close((uv_handle_t *)&h->dump_signal, handle_closed_cb);
+  }
   uv_close((uv_handle_t *)&h->check, handle_closed_cb);
   luaio__timers_close(&h->timers, h, handle_closed_cb);
   if (h->owns_loop) {

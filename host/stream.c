@@ -278,6 +278,7 @@ static int stream_gc (lua_State *L) {
   stream_ud *u = (stream_ud *)lua_touserdata(L, 1);
   if (u->s) luaio__stream_close(u->s);
   u->s = NULL;
+  luaio__resource_closed(L, 1);     /* <close>; __gc checked before */
   return 0;
 }
 
@@ -583,6 +584,7 @@ static int stream_close_m (lua_State *L) {
   luaio_stream *s = u->s;
   int err;
   lua_settop(L, 1);
+  luaio__resource_closed(L, 1);
   if (s == NULL || s->closed) return 0;
   s->closing = 1;
   luaio_waitlist_wake_all(&s->readers, LUAIO_STREAM_CLOSED);

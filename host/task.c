@@ -162,6 +162,7 @@ static int task_gc (lua_State *L) {
     luaio__report(h, "error in a task nobody awaited", L, -1);
     lua_pop(L, 1);
   }
+  if (t->ext) free(t->ext->wait_detail);
   free(t->ext);
   t->ext = NULL;
   return 0;
@@ -170,7 +171,8 @@ static int task_gc (lua_State *L) {
 static const luaL_Reg task_methods[] = {
   {"await", task_await}, {"cancel", task_cancel}, {"done", task_done},
   {"cancelled", task_cancelled}, {"result", task_result},
-  {"error", task_error}, {"status", task_status}, {NULL, NULL}
+  {"error", task_error}, {"status", task_status},
+  {"info", luaio__task_info}, {NULL, NULL}
 };
 
 static const luaL_Reg task_meta[] = {

@@ -31,6 +31,8 @@ void luaio_check_wait (lua_State *L, const char *fname) {
     luaio__push_pending_cancel(L, t);
     lua_error(L);
   }
+  if (t->flags & TF_DETAIL) luaio__drop_wait_detail(t);
+  t->w.wait_op = fname;             /* what t:info() says it waits on */
 }
 
 /* Continuation of every wait: drops stale and cancelled resumes, then
@@ -42,6 +44,7 @@ static int wait_k (lua_State *L, int status, lua_KContext ctx) {
   if (t == NULL || t->host->current != t)
     return luaL_error(L, "a luaio task was resumed from outside the "
                       "scheduler");
+  if (t->flags & TF_DETAIL) luaio__drop_wait_detail(t);
   if (t->waiter != w) {             /* detached by a cancellation */
     if (t->flags & TF_KILLED) return luaio__raise_killed(L, t);
     luaio__push_pending_cancel(L, t);

@@ -67,7 +67,7 @@ describe("aio.spawn / task:await", function()
     local ok, e = pcall(outer.await, outer)
     assert.is_false(ok)
     assert.matches("deep", tostring(e))
-    assert.matches("awaited at:", e.traceback)
+    assert.matches("awaited by task 'task%-%d+'", e.traceback)
   end)
 
   it("rejects a non-function, naming the argument", function()

@@ -41,6 +41,9 @@
 ---@field traceback? string where the error was raised, and the chain of awaits
 ---@field value? any the original error value (kind `"error"`)
 ---@field seconds? number the deadline that expired (kind `"timeout"`)
+---@field interrupted? string the wait an `aio.timeout` interrupted
+---(`"queue:get"`, `"client:get GET http://..."`)
+---@field task? string the task the error was raised in (`"'fetch' (#2)"`)
 ---@field partial? string what arrived before EOF or a read error (net)
 ---@field status? integer the HTTP status (kind `"http"`)
 ---@field response? luaio.HttpResponse the response (kind `"http"`)
@@ -84,6 +87,17 @@ function Task:error() end
 
 ---@return luaio.TaskStatus
 function Task:status() end
+
+---@class luaio.TaskInfo
+---@field name string the task's name
+---@field state "ready"|"running"|"waiting"|"done"
+---@field waiting_on? string what a waiting task waits on (`"aio.sleep"`,
+---`"queue:get"`, `"client:get GET http://..."`, `"fs.open data/x"`)
+---@field age number seconds since the task was spawned
+
+---What the task is doing: name, state, what it waits on, age.
+---@return luaio.TaskInfo
+function Task:info() end
 
 ---The `g` passed to `aio.group(fn)`: spawns children the group awaits.
 ---@class luaio.Group
@@ -351,6 +365,33 @@ local aio = {}
 ---@param ... any arguments for `fn`, nils included
 ---@return luaio.Task
 function aio.spawn(fn, ...) end
+
+---`aio.spawn(fn, ...)` with the task named `name` from the start (`t.name`,
+---shown by `t:info()`, `aio.dump` and error reports).
+---@param name string
+---@param fn async fun(...: any): ...
+---@param ... any arguments for `fn`, nils included
+---@return luaio.Task
+function aio.spawn_named(name, fn, ...) end
+
+---Writes every live task, oldest first, with its name, state (what it
+---waits on), age and Lua stack, with `file:write` (default: to stderr).
+---SIGQUIT prints the same to stderr, and the program goes on.
+---@param file? file*|{write: fun(self, s: string)}
+function aio.dump(file) end
+
+---@class luaio.DebugOptions
+---@field slow? number seconds a task may run without yielding before
+---debug mode warns (default 0.1)
+
+---Debug mode (also `luaio --debug`, `LUAIO_DEBUG=1`): warnings on stderr
+---about slow tasks, failed tasks nobody awaits, tasks pending at exit
+---and files, streams or streamed responses collected unclosed. Returns
+---whether it is on.
+---@param on? boolean
+---@param opts? luaio.DebugOptions
+---@return boolean
+function aio.debug(on, opts) end
 
 ---Suspends the calling task; `aio.sleep(0)` yields one loop turn.
 ---@async
