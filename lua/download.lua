@@ -23,8 +23,9 @@ end
 -- http.download(url, path [, opts]) streams a response to a file: into
 -- a temporary file beside path, renamed over path only when complete,
 -- so a failure leaves nothing behind. opts are request options plus
--- progress(done, total) (total nil when unknown). get(url, opts) is
--- the module's GET whose errors name http.download.
+-- progress: a function progress(done, total) (total nil when unknown),
+-- true for a luaio.progress bar on stderr, or a bar of one's own.
+-- get(url, opts) is the module's GET whose errors name http.download.
 local function check(n, v, want)
   if type(v) ~= want then
     error(("bad argument #%d to 'http.download' (%s expected, got %s)")
@@ -45,7 +46,24 @@ function M.download_for(get)
     check(2, path, "string")
     if opts ~= nil then check(3, opts, "table") end
     opts = opts or {}
-    local progress = opts.progress
+    local progress, bar = opts.progress, nil
+    if progress == true then
+      bar = require("luaio.progress").bar{
+        label = path:match("[^/]*$"), unit = "B"}
+    elseif type(progress) == "table" or type(progress) == "userdata" then
+      bar = progress
+    elseif progress ~= nil and progress ~= false and type(progress) ~= "function" then
+      error("bad argument #3 to 'http.download' (option 'progress' must be "
+            .. "a function, true or a progress bar)", 0)
+    end
+    if bar then
+      local shown, sized = 0, false
+      progress = function(done, total)
+        if total and not sized then bar:set_total(total); sized = true end
+        bar:advance(done - shown)
+        shown = done
+      end
+    end
     local tmp = ("%s.part-%s"):format(path,
       tostring({}):match("0x(%x+)") or "x")
     local ok, err = pcall(function()
@@ -63,6 +81,7 @@ function M.download_for(get)
       f:sync()
       return done
     end)
+    if bar and opts.progress == true then bar:close() end
     if not ok then
       pcall(fs.remove, tmp)
       error(err, 0)

@@ -367,6 +367,30 @@ describe("http.download", function()
     assert(last_total == nil or last_total == 1 << 20)
   end)
 
+  it("drives a progress bar: one of its own, or true for one on stderr",
+    function()
+      local fs = require "luaio.fs"
+      local progress = require "luaio.progress"
+      local dir = fs.mkdtemp()
+      local log = assert(io.open(dir .. "/bar.log", "w+"))
+      local bar = progress.bar{label = "big", unit = "B", stream = log}
+      assert.are.equal(1 << 20, http.download(srv.url .. "/big",
+        dir .. "/a.bin", {progress = bar}))
+      bar:close()
+      log:seek("set")
+      local text = log:read("a")
+      log:close()
+      assert.matches("^big: 1.0 MiB", text)      -- (no total when gzipped)
+      assert.are.equal(1 << 20, http.download(srv.url .. "/big",
+        dir .. "/b.bin", {progress = true}))
+      local ok, e = pcall(http.download, srv.url .. "/big", dir .. "/c.bin",
+                          {progress = 5})
+      os.execute("rm -rf " .. dir)
+      assert.is_false(ok)
+      assert.matches("option 'progress' must be a function, true or a "
+                     .. "progress bar", e)
+    end)
+
   it("leaves nothing behind on failure", function()
     local fs = require "luaio.fs"
     local dir = fs.mkdtemp()
