@@ -34,6 +34,9 @@ local OPTIONS = {   -- name, default, help; a boolean default makes a flag
   {"ignore-robots", false, "do not fetch or obey robots.txt"},
   {"all-hosts", false, "follow links to other hosts too"},
   {"no-progress", false, "no progress bar"},
+  {"redis", false, "share the crawl through Redis (redis://host:port/db)"},
+  {"workers", 1, "with --redis: processes to run (this one included)"},
+  {"visibility", 30, "with --redis: seconds before a dead worker's URL is retried"},
   {"help", false, "print this help"},
 }
 
@@ -41,7 +44,8 @@ local function usage()
   local lines = {"usage: luaio examples/crawl.lua [URL] [options]", ""}
   for _, o in ipairs(OPTIONS) do
     local arg_name = type(o[2]) == "number" and " N" or
-                     (o[1] == "out" or o[1] == "output") and " PATH" or ""
+                     (o[1] == "out" or o[1] == "output") and " PATH" or
+                     o[1] == "redis" and " URL" or ""
     lines[#lines + 1] = ("  --%-20s %s%s"):format(o[1] .. arg_name, o[3],
       type(o[2]) == "number" and (" (%d)"):format(o[2]) or "")
   end
@@ -64,7 +68,8 @@ local function parse_args(argv)
     local o = name and known[name]
     if a:sub(1, 1) == "-" and not o then
       return nil, "unknown option " .. a
-    elseif o and type(o[2]) == "boolean" and o[1] ~= "out" and o[1] ~= "output" then
+    elseif o and type(o[2]) == "boolean" and o[1] ~= "out" and o[1] ~= "output"
+           and o[1] ~= "redis" then
       if value then return nil, "--" .. name .. " takes no value" end
       opts[name:gsub("-", "_")] = true
     elseif o then
@@ -86,6 +91,13 @@ local function parse_args(argv)
   end
   if opts.concurrency < 1 then return nil, "--concurrency must be >= 1" end
   if opts.rate < 1 then return nil, "--rate must be >= 1" end
+  if opts.workers < 1 then return nil, "--workers must be >= 1" end
+  if opts.workers > 1 and not opts.redis then
+    return nil, "--workers needs --redis"
+  end
+  if opts.redis and opts.resume then
+    return nil, "--resume is for a crawl without --redis (Redis keeps its own)"
+  end
   return opts
 end
 
@@ -230,7 +242,7 @@ end
 
 -- What robots.txt allows on each origin and how fast: fetched once per
 -- origin (the first task to ask fetches; the others wait on its event).
-local function robots_keeper(client)
+local function robots_keeper(client, new_limiter)
   local hosts = {}
   local function fetch(origin)
     local ok, res = pcall(client.get, client, origin .. "/robots.txt")
@@ -254,8 +266,8 @@ local function robots_keeper(client)
       if h.robots.delay and h.robots.delay > 0 then
         per_second = math.min(per_second, 1 / h.robots.delay)
       end
-      h.limiter = per_second >= 1 and aio.rate_limiter(math.floor(per_second), 1)
-                  or aio.rate_limiter(1, 1 / per_second)
+      h.limiter = per_second >= 1 and new_limiter(origin, math.floor(per_second), 1)
+                  or new_limiter(origin, 1, 1 / per_second)
       h.ready:set()
     end
     h.ready:wait()
@@ -279,33 +291,100 @@ local function load_done(path)
   return done
 end
 
-local function crawl(start, out, output)
+-- Where the crawl keeps its state. In one process: a queue, a table of
+-- seen URLs, a limiter per host. With --redis the same in Redis, shared
+-- by every process of the crawl (keys under crawl:<start URL>): a
+-- reliable queue (an item a dead process took comes back after
+-- --visibility seconds), a set, a limiter per host, a page counter, and
+-- the records in a hash keyed by URL, so a URL retried after a crash is
+-- still recorded once; the first process to see the end exports them.
+local function local_frontier()
+  local queue, seen, queued = aio.queue(), {}, 0
+  return {
+    add = function(u) if seen[u] then return false end seen[u] = true; return true end,
+    has = function(u) return seen[u] ~= nil end,
+    count = function() queued = queued + 1; return queued end,
+    put = function(item) queue:put_nowait(item) end,
+    get = function() return queue:get() end,
+    done = function() queue:task_done() end,
+    join = function() queue:join() end,
+    close = function() queue:close() end,
+    limiter = function(_, n, per) return aio.rate_limiter(n, per) end,
+  }
+end
+
+local function redis_frontier(r, start)
+  local redis = require "luaio.redis"
+  local key = "crawl:" .. start
+  local queue = redis.queue(r, key .. ":frontier",
+                            {visibility = opts.visibility, poll = 0.2})
+  local seen = redis.set(r, key .. ":seen")
+  return {
+    add = function(u) return seen:add(u) end,
+    has = function(u) return seen:has(u) end,
+    count = function() return r:call("INCR", key .. ":queued") end,
+    put = function(item) queue:put(json.encode(item)) end,
+    get = function()
+      local text, receipt = queue:get()
+      if text == nil then return nil end
+      local item = json.decode(text)
+      item.receipt = receipt
+      return item
+    end,
+    done = function(item) queue:task_done(item.receipt) end,
+    join = function() queue:join() end,
+    close = function() queue:close() end,
+    limiter = function(origin, n, per)
+      return redis.rate_limiter(r, key .. ":rate:" .. origin, n, per)
+    end,
+    -- Processes start apart: the one that queued the start URL says so,
+    -- and the others wait for that before they look for the end.
+    seeded = function(seeder)
+      if seeder then r:call("SET", key .. ":seeded", 1); return end
+      while r:call("GET", key .. ":seeded") == nil do aio.sleep(0.05) end
+    end,
+    record = function(rec)            -- true: the first record of rec.url
+      return r:call("HSETNX", key .. ":records", rec.url, json.encode(rec)) == 1
+    end,
+    export = function(records)        -- the first process at the end writes
+      if r:call("SETNX", key .. ":exported", 1) ~= 1 then return 0 end
+      local all = r:call("HGETALL", key .. ":records")
+      for i = 2, #all, 2 do records:write(all[i], "\n") end
+      return #all // 2
+    end,
+  }
+end
+
+local function crawl(start, out, output, r)
   local start_origin = origin_of(start)
   local client <close> = http.client{timeout = 10, retries = 2,
                                      max_connections = opts.concurrency,
                                      headers = {["User-Agent"] = USER_AGENT}}
-  local host_of = robots_keeper(client)
+  local frontier = r and redis_frontier(r, start) or local_frontier()
+  local host_of = robots_keeper(client, frontier.limiter)
   local fetching = aio.semaphore(opts.concurrency)
-  local queue = aio.queue()
-  local seen = {}
   local resumed = opts.resume and output ~= "-" and load_done(output) or {}
   local records = output == "-" and io.stdout or assert(io.open(output, "a"))
+  records:setvbuf("full", 1 << 20)       -- one write per flushed line
   local bar <close> = progress.bar{label = "crawl", unit = "pages",
                                    quiet = opts.no_progress}
 
   local function record(rec)
+    if frontier.record then               -- Redis: written at the end
+      frontier.record(rec)
+      return
+    end
     records:write(json.encode(rec), "\n")
     records:flush()
   end
 
   local function enqueue(u, depth)
-    if seen[u] or depth > opts.depth or stats.queued >= opts.max_pages then
-      return
-    end
-    seen[u] = true
+    if depth > opts.depth or not frontier.add(u) then return false end
+    if frontier.count() > opts.max_pages then return false end
     stats.queued = stats.queued + 1
     bar:set_total(stats.queued)
-    queue:put_nowait({url = u, depth = depth})
+    frontier.put({url = u, depth = depth})
+    return true
   end
 
   local function fetch(item)
@@ -323,8 +402,7 @@ local function crawl(start, out, output)
     for _, link in ipairs(type(prior.links) == "table" and prior.links or {}) do
       if type(link) == "string" then enqueue(link, item.depth + 1) end
     end
-    if prior.final_url then seen[prior.final_url] = "fetched" end
-    seen[item.url] = "fetched"
+    if prior.final_url then frontier.add(prior.final_url) end
     bar:advance(1)
   end
 
@@ -350,8 +428,7 @@ local function crawl(start, out, output)
         stats.redirects = stats.redirects + 1
         rec.final_url = res.url
         -- already queued or fetched under its own URL: counted there
-        if seen[res.url] then rec.duplicate = true end
-        seen[res.url] = "fetched"
+        if not frontier.add(res.url) then rec.duplicate = true end
       end
       if rec.duplicate then
         stats.statuses[res.status] = stats.statuses[res.status] - 1
@@ -379,7 +456,6 @@ local function crawl(start, out, output)
         stats.errors = stats.errors + 1
       end
     end
-    seen[item.url] = "fetched"
     rec.elapsed = math.floor((aio.now() - t0) * 1e6 + 0.5) / 1e6
     record(rec)
     bar:advance(1)
@@ -387,7 +463,7 @@ local function crawl(start, out, output)
 
   local function worker()
     while true do
-      local item = queue:get()
+      local item = frontier.get()
       if item == nil then return end
       local ok, err = pcall(visit, item)
       if not ok then                       -- a page we could not process
@@ -395,16 +471,18 @@ local function crawl(start, out, output)
         stats.errors = stats.errors + 1
         record({url = item.url, depth = item.depth, error = tostring(err)})
       end
-      queue:task_done()
+      frontier.done(item)
     end
   end
 
-  enqueue(start, 0)
+  local seeder = enqueue(start, 0)
+  if frontier.seeded then frontier.seeded(seeder) end
   aio.group(function(g)
     for _ = 1, opts.concurrency * 2 do g:spawn(worker) end
-    queue:join()                         -- every queued URL handled
-    queue:close()                        -- ends the workers
+    frontier.join()                      -- every queued URL handled
+    frontier.close()                     -- ends the workers (of every process)
   end)
+  if frontier.export then stats.exported = frontier.export(records) end
   if records ~= io.stdout then records:close() end
 end
 
@@ -414,6 +492,9 @@ local function summary(out, output, interrupted)
   print(("pages: %d ok, %d errors, %d redirected, %d disallowed, %d bytes, %.1f pages/s")
     :format(stats.done, stats.errors, stats.redirects, stats.robots, stats.bytes,
             stats.done / math.max(dt, 1e-3)))
+  if stats.exported then
+    print(("records of the whole crawl: %d (this process wrote them)"):format(stats.exported))
+  end
   if stats.skipped > 0 then
     print(("resumed: %d pages recorded before, not fetched again"):format(stats.skipped))
   end
@@ -447,7 +528,30 @@ local output = opts.output or (out .. "/crawl.jsonl")
 print(("crawling %s (depth %d, concurrency %d, %d req/s per host)")
   :format(start, opts.depth, opts.concurrency, opts.rate))
 
-local ok, err = pcall(crawl, start, out, output)
+-- --workers N: N - 1 more processes of this script on the same crawl.
+local function start_workers()
+  local proc = require "luaio.proc"
+  local children = {}
+  for _ = 2, opts.workers do
+    local argv = {arg[-1], arg[0], start,
+      "--redis", opts.redis, "--no-progress", "--out", out, "--output", output,
+      "--depth=" .. opts.depth, "--concurrency=" .. opts.concurrency,
+      "--rate=" .. opts.rate, "--max-pages=" .. opts.max_pages,
+      "--visibility=" .. opts.visibility, stdout = "null"}
+    if opts.ignore_robots then argv[#argv + 1] = "--ignore-robots" end
+    if opts.all_hosts then argv[#argv + 1] = "--all-hosts" end
+    children[#children + 1] = proc.spawn(argv)
+  end
+  return children
+end
+
+local ok, err = pcall(function()
+  local r = opts.redis and require("luaio.redis").connect(opts.redis)
+  local children = opts.workers > 1 and start_workers() or {}
+  crawl(start, out, output, r)
+  for _, child in ipairs(children) do child:wait() end
+  if r then r:close() end
+end)
 local interrupted = not ok and aio.is_cancelled(err)
 summary(out, output, interrupted)
 if server then server:close({cancel = true}) end

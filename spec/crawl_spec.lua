@@ -153,6 +153,55 @@ describe("examples/crawl.lua", function()
     for u, n in pairs(by_url) do assert.are.equal(1, n, u) end
   end)
 
+  it("--redis shares one crawl between processes, also when one dies",
+    function()
+      allow_a_minute()
+      require("luaio.test").timeout(120)
+      local nginx = require("spec.helpers.nginx").start()
+      local rsrv = require("spec.helpers.redis").start()
+      local www = nginx.dir .. "/www"
+      assert.are.equal(0, (helpers.sh(helpers.luaio .. " bench/crawl/gen_site.lua "
+                                      .. www .. " 60")))
+      local start = nginx.url .. "/index.html"
+      local base = rsrv.url:gsub("/0$", "/")
+      local function urls(path)
+        local recs, by_url = records(path)
+        local set = {}
+        for _, r in ipairs(recs) do set[#set + 1] = r.url end
+        table.sort(set)
+        return set, by_url
+      end
+      -- one process, then three (--workers 3), each on its own database
+      local out1, out3, outk = tempdir(), tempdir(), tempdir()
+      local rc1, t1 = helpers.sh(CRAWL .. start .. " --redis " .. base .. "1"
+                                 .. " --no-progress --out " .. out1 .. " 2>&1")
+      local rc3, t3 = helpers.sh(CRAWL .. start .. " --redis " .. base .. "2"
+                                 .. " --workers 3 --no-progress --out " .. out3
+                                 .. " 2>&1")
+      -- three processes started apart, one killed (SIGKILL) midway: the
+      -- URLs it had taken come back after --visibility seconds
+      local cmd = CRAWL .. start .. " --redis " .. base .. "3 --rate 20"
+                  .. " --visibility 1 --no-progress --out " .. outk
+      local rck, tk = helpers.sh(("(%s >/dev/null 2>&1) & a=$!; (%s >/dev/null 2>&1) & "
+        .. "b=$!; %s > %s/main.txt 2>&1 & c=$!; sleep 1; kill -9 $b; "
+        .. "wait $a; ra=$?; wait $c; rc=$?; cat %s/main.txt; exit $((ra + rc))")
+        :format(cmd, cmd, cmd, outk, outk))
+      rsrv:stop()
+      nginx:stop()
+      assert.are.equal(0, rc1, t1)
+      assert.are.equal(0, rc3, t3)
+      assert.are.equal(0, rck, tk)
+      local one, by1 = urls(out1 .. "/crawl.jsonl")
+      local three, by3 = urls(out3 .. "/crawl.jsonl")
+      local killed, byk = urls(outk .. "/crawl.jsonl")
+      assert.are.equal(61, #one)                     -- index + 60 pages
+      assert.are.same(one, three)
+      assert.are.same(one, killed)
+      for _, by in ipairs{by1, by3, byk} do
+        for u, n in pairs(by) do assert.are.equal(1, n, u) end
+      end
+    end)
+
   it("stops cleanly on Ctrl-C and still prints the summary", function()
     allow_a_minute()
     local path = os.tmpname()
