@@ -26,11 +26,18 @@
 /* Every path argument comes through here: C stops at a NUL byte, so
  * "victim\0.txt" would act on "victim". */
 const char *check_path (lua_State *L, int arg, const char *fname) {
-  size_t len;
+  static const char *const writers[] = {"fs.write", "fs.append",
+    "fs.remove", "fs.rmdir", "fs.rename", "fs.mkdir", "fs.mkdtemp",
+    "fs.chmod", NULL};
+  size_t len, i;
+  int access = LUAIO_PERM_READ;
   const char *p = luaio__checkstring(L, arg, fname, &len);
   if (memchr(p, '\0', len) != NULL)
     luaio__argerror(L, arg, fname, "path contains a NUL byte");
-  return p;
+  for (i = 0; writers[i]; i++)          /* the sandbox: read or write */
+    if (strcmp(fname, writers[i]) == 0) access = LUAIO_PERM_WRITE;
+  if (strcmp(fname, "fs.copy") == 0 && arg == 2) access = LUAIO_PERM_WRITE;
+  return luaio__perm_arg(L, arg, access);
 }
 
 /* Integer field `name` of the options table at arg (nil: no options),

@@ -543,6 +543,7 @@ static int fs_open (lua_State *L) {
   int flags = mode_flags(mode);
   fs_op *op;
   if (flags < 0) return luaio__argerror(L, 2, "fs.open", "invalid mode");
+  if (flags & (O_WRONLY | O_RDWR)) p = luaio__perm_arg(L, 1, LUAIO_PERM_WRITE);
   lua_settop(L, 1);
   op = op_new(L, "fs.open");
   return op_wait(L, op, uv_fs_open(luaio_loop(op->h), &op->req, p,

@@ -81,6 +81,7 @@ struct req {
   double retry_after;
   req *prev, *next;
   char errbuf[CURL_ERROR_SIZE];
+  luaio_perm_curl perm;         /* the sandbox's checks of this request */
 };
 
 static void sock_free_cb (uv_handle_t *h) { free(h->data); }
@@ -1026,6 +1027,7 @@ static int raise_transfer_error (lua_State *L, req *r, const char *method) {
   const char *code, *msg;
   char cbuf[32], hbuf[80];
   size_t hmax = header_limit(r);
+  luaio__perm_curl_raise(L, &r->perm);     /* the sandbox refused it */
   curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &oserr);
   if (hmax)
     snprintf(hbuf, sizeof hbuf, "response header too large (%s over %zu "
@@ -1376,6 +1378,7 @@ static int do_request (lua_State *L, int cidx, const char *method,
   set_safe_headers(L, r, opts, settings, fname);
   lua_pushstring(L, method);                       /* r method */
   set_url(L, r, url, opts, settings, fname);       /* r method url */
+  luaio__perm_curl(L, &r->perm, r->easy, lua_tostring(L, -1));
   lua_pushnumber(L, (lua_Number)uv_hrtime() / 1e9);
   curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
   curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, write_cb);

@@ -162,6 +162,8 @@ luaio_task *luaio__spawn (lua_State *L, int nargs) {
   luaio_host *h = luaio__host(L);
   luaio_task *t;
   lua_State *co;
+  if (h->limit || (h->cfg.max_tasks && h->ntasks >= h->cfg.max_tasks))
+    luaio__limit_raise(L, h->limit ? h->limit : "max-tasks");
   luaL_checkstack(L, 3, NULL);
   t = lua_newuserdatauv(L, sizeof *t, LUAIO_TASK_NSLOTS);  /* fn args ud */
   memset(t, 0, sizeof *t);
@@ -179,7 +181,7 @@ luaio_task *luaio__spawn (lua_State *L, int nargs) {
   t->u.n = nargs + 1;                              /* fn too, for the body */
   t->id = ++h->task_ids;
   task_of(co) = t;
-  if (h->cfg.runaway_ms || h->stopping)
+  if (h->cfg.runaway_ms || h->stopping || h->time_end)
     lua_sethook(co, luaio__guard_hook, LUA_MASKCOUNT, 1000);
   luaio__ready(t);
   t->state = T_NEW;
