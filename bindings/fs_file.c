@@ -516,6 +516,7 @@ static int open_k (lua_State *L, int status, lua_KContext ctx) {
   op->fd = -1;                           /* the File owns it now */
   op_free(op);
   push_file(L, fd, 1);
+  luaio__perm_fd(L, fd);             /* the sandbox: what was opened */
   return 1;
 }
 

@@ -816,6 +816,7 @@ static void set_multipart (lua_State *L, req *r, int idx, const char *fname) {
     curl_mime_name(part, lua_tostring(L, -2));
     if (lua_istable(L, -1)) {
       lua_getfield(L, -1, "path");
+      if (lua_isstring(L, -1)) luaio__perm_arg(L, -1, LUAIO_PERM_READ);
       if (!lua_isstring(L, -1) ||
           curl_mime_filedata(part, lua_tostring(L, -1)) != CURLE_OK)
         luaio__argerror(L, 2, fname, "multipart file needs a readable "
@@ -934,10 +935,13 @@ static void set_transfer_opts (lua_State *L, req *r, int opts, int settings,
   }
   lua_pop(L, 1);
   if (opt_text(L, opts, settings, "ca_file", fname))
-    curl_easy_setopt(e, CURLOPT_CAINFO, lua_tostring(L, -1));
+    curl_easy_setopt(e, CURLOPT_CAINFO, luaio__perm_arg(L, -1,
+                                                        LUAIO_PERM_READ));
   lua_pop(L, 1);
-  if (opt_text(L, opts, settings, "proxy", fname))
+  if (opt_text(L, opts, settings, "proxy", fname)) {
+    luaio__perm_proxy(L, lua_tostring(L, -1));      /* the sandbox */
     curl_easy_setopt(e, CURLOPT_PROXY, lua_tostring(L, -1));
+  }
   lua_pop(L, 1);
   if (opt(L, opts, settings, "http_version") == LUA_TSTRING) {
     const char *v = lua_tostring(L, -1);

@@ -190,6 +190,14 @@ int luaio__sandboxed(lua_State *L);
 const char *luaio__perm_arg(lua_State *L, int arg, int access);
 /* Check a path the binding made itself (a folder a walk enters). */
 void luaio__perm_path(lua_State *L, const char *path, int access);
+/* After an open by a checked path: is the file at fd (its real path,
+ * /proc/self/fd) still under an allowed folder? A folder swapped for a
+ * symlink between the check and the open is caught here. Raises. */
+void luaio__perm_fd(lua_State *L, int fd);
+/* The same for a thread-pool job (no Lua, thread-safe): 1 if allowed;
+ * a job refused sets LUAIO_EDENIED as its status, which luaio_raise_uv
+ * with field "path" raises as the permission error. */
+int luaio__perm_fd_ok(luaio_host *h, int fd);
 /* Check that the script may reach host (a name or an IP address) on
  * port (-1: any port, for a DNS lookup). */
 void luaio__perm_net(lua_State *L, const char *host, int port);
@@ -216,6 +224,9 @@ typedef struct luaio_perm_curl {
 void luaio__perm_curl(lua_State *L, luaio_perm_curl *pc, void *easy,
                       const char *url);
 int luaio__perm_curl_raise(lua_State *L, luaio_perm_curl *pc);
+/* Check the host of a proxy (a URL, or host:port) like a request's:
+ * through a proxy the script reaches whatever the proxy does. */
+void luaio__perm_proxy(lua_State *L, const char *proxy);
 /* Push the permission error for access to target (what: "read",
  * "write", "net", "run", "env"). [-0, +1] */
 void luaio__perm_push_error(lua_State *L, const char *what,

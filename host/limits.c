@@ -48,16 +48,23 @@ static void kill_all (lua_State *L, luaio_host *h, const char *which) {
   h->limited = limited;
 }
 
+static void limit_hook (lua_State *L, lua_Debug *ar);
+
+/* In a plain coroutine (no task of its own), the error is raised at
+ * every instruction too (limit_hook), so a pcall inside it cannot keep
+ * it running: it dies, and the task that resumed it is killed. */
 int luaio__limit_raise (lua_State *L, const char *which) {
   luaio_host *h = luaio__host(L);
   luaio_task *t = luaio__current(L);
   kill_all(L, h, which);
   if (t && (t->flags & TF_KILLED)) return luaio__raise_killed(L, t);
+  lua_sethook(L, limit_hook, LUA_MASKCOUNT, 1);
   push_limit_error(L, h, which);
   return lua_error(L);
 }
 
-/* The running task's hook after the allocator hit the memory cap. */
+/* A thread's hook once a cap is hit: the allocator's, on the task that
+ * ran (it cannot raise itself), and a plain coroutine's. */
 static void limit_hook (lua_State *L, lua_Debug *ar) {
   luaio_host *h = luaio_host_of(L);
   (void)ar;
@@ -79,7 +86,8 @@ void luaio__limit_hit (luaio_host *h, const char *which) {
     uv_timer_start(h->limit_timer, limit_due_cb, 0, 0);
 }
 
-void luaio__limit_check_time (lua_State *L, luaio_host *h) {
+void luaio__limit_check (lua_State *L, luaio_host *h) {
+  if (h->limit) luaio__limit_raise(L, h->limit);
   if (h->time_end && uv_hrtime() > h->time_end)
     luaio__limit_raise(L, "max-time");
 }

@@ -359,6 +359,39 @@ int luaio__perm_allows (lua_State *L, const char *path, int access) {
          (!(access & LUAIO_PERM_WRITE) || under(p->write, buf));
 }
 
+/* The real path of fd into real (PATH_MAX); 0 if it has none (a pipe,
+ * say, or no /proc). */
+static int fd_path (int fd, char *real) {
+  char link[64];
+  ssize_t n;
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  if ((n = readlink(link, real, PATH_MAX - 1)) < 0 || real[0] != '/')
+    return 0;
+  real[n] = '\0';
+  return 1;
+}
+
+int luaio__perm_fd_ok (luaio_host *h, int fd) {
+  struct luaio_perm *p = h->perm;
+  char real[PATH_MAX];
+  if (p == NULL || !fd_path(fd, real)) return 1;
+  return under(p->read, real) || under(p->write, real);
+}
+
+void luaio__perm_fd (lua_State *L, int fd) {
+  luaio_host *h = luaio_host_of(L);
+  char real[PATH_MAX];
+  if (h == NULL || luaio__perm_fd_ok(h, fd)) return;
+  fd_path(fd, real);
+  raise_denied(L, "read", real, NULL);
+}
+
+void luaio__perm_push_path_error (lua_State *L, const char *path) {
+  luaio__perm_push_error(L, "read", path ? path : "?", "a folder on its "
+                         "way was swapped for a link out of the allowed "
+                         "ones during the call");
+}
+
 void luaio__perm_path (lua_State *L, const char *path, int access) {
   struct luaio_perm *p = perm_of(L);
   if (p == NULL) return;

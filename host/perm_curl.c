@@ -19,13 +19,14 @@
 #include "private.h"
 #include <curl/curl.h>
 
-/* Host and port of the URL curl is about to fetch into pc->denied's
- * buffer form; 1 if allowed by name. */
-static int url_allowed (luaio_perm_curl *pc, const char *url) {
+/* Is the host and port of url (a proxy: flags guess the scheme) allowed
+ * by name? If not, "host:port" is put in pc->denied. */
+static int url_allowed_flags (luaio_perm_curl *pc, const char *url,
+                              unsigned flags) {
   CURLU *u = curl_url();
   char *host = NULL, *port = NULL;
   int ok = 0;
-  if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+  if (u && curl_url_set(u, CURLUPART_URL, url, flags) == CURLUE_OK &&
       curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
       curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
         CURLUE_OK) {
@@ -41,6 +42,20 @@ static int url_allowed (luaio_perm_curl *pc, const char *url) {
   curl_free(port);
   curl_url_cleanup(u);
   return ok;
+}
+
+static int url_allowed (luaio_perm_curl *pc, const char *url) {
+  return url_allowed_flags(pc, url, 0);
+}
+
+void luaio__perm_proxy (lua_State *L, const char *proxy) {
+  luaio_perm_curl pc;
+  pc.h = luaio_host_of(L);
+  if (pc.h == NULL || pc.h->perm == NULL) return;
+  pc.denied[0] = '\0';
+  if (!url_allowed_flags(&pc, proxy, CURLU_GUESS_SCHEME |
+                         CURLU_NON_SUPPORT_SCHEME))
+    luaio__perm_curl_raise(L, &pc);
 }
 
 static int current_url_allowed (luaio_perm_curl *pc) {

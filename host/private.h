@@ -225,15 +225,19 @@ int luaio__perm_allows(lua_State *L, const char *path, int access);
 /* The error for a connection refused at its address (a DNS result):
  * luaio_push_uv_error with LUAIO_EDENIED. [-0, +1] */
 void luaio__perm_push_addr_error(lua_State *L, const char *target);
+/* ... and for a file a job found outside after opening it. [-0, +1] */
+void luaio__perm_push_path_error(lua_State *L, const char *path);
 
 /* limits.c: the caps. limits_start arms max_time; limit_hit records a
  * cap from where no Lua may run (the allocator) and kills every task as
  * soon as it can; limit_raise kills every task now and raises the limit
- * error in L. The guard hook calls limit_check_time. */
+ * error in L (a task, or a plain coroutine inside one). With caps set,
+ * every task and the coroutines it makes have the guard hook, which
+ * calls limit_check: a cap already hit, or max_time passed, raises. */
 void luaio__limits_start(luaio_host *h);
 void luaio__limit_hit(luaio_host *h, const char *which);
 int luaio__limit_raise(lua_State *L, const char *which);
-void luaio__limit_check_time(lua_State *L, luaio_host *h);
+void luaio__limit_check(lua_State *L, luaio_host *h);
 
 /* generated at build time from the module list and lua/ */
 void luaio__preload_all(luaio_host *h);

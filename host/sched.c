@@ -181,7 +181,7 @@ luaio_task *luaio__spawn (lua_State *L, int nargs) {
   t->u.n = nargs + 1;                              /* fn too, for the body */
   t->id = ++h->task_ids;
   task_of(co) = t;
-  if (h->cfg.runaway_ms || h->stopping || h->time_end)
+  if (h->cfg.runaway_ms || h->stopping || h->limit_timer)
     lua_sethook(co, luaio__guard_hook, LUA_MASKCOUNT, 1000);
   luaio__ready(t);
   t->state = T_NEW;

@@ -36,7 +36,6 @@ do
 end]]):format(call, call)
   end
   local rc, out = sandboxed(flags, table.concat(lines, "\n"))
-  if os.getenv("SB_SHOW") then io.stderr:write(out) end
   assert.are.equal(0, rc, out)
   assert.is_nil(out:find("ESCAPED", 1, true), out)
   assert.is_nil(out:find("SECRET", 1, true), out)
@@ -165,6 +164,53 @@ describe("sandbox escapes", function()
     assert.matches("reads\t%d+\trefused\t%d+", out)
   end)
 
+  it("a folder swapped for a symlink after the check is caught", function()
+    local flags = layout()
+    fs.mkdir(dir .. "/ok/d")
+    fs.write(dir .. "/ok/d/f.txt", "fine\n")
+    fs.mkdir(dir .. "/outside")
+    fs.write(dir .. "/outside/f.txt", "SECRET\n")
+    assert(os.execute(("ln -s ../outside '%s/ok/d.link'"):format(dir)))
+    -- outside the sandbox, ok/d (a real folder when checked) and a
+    -- symlink out trade places atomically, as fast as they can
+    fs.write(dir .. "/swap.py", [[
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+os.chdir(sys.argv[1])
+while libc.renameat2(-100, b"d", -100, b"d.link", 2) == 0:
+    pass
+print("renameat2:", ctypes.get_errno())
+]])
+    local _, pid = H.sh(("python3 '%s/swap.py' '%s/ok' > '%s/swap.log' 2>&1 "
+      .. "& echo $!"):format(dir, dir, dir))
+    aio.sleep(0.2)
+    if H.sh("kill -0 " .. tonumber(pid) .. " 2>/dev/null") ~= 0 then
+      pending("renameat2(RENAME_EXCHANGE) is not available: "
+              .. fs.read(dir .. "/swap.log"))
+      return
+    end
+    local rc, out = sandboxed(flags .. " --allow-write=" .. dir .. "/ok", ([[
+      local fs = require "luaio.fs"
+      local P, C = %q, %q
+      local got, refused = 0, 0
+      for i = 1, 300 do
+        for _, read in ipairs{
+          function() local f <close> = assert(io.open(P)) return f:read("a") end,
+          function() local f <close> = fs.open(P) return f:read_all() end,
+          function() return fs.read(P) end,
+          function() fs.copy(P, C) return fs.read(C) end} do
+          local ok, s = pcall(read)
+          if ok then got = got + 1; io.write(s) else refused = refused + 1 end
+        end
+      end
+      print("reads", got, "refused", refused)]]):format(
+        dir .. "/ok/d/f.txt", dir .. "/ok/copy.txt"))
+    os.execute("kill " .. tonumber(pid) .. " 2>/dev/null")
+    assert.are.equal(0, rc, out)
+    assert.is_nil(out:find("SECRET", 1, true), out)
+    assert.matches("reads\t%d+\trefused\t%d+", out)
+  end)
+
   it("/proc/self leads nowhere", function()
     layout()
     attempts("--sandbox --allow-read=/proc/self/fd,/proc/self/cwd", {
@@ -251,8 +297,14 @@ describe("sandbox escapes", function()
       [[net.udp():send("x", "127.0.0.1", 53)]],
       [[net.resolve("example.org")]],
       [[net.connect_unix("/run/systemd/private")]],
-    }, ("http = require 'luaio.http' net = require 'luaio.net' U = %q")
-      :format(srv.url))
+      [[http.post(U .. "/echo/body", {multipart = {f = {path = S}}}).body]],
+      [[http.get(U .. "/small", {ca_file = S}).status]],
+      [[http.get(U .. "/small", {proxy = "http://127.0.0.1:]] .. bad
+        .. [["}).status]],
+      [[http.get(U .. "/small", {proxy = "localhost:]] .. srv.port
+        .. [["}).status]],
+    }, ("http = require 'luaio.http' net = require 'luaio.net' U = %q S = %q")
+      :format(srv.url, srv.dir .. "/www/small"))
     assert.matches("permission denied: net '127.0.0.1:" .. bad
       .. "' %(run with %-%-allow%-net=127.0.0.1:" .. bad .. "%)", out)
     -- the redirect was refused before any request reached the target

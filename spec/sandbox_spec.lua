@@ -191,6 +191,25 @@ describe("sandbox caps", function()
     assert.is_nil(out:find("\n5\t", 1, true), out)
   end)
 
+  it("the caps reach a plain coroutine that swallows errors", function()
+    for _, case in ipairs{
+      {"--max-time=0.3", "while true do end"},
+      {"--max-memory=16M",
+       "local t = {} for i = 1, 1e9 do t[i] = ('z'):rep(100) .. i end"},
+      {"--max-tasks=3",
+       "for i = 1, 10 do require('luaio').spawn(function() end) end"},
+    } do
+      local rc, out = sandboxed(case[1], ([[
+        coroutine.wrap(function()
+          while true do pcall(function() %s end) end
+        end)()
+        print("still running")]]):format(case[2]))
+      assert.are.equal(3, rc, case[1] .. ": " .. out)
+      assert.matches("limit reached", out)
+      assert.is_nil(out:find("still running", 1, true), out)
+    end
+  end)
+
   it("a script under its caps runs as usual", function()
     local rc, out = sandboxed("--max-memory=64M --max-time=30 --max-tasks=100",
       [[
