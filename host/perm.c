@@ -88,7 +88,10 @@ static int resolve (const char *path, char *out) {
     struct stat st;
     p = c[n] ? c + n + 1 : c + n;
     if (n == 0 || (n == 1 && c[0] == '.')) continue;
-    if (n == 2 && c[0] == '.' && c[1] == '.') { pop_comp(out, &rlen); continue; }
+    if (n == 2 && c[0] == '.' && c[1] == '.') {
+      pop_comp(out, &rlen);
+      continue;
+    }
     if ((rc = push_comp(out, &rlen, c, n)) < 0) return rc;
     if (missing || lstat(out, &st) != 0) { missing = 1; continue; }
     if (!S_ISLNK(st.st_mode)) continue;
@@ -172,7 +175,8 @@ static int is_internal (int family, const unsigned char *a) {
   if (family == AF_INET)
     return a[0] == 0 || a[0] == 10 || a[0] == 127 || a[0] >= 224 ||
            (a[0] == 100 && (a[1] & 0xc0) == 64) ||
-           (a[0] == 169 && a[1] == 254) || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
+           (a[0] == 169 && a[1] == 254) ||
+           (a[0] == 172 && (a[1] & 0xf0) == 16) ||
            (a[0] == 192 && a[1] == 168);
   return (a[0] & 0xfe) == 0xfc || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||
          a[0] == 0xff || memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 15) == 0;

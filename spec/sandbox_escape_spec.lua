@@ -149,7 +149,9 @@ describe("sandbox escapes", function()
       local got, refused = 0, 0
       for i = 1, 300 do
         for _, read in ipairs{
-          function() local f <close> = assert(io.open(%q)) return f:read("a") end,
+          function()
+            local f <close> = assert(io.open(%q)) return f:read("a")
+          end,
           function() return fs.read(%q) end,
           function() local f <close> = fs.open(%q) return f:read_all() end} do
           local ok, s = pcall(read)
@@ -195,7 +197,9 @@ print("renameat2:", ctypes.get_errno())
       local got, refused = 0, 0
       for i = 1, 300 do
         for _, read in ipairs{
-          function() local f <close> = assert(io.open(P)) return f:read("a") end,
+          function()
+            local f <close> = assert(io.open(P)) return f:read("a")
+          end,
           function() local f <close> = fs.open(P) return f:read_all() end,
           function() return fs.read(P) end,
           function() fs.copy(P, C) return fs.read(C) end} do
@@ -258,6 +262,8 @@ print("renameat2:", ctypes.get_errno())
       [[os.remove(D .. "/a.txt")]], [[os.rename(D .. "/a.txt", D .. "/b")]],
       [[os.tmpname()]], [[io.tmpfile()]], [[io.output(D .. "/new")]],
       [[require("luaio.fs").mkdir(D .. "/sub")]],
+      [[require("luaio.fs").mkdtemp()]],
+      [[require("luaio.fs").mkdtemp(D .. "/t-")]],
       [[require("luaio.fs").write(D .. "/a.txt", "x")]],
       [[require("luaio.fs").open(D .. "/a.txt", "r+")]],
       [[os.setlocale("C")]],
@@ -271,7 +277,8 @@ print("renameat2:", ctypes.get_errno())
     local flags = layout()
     local out = attempts(flags, {
       [[(function() package.path = B .. "/?.lua" return require "evil" end)()]],
-      [[(function() package.path = D .. "/../?.lua" return require "evil" end)()]],
+      [[(function() package.path = D .. "/../?.lua"
+          return require "evil" end)()]],
     }, ("B = %q D = %q"):format(dir, dir .. "/ok"))
     assert.matches("not allowed", out)
   end)

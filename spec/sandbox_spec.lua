@@ -215,7 +215,9 @@ describe("sandbox caps", function()
       [[
       local aio = require "luaio"
       local ts = {}
-      for i = 1, 50 do ts[i] = aio.spawn(function() aio.sleep(0.01) return i end) end
+      for i = 1, 50 do
+        ts[i] = aio.spawn(function() aio.sleep(0.01) return i end)
+      end
       print(select('#', aio.gather(table.unpack(ts))))]])
     assert.are.equal(0, rc, out)
     assert.matches("50", out)
