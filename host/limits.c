@@ -3,7 +3,7 @@
  * limits.c: the caps of luaio_config (max_time_ms, max_tasks, and
  * mem_limit with hard_limits). Hitting one ends the script: every live
  * task is killed (cancel.c's luaio__kill, which pcall cannot catch) with
- * an error of kind "limit" naming the cap, and luaio_limit_hit tells the
+ * an error of kind "cap" naming the cap, and luaio_limit_hit tells the
  * embedder (the CLI exits with LUAIO_EXIT_LIMIT).
  */
 #include "private.h"
@@ -20,10 +20,10 @@ static void push_limit_error (lua_State *L, luaio_host *h,
   else
     lua_pushfstring(L, "limit reached: more than %d live tasks "
                     "(--max-tasks)", h->cfg.max_tasks);
-  luaio_push_error(L, "limit", NULL, lua_tostring(L, -1));
+  luaio_push_error(L, "cap", NULL, lua_tostring(L, -1));
   lua_remove(L, -2);
   lua_pushstring(L, which);
-  lua_setfield(L, -2, "limit");
+  lua_setfield(L, -2, "cap");
 }
 
 /* Kill every live task with the limit error; a waiting one is woken to

@@ -110,7 +110,7 @@ const char *luaio_sandbox_invalid(const luaio_sandbox *sb);
 
 /* Which cap ended the script ("max-memory", "max-time", "max-tasks"),
  * or NULL. Once one is hit every task is killed with an error of kind
- * "limit" that pcall cannot catch. */
+ * "cap" that pcall cannot catch. */
 const char *luaio_limit_hit(luaio_host *h);
 
 /* ---- Host lifecycle ---------------------------------------------------- */

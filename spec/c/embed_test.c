@@ -263,6 +263,8 @@ static void test_sandbox (void) {
 static void test_caps (void) {
   luaio_config cfg = {0};
   luaio_host *h;
+  luaio_task *t;
+  lua_State *L;
   char err[512];
   cfg.max_tasks = 3;
   h = new_host(&cfg);
@@ -271,6 +273,19 @@ static void test_caps (void) {
             err, sizeof err) == LUAIO_ERROR);
   CHECK(strstr(err, "more than 3 live tasks") != NULL);
   CHECK(luaio_limit_hit(h) && strcmp(luaio_limit_hit(h), "max-tasks") == 0);
+  luaio_close(h);
+  h = new_host(&cfg);                        /* the error: kind "cap" */
+  t = luaio_spawn_string(h, "for i = 1, 10 do require('luaio').spawn("
+                            "function() end) end", "=caps");
+  L = luaio_state(h);
+  CHECK(t != NULL && luaio_run_until(h, t) == LUAIO_ERROR);
+  CHECK(t != NULL && luaio_task_push_results(L, t) == -1);
+  lua_getfield(L, -1, "kind");
+  lua_getfield(L, -2, "cap");
+  CHECK(lua_isstring(L, -2) && strcmp(lua_tostring(L, -2), "cap") == 0);
+  CHECK(lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), "max-tasks") == 0);
+  lua_pop(L, 3);
+  if (t) luaio_task_release(t);
   luaio_close(h);
   memset(&cfg, 0, sizeof cfg);
   cfg.mem_limit = 8u << 20;
