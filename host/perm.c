@@ -159,7 +159,7 @@ static int parse_rule (const char *s, net_rule *r) {
   if (n == 0 || n >= sizeof r->host) return -1;
   for (i = 0; i < n; i++) {
     unsigned char ch = (unsigned char)hs[i];
-    if (ch <= ' ' || ch >= 127 || strchr("/@[]?#\\", ch)) return -1;
+    if (ch <= ' ' || ch >= 127 || strchr("/@[]?#*\\", ch)) return -1;
     r->host[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
   }
   r->host[n] = '\0';
@@ -178,7 +178,7 @@ static int is_internal (int family, const unsigned char *a) {
            (a[0] == 169 && a[1] == 254) ||
            (a[0] == 172 && (a[1] & 0xf0) == 16) ||
            (a[0] == 192 && a[1] == 168);
-  return (a[0] & 0xfe) == 0xfc || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||
+  return (a[0] & 0xfe) == 0xfc || (a[0] == 0xfe && (a[1] & 0x80) == 0x80) ||
          a[0] == 0xff || memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 15) == 0;
 }
 

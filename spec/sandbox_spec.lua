@@ -238,6 +238,7 @@ describe("sandbox flags", function()
     {"--allow-net=host:99999", "bad value for %-%-allow%-net: 'host:99999'"},
     {"--allow-net=[::1", "bad value for %-%-allow%-net"},
     {"--allow-net=a/b", "bad value for %-%-allow%-net"},
+    {"--allow-net=*", "bad value for %-%-allow%-net: '%*'"},
     {"--allow-read", "%-%-allow%-read needs a value"},
     {"--allow-write=", "%-%-allow%-write needs a value"},
     {"--allow-everything", "unrecognized option '%-%-allow%-everything'"},
