@@ -41,8 +41,11 @@ static void kill_all (lua_State *L, luaio_host *h, const char *which) {
     lua_pop(L, 1);
     if (t == NULL || t->state == T_DONE) continue;
     push_limit_error(L, h, which);
-    luaio__kill(L, t);
-    luaio__cancel(t, LUAIO_CANCEL_EXIT + 1, 0, L);
+    lua_pushvalue(L, -1);
+    luaio__kill(L, t);                  /* pops one */
+    /* the error too for a task not started yet, which never runs */
+    luaio__cancel(t, LUAIO_CANCEL_EXIT + 1, lua_gettop(L), L);
+    lua_pop(L, 1);
   }
   lua_pop(L, 1);
   h->limited = limited;
@@ -61,6 +64,18 @@ int luaio__limit_raise (lua_State *L, const char *which) {
   lua_sethook(L, limit_hook, LUA_MASKCOUNT, 1);
   push_limit_error(L, h, which);
   return lua_error(L);
+}
+
+static void limit_due_cb (uv_timer_t *timer);
+
+/* From C's luaio_spawn (the main thread), nothing would catch an error:
+ * after a cap the new task is killed from the loop before it starts. */
+void luaio__limit_spawn (lua_State *L, luaio_host *h) {
+  int is_main = lua_pushthread(L);
+  lua_pop(L, 1);
+  if (!is_main) luaio__limit_raise(L, h->limit ? h->limit : "max-tasks");
+  else if (h->limit && h->limit_timer)
+    uv_timer_start(h->limit_timer, limit_due_cb, 0, 0);
 }
 
 /* A thread's hook once a cap is hit: the allocator's, on the task that
@@ -104,7 +119,8 @@ static void limits_close (void *ud) {
  * meets the guard hook's check); it keeps no loop alive. It also runs
  * the kill the allocator cannot do itself. */
 void luaio__limits_start (luaio_host *h) {
-  if (!h->cfg.max_time_ms && !(h->cfg.hard_limits && h->cfg.mem_limit))
+  if (!h->cfg.max_time_ms && !h->cfg.max_tasks &&
+      !(h->cfg.hard_limits && h->cfg.mem_limit))
     return;
   if ((h->limit_timer = malloc(sizeof *h->limit_timer)) == NULL) return;
   uv_timer_init(h->loop, h->limit_timer);

@@ -238,6 +238,9 @@ void luaio__limits_start(luaio_host *h);
 void luaio__limit_hit(luaio_host *h, const char *which);
 int luaio__limit_raise(lua_State *L, const char *which);
 void luaio__limit_check(lua_State *L, luaio_host *h);
+/* A spawn past max_tasks or after a cap: raises, except on the main
+ * thread (luaio_spawn from C, where nothing would catch it). */
+void luaio__limit_spawn(lua_State *L, luaio_host *h);
 
 /* generated at build time from the module list and lua/ */
 void luaio__preload_all(luaio_host *h);

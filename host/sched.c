@@ -163,7 +163,7 @@ luaio_task *luaio__spawn (lua_State *L, int nargs) {
   luaio_task *t;
   lua_State *co;
   if (h->limit || (h->cfg.max_tasks && h->ntasks >= h->cfg.max_tasks))
-    luaio__limit_raise(L, h->limit ? h->limit : "max-tasks");
+    luaio__limit_spawn(L, h);
   luaL_checkstack(L, 3, NULL);
   t = lua_newuserdatauv(L, sizeof *t, LUAIO_TASK_NSLOTS);  /* fn args ud */
   memset(t, 0, sizeof *t);

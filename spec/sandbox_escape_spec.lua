@@ -123,6 +123,14 @@ describe("sandbox escapes", function()
       [[require("luaio.fs").open(D .. "/link"):read_all()]],
       [[require("luaio.fs").read(D .. "/up/secret.txt")]],
       [[require("luaio.fs").readdir(D .. "/up")]],
+      [[(function()
+          for e in require("luaio.fs").walk(D, {follow_links = true}) do
+            if e.path:find("secret") then return e.path end
+          end end)()]],
+      [[(function()
+          for e in require("luaio.fs").walk(D) do
+            if e.path:find("secret") then return e.path end
+          end end)()]],
       [[loadfile(D .. "/link")]],
       [[dofile(D .. "/up/secret.txt")]],
       [[io.open(D .. "/dangling", "w")]],

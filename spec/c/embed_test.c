@@ -303,6 +303,12 @@ static void test_caps (void) {
             err, sizeof err) == LUAIO_ERROR);
   CHECK(luaio_limit_hit(h) && strcmp(luaio_limit_hit(h), "max-time") == 0);
   luaio_close(h);
+  h = new_host(&cfg);                 /* past max_time before it starts */
+  uv_sleep(150);
+  CHECK(run(h, "return 1", err, sizeof err) == LUAIO_ERROR);
+  CHECK(strstr(err, "limit reached") != NULL);
+  CHECK(run(h, "return 1", err, sizeof err) == LUAIO_ERROR);   /* after */
+  luaio_close(h);
 }
 
 static void *host_thread (void *arg) {
