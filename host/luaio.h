@@ -71,7 +71,9 @@ typedef struct luaio_config {
                          memory" */
   unsigned max_time_ms; /* end the script this long after luaio_new; 0:
                          never */
-  int max_tasks;      /* at most this many live tasks; 0: unlimited */
+  int max_tasks;      /* a script's spawn past this many live tasks ends
+                         the script (luaio_spawn from C is not refused);
+                         0: unlimited */
 } luaio_config;
 
 /* ---- Sandbox -------------------------------------------------------------
