@@ -23,6 +23,21 @@
 
 /* ---- arguments --------------------------------------------------------- */
 
+/* Every path argument comes through here: C stops at a NUL byte, so
+ * "victim\0.txt" would act on "victim". */
+const char *luaio__fs_check_path (lua_State *L, int arg, const char *fname) {
+  static const char *const writers[] = {"fs.write", "fs.append",
+    "fs.remove", "fs.rmdir", "fs.rename", "fs.mkdir", "fs.mkdtemp",
+    "fs.chmod", NULL};
+  size_t i;
+  int access = LUAIO_PERM_READ;
+  luaio__checkcstring(L, arg, fname, "path");
+  for (i = 0; writers[i]; i++)          /* the sandbox: read or write */
+    if (strcmp(fname, writers[i]) == 0) access = LUAIO_PERM_WRITE;
+  if (strcmp(fname, "fs.copy") == 0 && arg == 2) access = LUAIO_PERM_WRITE;
+  return luaio__perm_arg(L, arg, access);
+}
+
 /* Integer field `name` of the options table at arg (nil: no options),
  * at least min; def when absent. */
 lua_Integer opt_limit (lua_State *L, int arg, const char *fname,

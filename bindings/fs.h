@@ -36,8 +36,11 @@
 /* ---- arguments (fs.c) ---- */
 
 /* Every path argument comes through here: C stops at a NUL byte, so
- * "victim\0.txt" would act on "victim". */
-#define PATH(i, fname) luaio__checkcstring(L, (i), (fname), "path")
+ * "victim\0.txt" would act on "victim"; in a sandbox the path must be
+ * one the script may read (or write, for the calls that change files),
+ * and what is returned is the path resolved. */
+const char *luaio__fs_check_path(lua_State *L, int arg, const char *fname);
+#define PATH(i, fname) luaio__fs_check_path(L, (i), (fname))
 /* Integer field `name` of the options table at arg (nil: no options),
  * at least min; def when absent. */
 lua_Integer opt_limit(lua_State *L, int arg, const char *fname,

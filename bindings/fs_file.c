@@ -517,6 +517,7 @@ static int open_k (lua_State *L, int status, lua_KContext ctx) {
   op->fd = -1;                           /* the File owns it now */
   op_free(op);
   push_file(L, fd, 1);
+  luaio__perm_fd(L, fd);             /* the sandbox: what was opened */
   luaio__resource_open(L, -1);
   return 1;
 }
@@ -545,6 +546,7 @@ static int fs_open (lua_State *L) {
   int flags = mode_flags(mode);
   fs_op *op;
   if (flags < 0) return luaio__argerror(L, 2, "fs.open", "invalid mode");
+  if (flags & (O_WRONLY | O_RDWR)) p = luaio__perm_arg(L, 1, LUAIO_PERM_WRITE);
   lua_settop(L, 1);
   op = op_new(L, "fs.open");
   luaio__wait_detail(L, "%s", p);

@@ -131,6 +131,7 @@ static int fs_mkdtemp (lua_State *L) {
   lua_settop(L, 1);
   if (lua_isnil(L, 1)) {
     if (uv_os_tmpdir(tmp, &n) != 0) strcpy(tmp, "/tmp");
+    luaio__perm_path(L, tmp, LUAIO_PERM_WRITE);    /* the sandbox */
     lua_pushfstring(L, "%s/luaio-XXXXXX", tmp);
   }
   else lua_pushfstring(L, "%sXXXXXX", PATH(1, "fs.mkdtemp"));

@@ -134,6 +134,7 @@ static int walk_descend (lua_State *L) {
     lua_rawset(L, -4);
     lua_settop(L, 2);
   }
+  if (w->follow) luaio__perm_path(L, entry_str(L, "path"), LUAIO_PERM_READ);
   op = op_new(L, "fs.walk");
   return walk_wait(L, op, uv_fs_scandir(luaio_loop(op->h), &op->req,
                                         entry_str(L, "path"), 0, fs_cb),

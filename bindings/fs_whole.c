@@ -35,6 +35,7 @@ typedef struct file_job {
   const char *failed;           /* the system call that failed */
   char *path, *to, *tmp, *dir, *prefix, *buf;
   size_t len, max;
+  luaio_host *h;
 } file_job;
 
 static void job_free (file_job *j) {
@@ -52,6 +53,16 @@ static int job_fail (file_job *j, const char *what) {
   j->err = uv_translate_sys_error(errno);
   j->failed = what;
   return -1;
+}
+
+/* The sandbox: is the file opened where the checked path led (not out
+ * through a folder swapped for a symlink meanwhile)? Closes it if not. */
+static int job_denied (file_job *j, int fd) {
+  if (luaio__perm_fd_ok(j->h, fd)) return 0;
+  close(fd);
+  j->err = LUAIO_EDENIED;
+  j->failed = "open";
+  return 1;
 }
 
 static int job_cancelled (file_job *j) {
@@ -88,6 +99,7 @@ static void job_read (file_job *j) {
   struct stat st;
   int fd = open_file(j->path, O_RDONLY, 0, &st);
   if (fd < 0) { job_fail(j, "open"); return; }
+  if (job_denied(j, fd)) return;
   if (is_stream(fd, &st)) { j->stream_fd = fd; return; }  /* loop reads */
   if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > j->max) {
     j->err = UV_EFBIG;
@@ -148,6 +160,7 @@ static void job_write (file_job *j) {
     fd = open_file(j->tmp, O_WRONLY | O_CREAT | O_EXCL, j->mode, &st);
   else fd = open_file(j->path, j->flags, j->mode, &st);
   if (fd < 0) { job_fail(j, "open"); return; }
+  if (job_denied(j, fd)) { if (j->atomic) unlink(j->tmp); return; }
   if (!j->atomic && is_stream(fd, &st)) { j->stream_fd = fd; return; }
   write_fd(j, fd);
   if (!j->err && j->atomic && !job_cancelled(j) && fsync(fd) != 0)
@@ -186,6 +199,7 @@ static void job_copy (file_job *j) {
   struct stat st, dst;
   int in = open_file(j->path, O_RDONLY, 0, &st), out;
   if (in < 0) { job_fail(j, "open"); return; }
+  if (job_denied(j, in)) return;
   if (is_stream(in, &st) || S_ISDIR(st.st_mode)) {
     j->err = S_ISDIR(st.st_mode) ? UV_EISDIR : UV_EINVAL;
     j->failed = "copy";
@@ -195,6 +209,7 @@ static void job_copy (file_job *j) {
   out = open_file(j->to, O_WRONLY | O_CREAT, st.st_mode & 07777, &dst);
   j->err_at_to = 1;                        /* until the copy starts */
   if (out < 0) job_fail(j, "open");
+  else if (job_denied(j, out)) out = -1;      /* before any truncation */
   else if (is_stream(out, &dst)) { j->err = UV_EINVAL; j->failed = "copy"; }
   else if (dst.st_dev == st.st_dev && dst.st_ino == st.st_ino) {}  /* same */
   else if (ftruncate(out, 0) != 0) job_fail(j, "ftruncate");
@@ -274,6 +289,7 @@ static file_job *job_new (lua_State *L, int kind, const char *path,
     luaL_error(L, "%s: out of memory", fname);
   }
   j->kind = kind;
+  j->h = luaio__host(L);
   j->stream_fd = -1;
   atomic_init(&j->cancelled, 0);
   return j;

@@ -263,6 +263,7 @@ static int do_request (lua_State *L, int cidx, const char *method,
   http__check_opts(L, &o, url, opts, lua_gettop(L), fname);
   r = req_new(L, c, fname);
   http__apply_opts(L, r, &o, method, fname);
+  luaio__perm_curl(L, &r->perm, r->easy, lua_tostring(L, o.url));
   lua_pushstring(L, method);                       /* r method */
   lua_pushvalue(L, o.url);                         /* r method url */
   lua_pushnumber(L, (lua_Number)uv_hrtime() / 1e9);

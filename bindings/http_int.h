@@ -46,6 +46,7 @@ typedef struct hclient {
 
 struct req {
   luaio_waiter w;
+  luaio_perm_curl perm;         /* the sandbox's checks of this request */
   luaio_deadline d;             /* retry backoff */
   luaio_deadline idle_d;        /* idle_timeout, while in the multi */
   uint64_t idle_ms, last_rx;    /* last_rx: uv_now of the last byte */

@@ -362,6 +362,7 @@ static void check_multipart (lua_State *L, const req_opts *o, int idx,
                       "strings");
     if (lua_istable(L, -1)) {
       int ok = lua_getfield(L, -1, "path") == LUA_TSTRING &&
+               luaio__perm_arg(L, -1, LUAIO_PERM_READ) &&   /* sandbox */
                access(lua_tostring(L, -1), R_OK) == 0;
       if (!ok)
         luaio__argerror(L, o->arg, fname, "multipart file needs a readable "
@@ -489,6 +490,8 @@ void http__check_opts (lua_State *L, req_opts *o, const char *url, int opts,
   }
   check_body(L, o, opts, fname);
   check_url(L, o, url, opts, settings, fname);
+  if (o->ca_file) luaio__perm_arg(L, o->ca_file, LUAIO_PERM_READ);
+  if (o->proxy) luaio__perm_proxy(L, lua_tostring(L, o->proxy));
 }
 
 /* ---- applying checked options to a transfer ------------------------------ */

@@ -259,6 +259,7 @@ int http__raise_transfer_error (lua_State *L, req *r, const char *method) {
   const char *msg;
   char cbuf[32], hbuf[80];
   size_t hmax = header_limit(r);
+  luaio__perm_curl_raise(L, &r->perm);     /* the sandbox refused it */
   if (hmax)
     snprintf(hbuf, sizeof hbuf, "response header too large (%s over %zu "
              "bytes)", r->header_too_big ? "headers" : "a line", hmax);

@@ -14,6 +14,7 @@ void luaio__net_ip_addr (lua_State *L, int hi, int pi,
   lua_Integer port = luaio__checkinteger(L, pi, fname);
   if (port < 0 || port > 65535)
     luaio__argerror(L, pi, fname, "port out of range");
+  luaio__perm_net(L, host, (int)port);        /* serve, bind, send to */
   if (strcmp(host, "localhost") == 0) host = "127.0.0.1";
   if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) != 0 &&
       uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) != 0)

@@ -50,6 +50,10 @@ static void try_next (connect_op *op, int last) {
     struct addrinfo *ai = op->cur;
     int rc;
     op->cur = ai->ai_next;
+    if ((rc = luaio__perm_addr(op->host, ai->ai_addr)) < 0) {  /* DNS */
+      last = rc;
+      continue;
+    }
     op->s = luaio__stream_new(op->host, UV_TCP);
     if (op->s == NULL) { connect_finish(op, UV_ENOMEM); return; }
     rc = uv_tcp_connect(&op->creq, &op->s->u.tcp, ai->ai_addr, connect_cb);
@@ -156,6 +160,7 @@ static int net_connect (lua_State *L) {
     return luaio__argerror(L, 2, "net.connect", "port out of range");
   ms = opt_timeout(L, 3, "net.connect");
   luaio_check_wait(L, "net.connect");
+  luaio__perm_net(L, host, (int)port);
   luaio__wait_detail(L, "%s:%d", host, (int)port);
   lua_settop(L, 2);
   luaio__stream_push(L, NULL);                     /* the result, at 3 */
@@ -178,6 +183,7 @@ static int net_connect_unix (lua_State *L) {
   lua_Integer ms = opt_timeout(L, 2, "net.connect_unix");
   connect_op *op;
   luaio_check_wait(L, "net.connect_unix");
+  path = luaio__perm_arg(L, 1, LUAIO_PERM_WRITE);
   luaio__wait_detail(L, "%s", path);
   lua_settop(L, 1);
   lua_pushnil(L);                                  /* no port */

@@ -53,6 +53,7 @@ static int net_resolve (lua_State *L) {
   resolve_op *op;
   int rc;
   luaio_check_wait(L, "net.resolve");
+  luaio__perm_net(L, host, -1);
   op = calloc(1, sizeof *op);
   if (op == NULL) return luaL_error(L, "net.resolve: out of memory");
   luaio_waiter_init(&op->w, resolve_abort);

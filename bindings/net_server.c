@@ -332,6 +332,7 @@ static int net_serve_unix (lua_State *L) {
   server *srv;
   listener *l;
   luaio__checktype(L, 2, "net.serve_unix", LUA_TFUNCTION);
+  path = luaio__perm_arg(L, 1, LUAIO_PERM_WRITE);
   backlog = opt_backlog(L, 3, "net.serve_unix");
   srv = server_new(L, 2, 1);
   if ((l = listener_new()) == NULL) {

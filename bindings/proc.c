@@ -70,6 +70,7 @@ static void get_argv (lua_State *L, spawn_req *r) {
   argv[n] = NULL;
   r->o.file = argv[0];
   r->o.args = argv;
+  luaio__perm_run(L, argv[0]);                     /* the sandbox */
 }
 
 extern char **environ;
@@ -179,7 +180,9 @@ static void open_file (lua_State *L, spawn_req *r, int i, int idx) {
   const char *path;
   int flags = i == 0 ? O_RDONLY : O_WRONLY | O_CREAT;
   lua_getfield(L, idx, "path");
-  path = cstring_at(L, -1, r->fname, i == 0 ? "stdin.path" : "output path");
+  cstring_at(L, -1, r->fname, i == 0 ? "stdin.path" : "output path");
+  path = luaio__perm_arg(L, lua_gettop(L),           /* the sandbox */
+                         i == 0 ? LUAIO_PERM_READ : LUAIO_PERM_WRITE);
   lua_getfield(L, idx, "append");
   if (i > 0) flags |= lua_toboolean(L, -1) ? O_APPEND : O_TRUNC;
   lua_pop(L, 1);

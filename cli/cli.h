@@ -35,6 +35,21 @@ struct cli {
 
 int cli_signal_status(int signo);
 
+/* sandbox.c: --sandbox, --allow-*=LIST, --max-*=N. */
+#define CLI_MAX_COPIES 64
+typedef struct cli_sandbox {
+  int on;                     /* --sandbox or any --allow-* */
+  luaio_sandbox sb;           /* the lists (their arrays malloc'd) */
+  luaio_config cfg;           /* the caps */
+  char *copies[CLI_MAX_COPIES]; /* the option values the lists point in */
+  int ncopies;
+} cli_sandbox;
+/* 0: o was ours and is recorded; 1: bad, after a message; -1: not ours. */
+int cli_sandbox_option(cli_sandbox *s, const char *o);
+/* Fill cfg for luaio_new. 0, or 1 after a message. */
+int cli_sandbox_config(cli_sandbox *s, luaio_config *cfg);
+void cli_sandbox_free(cli_sandbox *s);
+
 /* The REPL: returns the exit status. banner: print the version first. */
 int cli_repl(cli *c, int banner);
 

@@ -38,6 +38,17 @@ static const struct { const char *name, *text; } options[] = {
   {"", "exit waits for cancelled tasks (default 5)"},
   {"--debug", "debug mode: warn about slow tasks, unawaited failures,"},
   {"", "tasks pending at exit, unclosed resources"},
+  {"--sandbox", "run with no access to files, network, programs or the"},
+  {"", "environment but what the --allow options give"},
+  {"--allow-read=P", "read these files or folders (comma-separated)"},
+  {"--allow-write=P", "write, create, remove these files or folders"},
+  {"--allow-net=H", "reach these hosts (host, host:port, [IPv6]:port)"},
+  {"--allow-run=P", "start these programs (names or paths)"},
+  {"--allow-env", "read the environment (=NAME[,NAME] for some variables)"},
+  {"--max-memory=N", "end the script past N bytes of memory (k, M, G)"},
+  {"--max-time=S", "end the script after S seconds"},
+  {"--max-tasks=N", "end the script past N live tasks"},
+  {"", "(a cap ends the script with status 3)"},
   {"--help", "show this help and exit"},
   {"--version", "show version information and exit"},
   {"--", "stop handling options"},
@@ -51,7 +62,7 @@ static void print_options (FILE *f) {
     "       luaio test [busted options] [spec paths]\n"
     "Available options are:\n");
   for (i = 0; i < sizeof options / sizeof options[0]; i++)
-    fprintf(f, "  %-12s%s\n", options[i].name, options[i].text);
+    fprintf(f, "  %-16s%s\n", options[i].name, options[i].text);
 }
 
 static void print_help (void) {
@@ -278,6 +289,7 @@ typedef struct args {
   int flags;
   int script;    /* argv index of the script, 0 if none */
   int grace_ms;  /* --grace, or -1 */
+  cli_sandbox sandbox;  /* --sandbox, --allow-*, --max-* */
 } args;
 
 /* --grace S: seconds, 0 to a day. Returns 0, or 1 after a message. */
@@ -300,6 +312,7 @@ static int collect_args (args *a, int argc, char **argv) {
   a->flags = 0;
   a->script = 0;
   a->grace_ms = -1;
+  memset(&a->sandbox, 0, sizeof a->sandbox);
   for (i = 1; i < argc; i++) {
     const char *o = argv[i];
     a->script = i;
@@ -311,6 +324,11 @@ static int collect_args (args *a, int argc, char **argv) {
       if (parse_grace(a, argv[i + 1])) return 1;
       i++;
       continue;
+    }
+    if (o[1] == '-' && o[2]) {
+      int rc = cli_sandbox_option(&a->sandbox, o);
+      if (rc > 0) return 1;
+      if (rc == 0) continue;
     }
     switch (o[1]) {
       case '-':                                     /* -- */
@@ -345,6 +363,7 @@ static int run_options (cli *c, int n, char **argv) {
   for (i = 1; i < n && status == 0 && !exited(c); i++) {
     const char *o = argv[i], *extra = o + 2;
     if (strcmp(o, "--grace") == 0) { i++; continue; }
+    if (o[1] == '-') continue;            /* --sandbox, --allow-*... */
     if (o[1] == 'W') lua_warning(luaio_state(c->h), "@on", 0);
     if (o[1] != 'e' && o[1] != 'l') continue;
     if (*extra == '\0') extra = argv[++i];
@@ -354,13 +373,13 @@ static int run_options (cli *c, int n, char **argv) {
   return status;
 }
 
-/* Handle the command line like lua does; returns the exit status. */
-static int run_args (cli *c, int argc, char **argv) {
+/* Handle the command line like lua does (collected in a); returns the
+ * exit status. */
+static int run_args (cli *c, args *ap, int argc, char **argv) {
   lua_State *L = luaio_state(c->h);
-  args a;
-  int status = collect_args(&a, argc, argv);
+  args a = *ap;
+  int status = 0;
   int optlim = a.script > 0 ? a.script : argc;
-  if (status != 0) return status;
   if (a.flags & HELP) { print_help(); return 0; }
   if (a.flags & (VERSION | HAS_V)) cli_print_version();
   if (a.flags & VERSION) return 0;
@@ -388,23 +407,41 @@ static int run_args (cli *c, int argc, char **argv) {
   return 0;
 }
 
+/* The command line's options, then the host they configure. Returns
+ * NULL with *status set when the options end it (a usage error). */
+static luaio_host *new_host (args *a, int argc, char **argv, int *status) {
+  luaio_config cfg;
+  luaio_host *h;
+  memset(a, 0, sizeof *a);
+  memset(&cfg, 0, sizeof cfg);
+  if (argc < 2 || strcmp(argv[1], "test") != 0) {
+    if ((*status = collect_args(a, argc, argv)) != 0) return NULL;
+    if ((*status = cli_sandbox_config(&a->sandbox, &cfg)) != 0) return NULL;
+  }
+  if ((h = luaio_new(&cfg)) == NULL) {
+    fprintf(stderr, "luaio: cannot create the host\n");
+    *status = 1;
+  }
+  return h;
+}
+
 int main (int argc, char **argv) {
   cli c;
-  int status;
+  args a;
+  int status = 0;
   memset(&c, 0, sizeof c);
-  c.h = luaio_new(NULL);
-  if (c.h == NULL) {
-    fprintf(stderr, "luaio: cannot create the host\n");
-    return 1;
-  }
+  c.h = new_host(&a, argc, argv, &status);
+  if (c.h == NULL) { cli_sandbox_free(&a.sandbox); return status; }
   catch_signals(&c);
   if (argc >= 2 && strcmp(argv[1], "test") == 0)
     status = run_tests(&c, argc - 2, argv + 2);
   else
-    status = run_args(&c, argc, argv);
+    status = run_args(&c, &a, argc, argv);
   fflush(stdout);
+  if (luaio_limit_hit(c.h)) status = LUAIO_EXIT_LIMIT;
   if (luaio_stop(c.h) > 0 && status <= 1) status = EXIT_STUCK;
   luaio_close(c.h);
+  cli_sandbox_free(&a.sandbox);
   the_cli = NULL;
   return status;
 }

@@ -124,8 +124,10 @@ void *luaio__host_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
   size_t old = ptr ? osize : 0;
   void *p;
   if (h->cfg.mem_limit && h->limited && nsize > old &&
-      h->mem_used - old + nsize > h->cfg.mem_limit)
+      h->mem_used - old + nsize > h->cfg.mem_limit) {
+    if (h->cfg.hard_limits) luaio__limit_hit(h, "max-memory");
     return NULL;
+  }
   if (luaio__torture_on && nsize > old &&
       luaio__torture_alloc_fails(h, ptr, old, nsize))
     return NULL;

@@ -59,8 +59,9 @@ void luaio__guard_hook (lua_State *L, lua_Debug *ar) {
   luaio_host *h;
   uint64_t now;
   (void)ar;
+  h = t ? t->host : luaio_host_of(L);      /* a plain coroutine: its host */
+  if (h && h->limit_timer) luaio__limit_check(L, h);          /* the caps */
   if (t == NULL) return;
-  h = t->host;
   now = uv_hrtime();
   if (h->cfg.runaway_ms &&
       now - h->resumed_at > (uint64_t)h->cfg.runaway_ms * 1000000u) {

@@ -68,6 +68,12 @@ void luaio_push_error (lua_State *L, const char *kind, const char *code,
 
 void luaio_push_uv_error (lua_State *L, int status, const char *op,
                           const char *field, const char *target) {
+  if (status == LUAIO_EDENIED) {            /* the sandbox refused it */
+    if (field && strcmp(field, "path") == 0)
+      luaio__perm_push_path_error(L, target);
+    else luaio__perm_push_addr_error(L, target);
+    return;
+  }
   luaio_push_error(L, status == UV_ETIMEDOUT ? "timeout" : "io",
                    uv_err_name(status), uv_strerror(status));
   lua_pushinteger(L, status);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 /* The struct of type that holds member at ptr: how an op finds itself
  * from its waiter, deadline, or libuv handle or request. A handle's
@@ -230,6 +231,64 @@ void luaio__class(lua_State *L, const char *name, const luaL_Reg *methods,
 /* luaL_checkudata(L, 1, name) for a method of a luaio__class: faster,
  * the same errors. */
 void *luaio__checkself(lua_State *L, const char *name);
+
+/* ---- permissions (perm.c, perm_curl.c): the sandbox -------------------
+ * Each check does nothing outside a sandbox (luaio_config.sandbox), and
+ * in one raises an error of kind "permission" naming the flag that would
+ * allow the access. A binding calls them at its entry points, before it
+ * starts anything. */
+enum { LUAIO_PERM_READ = 1, LUAIO_PERM_WRITE = 2 };
+/* A status a binding may get back from luaio__perm_addr and hand to
+ * luaio_raise_uv as any uv error: it raises the permission error. */
+#define LUAIO_EDENIED (-19730)
+int luaio__sandboxed(lua_State *L);
+/* The path argument at arg checked for access (LUAIO_PERM_*): in a
+ * sandbox it is replaced on the stack by the resolved path (no symlink,
+ * no ".."), which is returned and what the binding must use. */
+const char *luaio__perm_arg(lua_State *L, int arg, int access);
+/* Check a path the binding made itself (a folder a walk enters). */
+void luaio__perm_path(lua_State *L, const char *path, int access);
+/* After an open by a checked path: is the file at fd (its real path,
+ * /proc/self/fd) still under an allowed folder? A folder swapped for a
+ * symlink between the check and the open is caught here. Raises. */
+void luaio__perm_fd(lua_State *L, int fd);
+/* The same for a thread-pool job (no Lua, thread-safe): 1 if allowed;
+ * a job refused sets LUAIO_EDENIED as its status, which luaio_raise_uv
+ * with field "path" raises as the permission error. */
+int luaio__perm_fd_ok(luaio_host *h, int fd);
+/* Check that the script may reach host (a name or an IP address) on
+ * port (-1: any port, for a DNS lookup). */
+void luaio__perm_net(lua_State *L, const char *host, int port);
+/* Check an address about to be connected to (a DNS result): 0 if
+ * allowed, else LUAIO_EDENIED. No Lua: for uv callbacks. */
+int luaio__perm_addr(luaio_host *h, const struct sockaddr *sa);
+/* Check that the script may start program prog (a name looked up in
+ * PATH, or a path): for luaio.proc, before it spawns. */
+void luaio__perm_run(lua_State *L, const char *prog);
+/* Check that the script may read environment variable name. */
+void luaio__perm_env(lua_State *L, const char *name);
+/* libcurl (perm_curl.c): a request's sandbox state, inside the request
+ * struct so it lives as long as the easy handle. luaio__perm_curl
+ * checks url's host and, in a sandbox, makes curl check each name it
+ * resolves (redirects), each address it connects to (DNS results) and
+ * each request it sends (reused connections) against the allow-list.
+ * A refused transfer fails; luaio__perm_curl_raise then raises the
+ * permission error (returns 0 when nothing was refused). */
+typedef struct luaio_perm_curl {
+  luaio_host *h;
+  void *easy;                   /* the CURL * */
+  char denied[280];             /* "host:port" refused, or "" */
+} luaio_perm_curl;
+void luaio__perm_curl(lua_State *L, luaio_perm_curl *pc, void *easy,
+                      const char *url);
+int luaio__perm_curl_raise(lua_State *L, luaio_perm_curl *pc);
+/* Check the host of a proxy (a URL, or host:port) like a request's:
+ * through a proxy the script reaches whatever the proxy does. */
+void luaio__perm_proxy(lua_State *L, const char *proxy);
+/* Push the permission error for access to target (what: "read",
+ * "write", "net", "run", "env"). [-0, +1] */
+void luaio__perm_push_error(lua_State *L, const char *what,
+                            const char *target, const char *detail);
 
 /* testing.c: aio._test, the internals `luaio test` uses. */
 void luaio__testing_register(lua_State *L);

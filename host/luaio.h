@@ -68,7 +68,56 @@ typedef struct luaio_config {
                          every task and its stack on stderr) */
   int debug;          /* 1: debug mode (also LUAIO_DEBUG=1 in the
                          environment, or luaio_set_debug) */
+  const struct luaio_sandbox *sandbox; /* non-NULL: run sandboxed, with
+                         only the access it allows (copied by luaio_new) */
+  int hard_limits;    /* 1: going over mem_limit ends the script like the
+                         caps below, instead of a catchable "not enough
+                         memory" */
+  unsigned max_time_ms; /* end the script this long after luaio_new; 0:
+                         never */
+  int max_tasks;      /* a script's spawn past this many live tasks ends
+                         the script (luaio_spawn from C is not refused);
+                         0: unlimited */
 } luaio_config;
+
+/* ---- Sandbox -------------------------------------------------------------
+ * With luaio_config.sandbox set, a script reaches nothing outside what
+ * the lists allow (each NULL-terminated; NULL: nothing), whatever it
+ * calls: luaio.fs, io, os, require, luaio.http, luaio.net, luaio.proc.
+ * Paths are resolved (symlinks, "..", relative to the working folder)
+ * before they are compared, the allowed ones once in luaio_new. A
+ * refused access raises an error of kind "permission" whose message
+ * names the CLI flag that would allow it:
+ *   permission denied: read '/etc/passwd' (run with --allow-read=/etc/passwd)
+ * The sandbox also forces text chunks (load, loadfile, dofile, the
+ * script itself), removes the debug library, C modules, package.loadlib
+ * and the unsafe collectgarbage options, and hides the string
+ * metatable. README "Sandbox" has the threat model. */
+typedef struct luaio_sandbox {
+  const char *const *read;  /* files or folders (and all below) to read */
+  const char *const *write; /* ... to write, create, remove, rename */
+  const char *const *net;   /* "host", "host:port", "[::1]:port": connect,
+                               serve, send to; "localhost" also allows
+                               loopback addresses; a name allows only
+                               public addresses (not loopback, private,
+                               link-local), an IP address exactly itself */
+  const char *const *run;   /* program names ("git") or paths */
+  const char *const *env;   /* variable names os.getenv may read */
+  int env_all;              /* 1: every variable */
+} luaio_sandbox;
+
+/* The first malformed net entry of sb (a bad port, say), or NULL: for a
+ * usage error before luaio_new, which returns NULL for such a sandbox. */
+const char *luaio_sandbox_invalid(const luaio_sandbox *sb);
+
+/* Exit status of the luaio program when a cap (max-memory, max-time,
+ * max-tasks) ended the script. */
+#define LUAIO_EXIT_LIMIT 3
+
+/* Which cap ended the script ("max-memory", "max-time", "max-tasks"),
+ * or NULL. Once one is hit every task is killed with an error of kind
+ * "cap" that pcall cannot catch. */
+const char *luaio_limit_hit(luaio_host *h);
 
 /* ---- Host lifecycle ---------------------------------------------------- */
 

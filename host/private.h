@@ -182,6 +182,10 @@ struct luaio_host {
   int stopping;                 /* luaio_stop: exit grace running */
   int nstuck;                   /* tasks it had to kill */
   uint64_t stop_deadline;       /* uv_hrtime when the exit grace ends */
+  struct luaio_perm *perm;      /* the sandbox's allow-lists, or NULL */
+  const char *limit;            /* the cap that ended the script, or NULL */
+  uint64_t time_end;            /* uv_hrtime of cfg.max_time_ms, or 0 */
+  uv_timer_t *limit_timer;      /* max_time while every task waits */
 };
 
 /* sched.c */
@@ -243,6 +247,40 @@ void luaio__torture_preload(luaio_host *h);
 void luaio__torture_suspend(luaio_task *t);
 int luaio__torture_alloc_fails(luaio_host *h, void *ptr, size_t osize,
                                size_t nsize);
+
+/* perm.c, perm_lib.c: the sandbox. perm_new copies and resolves the
+ * allow-lists (0, or -1 out of memory); perm_stdlib replaces what the
+ * standard library would let a script reach unchecked. */
+int luaio__perm_new(luaio_host *h, const luaio_sandbox *sb);
+void luaio__perm_free(luaio_host *h);
+void luaio__perm_stdlib(lua_State *L);
+/* perm_curl.c's questions, without Lua: may host (by name) be reached
+ * on port? may the address ip (text) on port? 1 if so. The last address
+ * refused, as "ip:port", into buf. */
+int luaio__perm_name(luaio_host *h, const char *host, int port);
+int luaio__perm_ip(luaio_host *h, const char *ip, int port);
+void luaio__perm_last_addr(luaio_host *h, char *buf, size_t size);
+/* Does the sandbox allow access to path (already resolved)? */
+int luaio__perm_allows(lua_State *L, const char *path, int access);
+/* The error for a connection refused at its address (a DNS result):
+ * luaio_push_uv_error with LUAIO_EDENIED. [-0, +1] */
+void luaio__perm_push_addr_error(lua_State *L, const char *target);
+/* ... and for a file a job found outside after opening it. [-0, +1] */
+void luaio__perm_push_path_error(lua_State *L, const char *path);
+
+/* limits.c: the caps. limits_start arms max_time; limit_hit records a
+ * cap from where no Lua may run (the allocator) and kills every task as
+ * soon as it can; limit_raise kills every task now and raises the limit
+ * error in L (a task, or a plain coroutine inside one). With caps set,
+ * every task and the coroutines it makes have the guard hook, which
+ * calls limit_check: a cap already hit, or max_time passed, raises. */
+void luaio__limits_start(luaio_host *h);
+void luaio__limit_hit(luaio_host *h, const char *which);
+int luaio__limit_raise(lua_State *L, const char *which);
+void luaio__limit_check(lua_State *L, luaio_host *h);
+/* A spawn past max_tasks or after a cap: raises, except on the main
+ * thread (luaio_spawn from C, where nothing would catch it). */
+void luaio__limit_spawn(lua_State *L, luaio_host *h);
 
 /* generated at build time from the module list and lua/ */
 void luaio__preload_all(luaio_host *h);

@@ -139,7 +139,8 @@ static void push_args (lua_State *L, int argc, char **argv) {
 luaio_task *luaio_spawn_file (luaio_host *h, const char *path, int argc,
                               char **argv) {
   lua_State *L = h->L;
-  if (luaL_loadfile(L, path) != LUA_OK) return NULL;
+  /* a sandboxed script is text: a binary chunk can crash the VM */
+  if (luaL_loadfilex(L, path, h->perm ? "t" : NULL) != LUA_OK) return NULL;
   push_args(L, argc, argv);
   return luaio_spawn(L, argc);
 }

@@ -172,6 +172,8 @@ luaio_task *luaio__spawn (lua_State *L, int nargs, const char *fname) {
   luaio_host *h = luaio__host(L);
   luaio_task *t;
   lua_State *co;
+  if (h->limit || (h->cfg.max_tasks && h->ntasks >= h->cfg.max_tasks))
+    luaio__limit_spawn(L, h);
   luaL_checkstack(L, 3, NULL);
   t = lua_newuserdatauv(L, sizeof *t, LUAIO_TASK_NSLOTS);  /* fn args ud */
   memset(t, 0, sizeof *t);
@@ -191,7 +193,7 @@ luaio_task *luaio__spawn (lua_State *L, int nargs, const char *fname) {
   t->id = ++h->task_ids;
   t->born = (unsigned)(uv_now(h->loop) - h->epoch);
   task_of(co) = t;
-  if (h->cfg.runaway_ms || h->stopping)
+  if (h->cfg.runaway_ms || h->stopping || h->limit_timer)
     lua_sethook(co, luaio__guard_hook, LUA_MASKCOUNT, 1000);
   luaio__ready(t);
   t->state = T_NEW;

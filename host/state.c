@@ -267,6 +267,7 @@ static int host_open (lua_State *L) {
     set_field(L, "os", "exit", host_exit);
     wrap_output(L);
   }
+  if (h->perm) luaio__perm_stdlib(L);
   if (h->cfg.restricted) restrict_stdlib(L, h->cfg.allow);
   luaio__torture_preload(h);
   return 0;
@@ -278,6 +279,7 @@ static void host_release(luaio_host *h);
  * three handles are initialised together, or not at all. */
 static void host_abandon (luaio_host *h) {
   h->closed = 1;
+  luaio__perm_free(h);
   lua_close(h->L);
   luaio__slab_free_all(&h->slab);
   if (h->idle.loop) { host_release(h); return; }
@@ -292,6 +294,12 @@ luaio_host *luaio_new (const luaio_config *cfg) {
   ignore_sigpipe();
   luaio__torture_init(h);
   if (cfg) h->cfg = *cfg;
+  h->cfg.sandbox = NULL;                 /* copied into h->perm below */
+  if (cfg && cfg->sandbox && luaio__perm_new(h, cfg->sandbox) != 0) {
+    luaio__perm_free(h);
+    free(h);
+    return NULL;
+  }
   /* Memory checkers see through malloc only: LUAIO_MALLOC=system. */
   h->system_malloc = getenv("LUAIO_MALLOC") &&
                      strcmp(getenv("LUAIO_MALLOC"), "system") == 0;
@@ -311,6 +319,7 @@ luaio_host *luaio_new (const luaio_config *cfg) {
     host_abandon(h);
     return NULL;
   }
+  luaio__limits_start(h);
   return h;
 }
 
@@ -351,6 +360,7 @@ void luaio_close (luaio_host *h) {
   h->closing = 1;
   luaio_stop(h);
   luaio__report_unobserved(h);
+  luaio__perm_free(h);
   if (h->owns_state) {
     lua_State *L = h->L;
     /* Finalizers may close handles (their callbacks free C memory only). */

@@ -343,6 +343,7 @@ static const luaL_Reg test_funcs[] = {
 };
 
 void luaio__testing_register (lua_State *L) {
+  if (luaio__sandboxed(L)) return;    /* test internals: no script's */
   luaL_newlib(L, test_funcs);
   lua_setfield(L, -2, "_test");
 }

@@ -24,6 +24,8 @@
 ---| "protocol"        # HTTP: unsupported protocol or bad response
 ---| "reset"           # HTTP: connection lost mid-response
 ---| "body_too_large"  # HTTP: the body exceeded `max_body`
+---| "permission"      # the sandbox refused an access (`permission`, `target`)
+---| "cap"             # a cap of the sandbox ended the script (`cap`)
 ---| string
 
 ---@alias luaio.TaskStatus "pending"|"running"|"ok"|"failed"|"cancelled"
@@ -48,6 +50,9 @@
 ---@field status? integer the HTTP status (kind `"http"`)
 ---@field response? luaio.HttpResponse the response (kind `"http"`)
 ---@field errors? luaio.Error[] the other child errors of a failed group
+---@field permission? string what the sandbox refused: `"read"`, `"write"`, `"net"`, `"run"`, `"env"`, `"call"` (kind `"permission"`)
+---@field target? string the path, host:port, program or variable refused (kind `"permission"`)
+---@field cap? string `"max-memory"`, `"max-time"` or `"max-tasks"` (kind `"cap"`)
 
 ---A task: a coroutine run by the loop. Made by `aio.spawn`, `g:spawn`,
 ---`aio.gather` given functions...

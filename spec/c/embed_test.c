@@ -232,6 +232,88 @@ static void test_restricted (void) {
   luaio_close(h);
 }
 
+/* luaio_config.sandbox: the permission errors, and a malformed list. */
+static void test_sandbox (void) {
+  static const char *const read[] = {"/nonexistent-luaio-root", NULL};
+  static const char *const net[] = {"127.0.0.1:1", NULL};
+  static const char *const bad_net[] = {"host:99999", NULL};
+  luaio_sandbox sb;
+  luaio_config cfg = {0};
+  luaio_host *h;
+  char err[512];
+  memset(&sb, 0, sizeof sb);
+  sb.read = read;
+  sb.net = net;
+  cfg.sandbox = &sb;
+  h = new_host(&cfg);
+  CHECK(run(h, "local ok, e = pcall(io.open, '/etc/passwd')\n"
+               "assert(not ok and e.kind == 'permission', tostring(e))\n"
+               "assert(e.permission == 'read' and e.target == '/etc/passwd')\n"
+               "assert(debug == nil and not pcall(os.getenv, 'HOME'))\n"
+               "local net = require 'luaio.net'\n"
+               "local ok2, e2 = pcall(net.connect, '127.0.0.1', 2)\n"
+               "assert(e2.kind == 'permission', tostring(e2))",
+            err, sizeof err) == LUAIO_OK);
+  if (err[0]) fprintf(stderr, "%s\n", err);
+  CHECK(luaio_limit_hit(h) == NULL);
+  luaio_close(h);
+  sb.net = bad_net;
+  CHECK(luaio_sandbox_invalid(&sb) != NULL);
+  CHECK(luaio_new(&cfg) == NULL);
+}
+
+/* The caps end the script past any pcall, and say which. */
+static void test_caps (void) {
+  luaio_config cfg = {0};
+  luaio_host *h;
+  luaio_task *t;
+  lua_State *L;
+  char err[512];
+  cfg.max_tasks = 3;
+  h = new_host(&cfg);
+  CHECK(run(h, "local aio = require 'luaio'\n"
+               "for i = 1, 10 do pcall(aio.spawn, aio.sleep, 1) end",
+            err, sizeof err) == LUAIO_ERROR);
+  CHECK(strstr(err, "more than 3 live tasks") != NULL);
+  CHECK(luaio_limit_hit(h) && strcmp(luaio_limit_hit(h), "max-tasks") == 0);
+  luaio_close(h);
+  h = new_host(&cfg);                        /* the error: kind "cap" */
+  t = luaio_spawn_string(h, "for i = 1, 10 do require('luaio').spawn("
+                            "function() end) end", "=caps");
+  L = luaio_state(h);
+  CHECK(t != NULL && luaio_run_until(h, t) == LUAIO_ERROR);
+  CHECK(t != NULL && luaio_task_push_results(L, t) == -1);
+  lua_getfield(L, -1, "kind");
+  lua_getfield(L, -2, "cap");
+  CHECK(lua_isstring(L, -2) && strcmp(lua_tostring(L, -2), "cap") == 0);
+  CHECK(lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), "max-tasks") == 0);
+  lua_pop(L, 3);
+  if (t) luaio_task_release(t);
+  luaio_close(h);
+  memset(&cfg, 0, sizeof cfg);
+  cfg.mem_limit = 8u << 20;
+  cfg.hard_limits = 1;
+  h = new_host(&cfg);
+  CHECK(run(h, "local t = {} pcall(function() for i = 1, 1e8 do "
+               "t[i] = ('x'):rep(100) .. i end end) return 1",
+            err, sizeof err) == LUAIO_ERROR);
+  CHECK(luaio_limit_hit(h) && strcmp(luaio_limit_hit(h), "max-memory") == 0);
+  luaio_close(h);
+  memset(&cfg, 0, sizeof cfg);
+  cfg.max_time_ms = 100;
+  h = new_host(&cfg);
+  CHECK(run(h, "pcall(function() while true do end end) return 1",
+            err, sizeof err) == LUAIO_ERROR);
+  CHECK(luaio_limit_hit(h) && strcmp(luaio_limit_hit(h), "max-time") == 0);
+  luaio_close(h);
+  h = new_host(&cfg);                 /* past max_time before it starts */
+  uv_sleep(150);
+  CHECK(run(h, "return 1", err, sizeof err) == LUAIO_ERROR);
+  CHECK(strstr(err, "limit reached") != NULL);
+  CHECK(run(h, "return 1", err, sizeof err) == LUAIO_ERROR);   /* after */
+  luaio_close(h);
+}
+
 static void *host_thread (void *arg) {
   luaio_host *h = new_host(NULL);
   *(int *)arg = run(h, "local aio = require 'luaio'\n"
@@ -547,6 +629,8 @@ int main (void) {
   test_runaway_uncatchable();
   test_stop_grace();
   test_restricted();
+  test_sandbox();
+  test_caps();
   test_two_hosts_two_threads();
   test_deadlock();
   test_app_async_function();

@@ -32,6 +32,7 @@ http {
     location = /redirect { return 302 /small; }
     location = /redirect/loop { return 302 /redirect/loop; }
     location = /redirect/ftp { return 302 ftp://127.0.0.1/x; }
+    location = /redirect/to { return 302 $arg_url; }
     location = /status/404 { return 404 "status 404\n"; }
     location = /status/500 { return 500 "status 500\n"; }
     location = /status/503 { return 503 "status 503\n"; }
