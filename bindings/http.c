@@ -1736,5 +1736,6 @@ int luaopen_luaio_http (lua_State *L) {
   lua_pushvalue(L, -2);
   lua_call(L, 1, 1);
   lua_setfield(L, -2, "download");
+  luaio__serve_register(L);                        /* http.serve */
   return 1;
 }

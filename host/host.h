@@ -237,6 +237,7 @@ int luaopen_luaio_core(lua_State *L);
 void luaio__flow_register(lua_State *L);
 void luaio__sync_register(lua_State *L);
 void luaio__testing_register(lua_State *L);   /* testing.c: aio._test */
+void luaio__serve_register(lua_State *L); /* serve_lua.c: http.serve */
 
 /* Check an optional non-negative number of seconds at arg; returns
  * milliseconds (rounded up), or -1 if absent and allowed. */

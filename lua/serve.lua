@@ -1,0 +1,299 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
+-- luaio.serve: http.serve, its router and its request and response
+-- objects, built on the C core of bindings/serve_*.c (sockets, parsing
+-- by libhttp-parser, one task per request). Loaded by luaio.http.
+local json = require "luaio.json"
+local listen                     -- the C core's listen, set below
+
+local LIMITS = {                 -- option = {default, C field, scale}
+  max_header = {16 * 1024, "max_header", 1},
+  max_body = {1024 * 1024, "max_body", 1},
+  header_timeout = {10, "header_ms", 1000},
+  idle_timeout = {5, "idle_ms", 1000},
+  max_connections = {4096, "max_conns", 1},
+  max_requests = {1000, "max_requests", 1},
+}
+
+local function argerror(n, fname, msg)
+  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), 3)
+end
+
+local function unescape(s)
+  return (s:gsub("%%(%x%x)", function(h)
+    return string.char(tonumber(h, 16))
+  end))
+end
+
+local function decode_query(q)
+  local t = {}
+  for pair in q:gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=?(.*)$")
+    k = unescape((k:gsub("+", " ")))
+    v = unescape((v:gsub("+", " ")))
+    if t[k] == nil then t[k] = v
+    elseif type(t[k]) == "table" then table.insert(t[k], v)
+    else t[k] = {t[k], v} end
+  end
+  return t
+end
+
+-- Headers: lower-case names; repeated ones joined with ", ".
+local Headers = {__index = function(t, k)
+  if type(k) == "string" then return rawget(t, k:lower()) end
+end}
+
+local function make_headers(flat)
+  local h = {}
+  for i = 1, #flat - 1, 2 do
+    local k = flat[i]:lower()
+    local old = rawget(h, k)
+    rawset(h, k, old and (old .. ", " .. flat[i + 1]) or flat[i + 1])
+  end
+  return setmetatable(h, Headers)
+end
+
+local Request = {}
+Request.__index = Request
+
+function Request:body()
+  if self._body == nil then
+    local parts = {}
+    for chunk in self:chunks() do parts[#parts + 1] = chunk end
+    self._body = table.concat(parts)
+  end
+  return self._body
+end
+
+function Request:json()
+  return json.decode(self:body())
+end
+
+-- Iterate over the body as it arrives; the client is held back while
+-- the handler does not take the chunks (backpressure).
+function Request:chunks()
+  local c = self._c
+  return function()
+    return c:read()
+  end
+end
+
+local Response = {}
+Response.__index = Response
+
+-- Start the response with this status and headers (optional: the first
+-- write starts it with res.status and res.headers).
+function Response:start(status, headers)
+  self.status = status or self.status
+  self.headers = headers or self.headers
+  self._c:start(self.status, self.headers)
+end
+
+function Response:write(chunk)
+  if not self._c:state() then self:start() end
+  self.bytes = self.bytes + #chunk
+  return self._c:write(chunk)
+end
+
+function Response:finish()
+  if not self._c:state() then self:start() end
+  return self._c:finish()
+end
+
+-- Normalise a handler's results to status, headers, body.
+local function normalise(status, headers, body)
+  if type(status) == "table" then
+    status, headers, body = status.status, status.headers, status.body
+  elseif type(status) == "string" and headers == nil then
+    status, body = 200, status
+  end
+  status = status or (body and 200 or 204)
+  local h, ctype = {}, nil
+  for k, v in pairs(headers or {}) do
+    local lk = type(k) == "string" and k:lower()
+    if lk == "content-type" then ctype = true end
+    if lk ~= "content-length" and lk ~= "transfer-encoding" then
+      h[k] = v
+    end
+  end
+  if type(body) == "table" then
+    body = json.encode(body)
+    if not ctype then h["Content-Type"] = "application/json" end
+  elseif body ~= nil and not ctype then
+    h["Content-Type"] = "text/plain; charset=utf-8"
+  end
+  return status, h, body
+end
+
+local function is_cancel(e)
+  return type(e) == "table" and (e.kind == "cancelled" or e.kind == "exit")
+end
+
+local function log_line(srv, req, res, t0)
+  local aio = require "luaio"
+  local line = ('%s "%s %s HTTP/%s" %d %d %.1fms'):format(req.remote,
+    req.method, req.url, req.version, res.status, res.bytes,
+    (aio.now() - t0) * 1000)
+  if type(srv.log) == "function" then srv.log(line)
+  else io.stderr:write(line, "\n") end
+end
+
+local function new_request(c)
+  local method, url, flat, remote, version = c:head()
+  local path, query = url:match("^([^?]*)%??(.*)$")
+  return setmetatable({_c = c, method = method, url = url, path = path,
+    query = decode_query(query), headers = make_headers(flat),
+    params = {}, remote = remote, version = version}, Request)
+end
+
+-- Run the handler; its error gives a 500 (traceback logged, not sent).
+local function run(srv, req, res)
+  local trace
+  local ok, a, b, d = xpcall(srv._handle, function(e)
+    if not is_cancel(e) then trace = debug.traceback(tostring(e), 2) end
+    return e
+  end, srv, req, res)
+  if ok then return normalise(a, b, d) end
+  if is_cancel(a) then error(a, 0) end
+  if type(a) == "table" and a.code == "E2BIG" then
+    return 413, {}, "request body too large\n"
+  end
+  io.stderr:write("http.serve: error in handler for ", req.method, " ",
+                  req.path, ": ", trace or tostring(a), "\n")
+  return 500, {}, "internal server error\n"
+end
+
+local function dispatch(srv, c)
+  local t0 = srv.log and require("luaio").now()
+  local req = new_request(c)
+  local res = setmetatable({_c = c, status = 200, headers = {}, bytes = 0},
+                           Response)
+  local status, headers, body = run(srv, req, res)
+  local started, finished = c:state()
+  if started then
+    if not finished then c:finish() end
+  else
+    res.status, res.bytes = status, body and #body or 0
+    c:respond(status, headers, body)
+  end
+  if srv.log then log_line(srv, req, res, t0) end
+end
+
+-- ---- routing ---------------------------------------------------------
+
+local function split(path)
+  local parts = {}
+  for seg in path:gmatch("[^/]+") do parts[#parts + 1] = seg end
+  return parts
+end
+
+local function match(route, parts)
+  if #route.parts ~= #parts and not route.rest then return nil end
+  local params = {}
+  for i, seg in ipairs(route.parts) do
+    local p = parts[i]
+    if seg == "*" then
+      params["*"] = table.concat(parts, "/", i)
+      return params
+    elseif p == nil then return nil
+    elseif seg:sub(1, 1) == ":" then params[seg:sub(2)] = unescape(p)
+    elseif seg ~= p then return nil end
+  end
+  return params
+end
+
+local function route_request(srv, req, res)
+  local parts, allowed = split(req.path), {}
+  for _, r in ipairs(srv._routes) do
+    local params = match(r, parts)
+    if params then
+      if r.method == req.method or r.method == "*" or
+         (req.method == "HEAD" and r.method == "GET") then
+        req.params = params
+        return r.fn(req, res)
+      end
+      allowed[#allowed + 1] = r.method
+    end
+  end
+  if srv.handler then return srv.handler(req, res) end
+  if #allowed > 0 then
+    return 405, {Allow = table.concat(allowed, ", ")},
+           "method not allowed\n"
+  end
+  return 404, {}, "not found\n"
+end
+
+-- ---- the server ------------------------------------------------------
+
+local Server = {}
+Server.__index = Server
+
+function Server:route(method, pattern, fn)
+  if type(method) ~= "string" then
+    argerror(1, "srv:route", "string expected, got " .. type(method))
+  elseif type(pattern) ~= "string" or pattern:sub(1, 1) ~= "/" then
+    argerror(2, "srv:route", "path pattern starting with '/' expected")
+  elseif type(fn) ~= "function" then
+    argerror(3, "srv:route", "function expected, got " .. type(fn))
+  end
+  local parts = split(pattern)
+  table.insert(self._routes, {method = method:upper(), parts = parts,
+    rest = parts[#parts] == "*", fn = fn})
+  return self
+end
+
+function Server:close(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    argerror(1, "srv:close", "table expected, got " .. type(opts))
+  end
+  local grace = opts and opts.grace or 5
+  if type(grace) ~= "number" or grace < 0 then
+    argerror(1, "srv:close", "grace: non-negative number expected")
+  end
+  self.port = nil
+  return self._core:close(math.ceil(grace * 1000))
+end
+
+function Server:connections()
+  return self._core:connections()
+end
+
+Server.__close = function(self) return self:close() end
+
+local function check_limits(opts)
+  local lim = {}
+  for name, spec in pairs(LIMITS) do
+    local v = opts[name]
+    if v == nil then v = spec[1] end
+    if type(v) ~= "number" or v <= 0 then
+      argerror(1, "http.serve", name .. ": positive number expected")
+    end
+    lim[spec[2]] = math.ceil(v * spec[3])
+  end
+  return lim
+end
+
+local function serve(opts)
+  if type(opts) ~= "table" then
+    argerror(1, "http.serve", "table expected, got " .. type(opts))
+  end
+  local host, port = opts.host or "127.0.0.1", opts.port or 0
+  if type(host) ~= "string" or host:find("\0", 1, true) then
+    argerror(1, "http.serve", "host: IP address string expected")
+  elseif math.type(port) ~= "integer" or port < 0 or port > 65535 then
+    argerror(1, "http.serve", "port: integer 0-65535 expected")
+  elseif opts.handler ~= nil and type(opts.handler) ~= "function" then
+    argerror(1, "http.serve", "handler: function expected")
+  end
+  if host == "localhost" then host = "127.0.0.1" end
+  local srv = setmetatable({handler = opts.handler, log = opts.log,
+                            _routes = {}, _handle = route_request}, Server)
+  srv._core = listen(host, port, check_limits(opts),
+    function(c) return dispatch(srv, c) end)
+  srv.port = srv._core:port()
+  return srv
+end
+
+return function(core, http)
+  listen = core.listen
+  http.serve = serve
+end
