@@ -40,7 +40,7 @@ typedef struct hreq {
   int last_cb;                  /* 1 field, 2 value: pieces come split */
   char *body;                   /* buffered body bytes not yet read */
   size_t blen, bcap, btotal;
-  int complete, too_large, aborted, dispatched;
+  int complete, too_large, aborted, dispatched, bad;
   int started, chunked, finished, head_only;
   int keep_alive;
   unsigned char method, major, minor;
@@ -63,7 +63,7 @@ struct hconn {
   int err_status;               /* answer for a parse error */
   size_t head_bytes, queued;
   int nreq, closed, reading, paused, kicked, close_after_write;
-  int eof, spawn_pending;
+  int eof, spawn_pending, lingering;
   luaio_waitlist writers;
 };
 enum { PH_HEAD, PH_IDLE, PH_BUSY };

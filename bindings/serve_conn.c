@@ -15,6 +15,7 @@
 #include <limits.h>
 
 #define IN_CHUNK 65536
+#define LINGER_MS 2000
 
 static void conn_parse (hconn *c);
 
@@ -225,6 +226,32 @@ void conn_write (hconn *c, const char *data, size_t len) {
   c->queued += op->len;
 }
 
+static void shutdown_cb (uv_shutdown_t *req, int status) {
+  (void)status;
+  free(req);
+}
+
+/* Close once the answer is out, lingering: the write side is shut
+ * after it, and what the client still sends is read and dropped for
+ * LINGER_MS, so the close does not reset the connection (losing the
+ * answer) while the client is still writing. */
+static void conn_linger (hconn *c) {
+  uv_shutdown_t *sd;
+  if (c->closed || c->lingering) return;
+  sd = malloc(sizeof *sd);
+  if (sd == NULL || uv_shutdown(sd, (uv_stream_t *)&c->tcp,
+                                shutdown_cb) < 0) {
+    free(sd);
+    c->close_after_write = 1;
+    if (c->queued == 0) conn_close(c);
+    return;
+  }
+  c->lingering = 1;
+  c->phase = PH_IDLE;
+  c->deadline = now_ms(c) + LINGER_MS;
+  c->in_len = 0;
+}
+
 /* Answer a request the parser refused, then close. */
 static void conn_fail (hconn *c, int status) {
   char head[160];
@@ -232,8 +259,7 @@ static void conn_fail (hconn *c, int status) {
                    "close\r\nContent-Length: 0\r\n\r\n", status,
                    http_status_str((enum http_status)status));
   conn_write(c, head, (size_t)n);
-  c->close_after_write = 1;
-  if (c->queued == 0) conn_close(c);
+  conn_linger(c);
 }
 
 /* ---- the connection's life ----------------------------------------- */
@@ -262,7 +288,7 @@ static void on_alloc (uv_handle_t *h, size_t size, uv_buf_t *b) {
 static void conn_eof (hconn *c, ssize_t n) {
   hreq *r = c->req;
   c->eof = 1;
-  if (n != UV_EOF || r == NULL || !r->dispatched) {
+  if (n != UV_EOF || r == NULL || !r->dispatched || c->lingering) {
     conn_close(c);
     return;
   }
@@ -279,6 +305,7 @@ static void on_read (uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   (void)b;
   if (n == 0) return;
   if (n < 0) { conn_eof(c, n); return; }
+  if (c->lingering) return;              /* dropped: see conn_fail */
   c->in_len += (size_t)n;
   conn_parse(c);
 }
@@ -303,7 +330,8 @@ static int conn_next (hconn *c) {
 }
 
 static void set_reading (hconn *c) {
-  int want = !c->paused && !c->close_after_write && !c->eof;
+  int want = c->lingering ||
+             (!c->paused && !c->close_after_write && !c->eof);
   if (c->closed || want == c->reading) return;
   if (want) want = uv_read_start((uv_stream_t *)&c->tcp, on_alloc,
                                  on_read) == 0;
@@ -320,7 +348,7 @@ static void conn_spawn (hconn *c) {
 
 /* Feed the buffered bytes to the parser until it pauses or runs dry. */
 static void conn_parse (hconn *c) {
-  while (!c->closed && !c->close_after_write) {
+  while (!c->closed && !c->close_after_write && !c->lingering) {
     enum http_errno e;
     size_t n;
     if (c->req && c->req->finished && c->req->complete) {
@@ -336,7 +364,7 @@ static void conn_parse (hconn *c) {
     if (c->spawn_pending) conn_spawn(c);
     if (e == HPE_OK || e == HPE_PAUSED) continue;
     if (c->req && c->req->dispatched) {   /* broken body: drop it */
-      c->req->aborted = 1;
+      c->req->aborted = c->req->bad = 1;
       c->req->keep_alive = 0;
       luaio_waitlist_wake_all(&c->req->readers, 0);
       c->paused = 1;
@@ -375,7 +403,12 @@ void req_finished (hreq *r) {
   if (c == NULL) return;
   if (!r->keep_alive || r->too_large || r->aborted || c->srv->closing) {
     r->keep_alive = 0;
-    if (!r->complete || r->too_large || r->aborted) {
+    if (r->too_large || (r->bad && !c->eof)) {
+      conn_linger(c);
+      set_reading(c);
+      return;
+    }
+    if (!r->complete || r->aborted) {
       c->close_after_write = 1;
       set_reading(c);
       if (c->queued == 0) conn_close(c);

@@ -124,6 +124,10 @@ static int read_k (lua_State *L, int status, lua_KContext ctx) {
     return 1;
   }
   if (r->complete) return 0;
+  if (r->bad) {
+    luaio_push_error(L, "http", "EBADMSG", "malformed request body");
+    return luaio_raise(L);
+  }
   if (r->aborted || r->c == NULL) return closed_error(L, "req:body");
   luaio_check_wait(L, "req:body");
   return luaio_waitlist_wait(L, &r->readers, read_k, 0);
@@ -376,7 +380,8 @@ static int core_listen (lua_State *L) {
   luaL_checktype(L, 4, LUA_TFUNCTION);
   if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
       uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
-    return luaL_error(L, "IP address expected");
+    return luaio__argerror(L, 1, "http.serve", "host: IP address or "
+                           "'localhost' expected");
   u = lua_newuserdatauv(L, sizeof *u, 1);
   u->s = NULL;
   luaL_setmetatable(L, SERVER_MT);

@@ -156,6 +156,8 @@ local function run(srv, req, res)
   if is_cancel(a) then error(a, 0) end
   if type(a) == "table" and a.code == "E2BIG" then
     return 413, {}, "request body too large\n"
+  elseif type(a) == "table" and a.code == "EBADMSG" then
+    return 400, {}, "malformed request body\n"
   end
   io.stderr:write("http.serve: error in handler for ", req.method, " ",
                   req.path, ": ", trace or tostring(a), "\n")
