@@ -32,6 +32,7 @@ typedef struct hconn hconn;
  * watch on its task); freed when the last lets go. */
 typedef struct hreq {
   hconn *c;                     /* NULL once the connection closed */
+  hserver *srv;                 /* set (and held) while a task runs it */
   int refs;
   char *hbuf;                   /* url, then header names and values */
   size_t hlen, hcap;
@@ -76,7 +77,7 @@ struct hserver {
   srv_limits lim;
   int dispatch_ref;             /* registry: the Lua dispatch function */
   hconn *conns, *kicks;
-  int nconns, handles, refs;
+  int nconns, ntasks, handles, refs;
   int closing, accept_pending;
   uint64_t grace_end;
   luaio_waitlist closers;
@@ -89,6 +90,8 @@ void srv_unref (hserver *s);
 void conn_close (hconn *c);
 void conn_write (hconn *c, const char *data, size_t len);
 void conn_kick (hconn *c);
+/* Wake srv:close once no connection and no request task is left. */
+void srv_check_closed (hserver *s);
 void req_unref (hreq *r);
 /* The response is complete: go on with the next request or close. */
 void req_finished (hreq *r);

@@ -50,6 +50,7 @@ static int off_push (hreq *r) {
 
 void req_unref (hreq *r) {
   if (--r->refs > 0) return;
+  if (r->srv) srv_unref(r->srv);
   free(r->hbuf);
   free(r->offs);
   free(r->body);
@@ -471,10 +472,13 @@ void conn_close (hconn *c) {
   }
   uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
   if (s->accept_pending && !s->closing) accept_one(s);
-  if (s->closing && s->nconns == 0) {
-    luaio_waitlist_wake_all(&s->closers, 0);
-    close_handles(s);
-  }
+  srv_check_closed(s);
+}
+
+void srv_check_closed (hserver *s) {
+  if (!s->closing || s->nconns > 0) return;
+  close_handles(s);
+  if (s->ntasks == 0) luaio_waitlist_wake_all(&s->closers, 0);
 }
 
 /* ---- the server ---------------------------------------------------- */
@@ -581,5 +585,5 @@ void srv_stop (hserver *s, uint64_t grace_ms) {
       conn_close(c);
     }
   }
-  if (s->nconns == 0) close_handles(s);
+  srv_check_closed(s);
 }

@@ -24,6 +24,8 @@ static void req_task_done (luaio_task *t, void *ud) {
   hreq *r = ud;
   r->task = NULL;
   luaio_task_release(t);
+  r->srv->ntasks--;
+  srv_check_closed(r->srv);
   if (!r->finished) {
     r->keep_alive = 0;
     if (r->c && !r->started) conn_write(r->c, err500, sizeof err500 - 1);
@@ -48,6 +50,9 @@ int srv_dispatch (hserver *s, hreq *r) {
   lua_pop(L, 1);
   r->task = t;
   r->refs++;
+  r->srv = s;
+  s->refs++;
+  s->ntasks++;
   luaio_task_on_done(t, req_task_done, r);
   return 0;
 }
@@ -329,19 +334,23 @@ static int close_k (lua_State *L, int status, lua_KContext ctx) {
   if (status == UV_ECANCELED)
     return luaio_raise_uv(L, status, "srv:close", NULL, NULL);
   lua_settop(L, 1);
-  if (s->nconns > 0)
+  if (s->nconns > 0 || s->ntasks > 0)
     return luaio_waitlist_wait(L, &s->closers, close_k, 0);
   return 0;
 }
 
-/* srv:close(grace_ms): stop accepting, wait for the connections. */
+/* srv:close(grace_ms, wait): stop accepting; with wait, wait for the
+ * connections and the request tasks to end. */
 static int server_close (lua_State *L) {
   hserver *s = check_server(L)->s;
   lua_Integer grace = luaL_checkinteger(L, 2);
+  int wait = lua_toboolean(L, 3);
   srv_stop(s, grace < 0 ? 0 : (uint64_t)grace);
   server_release(L, s);
   lua_settop(L, 1);
-  if (s->nconns == 0 || !lua_isyieldable(L)) return 0;
+  if ((s->nconns == 0 && s->ntasks == 0) || !wait ||
+      !lua_isyieldable(L))
+    return 0;
   luaio_check_wait(L, "srv:close");
   return luaio_waitlist_wait(L, &s->closers, close_k, 0);
 }

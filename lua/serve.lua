@@ -154,6 +154,10 @@ local function run(srv, req, res)
   end, srv, req, res)
   if ok then return normalise(a, b, d) end
   if is_cancel(a) then error(a, 0) end
+  if type(a) == "table" and a.code == "ECONNRESET" and
+     (a.op == "res:write" or a.op == "req:body") then
+    return 400, {}, ""                  -- the client left: nobody to tell
+  end
   if type(a) == "table" and a.code == "E2BIG" then
     return 413, {}, "request body too large\n"
   elseif type(a) == "table" and a.code == "EBADMSG" then
@@ -164,7 +168,12 @@ local function run(srv, req, res)
   return 500, {}, "internal server error\n"
 end
 
+-- The server each request task serves: srv:close from a handler must
+-- not wait for its own task.
+local serving = setmetatable({}, {__mode = "k"})
+
 local function dispatch(srv, c)
+  serving[coroutine.running()] = srv
   local t0 = srv.log and require("luaio").now()
   local req = new_request(c)
   local res = setmetatable({_c = c, status = 200, headers = {}, bytes = 0},
@@ -252,7 +261,8 @@ function Server:close(opts)
     argerror(1, "srv:close", "grace: non-negative number expected")
   end
   self.port = nil
-  return self._core:close(math.ceil(grace * 1000))
+  return self._core:close(math.ceil(grace * 1000),
+                          serving[coroutine.running()] ~= self)
 end
 
 function Server:connections()

@@ -327,6 +327,17 @@ describe("http.serve shutdown", function()
     assert.is_true(not ok or r.status == 500)
   end)
 
+  it("can be closed from one of its handlers", function()
+    local srv
+    srv = http.serve{handler = function()
+      srv:close{grace = 1}
+      return "bye"
+    end}
+    assert.are.equal("bye", http.get(url(srv, "/")).body)
+    aio.sleep(0.05)
+    assert.is_nil(srv.port)
+  end)
+
   it("closes on <close>", function()
     local port
     do
