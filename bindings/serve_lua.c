@@ -8,8 +8,9 @@
 #include "serve.h"
 #include <time.h>
 
-#define SERVER_MT "luaio.HttpServerCore"
-#define REQ_MT "luaio.HttpRequestCore"
+/* Internal classes: not under "luaio." (no public API) */
+#define SERVER_MT "luaio__serve.Server"
+#define REQ_MT "luaio__serve.Request"
 
 typedef struct server_ud { hserver *s; } server_ud;
 typedef struct req_ud { hreq *r; } req_ud;

@@ -52,8 +52,16 @@ local function make_headers(flat)
   return setmetatable(h, Headers)
 end
 
-local Request = {}
-Request.__index = Request
+-- The classes, registered by name like the C ones (tostring, the
+-- annotation checks).
+local function class(name)
+  local methods = {}
+  local mt = {__name = name, __index = methods}
+  debug.getregistry()[name] = mt
+  return methods, mt
+end
+
+local Request, RequestMT = class "luaio.HttpRequest"
 
 function Request:body()
   if self._body == nil then
@@ -77,8 +85,7 @@ function Request:chunks()
   end
 end
 
-local Response = {}
-Response.__index = Response
+local Response, ResponseMT = class "luaio.HttpServerResponse"
 
 -- Start the response with this status and headers (optional: the first
 -- write starts it with res.status and res.headers).
@@ -101,8 +108,10 @@ end
 
 -- Normalise a handler's results to status, headers, body.
 local function normalise(status, headers, body)
-  if type(status) == "table" then
+  if type(status) == "table" and math.type(status.status) == "integer" then
     status, headers, body = status.status, status.headers, status.body
+  elseif type(status) == "table" then
+    status, body = 200, status
   elseif type(status) == "string" and headers == nil then
     status, body = 200, status
   end
@@ -142,7 +151,7 @@ local function new_request(c)
   local path, query = url:match("^([^?]*)%??(.*)$")
   return setmetatable({_c = c, method = method, url = url, path = path,
     query = decode_query(query), headers = make_headers(flat),
-    params = {}, remote = remote, version = version}, Request)
+    params = {}, remote = remote, version = version}, RequestMT)
 end
 
 -- Run the handler; its error gives a 500 (traceback logged, not sent).
@@ -177,7 +186,7 @@ local function dispatch(srv, c)
   local t0 = srv.log and require("luaio").now()
   local req = new_request(c)
   local res = setmetatable({_c = c, status = 200, headers = {}, bytes = 0},
-                           Response)
+                           ResponseMT)
   local status, headers, body = run(srv, req, res)
   local started, finished = c:state()
   if started then
@@ -235,8 +244,7 @@ end
 
 -- ---- the server ------------------------------------------------------
 
-local Server = {}
-Server.__index = Server
+local Server, ServerMT = class "luaio.HttpServer"
 
 function Server:route(method, pattern, fn)
   if type(method) ~= "string" then
@@ -269,7 +277,7 @@ function Server:connections()
   return self._core:connections()
 end
 
-Server.__close = function(self) return self:close() end
+ServerMT.__close = function(self) return self:close() end
 
 local function check_limits(opts)
   local lim = {}
@@ -298,7 +306,8 @@ local function serve(opts)
   end
   if host == "localhost" then host = "127.0.0.1" end
   local srv = setmetatable({handler = opts.handler, log = opts.log,
-                            _routes = {}, _handle = route_request}, Server)
+                            _routes = {}, _handle = route_request},
+                           ServerMT)
   srv._core = listen(host, port, check_limits(opts),
     function(c) return dispatch(srv, c) end)
   srv.port = srv._core:port()

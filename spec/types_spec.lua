@@ -13,9 +13,9 @@ local MODULES = {"luaio", "luaio.fs", "luaio.http", "luaio.json", "luaio.net"}
 local IS_MODULE = {}
 for _, m in ipairs(MODULES) do IS_MODULE[m] = true end
 -- Preloaded modules that are not annotated: parts of luaio (flow, sync),
--- the http.download implementation and the busted glue.
+-- the http.download and http.serve implementations and the busted glue.
 local INTERNAL = {["luaio.flow"] = true, ["luaio.sync"] = true,
-                  ["luaio.download"] = true, ["luaio.test"] = true,
+                  ["luaio.download"] = true, ["luaio.serve"] = true, ["luaio.test"] = true,
                   ["luaio.torture"] = true, ["luaio.torture_c"] = true}
 
 -- How README.md names things: module prefixes, and per "## API" section
@@ -34,7 +34,9 @@ local SECTIONS = {
     leadins = {{"An event has", "luaio.Event"},
                {"A condition has", "luaio.Condition"}}},
   ["luaio.http"] = {
-    receivers = {r = "luaio.HttpResponse"},
+    receivers = {r = "luaio.HttpResponse", srv = "luaio.HttpServer",
+                 req = "luaio.HttpRequest",
+                 res = "luaio.HttpServerResponse"},
     leadins = {{"A response has", "luaio.HttpResponse"},
                {"Methods:", "luaio.HttpClient", bare = true}}},
   ["luaio.json"] = {},
@@ -301,6 +303,13 @@ local function make_objects(dir)
   closers[#closers + 1] = add(net.connect("127.0.0.1", server.port,
                                           {timeout = 10}))
   closers[#closers + 1] = add(net.udp())
+  local hsrv = add(http.serve{handler = function(req, res)
+    add(req)
+    add(res)
+    return "ok"
+  end})
+  http.get(("http://127.0.0.1:%d/"):format(hsrv.port), {timeout = 10})
+  closers[#closers + 1] = hsrv
   closers[#closers + 1] = {close = function()   -- last: waits for handlers
     server:close({wait = true})
   end}

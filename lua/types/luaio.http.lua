@@ -147,6 +147,88 @@ function Client:request(request) end
 ---body fail with an error whose `code` is `ECANCELED`.
 function Client:close() end
 
+---Options of `http.serve`: where to listen, the handler, the access log
+---and the limits (each settable).
+---@class luaio.http.ServeOptions
+---@field host? string an IP address or "localhost" ("127.0.0.1")
+---@field port? integer 0 picks a free one (0)
+---@field handler? fun(req: luaio.HttpRequest, res: luaio.HttpServerResponse): any
+---@field log? boolean|fun(line: string) an access log line per request (off)
+---@field max_header? integer bytes of request line and headers (16 KiB): 431
+---@field max_body? integer bytes of a request body (1 MiB): 413
+---@field header_timeout? number seconds to receive a head (10)
+---@field idle_timeout? number seconds a keep-alive connection waits (5)
+---@field max_connections? integer accepting pauses past it (4096)
+---@field max_requests? integer per connection, then it closes (1000)
+
+---A request being served, in its own task.
+---@class luaio.HttpRequest
+---@field method string
+---@field url string the request target as sent
+---@field path string the path, without the query, not decoded
+---@field query table<string, string|string[]> decoded; repeats give a list
+---@field headers table<string, string> lower-case names, any-case lookup
+---@field params table<string, string> the route's `:name` and `*` parts
+---@field remote string the client's address
+---@field version string "1.1" or "1.0"
+local Request = {}
+
+---The whole body (at most `max_body`, else the client gets a 413).
+---@async
+---@return string
+function Request:body() end
+
+---The body decoded with luaio.json.
+---@async
+---@return any
+function Request:json() end
+
+---An iterator over the body as it arrives; the client is held back
+---while the chunks are not taken.
+---@return async fun(): string?
+function Request:chunks() end
+
+---A streamed response: `write` sends the head, then chunks.
+---@class luaio.HttpServerResponse
+---@field status integer sent by the first write (200)
+---@field headers table<string, string> sent by the first write
+local ServerResponse = {}
+
+---Sends the head now with this status and headers.
+---@param status? integer
+---@param headers? table<string, string>
+function ServerResponse:start(status, headers) end
+
+---Sends a chunk; waits while the client reads slowly.
+---@async
+---@param chunk string
+function ServerResponse:write(chunk) end
+
+---Ends the stream (done for you when the handler returns).
+function ServerResponse:finish() end
+
+---A server of `http.serve`; closes on `<close>`.
+---@class luaio.HttpServer
+---@field port integer the port listened on (nil once closed)
+local HttpServer = {}
+
+---Adds a route: `:name` segments are parameters, a last `*` the rest.
+---@param method string a method, or "*"
+---@param pattern string starts with "/"
+---@param fn fun(req: luaio.HttpRequest, res: luaio.HttpServerResponse): any
+---@return luaio.HttpServer
+function HttpServer:route(method, pattern, fn) end
+
+---Stops accepting, lets requests in flight finish for `grace` seconds
+---(5), then cancels them; returns when all have ended.
+---@async
+---@param opts? {grace?: number}
+function HttpServer:close(opts) end
+
+---The open connections.
+---@return integer
+function HttpServer:connections() end
+
 ---An HTTP client on libcurl driven by the luaio loop; the one-shot calls
 ---use a shared default client. Transfer failures are `luaio.Error`s with
 ---`op` (the method), `url` and a `kind` (`connect`, `dns`, `timeout`,
@@ -217,5 +299,10 @@ function http.client(settings) end
 ---@param opts? luaio.http.DownloadOptions
 ---@return integer bytes
 function http.download(url, path, opts) end
+
+---Starts an HTTP/1.1 server; each request runs its handler in a task.
+---@param opts luaio.http.ServeOptions
+---@return luaio.HttpServer
+function http.serve(opts) end
 
 return http
