@@ -522,21 +522,20 @@ static void on_connection (uv_stream_t *l, int status) {
   accept_one(s);
 }
 
-/* Drop connections past their deadline; past a closing server's grace,
- * cancel the requests still running and close everything. */
+/* Drop connections past their deadline. Past a closing server's grace,
+ * cancel the requests still running (their tasks' ends answer 500 and
+ * close) and close the other connections; LINGER_MS later, all. */
 static void sweep_cb (uv_timer_t *t) {
   hserver *s = t->data;
   uint64_t now = uv_now(t->loop);
   int over = s->closing && now >= s->grace_end;
+  int all = over && now >= s->grace_end + LINGER_MS;
   hconn *c = s->conns, *next;
   for (; c != NULL; c = next) {
     next = c->next;
-    if (over) {
-      if (c->req) srv_cancel(c->req);
+    if (over && c->req && c->req->task && !all) srv_cancel(c->req);
+    else if (over || (c->phase != PH_BUSY && now >= c->deadline))
       conn_close(c);
-    } else if (c->phase != PH_BUSY && now >= c->deadline) {
-      conn_close(c);
-    }
   }
 }
 

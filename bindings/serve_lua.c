@@ -27,10 +27,14 @@ static void req_task_done (luaio_task *t, void *ud) {
   luaio_task_release(t);
   r->srv->ntasks--;
   srv_check_closed(r->srv);
-  if (!r->finished) {
+  if (!r->finished && r->c && r->started) {
+    conn_close(r->c);                /* half a response: cut it off */
+  } else if (!r->finished) {
     r->keep_alive = 0;
-    if (r->c && !r->started) conn_write(r->c, err500, sizeof err500 - 1);
-    if (r->c) r->aborted = 1;      /* close after what is queued */
+    if (r->c) {
+      conn_write(r->c, err500, sizeof err500 - 1);
+      r->aborted = 1;                /* close once it is out */
+    }
     req_finished(r);
   }
   req_unref(r);
