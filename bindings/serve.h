@@ -42,7 +42,8 @@ typedef struct hreq {
   char *body;                   /* buffered body bytes not yet read */
   size_t blen, bcap, btotal;
   int complete, too_large, aborted, dispatched, bad;
-  int started, chunked, finished, head_only;
+  int started, chunked, finished, head_only, sized;
+  uint64_t remaining;           /* sized: body bytes still due */
   int keep_alive;
   unsigned char method, major, minor;
   luaio_task *task;             /* NULL once done */

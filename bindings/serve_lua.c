@@ -231,21 +231,31 @@ static int req_respond (lua_State *L) {
   return 0;
 }
 
-/* req:start(status, headers): a streamed response (chunked, or up to
- * the close for an HTTP/1.0 client). */
+/* req:start(status, headers [, length]): a streamed response: of
+ * that length, or chunked, or (HTTP/1.0 client) up to the close. */
 static int req_start (lua_State *L) {
   hreq *r = check_req(L, "res:write");
   int status = check_status(L, 2, "res:write");
+  char framing[64] = "Transfer-Encoding: chunked\r\n";
   luaL_Buffer b;
   luaio__checktype(L, 3, "res:write", LUA_TTABLE);
+  if (!lua_isnoneornil(L, 4)) {
+    lua_Integer n = luaio__checkinteger(L, 4, "res:start");
+    if (n < 0) return luaio__argerror(L, 4, "res:start", "negative length");
+    r->sized = 1;
+    r->remaining = (uint64_t)n;
+    snprintf(framing, sizeof framing, "Content-Length: %llu\r\n",
+             (unsigned long long)n);
+  }
   lua_settop(L, 3);
   if (r->started) return luaL_error(L, "response already started");
   if (r->c == NULL) return closed_error(L, "res:write");
-  r->chunked = r->major > 1 || (r->major == 1 && r->minor >= 1);
-  if (!r->chunked) r->keep_alive = 0;
+  r->chunked = !r->sized && (r->major > 1 ||
+                             (r->major == 1 && r->minor >= 1));
+  if (!r->chunked && !r->sized) r->keep_alive = 0;
   luaL_buffinit(L, &b);
-  build_head(L, r, status, 3, &b, r->chunked && !r->head_only ?
-             "Transfer-Encoding: chunked\r\n" : NULL);
+  build_head(L, r, status, 3, &b, (r->chunked && !r->head_only) ||
+             r->sized ? framing : NULL);
   luaL_pushresult(&b);
   r->started = 1;
   conn_write(r->c, lua_tostring(L, -1), lua_rawlen(L, -1));
@@ -270,6 +280,11 @@ static int req_write (lua_State *L) {
   if (!r->started || r->finished)
     return luaL_error(L, "res:write: response not streaming");
   if (r->c == NULL) return closed_error(L, "res:write");
+  if (r->sized && !r->head_only) {
+    if (n > r->remaining)
+      return luaL_error(L, "res:write: more than the announced length");
+    r->remaining -= n;
+  }
   if (n > 0 && !r->head_only) {
     if (r->chunked) {
       int k = snprintf(size, sizeof size, "%zx\r\n", n);
@@ -291,6 +306,8 @@ static int req_finish (lua_State *L) {
   if (!r->started || r->finished) return 0;
   if (r->c && r->chunked && !r->head_only)
     conn_write(r->c, "0\r\n\r\n", 5);
+  if (r->sized && r->remaining > 0 && !r->head_only)
+    r->aborted = 1;                  /* short: the client must see it */
   req_finished(r);
   return 0;
 }

@@ -89,10 +89,15 @@ local Response, ResponseMT = class "luaio.HttpServerResponse"
 
 -- Start the response with this status and headers (optional: the first
 -- write starts it with res.status and res.headers).
-function Response:start(status, headers)
+function Response:start(status, headers, length)
   self.status = status or self.status
   self.headers = headers or self.headers
-  self._c:start(self.status, self.headers)
+  local h = {}
+  for k, v in pairs(self.headers) do
+    local lk = type(k) == "string" and k:lower()
+    if lk ~= "content-length" and lk ~= "transfer-encoding" then h[k] = v end
+  end
+  self._c:start(self.status, h, length)
 end
 
 function Response:write(chunk)
@@ -317,4 +322,5 @@ end
 return function(core, http)
   listen = core.listen
   http.serve = serve
+  http.static = require "luaio.serve_static"
 end

@@ -15,7 +15,8 @@ for _, m in ipairs(MODULES) do IS_MODULE[m] = true end
 -- Preloaded modules that are not annotated: parts of luaio (flow, sync),
 -- the http.download and http.serve implementations and the busted glue.
 local INTERNAL = {["luaio.flow"] = true, ["luaio.sync"] = true,
-                  ["luaio.download"] = true, ["luaio.serve"] = true, ["luaio.test"] = true,
+                  ["luaio.download"] = true, ["luaio.serve"] = true,
+                  ["luaio.serve_static"] = true, ["luaio.test"] = true,
                   ["luaio.torture"] = true, ["luaio.torture_c"] = true}
 
 -- How README.md names things: module prefixes, and per "## API" section

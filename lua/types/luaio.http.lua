@@ -161,6 +161,12 @@ function Client:close() end
 ---@field max_connections? integer accepting pauses past it (4096)
 ---@field max_requests? integer per connection, then it closes (1000)
 
+---Options of `http.static`.
+---@class luaio.http.StaticOptions
+---@field index? string a file served for a folder, e.g. "index.html" (off)
+---@field dotfiles? boolean serve names starting with a dot (false)
+---@field max_age? integer seconds, sent as Cache-Control: max-age
+
 ---A request being served, in its own task.
 ---@class luaio.HttpRequest
 ---@field method string
@@ -194,10 +200,12 @@ function Request:chunks() end
 ---@field headers table<string, string> sent by the first write
 local ServerResponse = {}
 
----Sends the head now with this status and headers.
+---Sends the head now with this status and headers; with a length the
+---body is that many bytes (Content-Length), else chunked.
 ---@param status? integer
 ---@param headers? table<string, string>
-function ServerResponse:start(status, headers) end
+---@param length? integer
+function ServerResponse:start(status, headers, length) end
 
 ---Sends a chunk; waits while the client reads slowly.
 ---@async
@@ -299,6 +307,12 @@ function http.client(settings) end
 ---@param opts? luaio.http.DownloadOptions
 ---@return integer bytes
 function http.download(url, path, opts) end
+
+---A handler serving the files under root (never outside it).
+---@param root string
+---@param opts? luaio.http.StaticOptions
+---@return fun(req: luaio.HttpRequest, res: luaio.HttpServerResponse): any
+function http.static(root, opts) end
 
 ---Starts an HTTP/1.1 server; each request runs its handler in a task.
 ---@param opts luaio.http.ServeOptions
