@@ -26,6 +26,7 @@ typedef struct srv_limits {
 
 typedef struct hserver hserver;
 typedef struct hconn hconn;
+typedef struct srv_ws srv_ws;   /* serve_ws.c */
 
 /* One request: parsed head, buffered body, response state. Owned by up
  * to three holders (the connection while current, the Lua userdata, the
@@ -66,6 +67,7 @@ struct hconn {
   size_t head_bytes, queued;
   int nreq, closed, reading, paused, kicked, close_after_write;
   int eof, spawn_pending, lingering;
+  srv_ws *ws;                   /* after a WebSocket upgrade */
   luaio_waitlist writers;
 };
 enum { PH_HEAD, PH_IDLE, PH_BUSY };
@@ -98,6 +100,18 @@ void req_unref (hreq *r);
 void req_finished (hreq *r);
 /* Let the parser go on after a reader took the buffered body. */
 void req_body_taken (hreq *r);
+
+/* Close once what is queued is out, reading and dropping what still
+ * comes for a while (so the close does not reset the connection). */
+void conn_linger (hconn *c);
+
+/* serve_ws.c: the connection's WebSocket side. */
+void ws_on_data (hconn *c);          /* bytes arrived, or kicked */
+int ws_wants_read (hconn *c);
+void ws_conn_closed (hconn *c);
+void ws_finish (hconn *c, int code); /* the handler ended */
+int srv_ws_upgrade (lua_State *L, hreq *r);
+void srv_ws_register (lua_State *L);
 
 /* serve_lua.c: start a task for r (its head is parsed). 0 or -1. */
 int srv_dispatch (hserver *s, hreq *r);

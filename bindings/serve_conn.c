@@ -236,7 +236,7 @@ static void shutdown_cb (uv_shutdown_t *req, int status) {
  * after it, and what the client still sends is read and dropped for
  * LINGER_MS, so the close does not reset the connection (losing the
  * answer) while the client is still writing. */
-static void conn_linger (hconn *c) {
+void conn_linger (hconn *c) {
   uv_shutdown_t *sd;
   if (c->closed || c->lingering) return;
   sd = malloc(sizeof *sd);
@@ -289,7 +289,8 @@ static void on_alloc (uv_handle_t *h, size_t size, uv_buf_t *b) {
 static void conn_eof (hconn *c, ssize_t n) {
   hreq *r = c->req;
   c->eof = 1;
-  if (n != UV_EOF || r == NULL || !r->dispatched || c->lingering) {
+  if (n != UV_EOF || r == NULL || !r->dispatched || c->lingering ||
+      c->ws) {
     conn_close(c);
     return;
   }
@@ -306,7 +307,7 @@ static void on_read (uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   (void)b;
   if (n == 0) return;
   if (n < 0) { conn_eof(c, n); return; }
-  if (c->lingering) return;              /* dropped: see conn_fail */
+  if (c->lingering) return;              /* dropped: see conn_linger */
   c->in_len += (size_t)n;
   conn_parse(c);
 }
@@ -331,8 +332,8 @@ static int conn_next (hconn *c) {
 }
 
 static void set_reading (hconn *c) {
-  int want = c->lingering ||
-             (!c->paused && !c->close_after_write && !c->eof);
+  int want = c->lingering || (c->ws ? ws_wants_read(c) && !c->eof :
+             !c->paused && !c->close_after_write && !c->eof);
   if (c->closed || want == c->reading) return;
   if (want) want = uv_read_start((uv_stream_t *)&c->tcp, on_alloc,
                                  on_read) == 0;
@@ -349,7 +350,8 @@ static void conn_spawn (hconn *c) {
 
 /* Feed the buffered bytes to the parser until it pauses or runs dry. */
 static void conn_parse (hconn *c) {
-  while (!c->closed && !c->close_after_write && !c->lingering) {
+  if (c->ws && !c->lingering && !c->closed) ws_on_data(c);
+  while (!c->ws && !c->closed && !c->close_after_write && !c->lingering) {
     enum http_errno e;
     size_t n;
     if (c->req && c->req->finished && c->req->complete) {
@@ -470,6 +472,7 @@ void conn_close (hconn *c) {
     luaio_waitlist_wake_all(&r->readers, SRV_WAKE_CLOSED);
     req_unref(r);
   }
+  if (c->ws) ws_conn_closed(c);
   uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
   if (s->accept_pending && !s->closing) accept_one(s);
   srv_check_closed(s);

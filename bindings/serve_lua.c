@@ -27,6 +27,7 @@ static void req_task_done (luaio_task *t, void *ud) {
   luaio_task_release(t);
   r->srv->ntasks--;
   srv_check_closed(r->srv);
+  if (r->c && r->c->ws) ws_finish(r->c, 1000);
   if (!r->finished && r->c && r->started) {
     conn_close(r->c);                /* half a response: cut it off */
   } else if (!r->finished) {
@@ -319,6 +320,11 @@ static int req_state (lua_State *L) {
   return 2;
 }
 
+/* req:upgrade(key, max_message) -> WebSocket (see serve_ws.c) */
+static int req_upgrade (lua_State *L) {
+  return srv_ws_upgrade(L, check_req(L, "req:websocket"));
+}
+
 static int req_gc (lua_State *L) {
   req_ud *u = luaL_checkudata(L, 1, REQ_MT);
   if (u->r) req_unref(u->r);
@@ -442,7 +448,7 @@ static int core_listen (lua_State *L) {
 static const luaL_Reg req_methods[] = {
   {"head", req_head}, {"read", req_read}, {"respond", req_respond},
   {"start", req_start}, {"write", req_write}, {"finish", req_finish},
-  {"state", req_state}, {NULL, NULL}
+  {"state", req_state}, {"upgrade", req_upgrade}, {NULL, NULL}
 };
 
 static const luaL_Reg server_methods[] = {
@@ -454,6 +460,7 @@ static const luaL_Reg server_methods[] = {
 void luaio__serve_register (lua_State *L) {
   luaio__class(L, REQ_MT, req_methods, req_gc, NULL);
   luaio__class(L, SERVER_MT, server_methods, server_gc, NULL);
+  srv_ws_register(L);
   lua_getglobal(L, "require");
   lua_pushliteral(L, "luaio.serve");
   lua_call(L, 1, 1);                         /* http factory */

@@ -85,6 +85,26 @@ function Request:chunks()
   end
 end
 
+-- Answer a WebSocket handshake (101) and return the socket; a request
+-- that is no handshake raises (the client gets a 400).
+function Request:websocket(opts)
+  local h = self.headers
+  local key = h["sec-websocket-key"]
+  if self.method ~= "GET" or
+     not (h.upgrade or ""):lower():find("websocket", 1, true) or
+     not (h.connection or ""):lower():find("upgrade", 1, true) or
+     h["sec-websocket-version"] ~= "13" or not key or #key ~= 24 then
+    error(require("luaio").error("http", "not a WebSocket handshake",
+                                 {code = "EBADMSG"}), 2)
+  end
+  local max = opts and opts.max_message or 1024 * 1024
+  if math.type(max) ~= "integer" or max <= 0 then
+    error("bad argument #1 to 'req:websocket' (max_message: positive "
+          .. "integer expected)", 2)
+  end
+  return self._c:upgrade(key, max)
+end
+
 local Response, ResponseMT = class "luaio.HttpServerResponse"
 
 -- Start the response with this status and headers (optional: the first

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PKGS="build-essential cmake pkg-config liblua5.4-dev lua5.4 luarocks libuv1-dev
 libcurl4-openssl-dev lua-cjson-dev lua-cjson libyajl-dev lua-busted
 nginx-light libnginx-mod-http-echo openssl python3
-valgrind procps libedit-dev libhttp-parser-dev curl
+valgrind procps libedit-dev libhttp-parser-dev libwslay-dev libssl-dev curl
 ${LUAIO_EXTRA_PKGS:-}"
 missing=""
 for p in $PKGS; do

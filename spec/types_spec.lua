@@ -37,7 +37,8 @@ local SECTIONS = {
   ["luaio.http"] = {
     receivers = {r = "luaio.HttpResponse", srv = "luaio.HttpServer",
                  req = "luaio.HttpRequest",
-                 res = "luaio.HttpServerResponse"},
+                 res = "luaio.HttpServerResponse",
+                 ws = "luaio.WebSocket"},
     leadins = {{"A response has", "luaio.HttpResponse"},
                {"Methods:", "luaio.HttpClient", bare = true}}},
   ["luaio.json"] = {},
@@ -307,9 +308,16 @@ local function make_objects(dir)
   local hsrv = add(http.serve{handler = function(req, res)
     add(req)
     add(res)
+    if req.path == "/ws" then add(req:websocket()):receive() end
     return "ok"
   end})
   http.get(("http://127.0.0.1:%d/"):format(hsrv.port), {timeout = 10})
+  local wsc = net.connect("127.0.0.1", hsrv.port, {timeout = 10})
+  wsc:write("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+    .. "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+    .. "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+  wsc:readline()
+  closers[#closers + 1] = wsc
   closers[#closers + 1] = hsrv
   closers[#closers + 1] = {close = function()   -- last: waits for handlers
     server:close({wait = true})

@@ -194,6 +194,38 @@ function Request:json() end
 ---@return async fun(): string?
 function Request:chunks() end
 
+---Answers the WebSocket handshake (101) and returns the socket; a
+---request that is no handshake raises (its client gets a 400).
+---@param opts? {max_message?: integer} bytes (1 MiB); past it code 1009
+---@return luaio.WebSocket
+function Request:websocket(opts) end
+
+---A WebSocket of `req:websocket()`; closed when its handler returns.
+---@class luaio.WebSocket
+local WebSocket = {}
+
+---The next message and its kind, or nil and the close code at the end.
+---@async
+---@return string? data
+---@return string|integer kind_or_code "text", "binary", or the close code
+function WebSocket:receive() end
+
+---Sends a message; waits while the client reads slowly.
+---@async
+---@param data string
+---@param kind? "text"|"binary" ("text")
+function WebSocket:send(data, kind) end
+
+---Sends a ping (at most 125 bytes of data).
+---@async
+---@param data? string
+function WebSocket:ping(data) end
+
+---Starts the close handshake.
+---@param code? integer 1000-4999 (1000)
+---@param reason? string at most 123 bytes
+function WebSocket:close(code, reason) end
+
 ---A streamed response: `write` sends the head, then chunks.
 ---@class luaio.HttpServerResponse
 ---@field status integer sent by the first write (200)
