@@ -43,7 +43,7 @@ typedef struct hreq {
   char *body;                   /* buffered body bytes not yet read */
   size_t blen, bcap, btotal;
   int complete, too_large, aborted, dispatched, bad;
-  int started, chunked, finished, head_only, sized;
+  int started, chunked, finished, head_only, sized, continued;
   uint64_t remaining;           /* sized: body bytes still due */
   int keep_alive;
   unsigned char method, major, minor;

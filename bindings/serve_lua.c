@@ -7,6 +7,7 @@
  */
 #include "serve.h"
 #include <time.h>
+#include <strings.h>
 
 /* Internal classes: not under "luaio." (no public API) */
 #define SERVER_MT "luaio__serve.Server"
@@ -111,6 +112,19 @@ static int req_head (lua_State *L) {
 
 static int read_k (lua_State *L, int status, lua_KContext ctx);
 
+/* Did the client send `Expect: 100-continue`? */
+static int expects_continue (hreq *r) {
+  size_t i;
+  for (i = 1; i + 1 < r->noffs; i += 2) {
+    size_t n = r->offs[i + 1] - r->offs[i];
+    size_t vend = i + 2 < r->noffs ? r->offs[i + 2] : r->hlen;
+    if (n == 6 && strncasecmp(r->hbuf + r->offs[i], "expect", 6) == 0)
+      return vend - r->offs[i + 1] == 12 &&
+             strncasecmp(r->hbuf + r->offs[i + 1], "100-continue", 12) == 0;
+  }
+  return 0;
+}
+
 /* req:read() -> the body bytes buffered so far, or nil at its end;
  * waits for more. */
 static int req_read (lua_State *L) {
@@ -140,6 +154,11 @@ static int read_k (lua_State *L, int status, lua_KContext ctx) {
     return luaio_raise(L);
   }
   if (r->aborted || r->c == NULL) return closed_error(L, "req:body");
+  if (!r->continued && !r->started && r->btotal == 0) {
+    r->continued = 1;               /* the client waits for this */
+    if (expects_continue(r))
+      conn_write(r->c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+  }
   luaio_check_wait(L, "req:body");
   return luaio_waitlist_wait(L, &r->readers, read_k, 0);
 }
@@ -223,7 +242,8 @@ static int req_respond (lua_State *L) {
   luaL_buffinit(L, &b);
   build_head(L, r, status, 3, &b, status < 200 || status == 204 ||
              status == 304 ? NULL : framing);
-  if (!r->head_only) luaL_addlstring(&b, body, blen);
+  if (!r->head_only && status >= 200 && status != 204 && status != 304)
+    luaL_addlstring(&b, body, blen);
   luaL_pushresult(&b);
   r->started = 1;
   body = lua_tolstring(L, -1, &blen);

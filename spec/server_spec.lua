@@ -202,6 +202,33 @@ describe("http.serve", function()
     assert.is_nil(r.headers["set-cookie"])
   end)
 
+  it("answers Expect: 100-continue when the handler reads the body", function()
+    local srv <close> = http.serve{handler = function(req)
+      return req:body():upper()
+    end}
+    local c <close> = net.connect("127.0.0.1", srv.port)
+    c:write("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+            .. "Expect: 100-continue\r\nConnection: close\r\n\r\n")
+    assert.are.equal("HTTP/1.1 100 Continue", aio.timeout(5, c.readline, c))
+    assert.are.equal("", c:readline())
+    c:write("hello")
+    local out = aio.timeout(5, function() return c:read_all() end)
+    assert.is_truthy(out:find("^HTTP/1.1 200 OK"))
+    assert.is_truthy(out:find("\r\n\r\nHELLO$"))
+  end)
+
+  it("sends no body with 204 or 304", function()
+    local srv <close> = http.serve{handler = function(req)
+      return tonumber(req.path:sub(2)), {}, "dropped"
+    end}
+    for _, st in ipairs{204, 304} do
+      local out = raw(srv.port, "GET /" .. st .. " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+      assert.is_truthy(out:find("^HTTP/1.1 " .. st))
+      assert.is_nil(out:find("dropped", 1, true))
+      assert.is_nil(out:find("Content-Length", 1, true))
+    end
+  end)
+
   it("runs each request in its own task, concurrently", function()
     local srv <close> = http.serve{handler = function(req)
       aio.sleep(0.2)
