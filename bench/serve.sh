@@ -8,8 +8,10 @@
 # Each server runs pinned to CPU 0 (taskset), wrk to CPU 1:
 # `wrk -t1 -c100 -d${DURATION:-10}s --latency` on /hello (13 bytes) and
 # /json (a ~2 KB document encoded per request; nginx returns it
-# verbatim). Prints a Markdown table of median requests/s, median p99
-# latency and luaio's ratio to each (> 1: luaio is faster). Uses
+# verbatim). luaio runs again between peers, and each peer is compared
+# with the two luaio runs around it. Prints a Markdown table of median
+# requests/s, median p99 latency and the median of luaio's paired
+# ratios to each (> 1: luaio is faster). PEERS= picks peers. Uses
 # build-release/luaio (made by bench/run.sh or scripts/setup.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -100,30 +102,48 @@ measure() {
 
 median() { sort -g | awk '{a[NR] = $1} END {if (NR) print a[int((NR + 1) / 2)]}'; }
 
-read -r -a SERVERS <<< "${SERVERS:-luaio node aiohttp-uvloop openresty nginx-return}"
-RES=$TMP/res.tsv
+read -r -a PEERS <<< "${PEERS:-node aiohttp-uvloop openresty nginx-return}"
+RES=$TMP/res.tsv        # endpoint server rps p99
+RAT=$TMP/ratio.tsv      # endpoint peer ratio
 port=$(( 20000 + RANDOM % 30000 ))
+
+# Measure server $1 on both endpoints; sets M_hello and M_json.
+bench_one() {
+  port=$((port + 1))
+  M_hello=; M_json=
+  start "$1" "$port" || return 1
+  for ep in hello json; do
+    read -r rps p99 <<< "$(measure "http://127.0.0.1:$port/$ep")"
+    printf '%s\t%s\t%s\t%s\n' "$ep" "$1" "$rps" "$p99" >> "$RES"
+    printf -v "M_$ep" '%s' "$rps"
+    echo "  run $run $1 /$ep: $rps req/s, p99 $p99 ms" >&2
+  done
+  stop
+}
+
+# The machine is shared: luaio runs before and after each peer, and the
+# ratio is to the mean of those two runs (paired, not across minutes).
 for run in $(seq "$RUNS"); do
-  for s in "${SERVERS[@]}"; do
-    port=$((port + 1))
-    start "$s" "$port" || continue
-    for ep in hello json; do
-      read -r rps p99 <<< "$(measure "http://127.0.0.1:$port/$ep")"
-      printf '%s\t%s\t%s\t%s\n' "$ep" "$s" "$rps" "$p99" >> "$RES"
-      echo "  run $run $s /$ep: $rps req/s, p99 $p99 ms" >&2
-    done
-    stop
+  bench_one luaio; prev_h=$M_hello prev_j=$M_json
+  for s in "${PEERS[@]}"; do
+    bench_one "$s" || continue
+    peer_h=$M_hello peer_j=$M_json
+    bench_one luaio
+    awk -v a="$prev_h" -v b="$M_hello" -v p="$peer_h" -v s="$s" \
+      'BEGIN {if (p > 0) printf "hello\t%s\t%.3f\n", s, (a + b) / 2 / p}' >> "$RAT"
+    awk -v a="$prev_j" -v b="$M_json" -v p="$peer_j" -v s="$s" \
+      'BEGIN {if (p > 0) printf "json\t%s\t%.3f\n", s, (a + b) / 2 / p}' >> "$RAT"
+    prev_h=$M_hello prev_j=$M_json
   done
 done
 
-echo "| endpoint | server | requests/s | p99 ms | luaio vs server |"
+echo "| endpoint | server | requests/s (median) | p99 ms (median) | luaio vs server (median of paired ratios) |"
 echo "| --- | --- | --- | --- | --- |"
 for ep in hello json; do
-  lm=$(awk -F'\t' -v e=$ep '$1==e && $2=="luaio" {print $3}' "$RES" | median)
-  for s in "${SERVERS[@]}"; do
+  for s in luaio "${PEERS[@]}"; do
     m=$(awk -F'\t' -v e=$ep -v s=$s '$1==e && $2==s {print $3}' "$RES" | median)
     p=$(awk -F'\t' -v e=$ep -v s=$s '$1==e && $2==s {print $4}' "$RES" | median)
-    r=$(awk -v a="$lm" -v b="$m" 'BEGIN {if (b > 0) printf "%.2fx", a / b}')
-    echo "| /$ep | $s | ${m%.*} | $p | $r |"
+    r=$(awk -F'\t' -v e=$ep -v s=$s '$1==e && $2==s {print $3}' "$RAT" | median)
+    echo "| /$ep | $s | ${m%.*} | $p | ${r:+${r}x} |"
   done
 done

@@ -83,6 +83,8 @@ struct hserver {
   int nconns, ntasks, handles, refs;
   int closing, accept_pending;
   uint64_t grace_end;
+  char date[48];                /* the Date header line, cached */
+  int64_t date_at;
   luaio_waitlist closers;
 };
 

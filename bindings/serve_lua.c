@@ -84,21 +84,34 @@ static int closed_error (lua_State *L, const char *fname) {
   return luaio_raise(L);
 }
 
-/* req:head() -> method, url, {name, value, ...}, remote, version */
+/* req:head() -> method, url, version */
 static int req_head (lua_State *L) {
   hreq *r = check_req(L, "req:head");
-  size_t i, n = r->noffs;
-  struct sockaddr_storage ss;
-  int len = sizeof ss;
-  char ip[64] = "";
   lua_pushstring(L, http_method_str((enum http_method)r->method));
-  lua_pushlstring(L, r->hbuf, n > 1 ? r->offs[1] : r->hlen);
+  lua_pushlstring(L, r->hbuf, r->noffs > 1 ? r->offs[1] : r->hlen);
+  lua_pushstring(L, r->minor == 0 ? "1.0" : "1.1");
+  return 3;
+}
+
+/* req:headers() -> {name, value, ...} as received */
+static int req_headers (lua_State *L) {
+  hreq *r = check_req(L, "req:headers");
+  size_t i, n = r->noffs;
   lua_createtable(L, (int)(n - 1), 0);
   for (i = 1; i < n; i++) {
     size_t end = i + 1 < n ? r->offs[i + 1] : r->hlen;
     lua_pushlstring(L, r->hbuf + r->offs[i], end - r->offs[i]);
     lua_rawseti(L, -2, (lua_Integer)i);
   }
+  return 1;
+}
+
+/* req:remote() -> the client's IP address ("" once it is gone) */
+static int req_remote (lua_State *L) {
+  hreq *r = check_req(L, "req:remote");
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  char ip[64] = "";
   if (r->c && uv_tcp_getpeername(&r->c->tcp, (struct sockaddr *)&ss,
                                  &len) == 0) {
     if (ss.ss_family == AF_INET6)
@@ -106,8 +119,7 @@ static int req_head (lua_State *L) {
     else uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
   }
   lua_pushstring(L, ip);
-  lua_pushfstring(L, "%d.%d", r->major, r->minor);
-  return 5;
+  return 1;
 }
 
 static int read_k (lua_State *L, int status, lua_KContext ctx);
@@ -163,13 +175,17 @@ static int read_k (lua_State *L, int status, lua_KContext ctx) {
   return luaio_waitlist_wait(L, &r->readers, read_k, 0);
 }
 
-static void add_date (luaL_Buffer *b) {
-  char d[64];
+/* The Date header, formatted once a second per server. */
+static void add_date (luaL_Buffer *b, hserver *s) {
   time_t now = time(NULL);
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  strftime(d, sizeof d, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
-  luaL_addstring(b, d);
+  if (now != s->date_at) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(s->date, sizeof s->date, "Date: %a, %d %b %Y %H:%M:%S "
+             "GMT\r\n", &tm);
+    s->date_at = now;
+  }
+  luaL_addstring(b, s->date);
 }
 
 /* A header name or value that could split the head is refused. */
@@ -209,7 +225,7 @@ static void build_head (lua_State *L, hreq *r, int status, int idx,
     lua_remove(L, -2);
     luaL_addvalue(b);
   }
-  add_date(b);
+  add_date(b, r->srv);
   if (framing) luaL_addstring(b, framing);
   if (!r->keep_alive || (r->c && r->c->srv->closing))
     luaL_addstring(b, "Connection: close\r\n");
@@ -466,7 +482,8 @@ static int core_listen (lua_State *L) {
 }
 
 static const luaL_Reg req_methods[] = {
-  {"head", req_head}, {"read", req_read}, {"respond", req_respond},
+  {"head", req_head}, {"headers", req_headers}, {"remote", req_remote},
+  {"read", req_read}, {"respond", req_respond},
   {"start", req_start}, {"write", req_write}, {"finish", req_finish},
   {"state", req_state}, {"upgrade", req_upgrade}, {NULL, NULL}
 };

@@ -274,47 +274,61 @@ static const luaL_Reg ws_methods[] = {
 
 /* ---- the handshake ------------------------------------------------- */
 
+/* The Sec-WebSocket-Accept value for a client's key (RFC 6455 4.2.2):
+ * base64 of the SHA-1 of the key and the GUID. 0 on failure. */
+static int accept_key (const char *key, size_t n, unsigned char out[64]) {
+  unsigned char sha[EVP_MAX_MD_SIZE];
+  char cat[128];
+  unsigned shalen = 0;
+  if (n > 64) return 0;
+  memcpy(cat, key, n);
+  memcpy(cat + n, WS_GUID, sizeof WS_GUID - 1);
+  if (!EVP_Digest(cat, n + sizeof WS_GUID - 1, sha, &shalen, EVP_sha1(),
+                  NULL))
+    return 0;
+  EVP_EncodeBlock(out, sha, (int)shalen);
+  return 1;
+}
+
+/* A socket for c, in a new userdata; raises out of memory. [-0, +1] */
+static srv_ws *ws_new (lua_State *L, hconn *c, lua_Integer max) {
+  ws_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
+  srv_ws *ws;
+  u->ws = NULL;
+  luaL_setmetatable(L, WS_MT);
+  if ((ws = calloc(1, sizeof *ws)) == NULL)
+    luaL_error(L, "out of memory");
+  if (wslay_event_context_server_init(&ws->ctx, &callbacks, ws) != 0) {
+    free(ws);
+    luaL_error(L, "out of memory");
+  }
+  wslay_event_config_set_max_recv_msg_length(ws->ctx, (uint64_t)max);
+  ws->refs = 2;                         /* the connection, the userdata */
+  ws->c = c;
+  u->ws = ws;
+  return ws;
+}
+
 /* req:upgrade(key, max_message) -> a WebSocket: answers 101 with the
  * accept key for the client's Sec-WebSocket-Key (checked in Lua). */
 int srv_ws_upgrade (lua_State *L, hreq *r) {
   size_t n;
   const char *key = luaio__checkstring(L, 2, "req:websocket", &n);
   lua_Integer max = luaio__checkinteger(L, 3, "req:websocket");
-  unsigned char sha[EVP_MAX_MD_SIZE], acc[64];
-  char head[256], cat[128];
-  unsigned shalen = 0;
+  unsigned char acc[64];
+  char head[256];
   hconn *c = r->c;
-  ws_ud *u;
-  srv_ws *ws;
   if (r->started) return luaL_error(L, "response already started");
   if (c == NULL) return luaL_error(L, "req:websocket: connection closed");
-  if (n > 64) return luaio__argerror(L, 2, "req:websocket", "key too long");
-  memcpy(cat, key, n);
-  memcpy(cat + n, WS_GUID, sizeof WS_GUID - 1);
-  if (!EVP_Digest(cat, n + sizeof WS_GUID - 1, sha, &shalen, EVP_sha1(),
-                  NULL))
-    return luaL_error(L, "req:websocket: SHA-1 failed");
-  EVP_EncodeBlock(acc, sha, (int)shalen);
-  u = lua_newuserdatauv(L, sizeof *u, 0);
-  u->ws = NULL;
-  luaL_setmetatable(L, WS_MT);
-  if ((ws = calloc(1, sizeof *ws)) == NULL)
-    return luaL_error(L, "out of memory");
-  if (wslay_event_context_server_init(&ws->ctx, &callbacks, ws) != 0) {
-    free(ws);
-    return luaL_error(L, "out of memory");
-  }
-  wslay_event_config_set_max_recv_msg_length(ws->ctx, (uint64_t)max);
-  ws->refs = 2;                         /* the connection, the userdata */
-  ws->c = c;
-  u->ws = ws;
+  if (!accept_key(key, n, acc))
+    return luaio__argerror(L, 2, "req:websocket", "invalid key");
+  c->ws = ws_new(L, c, max);
   snprintf(head, sizeof head, "HTTP/1.1 101 Switching Protocols\r\n"
            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
            "Sec-WebSocket-Accept: %s\r\n\r\n", acc);
   conn_write(c, head, strlen(head));
   r->started = r->finished = 1;
   r->keep_alive = 0;
-  c->ws = ws;
   conn_kick(c);                        /* frames already buffered */
   return 1;
 }

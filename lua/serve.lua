@@ -63,6 +63,21 @@ end
 
 local Request, RequestMT = class "luaio.HttpRequest"
 
+-- Fields made on first use: most handlers never look at most of them.
+local LAZY = {
+  headers = function(r) return make_headers(r._c:headers()) end,
+  query = function(r) return decode_query(r._query) end,
+  remote = function(r) return r._c:remote() end,
+}
+RequestMT.__index = function(r, k)
+  local v = Request[k]
+  if v == nil and LAZY[k] then
+    v = LAZY[k](r)
+    rawset(r, k, v)
+  end
+  return v
+end
+
 function Request:body()
   if self._body == nil then
     local parts = {}
@@ -172,21 +187,26 @@ local function log_line(srv, req, res, t0)
 end
 
 local function new_request(c)
-  local method, url, flat, remote, version = c:head()
+  local method, url, version = c:head()
   local path, query = url:match("^([^?]*)%??(.*)$")
   return setmetatable({_c = c, method = method, url = url, path = path,
-    query = decode_query(query), headers = make_headers(flat),
-    params = {}, remote = remote, version = version}, RequestMT)
+    _query = query, params = {}, version = version}, RequestMT)
 end
 
 -- Run the handler; its error gives a 500 (traceback logged, not sent).
+local Traced = {}                -- an error with its traceback
+
+local function on_error(e)
+  if is_cancel(e) then return e end
+  return setmetatable({err = e, trace = debug.traceback(tostring(e), 2)},
+                      Traced)
+end
+
 local function run(srv, req, res)
   local trace
-  local ok, a, b, d = xpcall(srv._handle, function(e)
-    if not is_cancel(e) then trace = debug.traceback(tostring(e), 2) end
-    return e
-  end, srv, req, res)
+  local ok, a, b, d = xpcall(srv._handle, on_error, srv, req, res)
   if ok then return normalise(a, b, d) end
+  if getmetatable(a) == Traced then a, trace = a.err, a.trace end
   if is_cancel(a) then error(a, 0) end
   if type(a) == "table" and a.code == "ECONNRESET" and
      (a.op == "res:write" or a.op == "req:body") then
@@ -207,7 +227,8 @@ end
 local serving = setmetatable({}, {__mode = "k"})
 
 local function dispatch(srv, c)
-  serving[coroutine.running()] = srv
+  local co = coroutine.running()
+  serving[co] = srv
   local t0 = srv.log and require("luaio").now()
   local req = new_request(c)
   local res = setmetatable({_c = c, status = 200, headers = {}, bytes = 0},
@@ -221,6 +242,7 @@ local function dispatch(srv, c)
     c:respond(status, headers, body)
   end
   if srv.log then log_line(srv, req, res, t0) end
+  serving[co] = nil
 end
 
 -- ---- routing ---------------------------------------------------------
@@ -246,21 +268,34 @@ local function match(route, parts)
   return params
 end
 
+-- A canonical path (no empty segment) is compared whole with the routes
+-- that have no parameter; only the others split it.
+local function route_params(r, path, parts)
+  if r.exact == path then return {}, parts end
+  if r.exact and path:sub(-1) ~= "/" and not path:find("//", 1, true) then
+    return nil, parts
+  end
+  parts = parts or split(path)
+  return match(r, parts), parts
+end
+
 local function route_request(srv, req, res)
-  local parts, allowed = split(req.path), {}
+  local parts, allowed
   for _, r in ipairs(srv._routes) do
-    local params = match(r, parts)
+    local params
+    params, parts = route_params(r, req.path, parts)
     if params then
       if r.method == req.method or r.method == "*" or
          (req.method == "HEAD" and r.method == "GET") then
         req.params = params
         return r.fn(req, res)
       end
+      allowed = allowed or {}
       allowed[#allowed + 1] = r.method
     end
   end
   if srv.handler then return srv.handler(req, res) end
-  if #allowed > 0 then
+  if allowed then
     return 405, {Allow = table.concat(allowed, ", ")},
            "method not allowed\n"
   end
@@ -280,8 +315,9 @@ function Server:route(method, pattern, fn)
     argerror(3, "srv:route", "function expected, got " .. type(fn))
   end
   local parts = split(pattern)
+  local exact = not pattern:find("[:*]") and "/" .. table.concat(parts, "/")
   table.insert(self._routes, {method = method:upper(), parts = parts,
-    rest = parts[#parts] == "*", fn = fn})
+    rest = parts[#parts] == "*", fn = fn, exact = exact or nil})
   return self
 end
 
