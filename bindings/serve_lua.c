@@ -493,17 +493,38 @@ static const luaL_Reg server_methods[] = {
   {"connections", server_connections}, {NULL, NULL}
 };
 
-/* Set http.serve and http.static on the module table on top. */
-void luaio__serve_register (lua_State *L) {
-  luaio__class(L, REQ_MT, req_methods, req_gc, NULL);
-  luaio__class(L, SERVER_MT, server_methods, server_gc, NULL);
-  srv_ws_register(L);
+/* http.serve and http.static before their first call: load
+ * luaio.serve (it sets both on the module, upvalue 1), then call the
+ * real one (named by upvalue 2). Loaded on first use, `require
+ * "luaio.http"` costs a client what it did before the server. */
+static int serve_first (lua_State *L) {
+  const char *name = lua_tostring(L, lua_upvalueindex(2));
+  luaL_checkstack(L, 4, NULL);
   lua_getglobal(L, "require");
   lua_pushliteral(L, "luaio.serve");
-  lua_call(L, 1, 1);                         /* http factory */
+  lua_call(L, 1, 1);                         /* the factory */
   lua_newtable(L);
   lua_pushcfunction(L, core_listen);
   lua_setfield(L, -2, "listen");
-  lua_pushvalue(L, -3);
+  lua_pushvalue(L, lua_upvalueindex(1));
   lua_call(L, 2, 0);                         /* factory(core, http) */
+  lua_getfield(L, lua_upvalueindex(1), name);
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+/* Set http.serve and http.static on the module table on top. */
+void luaio__serve_register (lua_State *L) {
+  static const char *const names[] = {"serve", "static"};
+  int i;
+  luaio__class(L, REQ_MT, req_methods, req_gc, NULL);
+  luaio__class(L, SERVER_MT, server_methods, server_gc, NULL);
+  srv_ws_register(L);
+  for (i = 0; i < 2; i++) {
+    lua_pushvalue(L, -1);
+    lua_pushstring(L, names[i]);
+    lua_pushcclosure(L, serve_first, 2);
+    lua_setfield(L, -2, names[i]);
+  }
 }
