@@ -53,15 +53,18 @@ local function make_headers(flat)
 end
 
 -- The classes, registered by name like the C ones (tostring, the
--- annotation checks).
+-- annotation checks), under names no C binding uses.
 local function class(name)
   local methods = {}
   local mt = {__name = name, __index = methods}
-  debug.getregistry()[name] = mt
+  local reg = debug.getregistry()
+  -- a name C uses for its own objects would give them this metatable
+  assert(reg[name] == nil, name .. " is already a registered class")
+  reg[name] = mt
   return methods, mt
 end
 
-local Request, RequestMT = class "luaio.HttpRequest"
+local Request, RequestMT = class "luaio.HttpServerRequest"
 
 -- Fields made on first use: most handlers never look at most of them.
 local LAZY = {

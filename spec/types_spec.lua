@@ -36,7 +36,7 @@ local SECTIONS = {
                {"A condition has", "luaio.Condition"}}},
   ["luaio.http"] = {
     receivers = {r = "luaio.HttpResponse", srv = "luaio.HttpServer",
-                 req = "luaio.HttpRequest",
+                 req = "luaio.HttpServerRequest",
                  res = "luaio.HttpServerResponse",
                  ws = "luaio.WebSocket"},
     leadins = {{"A response has", "luaio.HttpResponse"},

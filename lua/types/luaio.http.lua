@@ -152,7 +152,7 @@ function Client:close() end
 ---@class luaio.http.ServeOptions
 ---@field host? string an IP address or "localhost" ("127.0.0.1")
 ---@field port? integer 0 picks a free one (0)
----@field handler? fun(req: luaio.HttpRequest, res: luaio.HttpServerResponse): any
+---@field handler? fun(req: luaio.HttpServerRequest, res: luaio.HttpServerResponse): any
 ---@field log? boolean|fun(line: string) an access log line per request (off)
 ---@field max_header? integer bytes of request line and headers (16 KiB): 431
 ---@field max_body? integer bytes of a request body (1 MiB): 413
@@ -168,7 +168,7 @@ function Client:close() end
 ---@field max_age? integer seconds, sent as Cache-Control: max-age
 
 ---A request being served, in its own task.
----@class luaio.HttpRequest
+---@class luaio.HttpServerRequest
 ---@field method string
 ---@field url string the request target as sent
 ---@field path string the path, without the query, not decoded
@@ -255,7 +255,7 @@ local HttpServer = {}
 ---Adds a route: `:name` segments are parameters, a last `*` the rest.
 ---@param method string a method, or "*"
 ---@param pattern string starts with "/"
----@param fn fun(req: luaio.HttpRequest, res: luaio.HttpServerResponse): any
+---@param fn fun(req: luaio.HttpServerRequest, res: luaio.HttpServerResponse): any
 ---@return luaio.HttpServer
 function HttpServer:route(method, pattern, fn) end
 
@@ -343,7 +343,7 @@ function http.download(url, path, opts) end
 ---A handler serving the files under root (never outside it).
 ---@param root string
 ---@param opts? luaio.http.StaticOptions
----@return fun(req: luaio.HttpRequest, res: luaio.HttpServerResponse): any
+---@return fun(req: luaio.HttpServerRequest, res: luaio.HttpServerResponse): any
 function http.static(root, opts) end
 
 ---Starts an HTTP/1.1 server; each request runs its handler in a task.
