@@ -465,5 +465,6 @@ int luaopen_luaio_http (lua_State *L) {
   lua_pushcfunction(L, download_get);
   lua_call(L, 1, 1);
   lua_setfield(L, -2, "download");
+  luaio__serve_register(L);                        /* http.serve */
   return 1;
 }

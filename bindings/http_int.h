@@ -129,4 +129,8 @@ void http__make_response_meta(lua_State *L);
  * functions: "download", "json_encode", "json_decode". [-0, +1] */
 void http__push_helper(lua_State *L, const char *name);
 
+/* serve_lua.c: http.serve, http.static and the server classes, added
+ * to the module table on top. */
+void luaio__serve_register(lua_State *L);
+
 #endif

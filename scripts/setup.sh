@@ -10,7 +10,7 @@ PKGS="build-essential cmake pkg-config liblua5.4-dev lua5.4 luarocks libuv1-dev
 libcurl4-openssl-dev lua-cjson-dev lua-cjson libyajl-dev lua-busted
 nginx-light libnginx-mod-http-echo openssl python3
 valgrind procps time libedit-dev libxml2-dev libhiredis-dev redis-server
-redis-tools ${LUAIO_EXTRA_PKGS:-}"
+redis-tools libhttp-parser-dev libwslay-dev libssl-dev curl ${LUAIO_EXTRA_PKGS:-}"
 missing=""
 for p in $PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

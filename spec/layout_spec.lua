@@ -90,8 +90,10 @@ describe("the C sources", function()
     for name, files in cmake:gmatch("\nluaio_module%(([%w%.]+)([^)]*)%)") do
       for f in files:gmatch("[%w_]+%.c") do owner["bindings/" .. f] = name end
     end
-    for _, path in ipairs(bindings) do       -- x.h: the private header of x.c
-      if path:find("%.h$") then owner[path] = owner[path:sub(1, -2) .. "c"] end
+    for _, path in ipairs(bindings) do       -- x.h, x_int.h: private to x.c's
+      if path:find("%.h$") then
+        owner[path] = owner[path:gsub("_int%.h$", ".h"):sub(1, -2) .. "c"]
+      end
     end
     for _, path in ipairs(bindings) do       -- non-static definitions
       for line in read_file(path):gmatch("[^\n]+") do

@@ -17,9 +17,10 @@ local MODULES = {"luaio", "luaio.fs", "luaio.http", "luaio.json", "luaio.net",
 local IS_MODULE = {}
 for _, m in ipairs(MODULES) do IS_MODULE[m] = true end
 -- Preloaded modules that are not annotated: parts of luaio (flow, sync),
--- the http.download implementation and the busted glue.
+-- the http.download and http.serve implementations and the busted glue.
 local INTERNAL = {["luaio.flow"] = true, ["luaio.sync"] = true,
                   ["luaio.download"] = true, ["luaio.redis_kit"] = true,
+                  ["luaio.serve"] = true, ["luaio.serve_static"] = true,
                   ["luaio.test"] = true,
                   ["luaio.torture"] = true, ["luaio.torture_c"] = true,
                   ["luaio.proc_run"] = true}
@@ -43,7 +44,10 @@ local SECTIONS = {
     leadins = {{"An event has", "luaio.Event"},
                {"A condition has", "luaio.Condition"}}},
   ["luaio.http"] = {
-    receivers = {r = "luaio.HttpResponse"},
+    receivers = {r = "luaio.HttpResponse", srv = "luaio.HttpServer",
+                 req = "luaio.HttpServerRequest",
+                 res = "luaio.HttpServerResponse",
+                 ws = "luaio.WebSocket"},
     leadins = {{"A response has", "luaio.HttpResponse"},
                {"Methods:", "luaio.HttpClient", bare = true}}},
   ["luaio.json"] = {},
@@ -339,6 +343,20 @@ local function make_objects(dir)
   add(redis.rate_limiter(rc, "l", 1, 1))
   closers[#closers + 1] = rc
   closers[#closers + 1] = {close = function() rsrv:stop() end}
+  local hsrv = add(http.serve{handler = function(req, res)
+    add(req)
+    add(res)
+    if req.path == "/ws" then add(req:websocket()):receive() end
+    return "ok"
+  end})
+  http.get(("http://127.0.0.1:%d/"):format(hsrv.port), {timeout = 10})
+  local wsc = net.connect("127.0.0.1", hsrv.port, {timeout = 10})
+  wsc:write("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+    .. "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+    .. "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+  wsc:readline()
+  closers[#closers + 1] = wsc
+  closers[#closers + 1] = hsrv
   closers[#closers + 1] = {close = function()   -- last: waits for handlers
     server:close({wait = true})
   end}

@@ -150,6 +150,128 @@ function Client:request(request) end
 ---body fail with an error whose `code` is `ECANCELED`.
 function Client:close() end
 
+---Options of `http.serve`: where to listen, the handler, the access log
+---and the limits (each settable).
+---@class luaio.http.ServeOptions
+---@field host? string an IP address or "localhost" ("127.0.0.1")
+---@field port? integer 0 picks a free one (0)
+---@field handler? fun(req: luaio.HttpServerRequest, res: luaio.HttpServerResponse): any
+---@field log? boolean|fun(line: string) an access log line per request (off)
+---@field max_header? integer bytes of request line and headers (16 KiB): 431
+---@field max_body? integer bytes of a request body (1 MiB): 413
+---@field header_timeout? number seconds to receive a head (10)
+---@field idle_timeout? number seconds a keep-alive connection waits (5)
+---@field max_connections? integer accepting pauses past it (4096)
+---@field max_requests? integer per connection, then it closes (1000)
+
+---Options of `http.static`.
+---@class luaio.http.StaticOptions
+---@field index? string a file served for a folder, e.g. "index.html" (off)
+---@field dotfiles? boolean serve names starting with a dot (false)
+---@field max_age? integer seconds, sent as Cache-Control: max-age
+
+---A request being served, in its own task.
+---@class luaio.HttpServerRequest
+---@field method string
+---@field url string the request target as sent
+---@field path string the path, without the query, not decoded
+---@field query table<string, string|string[]> decoded; repeats give a list
+---@field headers table<string, string> lower-case names, any-case lookup
+---@field params table<string, string> the route's `:name` and `*` parts
+---@field remote string the client's address
+---@field version string "1.1" or "1.0"
+local Request = {}
+
+---The whole body (at most `max_body`, else the client gets a 413).
+---@async
+---@return string
+function Request:body() end
+
+---The body decoded with luaio.json.
+---@async
+---@return any
+function Request:json() end
+
+---An iterator over the body as it arrives; the client is held back
+---while the chunks are not taken.
+---@return async fun(): string?
+function Request:chunks() end
+
+---Answers the WebSocket handshake (101) and returns the socket; a
+---request that is no handshake raises (its client gets a 400).
+---@param opts? {max_message?: integer} bytes (1 MiB); past it code 1009
+---@return luaio.WebSocket
+function Request:websocket(opts) end
+
+---A WebSocket of `req:websocket()`; closed when its handler returns.
+---@class luaio.WebSocket
+local WebSocket = {}
+
+---The next message and its kind, or nil and the close code at the end.
+---@async
+---@return string? data
+---@return string|integer kind_or_code "text", "binary", or the close code
+function WebSocket:receive() end
+
+---Sends a message; waits while the client reads slowly.
+---@async
+---@param data string
+---@param kind? "text"|"binary" ("text")
+function WebSocket:send(data, kind) end
+
+---Sends a ping (at most 125 bytes of data).
+---@async
+---@param data? string
+function WebSocket:ping(data) end
+
+---Starts the close handshake.
+---@param code? integer 1000-4999 (1000)
+---@param reason? string at most 123 bytes
+function WebSocket:close(code, reason) end
+
+---A streamed response: `write` sends the head, then chunks.
+---@class luaio.HttpServerResponse
+---@field status integer sent by the first write (200)
+---@field headers table<string, string> sent by the first write
+local ServerResponse = {}
+
+---Sends the head now with this status and headers; with a length the
+---body is that many bytes (Content-Length), else chunked.
+---@param status? integer
+---@param headers? table<string, string>
+---@param length? integer
+function ServerResponse:start(status, headers, length) end
+
+---Sends a chunk; waits while the client reads slowly.
+---@async
+---@param chunk string
+function ServerResponse:write(chunk) end
+
+---Ends the stream (done for you when the handler returns).
+function ServerResponse:finish() end
+
+---A server of `http.serve`; closes on `<close>`.
+---@class luaio.HttpServer
+---@field port integer the port listened on (nil once closed)
+local HttpServer = {}
+
+---Adds a route: `:name` segments are parameters, a last `*` the rest.
+---@param method string a method, or "*"
+---@param pattern string starts with "/"
+---@param fn fun(req: luaio.HttpServerRequest, res: luaio.HttpServerResponse): any
+---@return luaio.HttpServer
+function HttpServer:route(method, pattern, fn) end
+
+---Stops accepting, lets requests in flight finish for `grace` seconds
+---(5), then cancels them; returns when all have ended.
+---@async
+---@param opts? {grace?: number}
+function HttpServer:close(opts) end
+
+---The open connections.
+---@return integer
+function HttpServer:connections() end
+
 ---An HTTP client on libcurl driven by the luaio loop; the one-shot calls
 ---use a shared default client. Transfer failures are `luaio.Error`s with
 ---`op` (the method), `url` and a `kind` (`connect`, `dns`, `timeout`,
@@ -220,5 +342,16 @@ function http.client(settings) end
 ---@param opts? luaio.http.DownloadOptions
 ---@return integer bytes
 function http.download(url, path, opts) end
+
+---A handler serving the files under root (never outside it).
+---@param root string
+---@param opts? luaio.http.StaticOptions
+---@return fun(req: luaio.HttpServerRequest, res: luaio.HttpServerResponse): any
+function http.static(root, opts) end
+
+---Starts an HTTP/1.1 server; each request runs its handler in a task.
+---@param opts luaio.http.ServeOptions
+---@return luaio.HttpServer
+function http.serve(opts) end
 
 return http

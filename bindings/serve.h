@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
+/*
+ * serve.h: what the two halves of the HTTP server share. serve_conn.c
+ * owns the sockets (accept, read, http_parser, write queues, timeouts);
+ * serve_lua.c owns the Lua objects (server, request) and the per-request
+ * tasks. HTTP is parsed by libhttp-parser, never by hand.
+ */
+#ifndef LUAIO_SERVE_H
+#define LUAIO_SERVE_H
+
+#include "../host/host.h"
+#include <http_parser.h>
+
+/* Status a close wakes waiters with (the task's own cancel is
+ * UV_ECANCELED). */
+#define SRV_WAKE_CLOSED UV_EBADF
+
+#define SRV_HIGH_WATER (64 * 1024)  /* body buffered / bytes queued */
+#define SRV_LOW_WATER (16 * 1024)
+
+typedef struct srv_limits {
+  size_t max_header, max_body;
+  uint64_t header_ms, idle_ms;    /* timeouts */
+  int max_conns, max_requests;
+} srv_limits;
+
+typedef struct hserver hserver;
+typedef struct hconn hconn;
+typedef struct srv_ws srv_ws;   /* serve_ws.c */
+
+/* One request: parsed head, buffered body, response state. Owned by up
+ * to three holders (the connection while current, the Lua userdata, the
+ * watch on its task); freed when the last lets go. */
+typedef struct hreq {
+  hconn *c;                     /* NULL once the connection closed */
+  hserver *srv;                 /* set (and held) while a task runs it */
+  int refs;
+  char *hbuf;                   /* url, then header names and values */
+  size_t hlen, hcap;
+  size_t *offs;                 /* piece starts in hbuf: url, n1, v1.. */
+  size_t noffs, offcap;
+  int last_cb;                  /* 1 field, 2 value: pieces come split */
+  char *body;                   /* buffered body bytes not yet read */
+  size_t blen, bcap, btotal;
+  int complete, too_large, aborted, dispatched, bad;
+  int started, chunked, finished, head_only, sized, continued;
+  uint64_t remaining;           /* sized: body bytes still due */
+  int keep_alive;
+  unsigned char method, major, minor;
+  luaio_task *task;             /* NULL once done */
+  luaio_waiter watch;           /* on the task's end */
+  luaio_waitlist readers;
+} hreq;
+
+struct hconn {
+  uv_tcp_t tcp;
+  hserver *srv;
+  http_parser p;
+  char *in;
+  size_t in_start, in_len, in_cap;
+  hreq *req;                    /* being parsed or answered */
+  hconn *prev, *next;           /* the server's connections */
+  hconn *kick_next;             /* on the server's kick list */
+  uint64_t deadline;            /* ms (uv_now) for the phase below */
+  int phase;                    /* PH_HEAD, PH_IDLE, PH_BUSY */
+  int err_status;               /* answer for a parse error */
+  size_t head_bytes, queued;
+  int nreq, closed, reading, paused, kicked, close_after_write;
+  int eof, spawn_pending, lingering;
+  srv_ws *ws;                   /* after a WebSocket upgrade */
+  luaio_waitlist writers;
+};
+enum { PH_HEAD, PH_IDLE, PH_BUSY };
+
+struct hserver {
+  uv_tcp_t listener;
+  uv_timer_t sweep;
+  uv_idle_t kick;
+  luaio_host *host;
+  srv_limits lim;
+  int dispatch_ref;             /* registry: the Lua dispatch function */
+  hconn *conns, *kicks;
+  int nconns, nhandlers, handles, refs;
+  int closing, accept_pending;
+  uint64_t grace_end;
+  char date[48];                /* the Date header line, cached */
+  int64_t date_at;
+  luaio_waitlist closers;
+};
+
+/* serve_conn.c */
+int srv_start (hserver *s, uv_loop_t *loop, const struct sockaddr *addr);
+void srv_stop (hserver *s, uint64_t grace_ms);
+void srv_unref (hserver *s);
+void conn_close (hconn *c);
+void conn_write (hconn *c, const char *data, size_t len);
+void conn_kick (hconn *c);
+/* Wake srv:close once no connection and no request task is left. */
+void srv_check_closed (hserver *s);
+void req_unref (hreq *r);
+/* The response is complete: go on with the next request or close. */
+void req_finished (hreq *r);
+/* Let the parser go on after a reader took the buffered body. */
+void req_body_taken (hreq *r);
+
+/* Close once what is queued is out, reading and dropping what still
+ * comes for a while (so the close does not reset the connection). */
+void conn_linger (hconn *c);
+
+/* serve_ws.c: the connection's WebSocket side. */
+void ws_on_data (hconn *c);          /* bytes arrived, or kicked */
+int ws_wants_read (hconn *c);
+void ws_conn_closed (hconn *c);
+void ws_finish (hconn *c, int code); /* the handler ended */
+int srv_ws_upgrade (lua_State *L, hreq *r);
+void srv_ws_register (lua_State *L);
+
+/* serve_lua.c: start a task for r (its head is parsed). 0 or -1. */
+int srv_dispatch (hserver *s, hreq *r);
+void srv_cancel (hreq *r);
+
+#endif

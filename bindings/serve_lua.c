@@ -1,0 +1,530 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
+/*
+ * serve_lua.c: the Lua side of the HTTP server's C core. lua/serve.lua
+ * builds the public API (http.serve, routes, request objects) on these
+ * primitives: a server object, and a request object per request whose
+ * handler runs in its own task (spawned here, watched to its end).
+ */
+#include "serve.h"
+#include <time.h>
+#include <strings.h>
+
+/* Internal classes: not under "luaio." (no public API) */
+#define SERVER_MT "luaio__serve.Server"
+#define REQ_MT "luaio__serve.Request"
+
+typedef struct server_ud { hserver *s; } server_ud;
+typedef struct req_ud { hreq *r; } req_ud;
+
+/* ---- request tasks ------------------------------------------------- */
+
+/* The task ended: a request it left unanswered gets a 500 (or, half
+ * streamed, a closed connection). */
+static void req_task_done (luaio_task *t, void *ud) {
+  static const char err500[] = "HTTP/1.1 500 Internal Server Error\r\n"
+    "Content-Length: 0\r\nConnection: close\r\n\r\n";
+  hreq *r = ud;
+  r->task = NULL;
+  luaio_task_release(t);
+  r->srv->nhandlers--;
+  srv_check_closed(r->srv);
+  if (r->c && r->c->ws) ws_finish(r->c, 1000);
+  if (!r->finished && r->c && r->started) {
+    conn_close(r->c);                /* half a response: cut it off */
+  } else if (!r->finished) {
+    r->keep_alive = 0;
+    if (r->c) {
+      conn_write(r->c, err500, sizeof err500 - 1);
+      r->aborted = 1;                /* close once it is out */
+    }
+    req_finished(r);
+  }
+  req_unref(r);
+}
+
+int srv_dispatch (hserver *s, hreq *r) {
+  lua_State *L = luaio_state(s->host);
+  req_ud *u;
+  luaio_task *t;
+  if (s->dispatch_ref == LUA_NOREF || !lua_checkstack(L, 4)) return -1;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->dispatch_ref);   /* srv */
+  lua_getiuservalue(L, -1, 1);                          /* srv fn */
+  u = lua_newuserdatauv(L, sizeof *u, 0);               /* srv fn req */
+  u->r = r;
+  r->refs++;
+  luaL_setmetatable(L, REQ_MT);
+  t = luaio_spawn(L, 1);                                /* srv */
+  lua_pop(L, 1);
+  r->task = t;
+  r->refs++;
+  r->srv = s;
+  s->refs++;
+  s->nhandlers++;
+  luaio_task_on_done(t, req_task_done, r);
+  return 0;
+}
+
+void srv_cancel (hreq *r) {
+  if (r->task) luaio_task_cancel(r->task);
+}
+
+/* ---- request methods ----------------------------------------------- */
+
+static hreq *check_req (lua_State *L, const char *fname) {
+  req_ud *u = luaL_checkudata(L, 1, REQ_MT);
+  (void)fname;
+  return u->r;
+}
+
+static int closed_error (lua_State *L, const char *fname) {
+  luaio_push_error(L, "io", "ECONNRESET", "the client connection was "
+                   "closed");
+  lua_pushstring(L, fname);
+  lua_setfield(L, -2, "op");
+  return luaio_raise(L);
+}
+
+/* req:head() -> method, url, version */
+static int req_head (lua_State *L) {
+  hreq *r = check_req(L, "req:head");
+  lua_pushstring(L, http_method_str((enum http_method)r->method));
+  lua_pushlstring(L, r->hbuf, r->noffs > 1 ? r->offs[1] : r->hlen);
+  lua_pushstring(L, r->minor == 0 ? "1.0" : "1.1");
+  return 3;
+}
+
+/* req:headers() -> {name, value, ...} as received */
+static int req_headers (lua_State *L) {
+  hreq *r = check_req(L, "req:headers");
+  size_t i, n = r->noffs;
+  lua_createtable(L, (int)(n - 1), 0);
+  for (i = 1; i < n; i++) {
+    size_t end = i + 1 < n ? r->offs[i + 1] : r->hlen;
+    lua_pushlstring(L, r->hbuf + r->offs[i], end - r->offs[i]);
+    lua_rawseti(L, -2, (lua_Integer)i);
+  }
+  return 1;
+}
+
+/* req:remote() -> the client's IP address ("" once it is gone) */
+static int req_remote (lua_State *L) {
+  hreq *r = check_req(L, "req:remote");
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  char ip[64] = "";
+  if (r->c && uv_tcp_getpeername(&r->c->tcp, (struct sockaddr *)&ss,
+                                 &len) == 0) {
+    if (ss.ss_family == AF_INET6)
+      uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+    else uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+  }
+  lua_pushstring(L, ip);
+  return 1;
+}
+
+static int read_k (lua_State *L, int status, lua_KContext ctx);
+
+/* Did the client send `Expect: 100-continue`? */
+static int expects_continue (hreq *r) {
+  size_t i;
+  for (i = 1; i + 1 < r->noffs; i += 2) {
+    size_t n = r->offs[i + 1] - r->offs[i];
+    size_t vend = i + 2 < r->noffs ? r->offs[i + 2] : r->hlen;
+    if (n == 6 && strncasecmp(r->hbuf + r->offs[i], "expect", 6) == 0)
+      return vend - r->offs[i + 1] == 12 &&
+             strncasecmp(r->hbuf + r->offs[i + 1], "100-continue", 12) == 0;
+  }
+  return 0;
+}
+
+/* req:read() -> the body bytes buffered so far, or nil at its end;
+ * waits for more. */
+static int req_read (lua_State *L) {
+  return read_k(L, 0, 0);
+}
+
+static int read_k (lua_State *L, int status, lua_KContext ctx) {
+  hreq *r = check_req(L, "req:body");
+  (void)ctx;
+  if (status == UV_ECANCELED)
+    return luaio_raise_uv(L, status, "req:body", NULL, NULL);
+  lua_settop(L, 1);
+  if (r->too_large) {
+    luaio_push_error(L, "http", "E2BIG", "request body larger than "
+                     "max_body");
+    return luaio_raise(L);
+  }
+  if (r->blen > 0) {
+    lua_pushlstring(L, r->body, r->blen);
+    r->blen = 0;
+    req_body_taken(r);
+    return 1;
+  }
+  if (r->complete) return 0;
+  if (r->bad) {
+    luaio_push_error(L, "http", "EBADMSG", "malformed request body");
+    return luaio_raise(L);
+  }
+  if (r->aborted || r->c == NULL) return closed_error(L, "req:body");
+  if (!r->continued && !r->started && r->btotal == 0) {
+    r->continued = 1;               /* the client waits for this */
+    if (expects_continue(r))
+      conn_write(r->c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+  }
+  luaio_check_wait(L, "req:body");
+  return luaio_waitlist_wait(L, &r->readers, read_k, 0);
+}
+
+/* The Date header, formatted once a second per server. */
+static void add_date (luaL_Buffer *b, hserver *s) {
+  time_t now = time(NULL);
+  if (now != s->date_at) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(s->date, sizeof s->date, "Date: %a, %d %b %Y %H:%M:%S "
+             "GMT\r\n", &tm);
+    s->date_at = now;
+  }
+  luaL_addstring(b, s->date);
+}
+
+/* A header name or value that could split the head is refused. */
+static void check_header (lua_State *L, const char *s, size_t n,
+                          int is_name) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (ch == '\r' || ch == '\n' || ch == '\0' ||
+        (is_name && (ch <= ' ' || ch == ':' || ch >= 127)))
+      luaL_error(L, "invalid character in response header %s",
+                 is_name ? "name" : "value");
+  }
+}
+
+/* The status line and the headers of table idx; framing is the
+ * Content-Length/Transfer-Encoding line. [-0, +0] on the buffer */
+static void build_head (lua_State *L, hreq *r, int status, int idx,
+                        luaL_Buffer *b, const char *framing) {
+  const char *reason = http_status_str((enum http_status)status);
+  char line[96];
+  snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, reason);
+  luaL_addstring(b, line);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    size_t kn, vn;
+    const char *k, *v;
+    if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
+      luaL_error(L, "response headers: string names and values expected");
+    k = lua_tolstring(L, -2, &kn);
+    v = lua_tolstring(L, -1, &vn);
+    check_header(L, k, kn, 1);
+    check_header(L, v, vn, 0);
+    lua_pushvalue(L, -2);
+    lua_insert(L, -3);                   /* k k v: the buffer takes v */
+    lua_pushfstring(L, "%s: %s\r\n", k, v);
+    lua_remove(L, -2);
+    luaL_addvalue(b);
+  }
+  add_date(b, r->srv);
+  if (framing) luaL_addstring(b, framing);
+  if (!r->keep_alive || (r->c && r->c->srv->closing))
+    luaL_addstring(b, "Connection: close\r\n");
+  else if (r->major == 1 && r->minor == 0)
+    luaL_addstring(b, "Connection: keep-alive\r\n");
+  luaL_addstring(b, "\r\n");
+}
+
+static int check_status (lua_State *L, int arg, const char *fname) {
+  lua_Integer st = luaio__checkinteger(L, arg, fname);
+  if (st < 100 || st > 999)
+    luaio__argerror(L, arg, fname, "status out of range");
+  return (int)st;
+}
+
+/* req:respond(status, headers, body): the whole response at once. */
+static int req_respond (lua_State *L) {
+  hreq *r = check_req(L, "req:respond");
+  int status = check_status(L, 2, "req:respond");
+  size_t blen;
+  const char *body;
+  char framing[64];
+  luaL_Buffer b;
+  luaio__checktype(L, 3, "req:respond", LUA_TTABLE);
+  body = luaio__optstring(L, 4, "req:respond", "", &blen);
+  lua_settop(L, 4);
+  if (r->started) return luaL_error(L, "response already started");
+  if (r->c == NULL) return closed_error(L, "req:respond");
+  snprintf(framing, sizeof framing, "Content-Length: %zu\r\n", blen);
+  luaL_buffinit(L, &b);
+  build_head(L, r, status, 3, &b, status < 200 || status == 204 ||
+             status == 304 ? NULL : framing);
+  if (!r->head_only && status >= 200 && status != 204 && status != 304)
+    luaL_addlstring(&b, body, blen);
+  luaL_pushresult(&b);
+  r->started = 1;
+  body = lua_tolstring(L, -1, &blen);
+  conn_write(r->c, body, blen);
+  req_finished(r);
+  return 0;
+}
+
+/* req:start(status, headers [, length]): a streamed response: of
+ * that length, or chunked, or (HTTP/1.0 client) up to the close. */
+static int req_start (lua_State *L) {
+  hreq *r = check_req(L, "res:write");
+  int status = check_status(L, 2, "res:write");
+  char framing[64] = "Transfer-Encoding: chunked\r\n";
+  luaL_Buffer b;
+  luaio__checktype(L, 3, "res:write", LUA_TTABLE);
+  if (!lua_isnoneornil(L, 4)) {
+    lua_Integer n = luaio__checkinteger(L, 4, "res:start");
+    if (n < 0) return luaio__argerror(L, 4, "res:start", "negative length");
+    r->sized = 1;
+    r->remaining = (uint64_t)n;
+    snprintf(framing, sizeof framing, "Content-Length: %llu\r\n",
+             (unsigned long long)n);
+  }
+  lua_settop(L, 3);
+  if (r->started) return luaL_error(L, "response already started");
+  if (r->c == NULL) return closed_error(L, "res:write");
+  r->chunked = !r->sized && (r->major > 1 ||
+                             (r->major == 1 && r->minor >= 1));
+  if (!r->chunked && !r->sized) r->keep_alive = 0;
+  luaL_buffinit(L, &b);
+  build_head(L, r, status, 3, &b, (r->chunked && !r->head_only) ||
+             r->sized ? framing : NULL);
+  luaL_pushresult(&b);
+  r->started = 1;
+  conn_write(r->c, lua_tostring(L, -1), lua_rawlen(L, -1));
+  return 0;
+}
+
+static int write_k (lua_State *L, int status, lua_KContext ctx) {
+  hreq *r = check_req(L, "res:write");
+  (void)ctx;
+  if (status == UV_ECANCELED)
+    return luaio_raise_uv(L, status, "res:write", NULL, NULL);
+  if (r->c == NULL) return closed_error(L, "res:write");
+  return 0;
+}
+
+/* req:write(chunk): waits while much is queued (a slow reader). */
+static int req_write (lua_State *L) {
+  hreq *r = check_req(L, "res:write");
+  size_t n;
+  const char *s = luaio__checkstring(L, 2, "res:write", &n);
+  char size[32];
+  if (!r->started || r->finished)
+    return luaL_error(L, "res:write: response not streaming");
+  if (r->c == NULL) return closed_error(L, "res:write");
+  if (r->sized && !r->head_only) {
+    if (n > r->remaining)
+      return luaL_error(L, "res:write: more than the announced length");
+    r->remaining -= n;
+  }
+  if (n > 0 && !r->head_only) {
+    if (r->chunked) {
+      int k = snprintf(size, sizeof size, "%zx\r\n", n);
+      conn_write(r->c, size, (size_t)k);
+    }
+    conn_write(r->c, s, n);
+    if (r->chunked) conn_write(r->c, "\r\n", 2);
+  }
+  if (r->c == NULL) return closed_error(L, "res:write");
+  if (r->c->queued <= SRV_HIGH_WATER) return 0;
+  luaio_check_wait(L, "res:write");
+  lua_settop(L, 1);
+  return luaio_waitlist_wait(L, &r->c->writers, write_k, 0);
+}
+
+/* req:finish(): the end of a streamed response. */
+static int req_finish (lua_State *L) {
+  hreq *r = check_req(L, "res:finish");
+  if (!r->started || r->finished) return 0;
+  if (r->c && r->chunked && !r->head_only)
+    conn_write(r->c, "0\r\n\r\n", 5);
+  if (r->sized && r->remaining > 0 && !r->head_only)
+    r->aborted = 1;                  /* short: the client must see it */
+  req_finished(r);
+  return 0;
+}
+
+static int req_state (lua_State *L) {
+  hreq *r = check_req(L, "req:state");
+  lua_pushboolean(L, r->started);
+  lua_pushboolean(L, r->finished);
+  return 2;
+}
+
+/* req:upgrade(key, max_message) -> WebSocket (see serve_ws.c) */
+static int req_upgrade (lua_State *L) {
+  return srv_ws_upgrade(L, check_req(L, "req:websocket"));
+}
+
+static int req_gc (lua_State *L) {
+  req_ud *u = luaL_checkudata(L, 1, REQ_MT);
+  if (u->r) req_unref(u->r);
+  u->r = NULL;
+  return 0;
+}
+
+/* ---- the server object --------------------------------------------- */
+
+static server_ud *check_server (lua_State *L) {
+  return luaL_checkudata(L, 1, SERVER_MT);
+}
+
+static void server_release (lua_State *L, hserver *s) {
+  if (s->dispatch_ref != LUA_NOREF) {
+    luaL_unref(L, LUA_REGISTRYINDEX, s->dispatch_ref);
+    s->dispatch_ref = LUA_NOREF;
+  }
+}
+
+static int server_port (lua_State *L) {
+  hserver *s = check_server(L)->s;
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  if (s->closing || uv_tcp_getsockname(&s->listener,
+                                       (struct sockaddr *)&ss, &len))
+    return 0;
+  lua_pushinteger(L, ntohs(((struct sockaddr_in *)&ss)->sin_port));
+  return 1;
+}
+
+static int close_k (lua_State *L, int status, lua_KContext ctx) {
+  hserver *s = check_server(L)->s;
+  (void)ctx;
+  if (status == UV_ECANCELED)
+    return luaio_raise_uv(L, status, "srv:close", NULL, NULL);
+  lua_settop(L, 1);
+  if (s->nconns > 0 || s->nhandlers > 0)
+    return luaio_waitlist_wait(L, &s->closers, close_k, 0);
+  return 0;
+}
+
+/* srv:close(grace_ms, wait): stop accepting; with wait, wait for the
+ * connections and the request tasks to end. */
+static int server_close (lua_State *L) {
+  hserver *s = check_server(L)->s;
+  lua_Integer grace = luaL_checkinteger(L, 2);
+  int wait = lua_toboolean(L, 3);
+  srv_stop(s, grace < 0 ? 0 : (uint64_t)grace);
+  server_release(L, s);
+  lua_settop(L, 1);
+  if ((s->nconns == 0 && s->nhandlers == 0) || !wait ||
+      !lua_isyieldable(L))
+    return 0;
+  luaio_check_wait(L, "srv:close");
+  return luaio_waitlist_wait(L, &s->closers, close_k, 0);
+}
+
+static int server_connections (lua_State *L) {
+  lua_pushinteger(L, check_server(L)->s->nconns);
+  return 1;
+}
+
+static int server_gc (lua_State *L) {
+  server_ud *u = check_server(L);
+  if (u->s == NULL) return 0;
+  srv_stop(u->s, 0);
+  srv_unref(u->s);
+  u->s = NULL;
+  return 0;
+}
+
+static lua_Integer limit (lua_State *L, const char *name) {
+  lua_Integer v;
+  lua_getfield(L, 3, name);
+  v = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* core.listen(host, port, limits, dispatch) -> server; dispatch(req)
+ * runs in a new task per request. Lua checked the arguments. */
+static int core_listen (lua_State *L) {
+  const char *host = luaL_checkstring(L, 1);
+  int port = (int)luaL_checkinteger(L, 2), rc;
+  struct sockaddr_storage ss;
+  server_ud *u;
+  hserver *s;
+  luaL_checktype(L, 3, LUA_TTABLE);
+  luaL_checktype(L, 4, LUA_TFUNCTION);
+  if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+      uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
+    return luaio__argerror(L, 1, "http.serve", "host: IP address or "
+                           "'localhost' expected");
+  u = lua_newuserdatauv(L, sizeof *u, 1);
+  u->s = NULL;
+  luaL_setmetatable(L, SERVER_MT);
+  lua_pushvalue(L, 4);
+  lua_setiuservalue(L, -2, 1);
+  if ((s = calloc(1, sizeof *s)) == NULL) return luaL_error(L, "out of "
+                                                            "memory");
+  s->lim.max_header = (size_t)limit(L, "max_header");
+  s->lim.max_body = (size_t)limit(L, "max_body");
+  s->lim.header_ms = (uint64_t)limit(L, "header_ms");
+  s->lim.idle_ms = (uint64_t)limit(L, "idle_ms");
+  s->lim.max_conns = (int)limit(L, "max_conns");
+  s->lim.max_requests = (int)limit(L, "max_requests");
+  s->host = luaio__host(L);
+  s->refs = 1;
+  u->s = s;
+  lua_pushvalue(L, -1);
+  s->dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if ((rc = srv_start(s, luaio_loop(s->host), (struct sockaddr *)&ss))) {
+    server_release(L, s);
+    srv_stop(s, 0);
+    return luaio_raise_uv(L, rc, "http.serve", "address", host);
+  }
+  return 1;
+}
+
+static const luaL_Reg req_methods[] = {
+  {"head", req_head}, {"headers", req_headers}, {"remote", req_remote},
+  {"read", req_read}, {"respond", req_respond},
+  {"start", req_start}, {"write", req_write}, {"finish", req_finish},
+  {"state", req_state}, {"upgrade", req_upgrade}, {NULL, NULL}
+};
+
+static const luaL_Reg server_methods[] = {
+  {"port", server_port}, {"close", server_close},
+  {"connections", server_connections}, {NULL, NULL}
+};
+
+/* http.serve and http.static before their first call: load
+ * luaio.serve (it sets both on the module, upvalue 1), then call the
+ * real one (named by upvalue 2). Loaded on first use, `require
+ * "luaio.http"` costs a client what it did before the server. */
+static int serve_first (lua_State *L) {
+  const char *name = lua_tostring(L, lua_upvalueindex(2));
+  luaL_checkstack(L, 4, NULL);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "luaio.serve");
+  lua_call(L, 1, 1);                         /* the factory */
+  lua_newtable(L);
+  lua_pushcfunction(L, core_listen);
+  lua_setfield(L, -2, "listen");
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_call(L, 2, 0);                         /* factory(core, http) */
+  lua_getfield(L, lua_upvalueindex(1), name);
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+/* Set http.serve and http.static on the module table on top. */
+void luaio__serve_register (lua_State *L) {
+  static const char *const names[] = {"serve", "static"};
+  int i;
+  luaio__class(L, REQ_MT, req_methods, req_gc, NULL);
+  luaio__class(L, SERVER_MT, server_methods, server_gc, NULL);
+  srv_ws_register(L);
+  for (i = 0; i < 2; i++) {
+    lua_pushvalue(L, -1);
+    lua_pushstring(L, names[i]);
+    lua_pushcclosure(L, serve_first, 2);
+    lua_setfield(L, -2, names[i]);
+  }
+}

@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
+/*
+ * serve_ws.c: WebSocket on a served connection (req:websocket()). The
+ * framing is libwslay's event API: it reassembles fragmented messages,
+ * answers pings, checks UTF-8 of text and runs the close handshake;
+ * the handshake's accept key is OpenSSL's SHA-1 and base64. After the
+ * 101 the connection belongs to the socket: bytes read go to wslay,
+ * whole messages queue for ws:receive (reading stops while much is
+ * unread), and frames wslay sends go out on the connection's queue.
+ */
+#include "serve.h"
+#include <wslay/wslay.h>
+#include <openssl/evp.h>
+
+#define WS_MT "luaio.WebSocket"
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+typedef struct wsmsg {
+  struct wsmsg *next;
+  int binary;
+  size_t len;
+  char data[];
+} wsmsg;
+
+struct srv_ws {
+  wslay_event_context_ptr ctx;  /* NULL once the connection closed */
+  hconn *c;
+  wsmsg *head, *tail;
+  size_t qbytes;
+  int refs, rpaused, closed_recv, failed;
+  uint16_t close_code;
+  luaio_waitlist readers;
+};
+
+typedef struct ws_ud { srv_ws *ws; } ws_ud;
+
+static void ws_unref (srv_ws *ws) {
+  wsmsg *m, *next;
+  if (--ws->refs > 0) return;
+  for (m = ws->head; m != NULL; m = next) { next = m->next; free(m); }
+  free(ws);
+}
+
+/* ---- wslay callbacks ----------------------------------------------- */
+
+static ssize_t recv_cb (wslay_event_context_ptr ctx, uint8_t *buf,
+                        size_t len, int flags, void *ud) {
+  hconn *c = ((srv_ws *)ud)->c;
+  (void)flags;
+  if (c->in_len == 0) {
+    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+  }
+  if (len > c->in_len) len = c->in_len;
+  memcpy(buf, c->in + c->in_start, len);
+  c->in_start += len;
+  c->in_len -= len;
+  return (ssize_t)len;
+}
+
+static ssize_t send_cb (wslay_event_context_ptr ctx, const uint8_t *data,
+                        size_t len, int flags, void *ud) {
+  hconn *c = ((srv_ws *)ud)->c;
+  (void)flags;
+  if (c == NULL || c->closed) {
+    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+  }
+  conn_write(c, (const char *)data, len);
+  return (ssize_t)len;
+}
+
+static void msg_cb (wslay_event_context_ptr ctx,
+                    const struct wslay_event_on_msg_recv_arg *arg,
+                    void *ud) {
+  srv_ws *ws = ud;
+  wsmsg *m;
+  (void)ctx;
+  if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
+    ws->closed_recv = 1;
+    ws->close_code = arg->status_code;
+  } else if (arg->opcode == WSLAY_TEXT_FRAME ||
+             arg->opcode == WSLAY_BINARY_FRAME) {
+    if ((m = malloc(sizeof *m + arg->msg_length)) == NULL) {
+      ws->failed = 1;
+      return;
+    }
+    m->next = NULL;
+    m->binary = arg->opcode == WSLAY_BINARY_FRAME;
+    m->len = arg->msg_length;
+    memcpy(m->data, arg->msg, m->len);
+    if (ws->tail) ws->tail->next = m; else ws->head = m;
+    ws->tail = m;
+    ws->qbytes += m->len;
+  } else return;                        /* ping, pong: wslay answers */
+  luaio_waitlist_wake_all(&ws->readers, 0);
+}
+
+static const struct wslay_event_callbacks callbacks = {
+  recv_cb, send_cb, NULL, NULL, NULL, NULL, msg_cb
+};
+
+/* ---- the connection side ------------------------------------------- */
+
+/* Both sides closed (or a protocol error): close once flushed. */
+static void ws_done (srv_ws *ws) {
+  hconn *c = ws->c;
+  ws->closed_recv = 1;
+  luaio_waitlist_wake_all(&ws->readers, 0);
+  if (c && !c->closed) conn_linger(c);
+}
+
+static void ws_pump (srv_ws *ws) {
+  if (ws->ctx == NULL) return;
+  if ((!ws->rpaused && wslay_event_recv(ws->ctx) < 0) ||
+      wslay_event_send(ws->ctx) < 0 || ws->failed) {
+    ws_done(ws);
+    return;
+  }
+  if (ws->qbytes >= SRV_HIGH_WATER) ws->rpaused = 1;
+  if (!wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx))
+    ws_done(ws);
+}
+
+void ws_on_data (hconn *c) {
+  ws_pump(c->ws);
+}
+
+int ws_wants_read (hconn *c) {
+  return !c->ws->rpaused;
+}
+
+void ws_conn_closed (hconn *c) {
+  srv_ws *ws = c->ws;
+  c->ws = NULL;
+  ws->c = NULL;
+  ws->closed_recv = 1;
+  wslay_event_context_free(ws->ctx);
+  ws->ctx = NULL;
+  luaio_waitlist_wake_all(&ws->readers, SRV_WAKE_CLOSED);
+  ws_unref(ws);
+}
+
+/* The handler ended: close with this code if nobody did. */
+void ws_finish (hconn *c, int code) {
+  srv_ws *ws = c->ws;
+  if (ws->ctx && !wslay_event_get_close_sent(ws->ctx))
+    wslay_event_queue_close(ws->ctx, (uint16_t)code, NULL, 0);
+  if (ws->ctx && wslay_event_send(ws->ctx) < 0) { ws_done(ws); return; }
+  conn_linger(c);
+}
+
+/* ---- Lua methods --------------------------------------------------- */
+
+static srv_ws *check_ws (lua_State *L) {
+  return ((ws_ud *)luaL_checkudata(L, 1, WS_MT))->ws;
+}
+
+static int receive_k (lua_State *L, int status, lua_KContext ctx) {
+  srv_ws *ws = check_ws(L);
+  wsmsg *m = ws->head;
+  (void)ctx;
+  if (status == UV_ECANCELED)
+    return luaio_raise_uv(L, status, "ws:receive", NULL, NULL);
+  lua_settop(L, 1);
+  if (m != NULL) {
+    ws->head = m->next;
+    if (ws->head == NULL) ws->tail = NULL;
+    ws->qbytes -= m->len;
+    lua_pushlstring(L, m->data, m->len);
+    lua_pushstring(L, m->binary ? "binary" : "text");
+    free(m);
+    if (ws->rpaused && ws->qbytes < SRV_LOW_WATER && ws->c) {
+      ws->rpaused = 0;
+      conn_kick(ws->c);
+    }
+    return 2;
+  }
+  if (ws->closed_recv || ws->ctx == NULL) {
+    lua_pushnil(L);
+    lua_pushinteger(L, ws->close_code ? ws->close_code : 1006);
+    return 2;
+  }
+  luaio_check_wait(L, "ws:receive");
+  return luaio_waitlist_wait(L, &ws->readers, receive_k, 0);
+}
+
+/* ws:receive() -> data, "text"|"binary"; nil, close code at the end. */
+static int ws_receive (lua_State *L) {
+  return receive_k(L, 0, 0);
+}
+
+static int send_k (lua_State *L, int status, lua_KContext ctx) {
+  srv_ws *ws = check_ws(L);
+  (void)ctx;
+  if (status == UV_ECANCELED)
+    return luaio_raise_uv(L, status, "ws:send", NULL, NULL);
+  if (ws->ctx == NULL) {
+    luaio_push_error(L, "io", "ECONNRESET", "the WebSocket was closed");
+    return luaio_raise(L);
+  }
+  return 0;
+}
+
+/* ws:send(data [, "binary"]) (opcode 0x1 text, 0x2 binary, 0x9 ping):
+ * waits while much is queued. */
+static int ws_send_op (lua_State *L, uint8_t opcode, const char *fname) {
+  srv_ws *ws = check_ws(L);
+  size_t n;
+  const char *s = luaio__optstring(L, 2, fname, "", &n);
+  struct wslay_event_msg msg;
+  int rc;
+  if (opcode == WSLAY_PING && n > 125)
+    return luaio__argerror(L, 2, fname, "ping data over 125 bytes");
+  if (ws->ctx == NULL || wslay_event_get_close_sent(ws->ctx))
+    return send_k(L, 0, 0) + luaL_error(L, "%s: the WebSocket is closing",
+                                        fname);
+  msg.opcode = opcode;
+  msg.msg = (const uint8_t *)s;
+  msg.msg_length = n;
+  rc = wslay_event_queue_msg(ws->ctx, &msg);
+  if (rc == WSLAY_ERR_INVALID_ARGUMENT)
+    return luaio__argerror(L, 2, fname, "invalid message");
+  if (rc < 0) return luaL_error(L, "%s: out of memory", fname);
+  ws_pump(ws);
+  if (ws->c == NULL || ws->c->queued <= SRV_HIGH_WATER)
+    return send_k(L, 0, 0);
+  luaio_check_wait(L, fname);
+  lua_settop(L, 1);
+  return luaio_waitlist_wait(L, &ws->c->writers, send_k, 0);
+}
+
+static int ws_send (lua_State *L) {
+  const char *kind = luaL_optstring(L, 3, "text");
+  int binary = strcmp(kind, "binary") == 0;
+  if (!binary && strcmp(kind, "text") != 0)
+    return luaio__argerror(L, 3, "ws:send", "'text' or 'binary' expected");
+  luaio__checkstring(L, 2, "ws:send", NULL);
+  return ws_send_op(L, binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME,
+                    "ws:send");
+}
+
+static int ws_ping (lua_State *L) {
+  return ws_send_op(L, WSLAY_PING, "ws:ping");
+}
+
+/* ws:close([code [, reason]]): start the close handshake. */
+static int ws_close (lua_State *L) {
+  srv_ws *ws = check_ws(L);
+  lua_Integer code = luaio__optinteger(L, 2, "ws:close", 1000);
+  size_t n;
+  const char *reason = luaio__optstring(L, 3, "ws:close", "", &n);
+  if (code < 1000 || code > 4999 || n > 123)
+    return luaio__argerror(L, code < 1000 || code > 4999 ? 2 : 3,
+                           "ws:close", "invalid close code or reason");
+  if (ws->ctx == NULL || wslay_event_get_close_sent(ws->ctx)) return 0;
+  wslay_event_queue_close(ws->ctx, (uint16_t)code, (const uint8_t *)reason,
+                          n);
+  ws_pump(ws);
+  return 0;
+}
+
+static int ws_gc (lua_State *L) {
+  ws_ud *u = luaL_checkudata(L, 1, WS_MT);
+  if (u->ws) ws_unref(u->ws);
+  u->ws = NULL;
+  return 0;
+}
+
+static const luaL_Reg ws_methods[] = {
+  {"receive", ws_receive}, {"send", ws_send}, {"ping", ws_ping},
+  {"close", ws_close}, {NULL, NULL}
+};
+
+/* ---- the handshake ------------------------------------------------- */
+
+/* The Sec-WebSocket-Accept value for a client's key (RFC 6455 4.2.2):
+ * base64 of the SHA-1 of the key and the GUID. 0 on failure. */
+static int accept_key (const char *key, size_t n, unsigned char out[64]) {
+  unsigned char sha[EVP_MAX_MD_SIZE];
+  char cat[128];
+  unsigned shalen = 0;
+  if (n > 64) return 0;
+  memcpy(cat, key, n);
+  memcpy(cat + n, WS_GUID, sizeof WS_GUID - 1);
+  if (!EVP_Digest(cat, n + sizeof WS_GUID - 1, sha, &shalen, EVP_sha1(),
+                  NULL))
+    return 0;
+  EVP_EncodeBlock(out, sha, (int)shalen);
+  return 1;
+}
+
+/* A socket for c, in a new userdata; raises out of memory. [-0, +1] */
+static srv_ws *ws_new (lua_State *L, hconn *c, lua_Integer max) {
+  ws_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
+  srv_ws *ws;
+  u->ws = NULL;
+  luaL_setmetatable(L, WS_MT);
+  if ((ws = calloc(1, sizeof *ws)) == NULL)
+    luaL_error(L, "out of memory");
+  if (wslay_event_context_server_init(&ws->ctx, &callbacks, ws) != 0) {
+    free(ws);
+    luaL_error(L, "out of memory");
+  }
+  wslay_event_config_set_max_recv_msg_length(ws->ctx, (uint64_t)max);
+  ws->refs = 2;                         /* the connection, the userdata */
+  ws->c = c;
+  u->ws = ws;
+  return ws;
+}
+
+/* req:upgrade(key, max_message) -> a WebSocket: answers 101 with the
+ * accept key for the client's Sec-WebSocket-Key (checked in Lua). */
+int srv_ws_upgrade (lua_State *L, hreq *r) {
+  size_t n;
+  const char *key = luaio__checkstring(L, 2, "req:websocket", &n);
+  lua_Integer max = luaio__checkinteger(L, 3, "req:websocket");
+  unsigned char acc[64];
+  char head[256];
+  hconn *c = r->c;
+  if (r->started) return luaL_error(L, "response already started");
+  if (c == NULL) return luaL_error(L, "req:websocket: connection closed");
+  if (!accept_key(key, n, acc))
+    return luaio__argerror(L, 2, "req:websocket", "invalid key");
+  c->ws = ws_new(L, c, max);
+  snprintf(head, sizeof head, "HTTP/1.1 101 Switching Protocols\r\n"
+           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Accept: %s\r\n\r\n", acc);
+  conn_write(c, head, strlen(head));
+  r->started = r->finished = 1;
+  r->keep_alive = 0;
+  conn_kick(c);                        /* frames already buffered */
+  return 1;
+}
+
+void srv_ws_register (lua_State *L) {
+  luaio__class(L, WS_MT, ws_methods, ws_gc, NULL);
+}

@@ -1,0 +1,385 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
+-- luaio.serve: http.serve, its router and its request and response
+-- objects, built on the C core of bindings/serve_*.c (sockets, parsing
+-- by libhttp-parser, one task per request). Loaded by luaio.http.
+local json = require "luaio.json"
+local listen                     -- the C core's listen, set below
+
+local LIMITS = {                 -- option = {default, C field, scale}
+  max_header = {16 * 1024, "max_header", 1},
+  max_body = {1024 * 1024, "max_body", 1},
+  header_timeout = {10, "header_ms", 1000},
+  idle_timeout = {5, "idle_ms", 1000},
+  max_connections = {4096, "max_conns", 1},
+  max_requests = {1000, "max_requests", 1},
+}
+
+local function argerror(n, fname, msg)
+  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), 3)
+end
+
+local function unescape(s)
+  return (s:gsub("%%(%x%x)", function(h)
+    return string.char(tonumber(h, 16))
+  end))
+end
+
+local function decode_query(q)
+  local t = {}
+  for pair in q:gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=?(.*)$")
+    k = unescape((k:gsub("+", " ")))
+    v = unescape((v:gsub("+", " ")))
+    if t[k] == nil then t[k] = v
+    elseif type(t[k]) == "table" then table.insert(t[k], v)
+    else t[k] = {t[k], v} end
+  end
+  return t
+end
+
+-- Headers: lower-case names; repeated ones joined with ", ".
+local Headers = {__index = function(t, k)
+  if type(k) == "string" then return rawget(t, k:lower()) end
+end}
+
+local function make_headers(flat)
+  local h = {}
+  for i = 1, #flat - 1, 2 do
+    local k = flat[i]:lower()
+    local old = rawget(h, k)
+    rawset(h, k, old and (old .. ", " .. flat[i + 1]) or flat[i + 1])
+  end
+  return setmetatable(h, Headers)
+end
+
+-- The classes, registered by name like the C ones (tostring, the
+-- annotation checks), under names no C binding uses.
+local function class(name)
+  local methods = {}
+  local mt = {__name = name, __index = methods}
+  local reg = debug.getregistry()
+  -- a name C uses for its own objects would give them this metatable
+  assert(reg[name] == nil, name .. " is already a registered class")
+  reg[name] = mt
+  return methods, mt
+end
+
+local Request, RequestMT = class "luaio.HttpServerRequest"
+
+-- Fields made on first use: most handlers never look at most of them.
+local LAZY = {
+  headers = function(r) return make_headers(r._c:headers()) end,
+  query = function(r) return decode_query(r._query) end,
+  remote = function(r) return r._c:remote() end,
+}
+RequestMT.__index = function(r, k)
+  local v = Request[k]
+  if v == nil and LAZY[k] then
+    v = LAZY[k](r)
+    rawset(r, k, v)
+  end
+  return v
+end
+
+function Request:body()
+  if self._body == nil then
+    local parts = {}
+    for chunk in self:chunks() do parts[#parts + 1] = chunk end
+    self._body = table.concat(parts)
+  end
+  return self._body
+end
+
+function Request:json()
+  return json.decode(self:body())
+end
+
+-- Iterate over the body as it arrives; the client is held back while
+-- the handler does not take the chunks (backpressure).
+function Request:chunks()
+  local c = self._c
+  return function()
+    return c:read()
+  end
+end
+
+-- Answer a WebSocket handshake (101) and return the socket; a request
+-- that is no handshake raises (the client gets a 400).
+function Request:websocket(opts)
+  local h = self.headers
+  local key = h["sec-websocket-key"]
+  if self.method ~= "GET" or
+     not (h.upgrade or ""):lower():find("websocket", 1, true) or
+     not (h.connection or ""):lower():find("upgrade", 1, true) or
+     h["sec-websocket-version"] ~= "13" or not key or #key ~= 24 then
+    error(require("luaio").error("http", "not a WebSocket handshake",
+                                 {code = "EBADMSG"}), 2)
+  end
+  local max = opts and opts.max_message or 1024 * 1024
+  if math.type(max) ~= "integer" or max <= 0 then
+    error("bad argument #1 to 'req:websocket' (max_message: positive "
+          .. "integer expected)", 2)
+  end
+  return self._c:upgrade(key, max)
+end
+
+local Response, ResponseMT = class "luaio.HttpServerResponse"
+
+-- Start the response with this status and headers (optional: the first
+-- write starts it with res.status and res.headers).
+function Response:start(status, headers, length)
+  self.status = status or self.status
+  self.headers = headers or self.headers
+  local h = {}
+  for k, v in pairs(self.headers) do
+    local lk = type(k) == "string" and k:lower()
+    if lk ~= "content-length" and lk ~= "transfer-encoding" then h[k] = v end
+  end
+  self._c:start(self.status, h, length)
+end
+
+function Response:write(chunk)
+  if not self._c:state() then self:start() end
+  self.bytes = self.bytes + #chunk
+  return self._c:write(chunk)
+end
+
+function Response:finish()
+  if not self._c:state() then self:start() end
+  return self._c:finish()
+end
+
+-- Normalise a handler's results to status, headers, body.
+local function normalise(status, headers, body)
+  if type(status) == "table" and math.type(status.status) == "integer" then
+    status, headers, body = status.status, status.headers, status.body
+  elseif type(status) == "table" then
+    status, body = 200, status
+  elseif type(status) == "string" and headers == nil then
+    status, body = 200, status
+  end
+  status = status or (body and 200 or 204)
+  local h, ctype = {}, nil
+  for k, v in pairs(headers or {}) do
+    local lk = type(k) == "string" and k:lower()
+    if lk == "content-type" then ctype = true end
+    if lk ~= "content-length" and lk ~= "transfer-encoding" then
+      h[k] = v
+    end
+  end
+  if type(body) == "table" then
+    body = json.encode(body)
+    if not ctype then h["Content-Type"] = "application/json" end
+  elseif body ~= nil and not ctype then
+    h["Content-Type"] = "text/plain; charset=utf-8"
+  end
+  return status, h, body
+end
+
+local function is_cancel(e)
+  return type(e) == "table" and (e.kind == "cancelled" or e.kind == "exit")
+end
+
+local function log_line(srv, req, res, t0)
+  local aio = require "luaio"
+  local line = ('%s "%s %s HTTP/%s" %d %d %.1fms'):format(req.remote,
+    req.method, req.url, req.version, res.status, res.bytes,
+    (aio.now() - t0) * 1000)
+  if type(srv.log) == "function" then srv.log(line)
+  else io.stderr:write(line, "\n") end
+end
+
+local function new_request(c)
+  local method, url, version = c:head()
+  local path, query = url:match("^([^?]*)%??(.*)$")
+  return setmetatable({_c = c, method = method, url = url, path = path,
+    _query = query, params = {}, version = version}, RequestMT)
+end
+
+-- Run the handler; its error gives a 500 (traceback logged, not sent).
+local Traced = {}                -- an error with its traceback
+
+local function on_error(e)
+  if is_cancel(e) then return e end
+  return setmetatable({err = e, trace = debug.traceback(tostring(e), 2)},
+                      Traced)
+end
+
+local function run(srv, req, res)
+  local trace
+  local ok, a, b, d = xpcall(srv._handle, on_error, srv, req, res)
+  if ok then return normalise(a, b, d) end
+  if getmetatable(a) == Traced then a, trace = a.err, a.trace end
+  if is_cancel(a) then error(a, 0) end
+  if type(a) == "table" and a.code == "ECONNRESET" and
+     (a.op == "res:write" or a.op == "req:body") then
+    return 400, {}, ""                  -- the client left: nobody to tell
+  end
+  if type(a) == "table" and a.code == "E2BIG" then
+    return 413, {}, "request body too large\n"
+  elseif type(a) == "table" and a.code == "EBADMSG" then
+    return 400, {}, "malformed request body\n"
+  end
+  io.stderr:write("http.serve: error in handler for ", req.method, " ",
+                  req.path, ": ", trace or tostring(a), "\n")
+  return 500, {}, "internal server error\n"
+end
+
+-- The server each request task serves: srv:close from a handler must
+-- not wait for its own task.
+local serving = setmetatable({}, {__mode = "k"})
+
+local function dispatch(srv, c)
+  local co = coroutine.running()
+  serving[co] = srv
+  local t0 = srv.log and require("luaio").now()
+  local req = new_request(c)
+  local res = setmetatable({_c = c, status = 200, headers = {}, bytes = 0},
+                           ResponseMT)
+  local status, headers, body = run(srv, req, res)
+  local started, finished = c:state()
+  if started then
+    if not finished then c:finish() end
+  else
+    res.status, res.bytes = status, body and #body or 0
+    c:respond(status, headers, body)
+  end
+  if srv.log then log_line(srv, req, res, t0) end
+  serving[co] = nil
+end
+
+-- ---- routing ---------------------------------------------------------
+
+local function split(path)
+  local parts = {}
+  for seg in path:gmatch("[^/]+") do parts[#parts + 1] = seg end
+  return parts
+end
+
+local function match(route, parts)
+  if #route.parts ~= #parts and not route.rest then return nil end
+  local params = {}
+  for i, seg in ipairs(route.parts) do
+    local p = parts[i]
+    if seg == "*" then
+      params["*"] = table.concat(parts, "/", i)
+      return params
+    elseif p == nil then return nil
+    elseif seg:sub(1, 1) == ":" then params[seg:sub(2)] = unescape(p)
+    elseif seg ~= p then return nil end
+  end
+  return params
+end
+
+-- A canonical path (no empty segment) is compared whole with the routes
+-- that have no parameter; only the others split it.
+local function route_params(r, path, parts)
+  if r.exact == path then return {}, parts end
+  if r.exact and path:sub(-1) ~= "/" and not path:find("//", 1, true) then
+    return nil, parts
+  end
+  parts = parts or split(path)
+  return match(r, parts), parts
+end
+
+local function route_request(srv, req, res)
+  local parts, allowed
+  for _, r in ipairs(srv._routes) do
+    local params
+    params, parts = route_params(r, req.path, parts)
+    if params then
+      if r.method == req.method or r.method == "*" or
+         (req.method == "HEAD" and r.method == "GET") then
+        req.params = params
+        return r.fn(req, res)
+      end
+      allowed = allowed or {}
+      allowed[#allowed + 1] = r.method
+    end
+  end
+  if srv.handler then return srv.handler(req, res) end
+  if allowed then
+    return 405, {Allow = table.concat(allowed, ", ")},
+           "method not allowed\n"
+  end
+  return 404, {}, "not found\n"
+end
+
+-- ---- the server ------------------------------------------------------
+
+local Server, ServerMT = class "luaio.HttpServer"
+
+function Server:route(method, pattern, fn)
+  if type(method) ~= "string" then
+    argerror(1, "srv:route", "string expected, got " .. type(method))
+  elseif type(pattern) ~= "string" or pattern:sub(1, 1) ~= "/" then
+    argerror(2, "srv:route", "path pattern starting with '/' expected")
+  elseif type(fn) ~= "function" then
+    argerror(3, "srv:route", "function expected, got " .. type(fn))
+  end
+  local parts = split(pattern)
+  local exact = not pattern:find("[:*]") and "/" .. table.concat(parts, "/")
+  table.insert(self._routes, {method = method:upper(), parts = parts,
+    rest = parts[#parts] == "*", fn = fn, exact = exact or nil})
+  return self
+end
+
+function Server:close(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    argerror(1, "srv:close", "table expected, got " .. type(opts))
+  end
+  local grace = opts and opts.grace or 5
+  if type(grace) ~= "number" or grace < 0 then
+    argerror(1, "srv:close", "grace: non-negative number expected")
+  end
+  self.port = nil
+  return self._core:close(math.ceil(grace * 1000),
+                          serving[coroutine.running()] ~= self)
+end
+
+function Server:connections()
+  return self._core:connections()
+end
+
+ServerMT.__close = function(self) return self:close() end
+
+local function check_limits(opts)
+  local lim = {}
+  for name, spec in pairs(LIMITS) do
+    local v = opts[name]
+    if v == nil then v = spec[1] end
+    if type(v) ~= "number" or v <= 0 then
+      argerror(1, "http.serve", name .. ": positive number expected")
+    end
+    lim[spec[2]] = math.ceil(v * spec[3])
+  end
+  return lim
+end
+
+local function serve(opts)
+  if type(opts) ~= "table" then
+    argerror(1, "http.serve", "table expected, got " .. type(opts))
+  end
+  local host, port = opts.host or "127.0.0.1", opts.port or 0
+  if type(host) ~= "string" or host:find("\0", 1, true) then
+    argerror(1, "http.serve", "host: IP address string expected")
+  elseif math.type(port) ~= "integer" or port < 0 or port > 65535 then
+    argerror(1, "http.serve", "port: integer 0-65535 expected")
+  elseif opts.handler ~= nil and type(opts.handler) ~= "function" then
+    argerror(1, "http.serve", "handler: function expected")
+  end
+  if host == "localhost" then host = "127.0.0.1" end
+  local srv = setmetatable({handler = opts.handler, log = opts.log,
+                            _routes = {}, _handle = route_request},
+                           ServerMT)
+  srv._core = listen(host, port, check_limits(opts),
+    function(c) return dispatch(srv, c) end)
+  srv.port = srv._core:port()
+  return srv
+end
+
+return function(core, http)
+  listen = core.listen
+  http.serve = serve
+  http.static = require "luaio.serve_static"
+end

@@ -1,0 +1,163 @@
+-- http.serve under hostile or broken clients, over real sockets: each
+-- gets the right status or a close, and nothing blocks the others.
+local aio = require "luaio"
+local http = require "luaio.http"
+local net = require "luaio.net"
+
+local function url(srv, path) return "http://127.0.0.1:" .. srv.port .. path end
+
+-- Send raw bytes, read until the server closes (at most 5 s).
+local function raw(port, data)
+  local c <close> = net.connect("127.0.0.1", port)
+  c:write(data)
+  return aio.timeout(5, function() return c:read_all() end)
+end
+
+local function status_of(out) return tonumber(out:match("^HTTP/1%.1 (%d+) ")) end
+
+describe("http.serve attacks", function()
+  local srv, calls
+  before_each(function()
+    calls = 0
+    srv = http.serve{header_timeout = 0.5, handler = function(req, res)
+      calls = calls + 1
+      if req.path == "/body" then return tostring(#req:body()) end
+      if req.path == "/big" then
+        local block = ("b"):rep(64 * 1024)
+        for _ = 1, 512 do res:write(block) end
+        return
+      end
+      return "ok " .. req.path
+    end}
+  end)
+  after_each(function()
+    srv:close{grace = 0}
+    collectgarbage()
+    assert.are.equal(1, #aio.tasks(), "tasks left running")
+  end)
+
+  local function still_serves()
+    assert.are.equal("ok /alive", http.get(url(srv, "/alive")).body)
+  end
+
+  it("answers 400 to a malformed request line", function()
+    assert.are.equal(400, status_of(raw(srv.port, "GET\r\n\r\n")))
+    assert.are.equal(400, status_of(raw(srv.port, "GET / HTTP/9.x\r\n\r\n")))
+    assert.are.equal(400, status_of(raw(srv.port, "\0\1\2garbage\r\n\r\n")))
+    assert.are.equal(0, calls)
+    still_serves()
+  end)
+
+  it("answers 400 to an unknown method", function()
+    assert.are.equal(400, status_of(raw(srv.port, "BREW / HTTP/1.1\r\nHost: x\r\n\r\n")))
+    assert.are.equal(0, calls)
+  end)
+
+  it("answers 400 to Content-Length with Transfer-Encoding (smuggling)", function()
+    local out = raw(srv.port, "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+      .. "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n")
+    assert.are.equal(400, status_of(out))
+    assert.is_nil(out:find("smuggled", 1, true))
+    assert.are.equal(0, calls)
+  end)
+
+  it("answers 400 to a duplicate Content-Length", function()
+    local out = raw(srv.port, "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+      .. "Content-Length: 30\r\n\r\nabc")
+    assert.are.equal(400, status_of(out))
+    assert.are.equal(0, calls)
+  end)
+
+  it("answers 400 to an invalid chunk size", function()
+    local out = raw(srv.port, "POST /body HTTP/1.1\r\nHost: x\r\n"
+      .. "Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
+    assert.are.equal(400, status_of(out))
+    still_serves()
+  end)
+
+  it("answers 400 to NUL, CR or LF inside a header", function()
+    for _, bad in ipairs({"X-A: a\0b", "X-A: a\rb", "X\nA: b", "X-A\0: b"}) do
+      local out = raw(srv.port, "GET / HTTP/1.1\r\nHost: x\r\n" .. bad .. "\r\n\r\n")
+      assert.are.equal(400, status_of(out), bad)
+    end
+    assert.are.equal(0, calls)
+  end)
+
+  it("answers 431 to a 1 MB header and goes on serving", function()
+    local out = raw(srv.port, "GET / HTTP/1.1\r\nHost: x\r\nX-Huge: "
+                    .. ("h"):rep(1024 * 1024) .. "\r\n\r\n")
+    assert.are.equal(431, status_of(out))
+    still_serves()
+  end)
+
+  it("drops a slowloris client after header_timeout", function()
+    local c <close> = net.connect("127.0.0.1", srv.port)
+    local dropped = aio.spawn(function()
+      local ok = pcall(function()
+        for ch in ("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: 1234567890\r\n"):gmatch(".") do
+          c:write(ch)
+          aio.sleep(0.1)
+        end
+      end)
+      return not ok or c:read_all() == ""
+    end)
+    aio.sleep(0.2)
+    still_serves()
+    assert.is_true(aio.wait_for(dropped, 5))
+    assert.are.equal(1, calls)                   -- still_serves' only
+  end)
+
+  it("serves others while a client never reads a large response", function()
+    local c = net.connect("127.0.0.1", srv.port)
+    c:write("GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+    aio.sleep(0.3)
+    for _ = 1, 3 do still_serves() end
+    c:close()
+  end)
+
+  it("answers pipelined requests in order", function()
+    local out = raw(srv.port, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
+      .. "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd"
+      .. "GET /3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    local bodies = {}
+    for body in out:gmatch("\r\n\r\n(.-)HTTP/1%.1") do bodies[#bodies + 1] = body end
+    bodies[#bodies + 1] = out:match(".*\r\n\r\n(.*)$")
+    assert.are.same({"ok /1", "4", "ok /3"}, bodies)
+  end)
+
+  it("survives a client that goes away mid-body", function()
+    local failed
+    srv:route("POST", "/upload", function(req)
+      local ok, e = pcall(req.body, req)
+      failed = not ok and e
+      return "never sent"
+    end)
+    local c = net.connect("127.0.0.1", srv.port)
+    c:write("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+            .. ("u"):rep(1000))
+    aio.sleep(0.1)
+    c:close()
+    for _ = 1, 50 do
+      if failed then break end
+      aio.sleep(0.02)
+    end
+    assert.are.equal("io", failed.kind)
+    assert.are.equal("ECONNRESET", failed.code)
+    still_serves()
+  end)
+
+  it("holds 1,000 idle keep-alive connections and serves others", function()
+    local conns = {}
+    for i = 1, 1000 do
+      local c = net.connect("127.0.0.1", srv.port)
+      c:write("GET /k HTTP/1.1\r\nHost: x\r\n\r\n")
+      conns[i] = c
+    end
+    for _, c in ipairs(conns) do
+      assert.are.equal("HTTP/1.1 200 OK", c:readline())
+    end
+    assert.are.equal(1000, srv:connections())
+    still_serves()
+    for _, c in ipairs(conns) do c:close() end
+  end)
+end)
