@@ -3,7 +3,7 @@
 --
 --   luaio examples/crawl.lua [URL] [options]     (--help lists them)
 --
--- With no URL it serves a demo site itself on 127.0.0.1 (pages with links,
+-- With no URL it serves a demo site itself (http.serve, 127.0.0.1: links,
 -- some slow, some broken, some redirecting, a robots.txt) and crawls that,
 -- so it runs anywhere with no network. It resolves and normalises links
 -- with luaio.url, reads pages with luaio.html, obeys robots.txt, limits
@@ -12,7 +12,6 @@
 -- also after Ctrl-C. --resume skips the URLs already in the output.
 local aio = require "luaio"
 local http = require "luaio.http"
-local net = require "luaio.net"
 local fs = require "luaio.fs"
 local json = require "luaio.json"
 local url = require "luaio.url"
@@ -130,34 +129,28 @@ end
 
 local ROBOTS = "User-agent: *\nDisallow: /private/\nAllow: /private/11$\n"
 
-local function respond(stream, status, body, extra, ctype)
-  stream:write(("HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n%s")
-    :format(status, ctype or "text/html; charset=utf-8", #body, extra or "", body))
-end
-
-local function demo_handler(stream)
-  while true do
-    local request = stream:readline()
-    if not request then break end
-    repeat local header = stream:readline() until header == nil or header == ""
-    local path = request:match("^GET (%S+)") or "/"
-    local n = tonumber(path:match("/(%d+)$") or "1")
-    if path == "/" or path:match("^/page/%d+$") or path:match("^/private/") then
-      respond(stream, "200 OK", demo_page(n))
-    elseif path == "/robots.txt" then
-      respond(stream, "200 OK", ROBOTS, nil, "text/plain")
-    elseif path:match("^/slow/%d+$") then
-      aio.sleep(0.2)
-      respond(stream, "200 OK", demo_page(n))
-    elseif path:match("^/broken/") then
-      respond(stream, "500 Internal Server Error", "broken")
-    elseif path:match("^/redirect/") then
-      respond(stream, "302 Found", "", ("Location: /page/%d\r\n"):format((n + 19) % 120 + 1))
-    else
-      respond(stream, "404 Not Found", "no such page")
-    end
-  end
-  stream:close()
+-- The demo site's routes, served by http.serve: each request in its own
+-- task, so a slow page holds up nothing else.
+local function demo_server()
+  local srv = http.serve{host = "127.0.0.1", port = 0}
+  local html_type = {["Content-Type"] = "text/html; charset=utf-8"}
+  local function page(req) return 200, html_type, demo_page(tonumber(req.params.n)) end
+  srv:route("GET", "/", function() return 200, html_type, demo_page(1) end)
+  srv:route("GET", "/page/:n", page)
+  srv:route("GET", "/private/:n", page)
+  srv:route("GET", "/slow/:n", function(req)
+    aio.sleep(0.2)
+    return page(req)
+  end)
+  srv:route("GET", "/broken/:n", function() return 500, {}, "broken" end)
+  srv:route("GET", "/redirect/:n", function(req)
+    local n = tonumber(req.params.n) or 1
+    return 302, {Location = ("/page/%d"):format((n + 19) % 120 + 1)}, ""
+  end)
+  srv:route("GET", "/robots.txt", function()
+    return 200, {["Content-Type"] = "text/plain"}, ROBOTS
+  end)
+  return srv
 end
 
 -- ---- robots.txt (RFC 9309) ---------------------------------------------------
@@ -512,7 +505,7 @@ end
 local server
 local start = opts.url
 if not start then
-  server = net.serve("127.0.0.1", 0, demo_handler)
+  server = demo_server()
   start = ("http://127.0.0.1:%d/"):format(server.port)
   print("serving a demo site at " .. start)
 end
@@ -554,5 +547,5 @@ local ok, err = pcall(function()
 end)
 local interrupted = not ok and aio.is_cancelled(err)
 summary(out, output, interrupted)
-if server then server:close({cancel = true}) end
+if server then server:close({grace = 0}) end
 if not ok then error(err, 0) end      -- Ctrl-C: exit 130 after the summary
