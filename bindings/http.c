@@ -27,17 +27,7 @@ static const char helper_key = 0;
  * have replaced; it is what needs other modules (luaio.fs, luaio.json),
  * so that this binding calls no other one. Push its field name. [-0, +1] */
 void http__push_helper (lua_State *L, const char *name) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &helper_key) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-    if (lua_getfield(L, -1, "luaio.download") != LUA_TFUNCTION)
-      luaL_error(L, "luaio.http: its Lua part luaio.download is missing");
-    lua_remove(L, -2);
-    lua_pushliteral(L, "luaio.download");
-    lua_call(L, 1, 1);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &helper_key);
-  }
+  luaio__push_lua_part(L, &helper_key, "luaio.download", "luaio.http");
   lua_getfield(L, -1, name);
   lua_remove(L, -2);
 }

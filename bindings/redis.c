@@ -213,14 +213,7 @@ static void register_lua_classes (lua_State *L) {
  * adds connect (on redis_open, given as third argument), eval, queue,
  * set and rate_limiter. */
 static void load_kit (lua_State *L, int mod, int methods) {
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  if (lua_getfield(L, -1, "luaio.redis_kit") != LUA_TFUNCTION)
-    luaL_error(L, "luaio.redis: its Lua part luaio.redis_kit is missing");
-  lua_remove(L, -2);
-  lua_pushliteral(L, "luaio.redis_kit");
-  lua_call(L, 1, 1);
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &kit_key);
+  luaio__push_lua_part(L, &kit_key, "luaio.redis_kit", "luaio.redis");
   lua_getfield(L, -1, "install");
   lua_pushvalue(L, mod);
   lua_pushvalue(L, methods);

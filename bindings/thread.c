@@ -384,16 +384,7 @@ static void push_dump (lua_State *L, int arg, const char *fname) {
         "local of the function, pass it as an argument, or use "
         "\"module.name\")", up));
   }
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &dump_cache_key) == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_createtable(L, 0, 1);
-    lua_pushliteral(L, "k");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &dump_cache_key);
-  }
+  luaio__push_weak_table(L, &dump_cache_key, "k");
   lua_pushvalue(L, arg);                          /* cache fn */
   if (lua_rawget(L, -2) == LUA_TSTRING) { lua_remove(L, -2); return; }
   lua_pop(L, 1);

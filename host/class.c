@@ -44,3 +44,36 @@ void *luaio__checkself (lua_State *L, const char *name) {
   }
   return luaL_checkudata(L, 1, name);
 }
+
+/* A weak table (mode "k" or "v"), made once and kept in the registry
+ * under key. [-0, +1] */
+void luaio__push_weak_table (lua_State *L, const void *key,
+                             const char *mode) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushstring(L, mode);
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+}
+
+/* The Lua part of a module (lua/<name>.lua, embedded and preloaded),
+ * loaded once and kept in the registry under key: taken from the
+ * preload table, not through the global require a script may have
+ * replaced. Raises naming owner if it is missing. [-0, +1] */
+void luaio__push_lua_part (lua_State *L, const void *key, const char *name,
+                           const char *owner) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) != LUA_TNIL) return;
+  lua_pop(L, 1);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  if (lua_getfield(L, -1, name) != LUA_TFUNCTION)
+    luaL_error(L, "%s: its Lua part %s is missing", owner, name);
+  lua_remove(L, -2);
+  lua_pushstring(L, name);
+  lua_call(L, 1, 1);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+}

@@ -103,15 +103,7 @@ void luaio__debug_pending (luaio_host *h) {
 
 /* Push the weak-keyed table of sites, made on first use. [-0, +1] */
 static void push_sites (lua_State *L) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &sites_key) == LUA_TTABLE) return;
-  lua_pop(L, 1);
-  lua_newtable(L);
-  lua_createtable(L, 0, 1);
-  lua_pushliteral(L, "k");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &sites_key);
+  luaio__push_weak_table(L, &sites_key, "k");
 }
 
 void luaio__resource_open (lua_State *L, int idx) {

@@ -226,6 +226,14 @@ lua_Integer luaio__optfield_seconds(lua_State *L, int opts, const char *name,
 /* Register the metatable `name` once: __index = methods (if any), __gc
  * and __close = close (if any), plus the metamethods in meta (may be
  * NULL). The one way a binding defines a userdata class. [-0, +0] */
+/* class.c: a weak table (mode "k" or "v") kept in the registry under
+ * key, made on first use. [-0, +1] */
+void luaio__push_weak_table(lua_State *L, const void *key, const char *mode);
+/* class.c: the Lua part of a module (an embedded lua/<name>.lua) from the
+ * preload table, loaded once and kept under key; errors name owner.
+ * [-0, +1] */
+void luaio__push_lua_part(lua_State *L, const void *key, const char *name,
+                          const char *owner);
 void luaio__class(lua_State *L, const char *name, const luaL_Reg *methods,
                   lua_CFunction close, const luaL_Reg *meta);
 /* luaL_checkudata(L, 1, name) for a method of a luaio__class: faster,
