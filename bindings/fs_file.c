@@ -486,6 +486,18 @@ static int sync_k (lua_State *L, int status, lua_KContext ctx) {
 }
 
 /* f:sync(): flushes the file to disk. */
+/* file:fileno() -> the descriptor, for handing the file to other code
+ * (luaio.proc's stdin/stdout/stderr take a File); the File keeps
+ * owning it. */
+static int file_fileno (lua_State *L) {
+  file *f = check_file(L, "file:fileno");
+  uv_os_fd_t fd = f->fd;
+  if (f->st && uv_fileno(&f->st->u.h, &fd) != 0) fd = -1;
+  if (fd < 0) return luaL_error(L, "file:fileno: the file has no descriptor");
+  lua_pushinteger(L, fd);
+  return 1;
+}
+
 static int file_sync (lua_State *L) {
   file *f = check_file(L, "file:sync");
   fs_op *op;
@@ -585,7 +597,7 @@ static const luaL_Reg file_methods[] = {
   {"read", file_read}, {"read_all", file_read_all},
   {"read_line", file_read_line}, {"lines", file_lines},
   {"write", file_write}, {"seek", file_seek}, {"sync", file_sync},
-  {"close", file_close}, {NULL, NULL}
+  {"fileno", file_fileno}, {"close", file_close}, {NULL, NULL}
 };
 
 void luaio__fs_file_open (lua_State *L) {

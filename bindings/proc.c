@@ -207,8 +207,31 @@ static void make_pipe (lua_State *L, spawn_req *r, int i) {
 
 static const char *const stdio_names[] = {"stdin", "stdout", "stderr"};
 
+/* An object with a fileno method (a luaio.File): the child gets a copy
+ * of its descriptor; the object keeps its own. */
+static void use_fileno (lua_State *L, spawn_req *r, int i, int idx) {
+  int fd;
+  if (lua_getfield(L, idx, "fileno") != LUA_TFUNCTION)
+    luaL_error(L, "bad argument #1 to '%s' (%s: a luaio.File expected, got "
+               "%s)", r->fname, stdio_names[i], luaL_typename(L, idx));
+  lua_pushvalue(L, idx);
+  lua_call(L, 1, 1);
+  if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+    luaL_error(L, "bad argument #1 to '%s' (%s: fileno() gave no "
+               "descriptor)", r->fname, stdio_names[i]);
+  fd = dup((int)lua_tointeger(L, -1));
+  lua_pop(L, 1);
+  if (fd < 0) fail_io(L, r, -errno, "cannot hand the file to the child",
+                      stdio_names[i]);
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  r->fds[i] = fd;
+  r->stdio[i].flags = UV_INHERIT_FD;
+  r->stdio[i].data.fd = fd;
+}
+
 /* stdin/stdout/stderr: "inherit" (default), "null", "pipe", {path=...},
- * and for stderr "stdout" (the same place as stdout). */
+ * a luaio.File (anything with fileno()), and for stderr "stdout" (the
+ * same place as stdout). */
 static void get_stdio (lua_State *L, spawn_req *r, int i) {
   const char *v;
   int t = lua_getfield(L, 1, stdio_names[i]);
@@ -220,6 +243,10 @@ static void get_stdio (lua_State *L, spawn_req *r, int i) {
     make_pipe(L, r, 0);
   }
   else if (t == LUA_TTABLE) open_file(L, r, i, lua_gettop(L));
+  else if (t == LUA_TUSERDATA && luaL_getmetafield(L, -1, "__index")) {
+    lua_pop(L, 1);
+    use_fileno(L, r, i, lua_gettop(L));
+  }
   else if (t == LUA_TNIL || (t == LUA_TSTRING &&
            strcmp((v = lua_tostring(L, -1)), "inherit") == 0)) {
     r->stdio[i].flags = UV_INHERIT_FD;
@@ -232,7 +259,7 @@ static void get_stdio (lua_State *L, spawn_req *r, int i) {
     r->stdio[2] = r->stdio[1];
   else
     luaL_error(L, "bad argument #1 to '%s' (%s: \"inherit\", \"null\", "
-               "\"pipe\"%s or {path = ...} expected%s)", r->fname,
+               "\"pipe\"%s, {path = ...} or a File expected%s)", r->fname,
                stdio_names[i], i == 2 ? ", \"stdout\"" : "",
                i == 0 ? "; feed a string with input =" : "");
   lua_pop(L, 1);

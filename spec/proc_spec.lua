@@ -104,6 +104,30 @@ describe("proc.spawn", function()
     assert.are.same({3, nil}, {p:wait()})          -- again: same answer
   end)
 
+  it("takes open luaio.Files for stdin and stdout, and refuses others",
+    function()
+      local dir = fs.mkdtemp()
+      fs.write(dir .. "/in.txt", "hello from a file\n")
+      do
+        local fin <close> = fs.open(dir .. "/in.txt")
+        local fout <close> = fs.open(dir .. "/out.txt", "w")
+        local p <close> = proc.spawn{"tr", "a-z", "A-Z", stdin = fin,
+                                     stdout = fout}
+        assert.are.same({0, nil}, {p:wait()})
+        assert.is_number(fout:fileno())            -- still the File's
+      end
+      assert.are.equal("HELLO FROM A FILE\n", fs.read(dir .. "/out.txt"))
+      local ok, e = pcall(proc.spawn, {"true", stdout = io.stdout})
+      assert.is_false(ok)
+      assert.matches("stdout: a luaio.File expected", e)
+      local f = fs.open(dir .. "/in.txt")
+      f:close()
+      ok, e = pcall(proc.spawn, {"true", stdin = f})
+      assert.is_false(ok)
+      assert.matches("file:fileno: attempt to use a closed file", tostring(e))
+      os.execute("rm -rf " .. dir)
+    end)
+
   it("gives the signal's name when a signal ended it", function()
     local p <close> = proc.spawn{"sleep", "10"}
     assert.is_true(p.running)
@@ -238,10 +262,10 @@ describe("proc.spawn", function()
         .. "number")
     err({"true", env = {["A=B"] = "x"}}, "bad environment name 'A=B'")
     err({"true", env = "A=1"}, "env: table expected, got string")
-    err({"true", stdout = "file"}, 'stdout: "inherit", "null", "pipe" or '
-        .. '{path = ...} expected')
-    err({"true", stdin = "text"}, 'stdin: "inherit", "null", "pipe" or '
-        .. '{path = ...} expected; feed a string with input =')
+    err({"true", stdout = "file"}, 'stdout: "inherit", "null", "pipe", '
+        .. '{path = ...} or a File expected')
+    err({"true", stdin = "text"}, 'stdin: "inherit", "null", "pipe", '
+        .. '{path = ...} or a File expected; feed a string with input =')
     err({"true", input = "x", stdin = "null"},
         "input and stdin cannot be given together")
     err({"true", detached = "yes"}, "detached: boolean expected, got string")

@@ -98,6 +98,11 @@ function File:seek(whence, offset) end
 ---@async
 function File:sync() end
 
+---The file's descriptor (the File keeps owning it), for code that
+---takes one: luaio.proc's stdin/stdout/stderr take the File itself.
+---@return integer
+function File:fileno() end
+
 ---Closes the file; closing twice is fine.
 function File:close() end
 

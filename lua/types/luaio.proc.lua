@@ -6,6 +6,7 @@
 ---| "null"
 ---| "pipe"
 ---| {path: string, append?: boolean}
+---| luaio.File
 
 ---@class luaio.proc.SpawnOptions
 ---@field stdin? luaio.proc.Stdio where stdin comes from ("inherit")
