@@ -485,7 +485,7 @@ local function summary(out, output, interrupted)
   print(("pages: %d ok, %d errors, %d redirected, %d disallowed, %d bytes, %.1f pages/s")
     :format(stats.done, stats.errors, stats.redirects, stats.robots, stats.bytes,
             stats.done / math.max(dt, 1e-3)))
-  if stats.exported then
+  if stats.exported and stats.exported > 0 then
     print(("records of the whole crawl: %d (this process wrote them)"):format(stats.exported))
   end
   if stats.skipped > 0 then
