@@ -84,6 +84,20 @@ static int closed_error (lua_State *L, const char *fname) {
   return luaio_raise(L);
 }
 
+/* The connection was dropped: by the client, or by us for a slow one. */
+static int gone_error (lua_State *L, hreq *r, const char *fname) {
+  if (r->timed_out == TIMED_BODY)
+    luaio_push_error(L, "timeout", "ETIMEDOUT", "the request body did "
+                     "not arrive within body_timeout");
+  else if (r->timed_out == TIMED_WRITE)
+    luaio_push_error(L, "timeout", "ETIMEDOUT", "the client did not "
+                     "read the response within write_timeout");
+  else return closed_error(L, fname);
+  lua_pushstring(L, fname);
+  lua_setfield(L, -2, "op");
+  return luaio_raise(L);
+}
+
 /* req:head() -> method, url, version */
 static int req_head (lua_State *L) {
   hreq *r = check_req(L, "req:head");
@@ -165,7 +179,7 @@ static int read_k (lua_State *L, int status, lua_KContext ctx) {
     luaio_push_error(L, "http", "EBADMSG", "malformed request body");
     return luaio_raise(L);
   }
-  if (r->aborted || r->c == NULL) return closed_error(L, "req:body");
+  if (r->aborted || r->c == NULL) return gone_error(L, r, "req:body");
   if (!r->continued && !r->started && r->btotal == 0) {
     r->continued = 1;               /* the client waits for this */
     if (expects_continue(r))
@@ -304,7 +318,7 @@ static int write_k (lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
   if (status == UV_ECANCELED)
     return luaio_raise_uv(L, status, "res:write", NULL, NULL);
-  if (r->c == NULL) return closed_error(L, "res:write");
+  if (r->c == NULL) return gone_error(L, r, "res:write");
   return 0;
 }
 
@@ -316,7 +330,7 @@ static int req_write (lua_State *L) {
   char size[32];
   if (!r->started || r->finished)
     return luaL_error(L, "res:write: response not streaming");
-  if (r->c == NULL) return closed_error(L, "res:write");
+  if (r->c == NULL) return gone_error(L, r, "res:write");
   if (r->sized && !r->head_only) {
     if (n > r->remaining)
       return luaL_error(L, "res:write: more than the announced length");
@@ -330,7 +344,7 @@ static int req_write (lua_State *L) {
     conn_write(r->c, s, n);
     if (r->chunked) conn_write(r->c, "\r\n", 2);
   }
-  if (r->c == NULL) return closed_error(L, "res:write");
+  if (r->c == NULL) return gone_error(L, r, "res:write");
   if (r->c->queued <= SRV_HIGH_WATER) return 0;
   luaio_check_wait(L, "res:write");
   lua_settop(L, 1);
@@ -466,6 +480,8 @@ static int core_listen (lua_State *L) {
   s->lim.max_body = (size_t)limit(L, "max_body");
   s->lim.header_ms = (uint64_t)limit(L, "header_ms");
   s->lim.idle_ms = (uint64_t)limit(L, "idle_ms");
+  s->lim.body_ms = (uint64_t)limit(L, "body_ms");
+  s->lim.write_ms = (uint64_t)limit(L, "write_ms");
   s->lim.max_conns = (int)limit(L, "max_conns");
   s->lim.max_requests = (int)limit(L, "max_requests");
   s->host = luaio__host(L);

@@ -10,6 +10,8 @@ local LIMITS = {                 -- option = {default, C field, scale}
   max_body = {1024 * 1024, "max_body", 1},
   header_timeout = {10, "header_ms", 1000},
   idle_timeout = {5, "idle_ms", 1000},
+  body_timeout = {30, "body_ms", 1000},
+  write_timeout = {30, "write_ms", 1000},
   max_connections = {4096, "max_conns", 1},
   max_requests = {1000, "max_requests", 1},
 }
