@@ -46,6 +46,8 @@ typedef struct hreq {
   int complete, too_large, aborted, dispatched, bad;
   int started, chunked, finished, head_only, sized, continued;
   int timed_out;                /* TIMED_BODY or TIMED_WRITE, below */
+  int file_fd;                  /* serve_file.c: -1 but while sending */
+  uint64_t file_off, file_left;
   uint64_t remaining;           /* sized: body bytes still due */
   int keep_alive;
   unsigned char method, major, minor;
@@ -123,6 +125,12 @@ void srv_ws_register (lua_State *L);
 
 /* serve_lua.c: start a task for r (its head is parsed). 0 or -1. */
 int srv_dispatch (hserver *s, hreq *r);
+hreq *srv_check_req (lua_State *L);
+/* Raise: the client connection is gone (closed, or timed out). */
+int srv_gone_error (lua_State *L, hreq *r, const char *fname);
+
+/* serve_file.c: req:sendfile(path, offset, length) */
+int srv_req_sendfile (lua_State *L);
 void srv_cancel (hreq *r);
 
 #endif

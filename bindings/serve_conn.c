@@ -13,6 +13,7 @@
  */
 #include "serve.h"
 #include <limits.h>
+#include <unistd.h>
 
 #define IN_CHUNK 65536
 #define LINGER_MS 2000
@@ -51,6 +52,7 @@ static int off_push (hreq *r) {
 void req_unref (hreq *r) {
   if (--r->refs > 0) return;
   if (r->srv) srv_unref(r->srv);
+  if (r->file_fd >= 0) close(r->file_fd);
   free(r->hbuf);
   free(r->offs);
   free(r->body);
@@ -70,6 +72,7 @@ static int on_begin (http_parser *p) {
     return -1;
   }
   r->refs = 1;
+  r->file_fd = -1;
   r->c = c;
   c->req = r;
   c->phase = PH_HEAD;

@@ -76,6 +76,8 @@ static hreq *check_req (lua_State *L, const char *fname) {
   return u->r;
 }
 
+hreq *srv_check_req (lua_State *L) { return check_req(L, NULL); }
+
 static int closed_error (lua_State *L, const char *fname) {
   luaio_push_error(L, "io", "ECONNRESET", "the client connection was "
                    "closed");
@@ -85,7 +87,7 @@ static int closed_error (lua_State *L, const char *fname) {
 }
 
 /* The connection was dropped: by the client, or by us for a slow one. */
-static int gone_error (lua_State *L, hreq *r, const char *fname) {
+int srv_gone_error (lua_State *L, hreq *r, const char *fname) {
   if (r->timed_out == TIMED_BODY)
     luaio_push_error(L, "timeout", "ETIMEDOUT", "the request body did "
                      "not arrive within body_timeout");
@@ -179,7 +181,7 @@ static int read_k (lua_State *L, int status, lua_KContext ctx) {
     luaio_push_error(L, "http", "EBADMSG", "malformed request body");
     return luaio_raise(L);
   }
-  if (r->aborted || r->c == NULL) return gone_error(L, r, "req:body");
+  if (r->aborted || r->c == NULL) return srv_gone_error(L, r, "req:body");
   if (!r->continued && !r->started && r->btotal == 0) {
     r->continued = 1;               /* the client waits for this */
     if (expects_continue(r))
@@ -318,7 +320,7 @@ static int write_k (lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
   if (status == UV_ECANCELED)
     return luaio_raise_uv(L, status, "res:write", NULL, NULL);
-  if (r->c == NULL) return gone_error(L, r, "res:write");
+  if (r->c == NULL) return srv_gone_error(L, r, "res:write");
   return 0;
 }
 
@@ -330,7 +332,7 @@ static int req_write (lua_State *L) {
   char size[32];
   if (!r->started || r->finished)
     return luaL_error(L, "res:write: response not streaming");
-  if (r->c == NULL) return gone_error(L, r, "res:write");
+  if (r->c == NULL) return srv_gone_error(L, r, "res:write");
   if (r->sized && !r->head_only) {
     if (n > r->remaining)
       return luaL_error(L, "res:write: more than the announced length");
@@ -344,7 +346,7 @@ static int req_write (lua_State *L) {
     conn_write(r->c, s, n);
     if (r->chunked) conn_write(r->c, "\r\n", 2);
   }
-  if (r->c == NULL) return gone_error(L, r, "res:write");
+  if (r->c == NULL) return srv_gone_error(L, r, "res:write");
   if (r->c->queued <= SRV_HIGH_WATER) return 0;
   luaio_check_wait(L, "res:write");
   lua_settop(L, 1);
@@ -501,7 +503,8 @@ static const luaL_Reg req_methods[] = {
   {"head", req_head}, {"headers", req_headers}, {"remote", req_remote},
   {"read", req_read}, {"respond", req_respond},
   {"start", req_start}, {"write", req_write}, {"finish", req_finish},
-  {"state", req_state}, {"upgrade", req_upgrade}, {NULL, NULL}
+  {"state", req_state}, {"upgrade", req_upgrade},
+  {"sendfile", srv_req_sendfile}, {NULL, NULL}
 };
 
 static const luaL_Reg server_methods[] = {
