@@ -213,7 +213,9 @@ local function run(srv, req, res)
   if ok then return normalise(a, b, d) end
   if getmetatable(a) == Traced then a, trace = a.err, a.trace end
   if is_cancel(a) then error(a, 0) end
-  if type(a) == "table" and a.code == "ECONNRESET" and
+  -- the client left, or was dropped for body_timeout/write_timeout
+  if type(a) == "table" and (a.code == "ECONNRESET" or
+                             a.code == "ETIMEDOUT") and
      (a.op == "res:write" or a.op == "req:body") then
     return 400, {}, ""                  -- the client left: nobody to tell
   end

@@ -161,6 +161,20 @@ describe("http.static", function()
     assert.are.equal("0123456789", http.get(base .. "/a.txt").body)
   end)
 
+  it("drops a client that never reads a file after write_timeout", function()
+    five_mb()
+    local quick <close> = http.serve{write_timeout = 0.3, handler = http.static(root)}
+    local c <close> = net.connect("127.0.0.1", quick.port)
+    c:write("GET /five.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+    aio.sleep(0.2)
+    assert.are.equal(1, quick:connections())
+    for _ = 1, 250 do
+      if quick:connections() == 0 then break end
+      aio.sleep(0.02)
+    end
+    assert.are.equal(0, quick:connections())
+  end)
+
   it("checks its arguments", function()
     local ok, e = pcall(http.static, nil)
     assert.is_false(ok)
