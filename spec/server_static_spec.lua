@@ -146,6 +146,7 @@ describe("http.static", function()
 
   it("leaks nothing when the client leaves mid-file", function()
     five_mb()
+    local fds = #fs.readdir("/proc/self/fd")
     for _ = 1, 3 do
       local c = net.connect("127.0.0.1", srv.port)
       c:write("GET /five.bin HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -158,6 +159,9 @@ describe("http.static", function()
       aio.sleep(0.02)
     end
     assert.are.equal(0, srv:connections())
+    collectgarbage()
+    aio.sleep(0.05)
+    assert.are.equal(fds, #fs.readdir("/proc/self/fd"), "descriptors leaked")
     assert.are.equal("0123456789", http.get(base .. "/a.txt").body)
   end)
 
