@@ -21,6 +21,7 @@
 typedef struct srv_limits {
   size_t max_header, max_body;
   uint64_t header_ms, idle_ms;    /* timeouts */
+  uint64_t body_ms, write_ms;
   int max_conns, max_requests;
 } srv_limits;
 
@@ -44,6 +45,9 @@ typedef struct hreq {
   size_t blen, bcap, btotal;
   int complete, too_large, aborted, dispatched, bad;
   int started, chunked, finished, head_only, sized, continued;
+  int timed_out;                /* TIMED_BODY or TIMED_WRITE, below */
+  int file_fd;                  /* serve_file.c: -1 but while sending */
+  uint64_t file_off, file_left;
   uint64_t remaining;           /* sized: body bytes still due */
   int keep_alive;
   unsigned char method, major, minor;
@@ -62,6 +66,9 @@ struct hconn {
   hconn *prev, *next;           /* the server's connections */
   hconn *kick_next;             /* on the server's kick list */
   uint64_t deadline;            /* ms (uv_now) for the phase below */
+  uint64_t body_deadline;       /* PH_BUSY, body still due */
+  uint64_t write_deadline;      /* queued bytes must move by then */
+  size_t wq_seen;               /* libuv's write queue at last sweep */
   int phase;                    /* PH_HEAD, PH_IDLE, PH_BUSY */
   int err_status;               /* answer for a parse error */
   size_t head_bytes, queued;
@@ -71,6 +78,7 @@ struct hconn {
   luaio_waitlist writers;
 };
 enum { PH_HEAD, PH_IDLE, PH_BUSY };
+enum { TIMED_BODY = 1, TIMED_WRITE };
 
 struct hserver {
   uv_tcp_t listener;
@@ -117,6 +125,12 @@ void srv_ws_register (lua_State *L);
 
 /* serve_lua.c: start a task for r (its head is parsed). 0 or -1. */
 int srv_dispatch (hserver *s, hreq *r);
+hreq *srv_check_req (lua_State *L);
+/* Raise: the client connection is gone (closed, or timed out). */
+int srv_gone_error (lua_State *L, hreq *r, const char *fname);
+
+/* serve_file.c: req:sendfile(path, offset, length) */
+int srv_req_sendfile (lua_State *L);
 void srv_cancel (hreq *r);
 
 #endif

@@ -13,6 +13,7 @@
  */
 #include "serve.h"
 #include <limits.h>
+#include <unistd.h>
 
 #define IN_CHUNK 65536
 #define LINGER_MS 2000
@@ -51,6 +52,7 @@ static int off_push (hreq *r) {
 void req_unref (hreq *r) {
   if (--r->refs > 0) return;
   if (r->srv) srv_unref(r->srv);
+  if (r->file_fd >= 0) close(r->file_fd);
   free(r->hbuf);
   free(r->offs);
   free(r->body);
@@ -70,6 +72,7 @@ static int on_begin (http_parser *p) {
     return -1;
   }
   r->refs = 1;
+  r->file_fd = -1;
   r->c = c;
   c->req = r;
   c->phase = PH_HEAD;
@@ -137,6 +140,7 @@ static int on_headers (http_parser *p) {
     return -1;
   }
   c->phase = PH_BUSY;
+  c->body_deadline = now_ms(c) + s->lim.body_ms;
   c->spawn_pending = 1;
   return 0;
 }
@@ -430,6 +434,8 @@ void req_body_taken (hreq *r) {
   if (c == NULL || !c->paused || r->complete || r->too_large ||
       r->aborted)
     return;
+  /* the wait was the handler's: the client's clock starts again */
+  c->body_deadline = now_ms(c) + c->srv->lim.body_ms;
   http_parser_pause(&c->p, 0);
   c->paused = 0;
   conn_kick(c);
@@ -525,6 +531,35 @@ static void on_connection (uv_stream_t *l, int status) {
   accept_one(s);
 }
 
+/* Did the client stop reading what we send for write_ms? Progress is
+ * libuv's write queue shrinking between sweeps (a write callback comes
+ * only once a whole buffer is out, too late for a big one). The clock
+ * starts at the first sweep that sees a queue. */
+static int write_stalled (hconn *c, uint64_t now) {
+  size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+  if (q == 0 || q < c->wq_seen || c->wq_seen == 0) {
+    c->wq_seen = q;
+    c->write_deadline = now + c->srv->lim.write_ms;
+    return 0;
+  }
+  c->wq_seen = q;
+  return now >= c->write_deadline;
+}
+
+/* Is the request body overdue? Not while the parser waits for the
+ * handler to take what came (backpressure is ours, not the client's). */
+static int body_overdue (hconn *c, uint64_t now) {
+  hreq *r = c->req;
+  return c->phase == PH_BUSY && r != NULL && !r->complete && !c->paused
+         && !c->ws && !c->lingering && !c->eof && now >= c->body_deadline;
+}
+
+/* Drop a slow client; the request's waiters learn why. */
+static void conn_timeout (hconn *c, int why) {
+  if (c->req) c->req->timed_out = why;
+  conn_close(c);
+}
+
 /* Drop connections past their deadline. Past a closing server's grace,
  * cancel the requests still running (their tasks' ends answer 500 and
  * close) and close the other connections; LINGER_MS later, all. */
@@ -539,13 +574,17 @@ static void sweep_cb (uv_timer_t *t) {
     if (over && c->req && c->req->task && !all) srv_cancel(c->req);
     else if (over || (c->phase != PH_BUSY && now >= c->deadline))
       conn_close(c);
+    else if (write_stalled(c, now)) conn_timeout(c, TIMED_WRITE);
+    else if (body_overdue(c, now)) conn_timeout(c, TIMED_BODY);
   }
 }
 
 int srv_start (hserver *s, uv_loop_t *loop, const struct sockaddr *addr) {
-  uint64_t every = s->lim.header_ms < s->lim.idle_ms ? s->lim.header_ms
-                                                     : s->lim.idle_ms;
+  uint64_t every = s->lim.header_ms;
   int rc;
+  if (s->lim.idle_ms < every) every = s->lim.idle_ms;
+  if (s->lim.body_ms < every) every = s->lim.body_ms;
+  if (s->lim.write_ms < every) every = s->lim.write_ms;
   every = every / 4 < 50 ? 50 : every / 4 > 1000 ? 1000 : every / 4;
   uv_tcp_init(loop, &s->listener);
   uv_timer_init(loop, &s->sweep);

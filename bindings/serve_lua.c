@@ -76,9 +76,25 @@ static hreq *check_req (lua_State *L, const char *fname) {
   return u->r;
 }
 
+hreq *srv_check_req (lua_State *L) { return check_req(L, NULL); }
+
 static int closed_error (lua_State *L, const char *fname) {
   luaio_push_error(L, "io", "ECONNRESET", "the client connection was "
                    "closed");
+  lua_pushstring(L, fname);
+  lua_setfield(L, -2, "op");
+  return luaio_raise(L);
+}
+
+/* The connection was dropped: by the client, or by us for a slow one. */
+int srv_gone_error (lua_State *L, hreq *r, const char *fname) {
+  if (r->timed_out == TIMED_BODY)
+    luaio_push_error(L, "timeout", "ETIMEDOUT", "the request body did "
+                     "not arrive within body_timeout");
+  else if (r->timed_out == TIMED_WRITE)
+    luaio_push_error(L, "timeout", "ETIMEDOUT", "the client did not "
+                     "read the response within write_timeout");
+  else return closed_error(L, fname);
   lua_pushstring(L, fname);
   lua_setfield(L, -2, "op");
   return luaio_raise(L);
@@ -165,7 +181,7 @@ static int read_k (lua_State *L, int status, lua_KContext ctx) {
     luaio_push_error(L, "http", "EBADMSG", "malformed request body");
     return luaio_raise(L);
   }
-  if (r->aborted || r->c == NULL) return closed_error(L, "req:body");
+  if (r->aborted || r->c == NULL) return srv_gone_error(L, r, "req:body");
   if (!r->continued && !r->started && r->btotal == 0) {
     r->continued = 1;               /* the client waits for this */
     if (expects_continue(r))
@@ -304,7 +320,7 @@ static int write_k (lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
   if (status == UV_ECANCELED)
     return luaio_raise_uv(L, status, "res:write", NULL, NULL);
-  if (r->c == NULL) return closed_error(L, "res:write");
+  if (r->c == NULL) return srv_gone_error(L, r, "res:write");
   return 0;
 }
 
@@ -316,7 +332,7 @@ static int req_write (lua_State *L) {
   char size[32];
   if (!r->started || r->finished)
     return luaL_error(L, "res:write: response not streaming");
-  if (r->c == NULL) return closed_error(L, "res:write");
+  if (r->c == NULL) return srv_gone_error(L, r, "res:write");
   if (r->sized && !r->head_only) {
     if (n > r->remaining)
       return luaL_error(L, "res:write: more than the announced length");
@@ -330,7 +346,7 @@ static int req_write (lua_State *L) {
     conn_write(r->c, s, n);
     if (r->chunked) conn_write(r->c, "\r\n", 2);
   }
-  if (r->c == NULL) return closed_error(L, "res:write");
+  if (r->c == NULL) return srv_gone_error(L, r, "res:write");
   if (r->c->queued <= SRV_HIGH_WATER) return 0;
   luaio_check_wait(L, "res:write");
   lua_settop(L, 1);
@@ -466,6 +482,8 @@ static int core_listen (lua_State *L) {
   s->lim.max_body = (size_t)limit(L, "max_body");
   s->lim.header_ms = (uint64_t)limit(L, "header_ms");
   s->lim.idle_ms = (uint64_t)limit(L, "idle_ms");
+  s->lim.body_ms = (uint64_t)limit(L, "body_ms");
+  s->lim.write_ms = (uint64_t)limit(L, "write_ms");
   s->lim.max_conns = (int)limit(L, "max_conns");
   s->lim.max_requests = (int)limit(L, "max_requests");
   s->host = luaio__host(L);
@@ -485,7 +503,8 @@ static const luaL_Reg req_methods[] = {
   {"head", req_head}, {"headers", req_headers}, {"remote", req_remote},
   {"read", req_read}, {"respond", req_respond},
   {"start", req_start}, {"write", req_write}, {"finish", req_finish},
-  {"state", req_state}, {"upgrade", req_upgrade}, {NULL, NULL}
+  {"state", req_state}, {"upgrade", req_upgrade},
+  {"sendfile", srv_req_sendfile}, {NULL, NULL}
 };
 
 static const luaL_Reg server_methods[] = {

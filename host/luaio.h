@@ -429,6 +429,45 @@ typedef void (*luaio_work_stop_fn)(void *ud);
 int luaio_work(lua_State *L, luaio_work_fn work, luaio_work_done_fn done,
                luaio_work_stop_fn stop, void *ud);
 
+/* ---- Serving HTTP from C -------------------------------------------------
+ * luaio_serve_c starts http.serve (README "Serving HTTP") with a C
+ * handler: each request runs in its own task, which reads the whole
+ * body (bounded by max_body: a larger one gets a 413 without a call)
+ * and then calls fn(ud, req, res) on the loop thread. fn fills res and
+ * returns 0, or returns non-zero for a 500 (logged on stderr). Every
+ * pointer in req is valid during the call only; res->body is copied
+ * when fn returns. req->L and req->idx reach the Lua request object
+ * for anything else (req.headers, req.query, req.remote); fn must not
+ * yield. */
+typedef struct luaio_http_request {
+  lua_State *L;            /* the request's task */
+  int idx;                 /* the Lua request object on L */
+  const char *method;      /* "GET" */
+  const char *url;         /* as sent: "/items/1?full=1" */
+  const char *path;        /* "/items/1" (not decoded) */
+  const char *body;        /* the whole body, may contain NUL */
+  size_t body_len;
+} luaio_http_request;
+
+typedef struct luaio_http_response {  /* zero-initialised for fn */
+  int status;              /* 0: 200 */
+  const char *content_type;  /* NULL: "text/plain" */
+  const char *body;        /* NULL: empty */
+  size_t body_len;
+} luaio_http_response;
+
+typedef int (*luaio_http_handler)(void *ud, const luaio_http_request *req,
+                                  luaio_http_response *res);
+
+/* Start a server whose requests go to fn(ud, ...). opts is the index of
+ * a table of http.serve options (host, port, limits; its handler is
+ * ignored), or 0 for the defaults. Pushes the server (its "port" field,
+ * its close method) and returns LUAIO_OK, or pushes an error and
+ * returns LUAIO_ERROR. Call it outside a running task or from one; L is
+ * the host's state. Close the server (srv:close(), or luaio_close) to
+ * stop it. [-0, +1] */
+int luaio_serve_c(lua_State *L, int opts, luaio_http_handler fn, void *ud);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,8 @@ local LIMITS = {                 -- option = {default, C field, scale}
   max_body = {1024 * 1024, "max_body", 1},
   header_timeout = {10, "header_ms", 1000},
   idle_timeout = {5, "idle_ms", 1000},
+  body_timeout = {30, "body_ms", 1000},
+  write_timeout = {30, "write_ms", 1000},
   max_connections = {4096, "max_conns", 1},
   max_requests = {1000, "max_requests", 1},
 }
@@ -211,7 +213,9 @@ local function run(srv, req, res)
   if ok then return normalise(a, b, d) end
   if getmetatable(a) == Traced then a, trace = a.err, a.trace end
   if is_cancel(a) then error(a, 0) end
-  if type(a) == "table" and a.code == "ECONNRESET" and
+  -- the client left, or was dropped for body_timeout/write_timeout
+  if type(a) == "table" and (a.code == "ECONNRESET" or
+                             a.code == "ETIMEDOUT") and
      (a.op == "res:write" or a.op == "req:body") then
     return 400, {}, ""                  -- the client left: nobody to tell
   end

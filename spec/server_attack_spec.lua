@@ -161,3 +161,99 @@ describe("http.serve attacks", function()
     for _, c in ipairs(conns) do c:close() end
   end)
 end)
+
+describe("http.serve slow clients", function()
+  after_each(function()
+    collectgarbage()
+    assert.are.equal(1, #aio.tasks(), "tasks left running")
+  end)
+
+  -- Wait (at most 5 s) until f() is true.
+  local function until_true(f)
+    for _ = 1, 250 do
+      if f() then return true end
+      aio.sleep(0.02)
+    end
+    return false
+  end
+
+  it("drops a client that trickles its body after body_timeout", function()
+    local failed
+    local srv <close> = http.serve{body_timeout = 0.3, handler = function(req)
+      local ok, e = pcall(req.body, req)
+      failed = not ok and e
+      return "never sent"
+    end}
+    local c <close> = net.connect("127.0.0.1", srv.port)
+    c:write("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
+    local trickle = aio.spawn(function()
+      return pcall(function()
+        for _ = 1, 100 do c:write("x"); aio.sleep(0.05) end
+      end)
+    end)
+    assert.is_true(until_true(function() return failed end))
+    assert.is_true(aio.is_timeout(failed))
+    assert.matches("body_timeout", tostring(failed), 1, true)
+    assert.are.equal("", aio.timeout(5, function() return c:read_all() end))
+    trickle:cancel()
+    assert.is_true(until_true(function() return srv:connections() == 0 end))
+    assert.are.equal("ok", http.post("http://127.0.0.1:" .. srv.port .. "/",
+      {body = "ok"}).body == "never sent" and "ok")
+  end)
+
+  it("does not count the handler's own pauses against body_timeout", function()
+    local srv <close> = http.serve{body_timeout = 0.3, handler = function(req)
+      aio.sleep(0.6)                   -- the client waits for us meanwhile
+      return tostring(#req:body())
+    end}
+    local body = ("y"):rep(200 * 1024)
+    local r = http.post("http://127.0.0.1:" .. srv.port .. "/", {body = body})
+    assert.are.equal(tostring(#body), r.body)
+  end)
+
+  it("closes on a client that never reads, after write_timeout", function()
+    local failed
+    local srv <close> = http.serve{write_timeout = 0.3, handler = function(_, res)
+      local block = ("b"):rep(64 * 1024)
+      local ok, e = pcall(function()
+        for _ = 1, 4096 do res:write(block) end
+      end)
+      failed = not ok and e
+    end}
+    local c <close> = net.connect("127.0.0.1", srv.port)
+    c:write("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert.is_true(until_true(function() return failed end))
+    assert.is_true(aio.is_timeout(failed))
+    assert.matches("write_timeout", tostring(failed), 1, true)
+    assert.is_true(until_true(function() return srv:connections() == 0 end))
+  end)
+
+  it("keeps a slow but steady reader past write_timeout", function()
+    local block = ("s"):rep(64 * 1024)
+    local srv <close> = http.serve{write_timeout = 0.3, handler = function(_, res)
+      for _ = 1, 64 do res:write(block) end
+    end}
+    local c <close> = net.connect("127.0.0.1", srv.port)
+    c:write("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    local n = 0
+    aio.timeout(20, function()
+      while true do
+        local s = c:read(16 * 1024)
+        if not s or s == "" then break end
+        n = n + #s
+        aio.sleep(0.01)
+      end
+    end)
+    assert.is_true(n > 64 * #block)          -- head and chunk sizes too
+  end)
+
+  it("refuses a bad body_timeout or write_timeout", function()
+    for _, name in ipairs({"body_timeout", "write_timeout"}) do
+      for _, bad in ipairs({-1, 0, "x"}) do
+        local ok, e = pcall(http.serve, {[name] = bad})
+        assert.is_false(ok)
+        assert.matches("bad argument #1 to 'http.serve' (" .. name, e, 1, true)
+      end
+    end
+  end)
+end)

@@ -119,6 +119,66 @@ describe("http.static", function()
     end
   end)
 
+  -- 5 MB of bytes that tell where they are: a shift or a gap shows.
+  local function five_mb()
+    local parts = {}
+    for i = 0, 5 * 1024 * 1024 / 16 - 1 do parts[#parts + 1] = ("%015x\n"):format(i) end
+    local data = table.concat(parts)
+    fs.write(root .. "/five.bin", data)
+    return data
+  end
+
+  it("sends a 5 MB file intact, whole, in a range and to a slow reader", function()
+    local data = five_mb()
+    local r = http.get(base .. "/five.bin")
+    assert.are.equal(200, r.status)
+    assert.is_true(r.body == data, "whole file differs")
+    r = http.get(base .. "/five.bin", {headers = {Range = "bytes=1000000-3999999"}})
+    assert.are.equal(206, r.status)
+    assert.is_true(r.body == data:sub(1000001, 4000000), "range differs")
+    -- a reader slower than the socket: sendfile meets a full socket
+    local c <close> = net.connect("127.0.0.1", srv.port)
+    c:write("GET /five.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    aio.sleep(0.3)
+    local out = aio.timeout(20, function() return c:read_all() end)
+    assert.is_true(out:sub(-#data) == data, "slowly read file differs")
+  end)
+
+  it("leaks nothing when the client leaves mid-file", function()
+    five_mb()
+    local fds = #fs.readdir("/proc/self/fd")
+    for _ = 1, 3 do
+      local c = net.connect("127.0.0.1", srv.port)
+      c:write("GET /five.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+      assert.are.equal("HTTP/1.1 200 OK", c:readline())
+      c:read(1000)
+      c:close()
+    end
+    for _ = 1, 250 do
+      if srv:connections() == 0 then break end
+      aio.sleep(0.02)
+    end
+    assert.are.equal(0, srv:connections())
+    collectgarbage()
+    aio.sleep(0.05)
+    assert.are.equal(fds, #fs.readdir("/proc/self/fd"), "descriptors leaked")
+    assert.are.equal("0123456789", http.get(base .. "/a.txt").body)
+  end)
+
+  it("drops a client that never reads a file after write_timeout", function()
+    five_mb()
+    local quick <close> = http.serve{write_timeout = 0.3, handler = http.static(root)}
+    local c <close> = net.connect("127.0.0.1", quick.port)
+    c:write("GET /five.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+    aio.sleep(0.2)
+    assert.are.equal(1, quick:connections())
+    for _ = 1, 250 do
+      if quick:connections() == 0 then break end
+      aio.sleep(0.02)
+    end
+    assert.are.equal(0, quick:connections())
+  end)
+
   it("checks its arguments", function()
     local ok, e = pcall(http.static, nil)
     assert.is_false(ok)

@@ -161,6 +161,8 @@ function Client:close() end
 ---@field max_body? integer bytes of a request body (1 MiB): 413
 ---@field header_timeout? number seconds to receive a head (10)
 ---@field idle_timeout? number seconds a keep-alive connection waits (5)
+---@field body_timeout? number seconds for a request body after its head (30)
+---@field write_timeout? number seconds a response may stall unread (30)
 ---@field max_connections? integer accepting pauses past it (4096)
 ---@field max_requests? integer per connection, then it closes (1000)
 

@@ -619,6 +619,60 @@ static void test_deadlock (void) {
   luaio_close(h);
 }
 
+/* luaio_serve_c: a C handler answers real requests (luaio's own client,
+ * over 127.0.0.1); a failing one gives a 500; bad input is refused. */
+static int serve_calls;
+static char serve_echo[64];
+static int echo_handler (void *ud, const luaio_http_request *req,
+                         luaio_http_response *res) {
+  serve_calls++;
+  if (strcmp(req->path, "/fail") == 0) return -1;
+  snprintf(serve_echo, sizeof serve_echo, "%s %s %s %zu %s", (char *)ud,
+           req->method, req->url, req->body_len,
+           req->body_len ? req->body : "-");
+  res->status = strcmp(req->path, "/new") == 0 ? 201 : 0;
+  res->content_type = "text/x-echo";
+  res->body = serve_echo;
+  res->body_len = strlen(serve_echo);
+  return 0;
+}
+
+static void test_serve_c (void) {
+  luaio_host *h = new_host(NULL);
+  lua_State *L = luaio_state(h);
+  char err[512];
+  CHECK(luaio_serve_c(L, 0, NULL, NULL) == LUAIO_ERROR);
+  CHECK(strstr(lua_tostring(L, -1), "handler") != NULL);
+  lua_pop(L, 1);
+  lua_pushinteger(L, 7);
+  CHECK(luaio_serve_c(L, -1, echo_handler, NULL) == LUAIO_ERROR);
+  lua_pop(L, 2);
+  lua_newtable(L);
+  lua_pushinteger(L, 70000);
+  lua_setfield(L, -2, "port");
+  CHECK(luaio_serve_c(L, -1, echo_handler, NULL) == LUAIO_ERROR);
+  CHECK(strstr(lua_tostring(L, -1), "port") != NULL);
+  lua_pop(L, 1);
+  lua_pushinteger(L, 0);                 /* the same table, port 0 */
+  lua_setfield(L, -2, "port");
+  CHECK(luaio_serve_c(L, -1, echo_handler, "c") == LUAIO_OK);
+  lua_setglobal(L, "SRV");
+  lua_pop(L, 1);
+  CHECK(run(h, "local http = require 'luaio.http'\n"
+            "local base = 'http://127.0.0.1:' .. SRV.port\n"
+            "local r = http.post(base .. '/new?x=1', {body = 'hi'})\n"
+            "assert(r.status == 201, r.status)\n"
+            "assert(r.body == 'c POST /new?x=1 2 hi', r.body)\n"
+            "assert(r.headers['content-type'] == 'text/x-echo')\n"
+            "r = http.get(base .. '/')\n"
+            "assert(r.status == 200 and r.body == 'c GET / 0 -', r.body)\n"
+            "assert(http.get(base .. '/fail').status == 500)\n"
+            "SRV:close()\n", err, sizeof err) == LUAIO_OK);
+  if (err[0]) fprintf(stderr, "%s\n", err);
+  CHECK(serve_calls == 3);
+  luaio_close(h);
+}
+
 int main (void) {
   test_own_loop();
   test_borrowed_loop_and_errors();
@@ -637,6 +691,7 @@ int main (void) {
   test_future_from_c();
   test_work();
   test_callback_order();
+  test_serve_c();
   test_lifecycle();
   test_borrowed_loop_survives();
   printf("%d passed, %d failed\n", passed, failed);
