@@ -247,7 +247,6 @@ static int do_request (lua_State *L, int cidx, const char *method,
   if (memchr(url, '\0', ulen))
     return luaio__argerror(L, arg, fname, "URL contains a NUL byte");
   luaio_check_wait(L, fname);
-  luaio__wait_detail(L, "%s %s", method, url);
   lua_getiuservalue(L, cidx, 1);
   o.arg = oarg;
   http__check_opts(L, &o, url, opts, lua_gettop(L), fname);
@@ -259,6 +258,7 @@ static int do_request (lua_State *L, int cidx, const char *method,
   lua_pushnumber(L, (lua_Number)uv_hrtime() / 1e9);
   if (!http__req_add(r))
     return luaL_error(L, "%s: cannot start the transfer", fname);
+  luaio__wait_detail(L, "%s %s", method, url);     /* nothing raises now */
   return luaio_wait(L, &r->w, req_k, (lua_KContext)r);
 }
 

@@ -121,6 +121,7 @@ void luaio_task_release (luaio_task *t) {
   lua_State *L = t->host->L;
   t->observed = 1;
   t->pinned = 0;
+  if (t->ext) free(t->ext->wait_detail);
   free(t->ext);
   t->ext = NULL;
   if (!t->in_live && t->ref != LUA_NOREF) {     /* else finish drops it */
