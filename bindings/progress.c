@@ -135,15 +135,22 @@ static pboard *get_board (lua_State *L, FILE *f) {
                   ? lua_touserdata(L, -1) : NULL);
   lua_pop(L, 1);
   if (bd == NULL) {
-    if ((bd = calloc(1, sizeof *bd)) == NULL)
+    /* The slot first: setting it may fail for memory, and nothing may
+     * be started by then (a later set of the same key allocates not). */
+    lua_pushboolean(L, 1);
+    lua_rawsetp(L, -2, f);
+    if ((bd = calloc(1, sizeof *bd)) == NULL) {
+      lua_pushnil(L);
+      lua_rawsetp(L, -2, f);
       luaL_error(L, "progress.bar: out of memory");
+    }
+    lua_pushlightuserdata(L, bd);
+    lua_rawsetp(L, -2, f);
     bd->f = f;
     bd->tty = isatty(fileno(f));
     uv_timer_init(luaio_loop(luaio__host(L)), &bd->timer);
     uv_timer_start(&bd->timer, tick_cb, TICK_MS, TICK_MS);
     uv_unref((uv_handle_t *)&bd->timer);
-    lua_pushlightuserdata(L, bd);
-    lua_rawsetp(L, -2, f);
   }
   lua_pop(L, 1);
   return bd;
