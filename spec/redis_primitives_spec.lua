@@ -2,26 +2,16 @@ local aio = require "luaio"
 local redis = require "luaio.redis"
 local server = require "spec.helpers.redis"
 
-local function argfails(pattern, fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert.is_false(ok, "no error")
-  assert.matches(pattern, tostring(e))
-end
+local argfails = server.argfails
 
 describe("luaio.redis primitives", function()
   local srv, r
-  setup(function() srv = server.start() end)
-  teardown(function() srv:stop() end)
-  before_each(function()
-    r = redis.connect(srv.url)
-    r:call("FLUSHALL")
-  end)
-  after_each(function()
-    r:close()
-    r = nil
-    collectgarbage()
-    assert.are.equal(1, #aio.tasks(), "tasks left running")
-  end)
+  local start, stop, connect, disconnect =
+    server.hooks(function(s, c) srv, r = s, c end)
+  setup(start)
+  teardown(stop)
+  before_each(connect)
+  after_each(disconnect)
 
   describe("redis.queue", function()
     it("puts, gets in order, joins and closes like aio.queue", function()

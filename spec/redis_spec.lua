@@ -16,26 +16,16 @@ local function busy(s)
     .. "- t[2] >= %d then break end end"):format(s * 1000000)
 end
 
-local function argfails(pattern, fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert.is_false(ok, "no error")
-  assert.matches(pattern, tostring(e))
-end
+local argfails = server.argfails
 
 describe("luaio.redis", function()
   local srv, r
-  setup(function() srv = server.start() end)
-  teardown(function() srv:stop() end)
-  before_each(function()
-    r = redis.connect(srv.url)
-    r:call("FLUSHALL")
-  end)
-  after_each(function()
-    r:close()
-    r = nil
-    collectgarbage()
-    assert.are.equal(1, #aio.tasks(), "tasks left running")
-  end)
+  local start, stop, connect, disconnect =
+    server.hooks(function(s, c) srv, r = s, c end)
+  setup(start)
+  teardown(stop)
+  before_each(connect)
+  after_each(disconnect)
 
   describe("redis.connect", function()
     it("connects and names itself by URL", function()

@@ -4,14 +4,9 @@ local aio = require "luaio"
 local http = require "luaio.http"
 local net = require "luaio.net"
 
-local function url(srv, path) return "http://127.0.0.1:" .. srv.port .. path end
+local url = require("spec.helpers.serve").url
 
--- Send raw bytes, read until the server closes (at most 5 s).
-local function raw(port, data)
-  local c <close> = net.connect("127.0.0.1", port)
-  c:write(data)
-  return aio.timeout(5, function() return c:read_all() end)
-end
+local raw = require("spec.helpers.serve").raw
 
 local function status_of(out) return tonumber(out:match("^HTTP/1%.1 (%d+) ")) end
 

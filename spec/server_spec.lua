@@ -6,14 +6,9 @@ local http = require "luaio.http"
 local net = require "luaio.net"
 local helpers = require "spec.helpers"
 
-local function url(srv, path) return "http://127.0.0.1:" .. srv.port .. path end
+local url = require("spec.helpers.serve").url
 
--- Send raw bytes, read until the server closes (at most 5 s).
-local function raw(port, data)
-  local c <close> = net.connect("127.0.0.1", port)
-  c:write(data)
-  return aio.timeout(5, function() return c:read_all() end)
-end
+local raw = require("spec.helpers.serve").raw
 
 local function fails(fn)
   local ok, e = pcall(fn)

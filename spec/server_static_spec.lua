@@ -6,11 +6,7 @@ local http = require "luaio.http"
 local net = require "luaio.net"
 local helpers = require "spec.helpers"
 
-local function raw(port, data)
-  local c <close> = net.connect("127.0.0.1", port)
-  c:write(data)
-  return aio.timeout(5, function() return c:read_all() end)
-end
+local raw = require("spec.helpers.serve").raw
 
 describe("http.static", function()
   local dir, root, srv, base

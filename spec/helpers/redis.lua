@@ -6,6 +6,7 @@
 local aio = require "luaio"
 local redis = require "luaio.redis"
 local helpers = require "spec.helpers"
+local assert = require "luassert"
 
 local M = {}
 
@@ -76,6 +77,35 @@ end
 function M:stop()
   self:kill("TERM")
   os.execute("rm -rf " .. self.dir)
+end
+
+-- The hooks of a describe block (busted's setup, teardown, before_each,
+-- after_each, in that order): one server for the block, and per test a
+-- fresh connection to a flushed database, closed after it (no task may
+-- be left running). set(srv, r) hands them to the spec's locals.
+function M.hooks(set)
+  local srv, r
+  return function() srv = M.start(); set(srv, nil) end,
+    function() srv:stop() end,
+    function()
+      r = redis.connect(srv.url)
+      r:call("FLUSHALL")
+      set(srv, r)
+    end,
+    function()
+      r:close()
+      r = nil
+      set(srv, nil)
+      collectgarbage()
+      assert.are.equal(1, #aio.tasks(), "tasks left running")
+    end
+end
+
+-- fn(...) raises an error whose text matches pattern.
+function M.argfails(pattern, fn, ...)
+  local ok, e = pcall(fn, ...)
+  assert.is_false(ok, "no error")
+  assert.matches(pattern, tostring(e))
 end
 
 return M
