@@ -418,6 +418,7 @@ static luaio_host *new_host (args *a, int argc, char **argv, int *status) {
     if ((*status = collect_args(a, argc, argv)) != 0) return NULL;
     if ((*status = cli_sandbox_config(&a->sandbox, &cfg)) != 0) return NULL;
   }
+  cfg.raise_fd_limit = 1;       /* the program's process is ours */
   if ((h = luaio_new(&cfg)) == NULL) {
     fprintf(stderr, "luaio: cannot create the host\n");
     *status = 1;

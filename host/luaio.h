@@ -78,6 +78,10 @@ typedef struct luaio_config {
   int max_tasks;      /* a script's spawn past this many live tasks ends
                          the script (luaio_spawn from C is not refused);
                          0: unlimited */
+  int raise_fd_limit; /* 1: raise the process's soft limit on open files
+                         (RLIMIT_NOFILE) to its hard limit, as the luaio
+                         program does (so do Go and Node); processes it
+                         starts inherit the raised limit */
 } luaio_config;
 
 /* ---- Sandbox -------------------------------------------------------------

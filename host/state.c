@@ -6,6 +6,7 @@
 #include "private.h"
 #include <signal.h>
 #include <errno.h>
+#include <sys/resource.h>
 
 
 const char luaio__host_key = 0;
@@ -215,6 +216,28 @@ static void ignore_sigpipe (void) {
   }
 }
 
+/* cfg.raise_fd_limit: a soft limit of 1024 open files (the default of
+ * many systems, for select(2), which luaio never uses) is what a server
+ * holding 10,000 connections runs into first. The hard limit may be
+ * more than the kernel grants (RLIM_INFINITY over nr_open, OPEN_MAX on
+ * macOS): then the highest value accepted, found by halving the gap. */
+static void raise_fd_limit (void) {
+  struct rlimit rl;
+  rlim_t lo, hi;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+    return;
+  lo = rl.rlim_cur;                          /* known to be accepted */
+  hi = rl.rlim_max;
+  rl.rlim_cur = hi;
+  if (setrlimit(RLIMIT_NOFILE, &rl) == 0) return;
+  hi--;
+  while (lo < hi) {
+    rl.rlim_cur = hi - (hi - lo) / 2;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0) lo = rl.rlim_cur;
+    else hi = rl.rlim_cur - 1;
+  }
+}
+
 /* Warnings (warn() and errors in __gc metamethods) go to stderr; on by
  * default, so a failing finalizer is never silent; "@off" and "@on"
  * switch them as in lua.c. A message may come in pieces (tocont). */
@@ -292,6 +315,7 @@ luaio_host *luaio_new (const luaio_config *cfg) {
   lua_State *L;
   if (h == NULL) return NULL;
   ignore_sigpipe();
+  if (cfg && cfg->raise_fd_limit) raise_fd_limit();
   luaio__torture_init(h);
   if (cfg) h->cfg = *cfg;
   h->cfg.sandbox = NULL;                 /* copied into h->perm below */
