@@ -65,20 +65,23 @@ end
 local function handler(req) return "idle " .. req.path end
 
 describe("http.serve with " .. N .. " idle keep-alive connections", function()
-  before_each(function()
-    -- luaio raised its soft limit to the hard one at start (README)
-    local soft = nofile()
-    if soft < N + 256 then
-      pending(("needs %d open files per process; the hard limit here is "
-               .. "%s (ulimit -Hn)"):format(N + 256, select(2, nofile())))
-    end
-  end)
+  -- luaio raised its soft limit to the hard one at start (README); too
+  -- low a hard limit makes the test pending, saying so.
+  local function too_few_files()
+    local soft, hard = nofile()
+    if soft >= N + 256 then return false end
+    pending(("needs %d open files per process; the hard limit here is "
+             .. "%s (ulimit -Hn)"):format(N + 256, hard))
+    return true
+  end
+
   after_each(function()
     collectgarbage()
     assert.are.equal(1, #aio.tasks(), "tasks left running")
   end)
 
   it("answers them all, keeps them open and still serves a fresh client", function()
+    if too_few_files() then return end
     local srv <close> = http.serve{max_connections = N + 100, handler = handler}
     serve.raw(srv.port, "GET /warm HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     collectgarbage()
@@ -102,6 +105,7 @@ describe("http.serve with " .. N .. " idle keep-alive connections", function()
   end)
 
   it("closes them all after a short idle_timeout", function()
+    if too_few_files() then return end
     local srv <close> = http.serve{idle_timeout = 1, max_connections = N + 100,
                                    handler = handler}
     local p <close> = clients(srv, N)
@@ -112,6 +116,7 @@ describe("http.serve with " .. N .. " idle keep-alive connections", function()
   end)
 
   it("pauses accepting at max_connections and resumes as they go", function()
+    if too_few_files() then return end
     local max = N - 40
     local srv <close> = http.serve{max_connections = max, handler = handler}
     local p <close> = clients(srv, N, max)   -- 40 wait, connected, unaccepted
@@ -132,7 +137,11 @@ describe("luaio's limit on open files", function()
                   print(l:match("^Max open files%s+(%S+)")) end' | grep .]])
     assert.are.equal(0, rc)
     local hard, soft = out:match("^(%S+)\n(%S+)\n$")
-    assert.are.equal(hard == "unlimited" and "unlimited" or hard, soft)
+    if hard == "unlimited" then               -- as high as the kernel allows
+      assert.is_true(tonumber(soft) > 256, soft)
+    else
+      assert.are.equal(hard, soft)
+    end
   end)
 
   it("is left alone for an embedder that does not ask (luaio_config)", function()
