@@ -141,6 +141,7 @@ describe("http.serve attacks", function()
     still_serves()
   end)
 
+  -- 10,000, from another process: spec/server_idle_spec.lua
   it("holds 1,000 idle keep-alive connections and serves others", function()
     local conns = {}
     for i = 1, 1000 do

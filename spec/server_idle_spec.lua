@@ -62,7 +62,15 @@ local function quit(p)
   assert.are.same({0}, {aio.wait_for(aio.spawn(p.wait, p), 30)})
 end
 
-local function handler(req) return "idle " .. req.path end
+-- /hold waits until its task is cancelled (held is set meanwhile).
+local held
+local function handler(req)
+  if req.path == "/hold" then
+    held:set()
+    aio.sleep(3600)
+  end
+  return "idle " .. req.path
+end
 
 describe("http.serve with " .. N .. " idle keep-alive connections", function()
   -- luaio raised its soft limit to the hard one at start (README); too
@@ -98,8 +106,12 @@ describe("http.serve with " .. N .. " idle keep-alive connections", function()
     local fresh = aio.timeout(10, http.get, serve.url(srv, "/fresh"))
     assert.are.equal("idle /fresh", fresh.body)
     assert.is_true(srv:connections() >= N)
-    srv:close()                          -- the idle ones close at once
+    held = aio.event()
+    local hold = aio.spawn(pcall, http.get, serve.url(srv, "/hold"))
+    held:wait()
+    srv:close{grace = 0}       -- ends the idle ones and cancels /hold's task
     assert.are.equal(0, srv:connections())
+    assert.is_false(hold:await())        -- its client saw the close
     assert.are.equal("eof " .. N, ask(p, "eof"))
     quit(p)
   end)
