@@ -64,6 +64,10 @@ end
 
 -- /hold waits until its task is cancelled (held is set meanwhile).
 local held
+-- Held connections must outlast a slow fill (valgrind, a loaded
+-- machine): the default idle_timeout of 5 s would drop the first ones.
+local LONG = 300
+
 local function handler(req)
   if req.path == "/hold" then
     held:set()
@@ -90,7 +94,8 @@ describe("http.serve with " .. N .. " idle keep-alive connections", function()
 
   it("answers them all, keeps them open and still serves a fresh client", function()
     if too_few_files() then return end
-    local srv <close> = http.serve{max_connections = N + 100, handler = handler}
+    local srv <close> = http.serve{max_connections = N + 100, idle_timeout = LONG,
+                                   handler = handler}
     serve.raw(srv.port, "GET /warm HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     collectgarbage()
     collectgarbage()
@@ -130,7 +135,8 @@ describe("http.serve with " .. N .. " idle keep-alive connections", function()
   it("pauses accepting at max_connections and resumes as they go", function()
     if too_few_files() then return end
     local max = N - 40
-    local srv <close> = http.serve{max_connections = max, handler = handler}
+    local srv <close> = http.serve{max_connections = max, idle_timeout = LONG,
+                                   handler = handler}
     local p <close> = clients(srv, N, max)   -- 40 wait, connected, unaccepted
     assert.are.equal(max, srv:connections())
     assert.are.equal("closed 40", ask(p, "close 40"))
