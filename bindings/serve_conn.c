@@ -290,7 +290,7 @@ static void on_alloc (uv_handle_t *h, size_t size, uv_buf_t *b) {
 
 /* Give the input buffer back once it holds nothing: an idle keep-alive
  * connection then costs its struct, not IN_CHUNK (10,000 idle clients
- * would pin 40 MB of touched pages otherwise). The next read allocates
+ * kept some 45 MB of touched pages otherwise). The next read allocates
  * again; libuv holds no buffer between its alloc and read callbacks. */
 static void in_release (hconn *c) {
   if (c->in_len != 0 || c->in == NULL) return;

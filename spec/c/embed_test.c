@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static int passed, failed;
 
@@ -673,6 +674,28 @@ static void test_serve_c (void) {
   luaio_close(h);
 }
 
+/* luaio_config.raise_fd_limit: the soft limit on open files goes up to
+ * the hard one only when asked (the process is the embedder's). */
+static void test_fd_limit (void) {
+  struct rlimit saved, rl;
+  luaio_config cfg;
+  luaio_host *h;
+  CHECK(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  rl = saved;
+  if (rl.rlim_max < 64) return;                /* nothing to lower */
+  rl.rlim_cur = 64;
+  CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+  luaio_close(new_host(NULL));
+  CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur == 64);
+  memset(&cfg, 0, sizeof cfg);
+  cfg.raise_fd_limit = 1;
+  h = new_host(&cfg);
+  CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 64);
+  CHECK(rl.rlim_cur == rl.rlim_max || rl.rlim_max == RLIM_INFINITY);
+  luaio_close(h);
+  setrlimit(RLIMIT_NOFILE, &saved);
+}
+
 int main (void) {
   test_own_loop();
   test_borrowed_loop_and_errors();
@@ -694,6 +717,7 @@ int main (void) {
   test_serve_c();
   test_lifecycle();
   test_borrowed_loop_survives();
+  test_fd_limit();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }
