@@ -55,12 +55,22 @@ static int queue_full (luaio__queue *q) {
   return q->maxsize > 0 && q->count + q->slots_reserved >= q->maxsize;
 }
 
-int luaio__queue_can_get (luaio__queue *q) {
+/* Static copies of the two tests and of put/take below, for the methods'
+ * fast paths: the compiler does not inline the exported ones (W3). */
+static int can_get (luaio__queue *q) {
   return available(q) > 0 && q->getters.head == NULL;
 }
 
-int luaio__queue_can_put (luaio__queue *q) {
+static int can_put (luaio__queue *q) {
   return !queue_full(q) && q->putters.head == NULL;
+}
+
+int luaio__queue_can_get (luaio__queue *q) {
+  return can_get(q);
+}
+
+int luaio__queue_can_put (luaio__queue *q) {
+  return can_put(q);
 }
 
 /* ---- storage ----------------------------------------------------------- */
@@ -86,8 +96,8 @@ static void ring_grow (lua_State *L, int qidx, luaio__queue *q, int t) {
 static int queue_push (lua_State *L, int qidx, luaio__queue *q) {
   int t;
   if (q->inl) {                  /* room is there: maxsize is checked */
-    lua_Integer i = q->kind == Q_FIFO ? (q->head - 1 + q->count) % q->cap + 1
-                                      : q->count + 1;
+    lua_Integer i = q->count + 1;
+    if (q->kind == Q_FIFO && (i += q->head - 1) > q->cap) i -= q->cap;
     lua_setiuservalue(L, qidx, (int)(QV_N + i));
     q->count++;
     q->unfinished++;
@@ -124,7 +134,7 @@ static int queue_pop (lua_State *L, int qidx, luaio__queue *q) {
     lua_getiuservalue(L, qidx, n);
     lua_pushnil(L);                            /* the slot holds no item */
     lua_setiuservalue(L, qidx, n);
-    if (q->kind == Q_FIFO) q->head = q->head % q->cap + 1;
+    if (q->kind == Q_FIFO) q->head = q->head == q->cap ? 1 : q->head + 1;
     q->count--;
     return LUA_OK;
   }
@@ -153,24 +163,35 @@ static int queue_pop (lua_State *L, int qidx, luaio__queue *q) {
 
 /* ---- hand-over --------------------------------------------------------- */
 
-/* A slot was freed: promise it to the first waiting putter. */
+/* A slot was freed: promise it to the first waiting putter. Most puts
+ * and gets find no waiter: the test saves them a call. */
 static void wake_putter (luaio__queue *q) {
-  if (luaio_waitlist_wake(&q->putters, 0)) q->slots_reserved++;
+  if (q->putters.head != NULL && luaio_waitlist_wake(&q->putters, 0))
+    q->slots_reserved++;
 }
 
 /* An item arrived: promise it to the first waiting getter. */
 static void wake_getter (luaio__queue *q) {
-  if (luaio_waitlist_wake(&q->getters, 0)) q->items_reserved++;
+  if (q->getters.head != NULL && luaio_waitlist_wake(&q->getters, 0))
+    q->items_reserved++;
 }
 
-void luaio__queue_put (lua_State *L, int qidx, luaio__queue *q) {
+static void put_item (lua_State *L, int qidx, luaio__queue *q) {
   if (queue_push(L, qidx, q) != LUA_OK) lua_error(L);
   wake_getter(q);
 }
 
-void luaio__queue_take (lua_State *L, int qidx, luaio__queue *q) {
+static void take_item (lua_State *L, int qidx, luaio__queue *q) {
   if (queue_pop(L, qidx, q) != LUA_OK) lua_error(L);
   wake_putter(q);
+}
+
+void luaio__queue_put (lua_State *L, int qidx, luaio__queue *q) {
+  put_item(L, qidx, q);
+}
+
+void luaio__queue_take (lua_State *L, int qidx, luaio__queue *q) {
+  take_item(L, qidx, q);
 }
 
 void luaio__queue_put_reserved (lua_State *L, int qidx, luaio__queue *q) {
@@ -227,9 +248,9 @@ static int queue_put (lua_State *L) {
   luaio__queue *q = check_queue(L);
   check_item(L, "queue:put");
   if (q->closed) return raise_closed(L);
-  lua_settop(L, 2);
-  if (luaio__queue_can_put(q)) {
-    luaio__queue_put(L, 1, q);
+  if (lua_gettop(L) != 2) lua_settop(L, 2);   /* cheaper than always */
+  if (can_put(q)) {
+    put_item(L, 1, q);
     return 0;
   }
   luaio_check_wait(L, "queue:put");
@@ -264,8 +285,8 @@ static int get_k (lua_State *L, int status, lua_KContext ctx) {
  * the queue is closed and drained. */
 static int queue_get (lua_State *L) {
   luaio__queue *q = check_queue(L);
-  if (luaio__queue_can_get(q)) {
-    luaio__queue_take(L, 1, q);
+  if (can_get(q)) {
+    take_item(L, 1, q);
     return 1;
   }
   if (q->closed && available(q) <= 0) return luaio__queue_closed_result(L);
