@@ -131,9 +131,12 @@ static int queue_pop (lua_State *L, int qidx, luaio__queue *q) {
   int t;
   if (q->inl) {
     int n = (int)(QV_N + (q->kind == Q_FIFO ? q->head : q->count));
-    lua_getiuservalue(L, qidx, n);
-    lua_pushnil(L);                            /* the slot holds no item */
-    lua_setiuservalue(L, qidx, n);
+    /* A slot still holding a collectable item would keep it alive; a
+     * number, boolean or light userdata keeps nothing alive. */
+    if (lua_getiuservalue(L, qidx, n) >= LUA_TSTRING) {
+      lua_pushnil(L);
+      lua_setiuservalue(L, qidx, n);
+    }
     if (q->kind == Q_FIFO) q->head = q->head == q->cap ? 1 : q->head + 1;
     q->count--;
     return LUA_OK;
