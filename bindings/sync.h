@@ -19,7 +19,7 @@
 enum { Q_FIFO, Q_LIFO, Q_PRIO };
 
 typedef struct luaio__queue {
-  const void *tag;              /* luaio__queue_tag: see check_queue */
+  const void *tag;              /* &queue_tag: see check_queue */
   int kind, closed;
   int inl;                      /* items in user values (QV_N + 1...) */
   lua_Integer maxsize;          /* 0: unbounded */

@@ -55,8 +55,9 @@ static int queue_full (luaio__queue *q) {
   return q->maxsize > 0 && q->count + q->slots_reserved >= q->maxsize;
 }
 
-/* Static copies of the two tests and of put/take below, for the methods'
- * fast paths: the compiler does not inline the exported ones (W3). */
+/* The methods' fast paths call these static versions of the tests (and
+ * put_item/take_item below): the exported wrappers, for sync_select.c,
+ * were not inlined (W3). */
 static int can_get (luaio__queue *q) {
   return available(q) > 0 && q->getters.head == NULL;
 }
@@ -367,11 +368,11 @@ static const luaL_Reg queue_meta[] = {{"__len", queue_size}, {NULL, NULL}};
 static int new_queue (lua_State *L, int kind, const char *fname) {
   lua_Integer maxsize = luaio__optinteger(L, 1, fname, 0);
   int has_less = kind == Q_PRIO && !lua_isnoneornil(L, 2);
+  int inl = kind != Q_PRIO && maxsize > 0 && maxsize <= Q_INLINE_MAX;
   luaio__queue *q;
   if (maxsize < 0)
     return luaio__argerror(L, 1, fname, "maxsize must be >= 0");
   if (has_less) luaio__checktype(L, 2, fname, LUA_TFUNCTION);
-  int inl = kind != Q_PRIO && maxsize > 0 && maxsize <= Q_INLINE_MAX;
   luaio__class(L, LUAIO_QUEUE, queue_methods, NULL, queue_meta);
   q = lua_newuserdatauv(L, sizeof *q, QV_N + (inl ? (int)maxsize : 0));
   memset(q, 0, sizeof *q);
