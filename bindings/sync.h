@@ -19,7 +19,9 @@
 enum { Q_FIFO, Q_LIFO, Q_PRIO };
 
 typedef struct luaio__queue {
+  const void *tag;              /* &queue_tag: see check_queue */
   int kind, closed;
+  int inl;                      /* items in user values (QV_N + 1...) */
   lua_Integer maxsize;          /* 0: unbounded */
   lua_Integer head, count, cap; /* ring (FIFO) or array (LIFO, heap) */
   lua_Integer items_reserved;   /* items promised to woken getters */
@@ -36,6 +38,11 @@ typedef struct luaio__queue {
  * queues) the userdata holding seqs, the insertion number of each item,
  * which makes the order stable. */
 enum { QV_ITEMS = 1, QV_LESS = 2, QV_SEQS = 3, QV_N = 3 };
+
+/* A bounded FIFO or LIFO queue of at most this many items keeps them in
+ * user values QV_N + 1 ... QV_N + maxsize of its own userdata, with no
+ * items table: one API call a push or pop (W3, bench/RESULTS.md). */
+#define Q_INLINE_MAX 1024
 
 /* The queue at idx, or NULL if it is not one. */
 luaio__queue *luaio__toqueue(lua_State *L, int idx);

@@ -77,6 +77,47 @@ describe("aio.queue", function()
     assert.are.equal("only", b:await())
   end)
 
+  it("gives a promised item to its getter even if cancelled after", function()
+    local q = aio.queue(2)
+    local a = aio.spawn(function() return q:get() end)
+    local b = aio.spawn(function() return q:get() end)
+    aio.sleep(0)
+    q:put("x")                              -- promised to a
+    a:cancel()                              -- its get has completed
+    assert.are.same({true, "x"}, {pcall(a.await, a)})
+    q:put("y")
+    assert.are.equal("y", b:await())
+    assert.is_true(q:empty())
+  end)
+
+  it("puts a promised slot's item even if the putter is cancelled after",
+    function()
+      local q = aio.queue(1)
+      q:put(1)
+      local p = aio.spawn(function() q:put(2); return "p" end)
+      local p2 = aio.spawn(function() q:put(3); return "p2" end)
+      aio.sleep(0)
+      assert.are.equal(1, q:get())          -- the slot is promised to p
+      p:cancel()
+      assert.are.same({true, "p"}, {pcall(p.await, p)})
+      assert.are.equal(2, q:get())
+      assert.are.equal("p2", p2:await())
+      assert.are.same({3, 0}, {q:get(), q:size()})
+    end)
+
+  it("passes a cancelled putter's turn to the next one", function()
+    local q = aio.queue(1)
+    q:put(1)
+    local p = aio.spawn(function() q:put(2) end)
+    local p2 = aio.spawn(function() q:put(3) end)
+    aio.sleep(0)
+    p:cancel()
+    assert.is_false(pcall(p.await, p))
+    assert.are.equal(1, q:get())
+    p2:await()
+    assert.are.same({3, 0}, {q:get(), q:size()})
+  end)
+
   it("ends consumers with nil, 'closed' once drained", function()
     local q = aio.queue()
     q:put(1)
@@ -174,6 +215,100 @@ describe("aio.queue", function()
       "bad argument #1 to 'aio.queue' (integer expected, got string)")
     assert.has_error(function() aio.queue():put(nil) end,
       "bad argument #2 to 'queue:put' (item expected, got nil)")
+  end)
+
+  it("refuses a self that is not a queue, whatever its contents", function()
+    local q = aio.queue(4)
+    for _, other in ipairs({io.stdout, aio.lock(), aio.event(), {}, 1}) do
+      local ok, e = pcall(q.get, other)
+      assert.is_false(ok)
+      assert.matches("luaio.Queue expected", tostring(e), 1, true)
+      ok, e = pcall(q.put, other, 1)
+      assert.is_false(ok)
+      assert.matches("luaio.Queue expected", tostring(e), 1, true)
+    end
+    assert.are.equal(0, q:size())
+  end)
+
+  -- Bounded queues of up to 1,024 items keep them in the queue's own
+  -- slots, larger and unbounded ones in a table: both behave alike.
+  for _, maxsize in ipairs({1, 3, 1024, 1025, 0}) do
+    it("keeps FIFO order around its ring (maxsize " .. maxsize .. ")",
+      function()
+        local q = aio.queue(maxsize)
+        local room = maxsize > 0 and maxsize or 2000
+        local got, n = {}, 0
+        local k = (room + 1) // 2       -- taken, then put again: wraps
+        for round = 1, 3 do
+          for i = 1, room do q:put_nowait(round * 10000 + i) end
+          if maxsize > 0 then
+            assert.is_true(q:full())
+            assert_fails(function() q:put_nowait(0) end, "full",
+              "queue is full")
+          end
+          for _ = 1, k do n = n + 1; got[n] = q:get_nowait() end
+          for i = 1, k do q:put_nowait(round * 10000 + room + i) end
+          for _ = 1, room do n = n + 1; got[n] = q:get_nowait() end
+        end
+        assert.is_true(q:empty())
+        n = 0
+        for round = 1, 3 do
+          for i = 1, room + k do
+            n = n + 1
+            assert.are.equal(round * 10000 + i, got[n])
+          end
+        end
+      end)
+  end
+
+  it("keeps LIFO order when bounded", function()
+    local q = aio.lifo_queue(3)
+    q:put(1); q:put(2); q:put(3)
+    assert_fails(function() q:put_nowait(4) end, "full", "queue is full")
+    assert.are.equal(3, q:get())
+    q:put(5)
+    assert.are.same({5, 2, 1}, {q:get(), q:get(), q:get()})
+  end)
+
+  it("does not keep an item alive once it is taken", function()
+    for _, q in ipairs({aio.queue(2), aio.queue()}) do
+      local weak = setmetatable({}, {__mode = "v"})
+      q:put({}); q:put({})
+      weak[1] = q:get()
+      weak[2] = q:get()
+      collectgarbage(); collectgarbage()
+      assert.is_nil(next(weak))
+    end
+  end)
+
+  it("keeps order with waiting putters and getters on a full ring", function()
+    local q = aio.queue(2)
+    local got = {}
+    local putters = {}
+    for p = 1, 3 do
+      putters[p] = aio.spawn(function()
+        for i = 1, 4 do q:put(p * 10 + i) end
+      end)
+    end
+    local getters = {}
+    for g = 1, 2 do
+      getters[g] = aio.spawn(function()
+        for _ = 1, 6 do
+          local v = q:get()
+          got[#got + 1] = v
+        end
+      end)
+    end
+    aio.gather(table.unpack(putters))
+    aio.gather(table.unpack(getters))
+    assert.are.equal(12, #got)
+    local last = {}
+    for _, v in ipairs(got) do             -- each putter's items in order
+      local p = v // 10
+      assert.is_true((last[p] or 0) < v)
+      last[p] = v
+    end
+    assert.is_true(q:empty())
   end)
 end)
 
