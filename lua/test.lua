@@ -77,7 +77,7 @@ function M.track(p)
   local pid = type(p) == "number" and p
     or (type(p) == "table" or type(p) == "userdata") and p.pid
   if math.tointeger(pid) == nil or pid <= 0 then
-    error("bad argument #1 to 'luaio.test.track' (a process id or an "
+    error("bad argument #1 to 'test.track' (a process id or an "
           .. "object with a pid field expected, got " .. tostring(p) .. ")",
           2)
   end

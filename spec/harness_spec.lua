@@ -276,7 +276,7 @@ describe("luaio test stops what a test started", function()
           for _, bad in ipairs{"12", 0, -3, 1.5, {}, {pid = "x"}} do
             local ok, e = pcall(test.track, bad)
             assert.is_false(ok)
-            assert.matches("bad argument #1 to 'luaio.test.track' %(a "
+            assert.matches("bad argument #1 to 'test.track' %(a "
               .. "process id or an object with a pid field expected", e)
           end
         end)]])

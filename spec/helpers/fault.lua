@@ -8,7 +8,8 @@ local M = {}
 
 function M.start()
   local out = os.tmpname()
-  local pid = helpers.background("python3 spec/helpers/fault_server.py", {log = out})
+  local pid = helpers.background("python3 spec/helpers/fault_server.py",
+                                 {log = out})
   for _ = 1, 100 do
     local f = io.open(out)
     local port = f and tonumber(f:read("l") or "")
