@@ -3,8 +3,8 @@
 -- block may call async functions directly. Called as
 -- require("luaio.test")(args) by `luaio test [busted args]`.
 --
--- Each test body (with its `finally`) runs in a task of its own,
--- watched; hooks (before_each, setup...) run in the main task under a
+-- Each test body (with its `finally` functions) runs in a task of its
+-- own, watched; hooks (before_each, setup...) run in the main task under a
 -- guard that cancels them on a deadlock or at the time limit:
 --   * a time limit (10 s, or --timeout=S, LUAIO_TEST_TIMEOUT, or
 --     require("luaio.test").timeout(s) inside the block) fails it;
@@ -17,10 +17,13 @@
 --     next test starts clean.
 -- After each spec file, open descriptors, libuv handles, live tasks and
 -- Lua memory must be back to what they were when the file started.
+-- Processes registered with track(p) are stopped when the block that
+-- registered them ends (lua/test_procs.lua), before these accounts.
 -- With LUAIO_TORTURE set, each test then runs again, cancelled at each
 -- of its suspensions, through the same isolation and accounting (the
 -- k-loop and what counts as a failure are in lua/torture.lua).
 local aio = require "luaio"
+local procs = require "luaio.test_procs"
 local T = aio._test
 
 local M = {}
@@ -36,6 +39,8 @@ local default_timeout = DEFAULT_TIMEOUT
 local limit                     -- the running block's limit, seconds
 local guard                     -- the running hook's guard
 local torture                   -- luaio.torture when LUAIO_TORTURE is set
+local running                   -- the busted instance of the run
+local current_test              -- the test whose hooks or body run now
 
 -- Inside a test body: give this test `seconds` in place of the default
 -- limit, counted from its start. Inside a hook: counted from the call.
@@ -44,6 +49,40 @@ function M.timeout(seconds)
          "luaio.test.timeout: seconds must be a positive number")
   limit = seconds
   if guard then guard:reset(seconds) end
+end
+
+-- The block a process registered now belongs to: the test, for its
+-- body, finally and before_each/after_each hooks; the describe block
+-- (or file) for its setup/teardown hooks and its own code.
+local BLOCKS = { describe = true, file = true, insulate = true,
+                 expose = true }
+local EACH = { before_each = true, after_each = true }
+
+local function owner()
+  local ctx = running.context
+  local el = ctx.get()
+  while el do
+    local d = el.descriptor
+    if d == "it" or BLOCKS[d] then return el end
+    if EACH[d] and current_test then return current_test end
+    el = ctx.parent(el)
+  end
+  return procs.RUN
+end
+
+-- Stop process p (a PID, or an object with a `pid` field, read when
+-- the block ends) when the running block ends, passed or failed, and at
+-- the end of the run. Outside a `luaio test` run it does nothing.
+function M.track(p)
+  local pid = type(p) == "number" and p
+    or (type(p) == "table" or type(p) == "userdata") and p.pid
+  if math.tointeger(pid) == nil or pid <= 0 then
+    error("bad argument #1 to 'test.track' (a process id or an "
+          .. "object with a pid field expected, got " .. tostring(p) .. ")",
+          2)
+  end
+  if running then procs.track(p, owner()) end
+  return p
 end
 
 -- "task 'name' (status), function at file:line" and its stack, without
@@ -225,6 +264,7 @@ local HOOKS = { before_each = true, after_each = true, lazy_setup = true,
 
 local function install(busted)
   local safe = busted.safe
+  running = busted
 
   -- Report msg as an error of element (a test or a file), located at
   -- its definition or trace; returns the status to merge into the
@@ -266,17 +306,31 @@ local function install(busted)
     return table.unpack(ret, 1, ret.n)
   end
 
-  -- The body and its finally, each watched.
+  -- The body, then its finally functions (each one given runs, the
+  -- last given first, even when the body or another one failed), each
+  -- watched. busted keeps only the last one given: a test that stops two
+  -- servers with two finally calls would leave the first running.
   local function run_body(descriptor, run, element)
     local before = task_set()
-    local final
-    element.env.finally = function(fn) final = fn end
+    local finals = {}
+    element.env.finally = function(fn) finals[#finals + 1] = fn end
     local r = table.pack(safe_watched(descriptor, run, element, before,
                                       torture ~= nil))
-    if final then
-      r[1]:update(safe_watched("finally", final, element, before))
+    for i = #finals, 1, -1 do
+      r[1]:update(safe_watched("finally", finals[i], element, before))
     end
     return table.unpack(r, 1, r.n)
+  end
+
+  -- Run the whole test (before_each, body, after_each) as the owner of
+  -- the processes it registers; stop those once it has ended.
+  local function safe_test(descriptor, run, element)
+    local outer = current_test
+    current_test = element
+    local r = table.pack(safe(descriptor, run, element))
+    current_test = outer
+    procs.stop_owned(element)
+    return r
   end
 
   -- The whole test: before_each, the body, after_each. What it left
@@ -294,7 +348,7 @@ local function install(busted)
   local function torture_run(descriptor, run, element)
     local s = snapshot()
     body_why, muted = nil, true
-    safe(descriptor, run, element)
+    safe_test(descriptor, run, element)
     muted = false
     local stuck = torture.tidy()
     local left = leaks(s, "the run", torture.SETTLE)
@@ -315,7 +369,7 @@ local function install(busted)
   local function run_test(descriptor, run, element)
     local s = snapshot()
     held[element] = true
-    local r = table.pack(safe(descriptor, run, element))
+    local r = safe_test(descriptor, run, element)
     local ending = held[element]
     held[element] = nil
     local left = leaks(s, "the test")
@@ -395,7 +449,16 @@ local function install(busted)
     at_start[file] = s
     return nil, true
   end)
+  busted.subscribe({ "describe", "end" }, function(block)
+    procs.stop_owned(block)
+    return nil, true
+  end)
+  busted.subscribe({ "exit" }, function()
+    procs.stop_all()
+    return nil, true
+  end)
   busted.subscribe({ "file", "end" }, function(file)
+    procs.stop_owned(file)
     local s = at_start[file]
     at_start[file] = nil
     if not s then return nil, true end
@@ -475,4 +538,5 @@ return setmetatable(M, { __call = function(_, args)
   local mode = os.getenv("LUAIO_TORTURE")      -- see lua/torture.lua
   if mode then torture = require("luaio.torture").install(mode) end
   runner({ standalone = false })
+  procs.stop_all()
 end })

@@ -125,3 +125,167 @@ describe("spec helpers", function()
     assert.is_false(ok)
   end)
 end)
+
+-- ---- what a test started is stopped when it ends --------------------------
+
+describe("luaio test stops what a test started", function()
+  local fs = require "luaio.fs"
+  local dir
+  before_each(function() dir = fs.mkdtemp() end)
+  after_each(function() os.execute("rm -rf '" .. dir .. "'") end)
+
+  -- Run `luaio test` on a spec file written from src (DIR in src is the
+  -- temp folder); returns its exit status and output.
+  local function run_spec(src)
+    local path = dir .. "/generated_spec.lua"
+    fs.write(path, (src:gsub("DIR", dir)))
+    return helpers.sh("timeout 120 " .. helpers.luaio
+                      .. " test -o plainTerminal " .. path .. " 2>&1")
+  end
+
+  -- Whether process pid has ended (gone, or a zombie not yet reaped).
+  local function gone(pid)
+    local f = io.open("/proc/" .. pid .. "/stat")
+    if not f then return true end
+    local state = f:read("a"):match(".*%)%s+(%a)")
+    f:close()
+    return state == "Z" or state == nil
+  end
+
+  local function pids()
+    local out = {}
+    for line in io.lines(dir .. "/pids") do
+      local name, pid = line:match("^(%S+) (%d+)$")
+      out[name] = tonumber(pid)
+    end
+    return out
+  end
+
+  it("runs every finally of a failing test, the last given first",
+    function()
+      local rc, out = run_spec([[
+        local aio = require "luaio"
+        local function log(s)
+          local f = assert(io.open("DIR/log", "a")) f:write(s, "\n") f:close()
+        end
+        describe("finally", function()
+          it("fails after an await", function()
+            finally(function() log("first") end)
+            aio.sleep(0.01)
+            finally(function() aio.sleep(0.01) log("second") end)
+            aio.sleep(0.01)
+            error("fixture fails after awaiting")
+          end)
+          it("fails an assertion, and so does a finally", function()
+            finally(function() log("third") end)
+            finally(function() error("fixture finally fails") end)
+            aio.sleep(0.01)
+            assert.are.equal(1, 2)
+          end)
+          it("sees what they did", function()
+            local f = assert(io.open("DIR/log"))
+            assert.are.equal("second\nfirst\nthird\n", f:read("a"))
+            f:close()
+          end)
+        end)]])
+      assert.are_not.equal(0, rc)
+      has(out, "fixture fails after awaiting")
+      has(out, "fixture finally fails")
+      has(out, "1 success / 1 failure / 2 errors")
+      assert.are.equal("second\nfirst\nthird\n", fs.read(dir .. "/log"))
+    end)
+
+  it("stops the processes a failing test started, by PID, when it ends",
+    function()
+      require("luaio.test").timeout(60)
+      local rc, out = run_spec([[
+        local aio = require "luaio"
+        local helpers = require "spec.helpers"
+        local function start(name, cmd)
+          local pid = helpers.background(cmd)
+          local f = assert(io.open("DIR/pids", "a"))
+          f:write(name, " ", pid, "\n")
+          f:close()
+          return pid
+        end
+        local function gone(pid)
+          local f = io.open("/proc/" .. pid .. "/stat")
+          if not f then return true end
+          local state = f:read("a"):match(".*%)%s+(%a)")
+          f:close()
+          return state == "Z"
+        end
+        local file_pid = start("file", "sleep 3101")
+        describe("servers", function()
+          local block_pid, test_pid
+          setup(function() block_pid = start("block", "sleep 3102") end)
+          it("starts a long-running child and fails", function()
+            test_pid = start("test", "sleep 3103")
+            start("tree", "sh -c 'sleep 3104; true'")
+            aio.sleep(0.01)
+            error("fixture fails with a child running")
+          end)
+          it("starts one that ignores SIGTERM and passes", function()
+            start("stubborn", "sh -c \"trap '' TERM; sleep 3105 & "
+                              .. "echo > DIR/trapped; wait\"")
+            while not io.open("DIR/trapped") do aio.sleep(0.01) end
+          end)
+          it("runs after them: theirs are gone, the block's runs", function()
+            assert.is_true(gone(test_pid))
+            assert.is_false(gone(block_pid))
+            assert.is_false(gone(file_pid))
+          end)
+        end)
+        describe("after the block", function()
+          it("finds its server gone too", function()
+            local f = assert(io.open("DIR/pids"))
+            local pid = tonumber(f:read("a"):match("block (%d+)"))
+            f:close()
+            assert.is_true(gone(pid))
+          end)
+        end)]])
+      finally(function()                -- should the runner not have
+        for _, pid in pairs(pids()) do
+          if not gone(pid) then os.execute("kill -KILL " .. pid) end
+        end
+      end)
+      assert.are_not.equal(0, rc)
+      has(out, "fixture fails with a child running")
+      has(out, "3 successes / 0 failures / 1 error")
+      local started = pids()
+      for _, name in ipairs{"file", "block", "test", "tree", "stubborn"} do
+        assert.is_number(started[name], name)
+        assert.is_true(gone(started[name]), name .. " still runs")
+      end
+      -- the children of the shells too (sleep 3104 and 3105)
+      local _, left = helpers.sh("ps -eo pid=,args=")
+      assert.is_nil(left:match("%d+ sleep 310%d[^\n]*"))
+    end)
+
+  it("leaves alone a process that ended, and rejects what is no PID",
+    function()
+      local rc, out = run_spec([[
+        local helpers = require "spec.helpers"
+        local test = require "luaio.test"
+        it("tracks an ended process and itself", function()
+          local pid = helpers.background("true")
+          test.track({pid = pid})
+          assert.are.equal(pid, test.track(pid))
+        end)
+        it("rejects bad input", function()
+          for _, bad in ipairs{"12", 0, -3, 1.5, {}, {pid = "x"}} do
+            local ok, e = pcall(test.track, bad)
+            assert.is_false(ok)
+            assert.matches("bad argument #1 to 'test.track' %(a "
+              .. "process id or an object with a pid field expected", e)
+          end
+        end)]])
+      assert.are.equal(0, rc, out)
+      has(out, "2 successes / 0 failures / 0 errors")
+      -- outside a `luaio test` run it only returns its argument
+      rc, out = helpers.run_luaio([[
+        print(require("luaio.test").track(os.getenv("PPID") and 1 or 1))]])
+      assert.are.equal(0, rc, out)
+      assert.are.equal("1\n", out)
+    end)
+end)

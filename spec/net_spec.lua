@@ -305,8 +305,8 @@ describe("examples", function()
   -- Start an example server as a child process; returns its pid, port.
   local function start_example(script, pattern)
     local path = os.tmpname()
-    local _, pid = helpers.sh(helpers.luaio .. " " .. script .. " 0 30 > "
-      .. path .. " 2>&1 & echo $!")
+    local pid = helpers.background(helpers.luaio .. " " .. script .. " 0 30",
+                                   {log = path})
     local port
     for _ = 1, 100 do
       local f = io.open(path)
@@ -316,7 +316,7 @@ describe("examples", function()
       aio.sleep(0.05)
     end
     os.remove(path)
-    return tonumber(pid), port
+    return pid, port
   end
 
   it("echo server and client", function()

@@ -76,10 +76,8 @@ describe("luaio.redis primitives", function()
       for i = 1, 300 do q:put("item" .. i) end
       local pids = {}
       for w = 1, 3 do
-        local _, out = helpers.sh(("%s spec/helpers/redis_worker.lua %s "
-          .. "work w%d > /dev/null 2>&1 & echo $!"):format(helpers.luaio,
-          srv.url, w))
-        pids[w] = assert(tonumber(out))
+        pids[w] = helpers.background(("%s spec/helpers/redis_worker.lua %s "
+          .. "work w%d"):format(helpers.luaio, srv.url, w))
       end
       while r:call("HLEN", "work:records") < 60 do aio.sleep(0.02) end
       os.execute("kill -KILL " .. pids[1])   -- dies holding items

@@ -149,9 +149,8 @@ describe("sandbox escapes", function()
     assert(os.execute(("ln -s a.txt '%s/ok/link'"):format(dir)))
     -- a process outside the sandbox swaps ok/link between inside and
     -- outside targets as fast as it can
-    local _, pid = H.sh(("(while :; do ln -sfn ../secret.txt '%s/ok/link'; "
-      .. "ln -sfn b.txt '%s/ok/link'; done) >/dev/null 2>&1 & echo $!")
-      :format(dir, dir))
+    local pid = H.background(("(while :; do ln -sfn ../secret.txt "
+      .. "'%s/ok/link'; ln -sfn b.txt '%s/ok/link'; done)"):format(dir, dir))
     local rc, out = sandboxed(flags, ([[
       local fs = require "luaio.fs"
       local got, refused = 0, 0
@@ -191,8 +190,8 @@ while libc.renameat2(-100, b"d", -100, b"d.link", 2) == 0:
     pass
 print("renameat2:", ctypes.get_errno())
 ]])
-    local _, pid = H.sh(("python3 '%s/swap.py' '%s/ok' > '%s/swap.log' 2>&1 "
-      .. "& echo $!"):format(dir, dir, dir))
+    local pid = H.background(("python3 '%s/swap.py' '%s/ok'"):format(dir, dir),
+                             {log = dir .. "/swap.log"})
     aio.sleep(0.2)
     if H.sh("kill -0 " .. tonumber(pid) .. " 2>/dev/null") ~= 0 then
       pending("renameat2(RENAME_EXCHANGE) is not available: "

@@ -386,9 +386,7 @@ local function child_server()
     local f = io.open(%q, "w") f:write(srv.port) f:close()
     aio.sleep(60)
   ]]):format(portfile))
-  local _, pid = helpers.sh(helpers.luaio .. " " .. script ..
-                            " >/dev/null 2>&1 & echo $!")
-  pid = assert(tonumber(pid))
+  local pid = helpers.background(helpers.luaio .. " " .. script)
   local port
   for _ = 1, 200 do
     local f = io.open(portfile)

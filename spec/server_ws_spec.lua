@@ -184,7 +184,7 @@ describe("req:websocket with aiohttp's client", function()
       local f = io.open(%q, "w") f:write(srv.port) f:close()
       aio.sleep(30)
     ]]):format(portfile))
-    local _, pid = helpers.sh(helpers.luaio .. " " .. script .. " >/dev/null 2>&1 & echo $!")
+    local pid = helpers.background(helpers.luaio .. " " .. script)
     local port
     for _ = 1, 200 do
       local f = io.open(portfile)

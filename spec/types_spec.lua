@@ -13,15 +13,16 @@ local html = require "luaio.html"
 local STUBS = "lua/types"
 local MODULES = {"luaio", "luaio.fs", "luaio.http", "luaio.json", "luaio.net",
                  "luaio.url", "luaio.progress", "luaio.proc",
-                 "luaio.html", "luaio.redis"}
+                 "luaio.html", "luaio.redis", "luaio.test"}
 local IS_MODULE = {}
 for _, m in ipairs(MODULES) do IS_MODULE[m] = true end
 -- Preloaded modules that are not annotated: parts of luaio (flow, sync),
--- the http.download and http.serve implementations and the busted glue.
+-- the http.download and http.serve implementations, the busted glue's
+-- process registry and the torture.
 local INTERNAL = {["luaio.flow"] = true, ["luaio.sync"] = true,
                   ["luaio.download"] = true, ["luaio.redis_kit"] = true,
                   ["luaio.serve"] = true, ["luaio.serve_static"] = true,
-                  ["luaio.test"] = true,
+                  ["luaio.test_procs"] = true,
                   ["luaio.torture"] = true, ["luaio.torture_c"] = true,
                   ["luaio.proc_run"] = true}
 
@@ -33,7 +34,8 @@ local INTERNAL = {["luaio.flow"] = true, ["luaio.sync"] = true,
 local PREFIX = {aio = "luaio", fs = "luaio.fs", http = "luaio.http",
                 json = "luaio.json", net = "luaio.net", url = "luaio.url",
                 progress = "luaio.progress", proc = "luaio.proc",
-                html = "luaio.html", redis = "luaio.redis"}
+                html = "luaio.html", redis = "luaio.redis",
+                test = "luaio.test"}
 local SECTIONS = {
   ["luaio"] = {receivers = {t = "luaio.Task"}},
   ["combinators"] = {receivers = {g = "luaio.Group"}},
@@ -66,6 +68,7 @@ local SECTIONS = {
   ["luaio.html"] = {
     receivers = {doc = "luaio.html.Document", node = "luaio.html.Node",
                  p = "luaio.html.Parser"}},
+  ["luaio.test"] = {},
   ["luaio.fs"] = {
     receivers = {w = "luaio.Watcher"},
     leadins = {{"File methods:", "luaio.File"}}},

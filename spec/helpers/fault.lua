@@ -1,5 +1,6 @@
 -- Starts spec/helpers/fault_server.py (a misbehaving HTTP server) on a free
--- port of 127.0.0.1; stop() kills it by PID.
+-- port of 127.0.0.1; stop() kills it by PID (under `luaio test` it is
+-- stopped anyway when the block that started it ends).
 local aio = require "luaio"
 local helpers = require "spec.helpers"
 
@@ -7,10 +8,8 @@ local M = {}
 
 function M.start()
   local out = os.tmpname()
-  local rc, pid = helpers.sh("python3 spec/helpers/fault_server.py > " .. out
-    .. " 2>&1 & echo $!")
-  assert(rc == 0)
-  pid = tonumber(pid)
+  local pid = helpers.background("python3 spec/helpers/fault_server.py",
+                                 {log = out})
   for _ = 1, 100 do
     local f = io.open(out)
     local port = f and tonumber(f:read("l") or "")

@@ -34,6 +34,23 @@ function M.sh(cmd)
   return rc, out
 end
 
+-- Start a shell command in the background (stdin from /dev/null, its
+-- output to the file opts.log, or dropped); returns its PID. `luaio test`
+-- stops it, and what it started, when the block running now ends (the
+-- test with its hooks, or the describe block for setup hooks), passed or
+-- failed: require("luaio.test").track. opts.track = false leaves that to
+-- the caller (a server object that restarts, tracked as an object). A
+-- simple command keeps the PID ("prog args").
+function M.background(cmd, opts)
+  opts = opts or {}
+  local rc, out = M.sh(cmd .. " < /dev/null > " .. (opts.log or "/dev/null")
+                       .. " 2>&1 & echo $!")
+  local pid = rc == 0 and math.tointeger(tonumber(out))
+  if not pid then error("could not start in the background: " .. cmd, 2) end
+  if opts.track == false then return pid end
+  return require("luaio.test").track(pid)
+end
+
 -- Write a Lua script to a temp file and return its path.
 function M.script(src)
   local path = os.tmpname()

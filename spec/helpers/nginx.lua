@@ -1,5 +1,7 @@
 -- Starts a real nginx on 127.0.0.1 with a generated config, for the HTTP
 -- specs and examples; stop() kills it by PID and removes its folder.
+-- Under `luaio test` it is stopped anyway when the block that started it
+-- ends (helpers.background); stop() in a finally also removes the folder.
 --   local srv = require("spec.helpers.nginx").start()
 --   srv.url .. "/small"  ...  srv:stop()
 local aio = require "luaio"
@@ -96,9 +98,8 @@ function M.start()
     local tls_port = random_port()
     write(dir .. "/nginx.conf", CONF:format(dir, dir, dir, dir, port, dir, dir,
                                             tls_port, dir, dir, dir))
-    local rc, out = helpers.sh("nginx -p " .. dir .. " -c " .. dir
-      .. "/nginx.conf > " .. dir .. "/stdout.log 2>&1 & echo $!")
-    local pid = tonumber(out)
+    local pid = helpers.background("nginx -p " .. dir .. " -c " .. dir
+      .. "/nginx.conf", {log = dir .. "/stdout.log"})
     local url = "http://127.0.0.1:" .. port
     for _ = 1, 50 do
       local ok = pcall(http.get, url .. "/small", {timeout = 0.5})
@@ -111,7 +112,6 @@ function M.start()
       aio.sleep(0.05)
     end
     os.execute("kill " .. pid .. " 2>/dev/null")
-    assert(rc == 0)
     if attempt == 20 then error("nginx did not start: " .. dir) end
   end
 end

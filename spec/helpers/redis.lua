@@ -26,10 +26,12 @@ end
 -- Start redis-server on self.port; true once it answers PING.
 function M:launch()
   local pass = self.password and (" --requirepass " .. self.password) or ""
-  local _, out = helpers.sh(("redis-server --port %d --bind 127.0.0.1 "
-    .. "--dir %s --save '' --appendonly no%s > %s/redis.log 2>&1 & echo $!")
-    :format(self.port, self.dir, pass, self.dir))
-  self.pid = tonumber(out)
+  self.pid = helpers.background(("redis-server --port %d --bind 127.0.0.1 "
+    .. "--dir %s --save '' --appendonly no%s"):format(self.port, self.dir,
+    pass), {log = self.dir .. "/redis.log", track = false})
+  -- Stopped with the block that started the server, also after a
+  -- restart under another PID in a later test.
+  require("luaio.test").track(self)
   for _ = 1, 100 do
     local ok = pcall(function()
       local r <close> = redis.connect(self.url, {timeout = 1})
