@@ -144,40 +144,92 @@ static const unsigned char plain[256] = {
   1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1
 };
 
-/* yajl's escapes: the short ones, else \u00XX (upper case hex). "/" and
- * DEL go as they are. */
-static void put_escape (encoder *e, unsigned char c) {
-  static const char hex[] = "0123456789ABCDEF";
-  char u[6] = {'\\', 'u', '0', '0', 0, 0};
-  switch (c) {
-    case '"': put_lit(e, "\\\""); return;
-    case '\\': put_lit(e, "\\\\"); return;
-    case '\b': put_lit(e, "\\b"); return;
-    case '\f': put_lit(e, "\\f"); return;
-    case '\n': put_lit(e, "\\n"); return;
-    case '\r': put_lit(e, "\\r"); return;
-    case '\t': put_lit(e, "\\t"); return;
-  }
-  u[4] = hex[c >> 4];
-  u[5] = hex[c & 15];
-  put(e, u, sizeof u);
+/* The bytes of the 8-byte word w (little-endian: the first byte lowest)
+ * that are not plain: under 0x20, '"', '\\' or past ASCII, as their
+ * high bit. The "has a zero byte" tests may also mark a byte above a
+ * marked one (a borrow), never below: the lowest mark is exact. */
+static inline uint64_t special8 (uint64_t w) {
+  const uint64_t ones = 0x0101010101010101ull;
+  uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+  uint64_t ctl = (w - ones * 0x20) & ~w;
+  q = (q - ones) & ~q;
+  b = (b - ones) & ~b;
+  return (ctl | q | b | w) & (ones * 0x80);
 }
 
-/* Write s as a JSON string, runs of plain bytes and valid UTF-8 at once;
- * returns 0 (having written part of it) if s is not strict UTF-8. */
-static int put_string (encoder *e, const unsigned char *s, size_t len) {
-  size_t i = 0, start, k;
-  room(e, len + 2);
-  put_char(e, '"');
-  while (i < len) {
-    for (start = i; i < len; ) {
-      if (plain[s[i]]) i++;
-      else if (s[i] < 0x80) break;
-      else if ((k = luaio__utf8_seq(s + i, len - i)) != 0) i += k;
-      else return 0;
+/* yajl's escapes: the short ones, else \u00XX (upper case hex). "/" and
+ * DEL go as they are. */
+static unsigned char *write_escape (unsigned char *o, unsigned char c) {
+  static const char hex[] = "0123456789ABCDEF";
+  static const char short_form[32] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 'b', 't', 'n', 0, 'f', 'r', 0, 0
+  };
+  *o++ = '\\';
+  if (c == '"' || c == '\\') *o++ = c;
+  else if (short_form[c]) *o++ = (unsigned char)short_form[c];
+  else {
+    memcpy(o, "u00", 3);
+    o[3] = (unsigned char)hex[c >> 4];
+    o[4] = (unsigned char)hex[c & 15];
+    o += 5;
+  }
+  return o;
+}
+
+#define STRING_CHUNK 4096            /* input bytes per reservation */
+
+/* Write s[0..n) of the string that ends at end into o, which has room
+ * for 6 bytes per input byte and 3 more (a UTF-8 sequence may go past
+ * n). Plain bytes go 8 at a time: the word is copied whole and the
+ * output advances to its first special byte. Returns the end of the
+ * output and sets *next to the next input byte, or returns NULL at
+ * invalid UTF-8. */
+static unsigned char *write_chunk (unsigned char *o, const unsigned char *p,
+                                   size_t n, const unsigned char *end,
+                                   const unsigned char **next) {
+  const unsigned char *stop = p + n;
+  while (p < stop) {
+    uint64_t w, m;
+    size_t k;
+    if (stop - p >= 8) {
+      memcpy(&w, p, 8);
+      memcpy(o, &w, 8);
+      if ((m = special8(w)) == 0) {
+        o += 8;
+        p += 8;
+        continue;
+      }
+      k = (size_t)__builtin_ctzll(m) >> 3;
+      o += k;
+      p += k;
     }
-    put(e, s + start, i - start);
-    if (i < len) put_escape(e, s[i++]);
+    else {
+      while (p < stop && plain[*p]) *o++ = *p++;
+      if (p == stop) break;
+    }
+    if (*p < 0x80) o = write_escape(o, *p++);
+    else if ((k = luaio__utf8_seq(p, (size_t)(end - p))) == 0) return NULL;
+    else {
+      memcpy(o, p, k);
+      o += k;
+      p += k;
+    }
+  }
+  *next = p;
+  return o;
+}
+
+/* Write s as a JSON string; returns 0 (having written part of it) if s
+ * is not strict UTF-8. */
+static int put_string (encoder *e, const unsigned char *s, size_t len) {
+  const unsigned char *p = s, *end = s + len;
+  put_char(e, '"');
+  while (p < end) {
+    size_t n = (size_t)(end - p) < STRING_CHUNK ? (size_t)(end - p)
+                                                : STRING_CHUNK;
+    unsigned char *o0 = (unsigned char *)room(e, 6 * n + 3), *o;
+    if ((o = write_chunk(o0, p, n, end, &p)) == NULL) return 0;
+    e->b->len += (size_t)(o - o0);
   }
   put_char(e, '"');
   return 1;
@@ -215,25 +267,114 @@ static size_t fixed_text (char *out, int neg, uint64_t m, int k) {
   return len;
 }
 
-/* The shortest decimal of at most 16 digits that reads back as v, for
- * 1e-4 <= |v| < 1e15 (where %g writes fixed notation), or 0 if none is
- * found. m / 10^k reads back as v exactly when the division, correctly
- * rounded like strtod, gives v: m < 2^53 and 10^k (k <= 22) are exact.
- * A decimal of at most 15 digits that reads back is the one %.15g
- * prints (two such are further apart than v's ulp), and it is found
- * (a * 10^k is off its integer by far less than 0.5), so the text is
- * the same as the printf loop's below. */
+/* The shortest decimal of at most 15 digits that reads back as v, for
+ * 1e-4 <= |v| < 1e15 (where %g writes fixed notation), or 0 if none.
+ * m / 10^k reads back as v exactly when the division, correctly rounded
+ * like strtod, gives v: m < 2^53 and 10^k (k <= 22) are exact. Such a
+ * decimal is the one %.15g prints (two are further apart than v's ulp),
+ * and it is found (a * 10^k is off its integer by far less than 0.5). */
 static size_t short_double (char *out, double v) {
   double a = fabs(v), m;
   int k;
-  if (!(a >= 1e-4 && a < 1e15)) return 0;
   for (k = 0; k <= 22; k++) {
     double s = a * tens[k];
-    if (s >= 9007199254740992.0) return 0;   /* 2^53 */
+    if (s >= 1e15) return 0;
     m = nearbyint(s);
     if (m / tens[k] == a) return fixed_text(out, v < 0, (uint64_t)m, k);
   }
   return 0;
+}
+
+/* ---- floats of 16 or 17 digits, exactly ---------------------------------
+ * a = f * 2^e (f < 2^53) times 10^k is f * 5^k * 2^(e+k): for
+ * 1e-4 <= a < 1e15 and k <= 22 that fits in 128 bits, so the decimal
+ * rounding printf does ("%.16g", "%.17g") and strtod's test (is m / 10^k
+ * within half a gap of a?) are exact integer arithmetic here. */
+
+typedef unsigned __int128 u128;
+
+static const uint64_t pow5[] = {
+  1ull, 5ull, 25ull, 125ull, 625ull, 3125ull, 15625ull, 78125ull,
+  390625ull, 1953125ull, 9765625ull, 48828125ull, 244140625ull,
+  1220703125ull, 6103515625ull, 30517578125ull, 152587890625ull,
+  762939453125ull, 3814697265625ull, 19073486328125ull,
+  95367431640625ull, 476837158203125ull, 2384185791015625ull
+};
+
+static const uint64_t pow10u[] = {
+  1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull,
+  10000000ull, 100000000ull, 1000000000ull, 10000000000ull,
+  100000000000ull, 1000000000000ull, 10000000000000ull,
+  100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+  100000000000000000ull
+};
+
+/* f * 2^e * 10^k rounded to an integer, half to even (as glibc's printf
+ * in the default rounding mode). */
+static uint64_t scaled_round (uint64_t f, int e, int k) {
+  u128 t = (u128)f * pow5[k], q, r, half;
+  int sh = e + k;
+  if (sh >= 0) return (uint64_t)(t << sh);
+  q = t >> -sh;
+  r = t - (q << -sh);
+  half = (u128)1 << (-sh - 1);
+  if (r > half || (r == half && (q & 1))) q++;
+  return (uint64_t)q;
+}
+
+/* The p-digit decimal nearest to f * 2^e: m / 10^k, m of p digits; *k
+ * comes in as a guess (off by one at most). 0 if k leaves the tables. */
+static uint64_t round_digits (uint64_t f, int e, int p, int *k) {
+  for (;;) {
+    uint64_t m;
+    if (*k < 0 || *k > 22) return 0;
+    m = scaled_round(f, e, *k);
+    if (m < pow10u[p - 1]) (*k)++;
+    else if (m > pow10u[p]) (*k)--;
+    else if (m == pow10u[p]) {                /* 9.99.. rounded up */
+      (*k)--;
+      return pow10u[p - 1];
+    }
+    else return m;
+  }
+}
+
+/* Does m / 10^k read back as f * 2^e (normal, f >= 2^52)? Within half
+ * the gap to either neighbour, a tie going to the even f; the gap below
+ * a power of two is half the gap above. Scaled by 4 * 10^k * 2^-e. */
+static int reads_back (uint64_t f, int e, uint64_t m, int k) {
+  int sh = e + k;
+  u128 d = (u128)m << 2, t = ((u128)f * pow5[k]) << 2;
+  u128 up = (u128)pow5[k] << 1, down, diff;
+  if (sh >= 0) {
+    t <<= sh;
+    up <<= sh;
+  }
+  else d <<= -sh;
+  down = f == (1ull << 52) ? up >> 1 : up;
+  diff = d >= t ? d - t : t - d;
+  if (d >= t) return diff < up || (diff == up && f % 2 == 0);
+  return diff < down || (diff == down && f % 2 == 0);
+}
+
+/* The %.16g text of v if it reads back, else the %.17g text, for
+ * 1e-4 <= |v| < 1e15 (0 elsewhere): what the printf loop below writes,
+ * without printf or strtod. */
+static size_t exact_double (char *out, double v) {
+  double a = fabs(v);
+  int e, k, x;
+  uint64_t f, m;
+  if (!(a >= 1e-4 && a < 1e15)) return 0;
+  f = (uint64_t)ldexp(frexp(a, &e), 53);
+  e -= 53;
+  x = (int)floor(log10(a));
+  k = 15 - x;
+  m = round_digits(f, e, 16, &k);
+  if (m == 0 || !reads_back(f, e, m, k)) {
+    k = 16 - x;
+    m = round_digits(f, e, 17, &k);
+  }
+  return m == 0 ? 0 : fixed_text(out, v < 0, m, k);
 }
 
 /* The shortest %g form that reads back as the same double, with ".0"
@@ -245,7 +386,10 @@ static size_t format_double (char *buf, size_t size, double v) {
     strcpy(buf, signbit(v) ? "-0.0" : "0.0");
     return strlen(buf);
   }
-  if ((n = short_double(buf, v)) != 0) return n;
+  if (fabs(v) >= 1e-4 && fabs(v) < 1e15) {
+    if ((n = short_double(buf, v)) != 0) return n;
+    if ((n = exact_double(buf, v)) != 0) return n;
+  }
   for (prec = 15; prec <= 17; prec++) {
     snprintf(buf, size, "%.*g", prec, v);
     if (strtod(buf, NULL) == v) break;
