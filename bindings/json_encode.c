@@ -220,18 +220,18 @@ static unsigned char *write_chunk (unsigned char *o, const unsigned char *p,
 }
 
 /* Write s as a JSON string; returns 0 (having written part of it) if s
- * is not strict UTF-8. */
+ * is not strict UTF-8. A string under 4 KiB takes one reservation. */
 static int put_string (encoder *e, const unsigned char *s, size_t len) {
   const unsigned char *p = s, *end = s + len;
-  put_char(e, '"');
-  while (p < end) {
+  do {
     size_t n = (size_t)(end - p) < STRING_CHUNK ? (size_t)(end - p)
                                                 : STRING_CHUNK;
-    unsigned char *o0 = (unsigned char *)room(e, 6 * n + 3), *o;
-    if ((o = write_chunk(o0, p, n, end, &p)) == NULL) return 0;
+    unsigned char *o0 = (unsigned char *)room(e, 6 * n + 5), *o = o0;
+    if (p == s) *o++ = '"';
+    if ((o = write_chunk(o, p, n, end, &p)) == NULL) return 0;
+    if (p == end) *o++ = '"';
     e->b->len += (size_t)(o - o0);
-  }
-  put_char(e, '"');
+  } while (p < end);
   return 1;
 }
 
