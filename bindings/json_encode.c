@@ -138,16 +138,22 @@ static void put_integer (encoder *e, lua_Integer i) {
  * and '\\'. Control characters are escaped, bytes past ASCII checked as
  * UTF-8. */
 static const unsigned char plain[256] = {
-  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
-  1,1,0,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
-  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,0,1,1,1,
-  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1
+  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+  1,1,0,1,1,1,1,1,1,1,1,1,1,1,1,1,
+  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+  1,1,1,1,1,1,1,1,1,1,1,1,0,1,1,1,
+  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+  /* 0x80 to 0xFF: 0 */
 };
 
-/* The bytes of the 8-byte word w (little-endian: the first byte lowest)
- * that are not plain: under 0x20, '"', '\\' or past ASCII, as their
- * high bit. The "has a zero byte" tests may also mark a byte above a
- * marked one (a borrow), never below: the lowest mark is exact. */
+/* The bytes of the 8-byte word w that are not plain (under 0x20, '"',
+ * '\\' or past ASCII), as their high bit. The "has a zero byte" tests
+ * may also mark a more significant byte than a marked one (a borrow),
+ * never a less: the lowest mark is exact, and the result is 0 exactly
+ * when all 8 are plain. */
 static inline uint64_t special8 (uint64_t w) {
   const uint64_t ones = 0x0101010101010101ull;
   uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
@@ -155,6 +161,18 @@ static inline uint64_t special8 (uint64_t w) {
   q = (q - ones) & ~q;
   b = (b - ones) & ~b;
   return (ctl | q | b | w) & (ones * 0x80);
+}
+
+/* How many plain bytes the mask m (not 0) of special8 starts with. The
+ * lowest mark is the first byte on a little-endian machine; elsewhere 0,
+ * and the byte loop finds it. */
+static inline size_t first_special (uint64_t m) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  return (size_t)__builtin_ctzll(m) >> 3;
+#else
+  (void)m;
+  return 0;
+#endif
 }
 
 /* yajl's escapes: the short ones, else \u00XX (upper case hex). "/" and
@@ -199,14 +217,12 @@ static unsigned char *write_chunk (unsigned char *o, const unsigned char *p,
         p += 8;
         continue;
       }
-      k = (size_t)__builtin_ctzll(m) >> 3;
+      k = first_special(m);
       o += k;
       p += k;
     }
-    else {
-      while (p < stop && plain[*p]) *o++ = *p++;
-      if (p == stop) break;
-    }
+    while (p < stop && plain[*p]) *o++ = *p++;
+    if (p == stop) break;
     if (*p < 0x80) o = write_escape(o, *p++);
     else if ((k = luaio__utf8_seq(p, (size_t)(end - p))) == 0) return NULL;
     else {
@@ -291,6 +307,7 @@ static size_t short_double (char *out, double v) {
  * rounding printf does ("%.16g", "%.17g") and strtod's test (is m / 10^k
  * within half a gap of a?) are exact integer arithmetic here. */
 
+#ifdef __SIZEOF_INT128__
 typedef unsigned __int128 u128;
 
 static const uint64_t pow5[] = {
@@ -376,6 +393,13 @@ static size_t exact_double (char *out, double v) {
   }
   return m == 0 ? 0 : fixed_text(out, v < 0, m, k);
 }
+#else
+static size_t exact_double (char *out, double v) {  /* printf does it */
+  (void)out;
+  (void)v;
+  return 0;
+}
+#endif
 
 /* The shortest %g form that reads back as the same double, with ".0"
  * kept on integral values so a float stays a float. */

@@ -101,7 +101,8 @@ describe("json.encode numbers", function()
     assert.are.equal("0.0", json.encode(0.0))
     assert.are.equal(-math.huge, 1 / json.decode(json.encode(-0.0)))
     assert.are.equal("1e+308", json.encode(1e308))
-    assert.are.equal("1.7976931348623157e+308", json.encode(1.7976931348623157e308))
+    assert.are.equal("1.7976931348623157e+308",
+      json.encode(1.7976931348623157e308))
     assert.are.equal("4.94065645841247e-324", json.encode(5e-324))
     assert.are.equal("9007199254740992.0", json.encode(2.0 ^ 53))
     assert.are.equal("0.30000000000000004", json.encode(0.1 + 0.2))
@@ -111,7 +112,8 @@ describe("json.encode numbers", function()
     assert.are.equal("1e+15", json.encode(1e15))
     assert.are.equal("999999999999999.0", json.encode(999999999999999.0))
     assert.are.equal("-2.5", json.encode(-2.5))
-    for _, x in ipairs({1e308, 5e-324, 2.0 ^ 53, 0.1 + 0.2, -1 / 7, 1e15, 0.00001}) do
+    for _, x in ipairs({1e308, 5e-324, 2.0 ^ 53, 0.1 + 0.2, -1 / 7, 1e15,
+                        0.00001}) do
       assert.are.equal(x, json.decode(json.encode(x)))
     end
   end)
@@ -129,7 +131,8 @@ describe("json.encode numbers", function()
     for i = 1, 4000 do
       local x
       if i % 4 == 0 then       -- any bit pattern
-        x = string.unpack("d", string.pack("i8", math.random(math.mininteger, math.maxinteger)))
+        local bits = math.random(math.mininteger, math.maxinteger)
+        x = string.unpack("d", string.pack("i8", bits))
       elseif i % 4 == 1 then   -- few digits
         x = math.random(-10 ^ 9, 10 ^ 9) / 10 ^ math.random(0, 9)
       elseif i % 4 == 2 then   -- ties when rounding to 17 digits
@@ -157,7 +160,8 @@ describe("json.encode strings", function()
     end) .. '"'
   end
 
-  it("escapes quotes, backslashes and control characters, not / or DEL", function()
+  it("escapes quotes, backslashes, control characters, not / or DEL",
+     function()
     assert.are.equal('"a\\"b\\\\c/\\n\\t\\r\\b\\f\\u0001\\u001F\127"',
       json.encode('a"b\\c/\n\t\r\b\f\1\31\127'))
     assert.are.equal('"\\u0000x"', json.encode("\0x"))
@@ -167,7 +171,8 @@ describe("json.encode strings", function()
   it("escapes at every offset of long strings, UTF-8 kept", function()
     for _, special in ipairs({'"', "\\", "\n", "\1", "\u{e9}", "\u{1F600}"}) do
       for i = 0, 20 do
-        local s = string.rep("a", i) .. special .. string.rep("b", 25 - i) .. special
+        local s = string.rep("a", i) .. special .. string.rep("b", 25 - i)
+          .. special
         assert.are.equal(escape(s), json.encode(s))
       end
     end
@@ -180,7 +185,8 @@ describe("json.encode strings", function()
   end)
 
   it("refuses invalid UTF-8 anywhere in a long string or key", function()
-    for _, bad in ipairs({"\255", "\xC0\x80", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xE2\x82"}) do
+    for _, bad in ipairs({"\255", "\xC0\x80", "\xED\xA0\x80",
+                          "\xF4\x90\x80\x80", "\xE2\x82"}) do
       for _, at in ipairs({0, 7, 8, 4095, 4096, 5000}) do
         local s = string.rep("a", at) .. bad .. string.rep("z", 9)
         fails(function() json.encode(s) end, "string is not valid UTF%-8")
@@ -194,7 +200,8 @@ describe("json.encode tables", function()
   it("bounds nesting at 120 levels", function()
     local t = {}
     for _ = 1, 120 do t = {t} end
-    assert.are.equal(string.rep("[", 120) .. "{}" .. string.rep("]", 120), json.encode(t))
+    assert.are.equal(string.rep("[", 120) .. "{}" .. string.rep("]", 120),
+      json.encode(t))
     local o = {}
     for _ = 1, 121 do o = {x = o} end
     local e = fails(function() json.encode(o) end, "nesting too deep")
@@ -202,8 +209,9 @@ describe("json.encode tables", function()
   end)
 
   it("indents as yajl did, empty containers included", function()
-    assert.are.equal('{\n    "a": [\n        1,\n        {\n            "b": null\n' ..
-      '        }\n    ]\n}\n', json.encode({a = {1, {b = json.null}}}, {indent = true}))
+    assert.are.equal('{\n    "a": [\n        1,\n        {\n' ..
+      '            "b": null\n        }\n    ]\n}\n',
+      json.encode({a = {1, {b = json.null}}}, {indent = true}))
     assert.are.equal('[\n    [\n\n    ],\n    {\n\n    }\n]\n',
       json.encode({json.array(), {}}, {indent = true}))
     assert.are.equal('"x"\n', json.encode("x", {indent = true}))
@@ -223,7 +231,8 @@ describe("json.encode tables", function()
     local ok, e = pcall(json.encode)
     assert.is_false(ok)
     assert.matches("bad argument #1 to '[%w.]*encode' %(value expected%)", e)
-    fails(function() json.encode(coroutine.create(print)) end, "cannot encode a thread")
+    fails(function() json.encode(coroutine.create(print)) end,
+      "cannot encode a thread")
     fails(function() json.encode({1, 2, x = 3}) end, "mixes keys")
     fails(function() json.encode({[1.5] = 1}) end, "mixes keys")
     fails(function() json.encode(json.array({a = 1})) end, "mixes keys")
