@@ -8,21 +8,20 @@
  * text, so integers stay integers (64-bit exact) and floats are printed
  * with the shortest form that reads back to the same double.
  *
- * Handles of yajl live in userdata with a __gc, so a Lua error raised
- * from a callback (out of memory) leaks nothing.
+ * Decoding is here, on yajl's parser; encoding writes its text directly
+ * (json_encode.c). Handles of yajl live in userdata with a __gc, so a Lua
+ * error raised from a callback (out of memory) leaks nothing.
  */
-#include "../host/host.h"
+#include "json.h"
 #include <errno.h>
 #include <math.h>
-#include <yajl/yajl_gen.h>
 #include <yajl/yajl_parse.h>
 
 #define JSON_MAX_DEPTH 512
-#define JSON_MAX_ENCODE_DEPTH 120    /* yajl's generator stops at 128 */
 
 static const char json_array_key = 0;    /* registry: the array metatable */
 
-static void push_array_mt (lua_State *L) {
+void luaio__json_array_mt (lua_State *L) {
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &json_array_key) == LUA_TNIL) {
     lua_pop(L, 1);
     lua_createtable(L, 0, 1);
@@ -58,40 +57,6 @@ typedef struct decoder {
  * surrogates and code points past U+10FFFF pass), turns a lone \ud800
  * into "?" and pairs \ud800 with any following escape. These checks are
  * RFC 3629 and RFC 8259's. */
-
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
-static size_t utf8_seq (const unsigned char *p, size_t n) {
-  unsigned char c = p[0], lo = 0x80, hi = 0xBF;
-  size_t len, i;
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) len = 2;
-  else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    if (c == 0xE0) lo = 0xA0;                      /* overlong */
-    if (c == 0xED) hi = 0x9F;                      /* surrogates */
-  }
-  else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    if (c == 0xF0) lo = 0x90;                      /* overlong */
-    if (c == 0xF4) hi = 0x8F;                      /* past U+10FFFF */
-  }
-  else return 0;
-  if (n < len || p[1] < lo || p[1] > hi) return 0;
-  for (i = 2; i < len; i++)
-    if ((p[i] & 0xC0) != 0x80) return 0;
-  return len;
-}
-
-/* Offset of the first byte not in valid UTF-8 in s[0..n), or n. */
-static size_t utf8_invalid_at (const unsigned char *s, size_t n) {
-  size_t i = 0, k;
-  while (i < n) {
-    if (s[i] < 0x80) { i++; continue; }
-    if ((k = utf8_seq(s + i, n - i)) == 0) return i;
-    i += k;
-  }
-  return n;
-}
 
 /* The value of the 4 hex digits at p, or -1. */
 static long hex4 (const unsigned char *p) {
@@ -132,7 +97,7 @@ static int check_raw_string (decoder *d, const unsigned char *s, size_t n,
       continue;
     }
     if (s[i] < 0x80) { i++; continue; }
-    if ((k = utf8_seq(s + i, n - i)) == 0) {
+    if ((k = luaio__utf8_seq(s + i, n - i)) == 0) {
       d->error = "invalid UTF-8";
       d->error_at = off + i + 1;
       return 0;
@@ -263,7 +228,7 @@ static int on_end (void *ctx) {
   decoder *d = (decoder *)ctx;
   frame *f = &d->frames[--d->depth];
   if (f->is_array && f->n == 0) {        /* keep [] distinct from {} */
-    push_array_mt(d->L);
+    luaio__json_array_mt(d->L);
     lua_setmetatable(d->L, -2);
   }
   return add_value(d);
@@ -349,184 +314,25 @@ static int json_decode (lua_State *L) {
   return 1;
 }
 
-/* ---- encode ----------------------------------------------------------- */
-
-typedef struct encoder {
-  yajl_gen g;
-} encoder;
-
-static int encoder_gc (lua_State *L) {
-  encoder *e = (encoder *)lua_touserdata(L, 1);
-  if (e->g) yajl_gen_free(e->g);
-  e->g = NULL;
-  return 0;
-}
-
-static int encode_fail (lua_State *L, const char *msg) {
-  lua_pushfstring(L, "json.encode: %s", msg);
-  luaio_push_error(L, "json", NULL, lua_tostring(L, -1));
-  return luaio_raise(L);
-}
-
-/* The shortest %g form that reads back as the same double, with ".0"
- * kept on integral values so a float stays a float. */
-static void format_double (char *buf, size_t size, double v) {
-  int prec;
-  for (prec = 15; prec <= 17; prec++) {
-    snprintf(buf, size, "%.*g", prec, v);
-    if (strtod(buf, NULL) == v) break;
-  }
-  if (strpbrk(buf, ".eEn") == NULL) strncat(buf, ".0", size - strlen(buf) - 1);
-}
-
-/* Is the table at idx a sequence (array) to encode as [...]? */
-static int is_array (lua_State *L, int idx) {
-  lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
-  int mt_array = 0;
-  if (lua_getmetatable(L, idx)) {
-    push_array_mt(L);
-    mt_array = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
-  }
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TNUMBER) {
-      lua_pop(L, 1);
-      if (mt_array || n > 0) return -1;          /* mixed keys */
-      return 0;
-    }
-    count++;
-  }
-  if (count == 0) return mt_array;
-  return count == n ? 1 : -1;
-}
-
-static void encode_value (lua_State *L, yajl_gen g, int idx, int depth);
-
-/* Write a string if it is strict UTF-8 (yajl's own check lets overlong
- * forms and surrogates through); returns 0 if it is not. */
-static int gen_string (yajl_gen g, const char *s, size_t len) {
-  const unsigned char *u = (const unsigned char *)s;
-  return utf8_invalid_at(u, len) == len &&
-         yajl_gen_string(g, u, len) == yajl_gen_status_ok;
-}
-
-static void encode_table (lua_State *L, yajl_gen g, int idx, int depth) {
-  int arr = is_array(L, idx);
-  if (depth > JSON_MAX_ENCODE_DEPTH)
-    encode_fail(L, "nesting too deep (a cycle?)");
-  if (arr < 0) encode_fail(L, "table mixes keys or has holes or non-string "
-                           "keys");
-  luaL_checkstack(L, 4, "json.encode");
-  if (arr) {
-    lua_Integer i, n = (lua_Integer)lua_rawlen(L, idx);
-    yajl_gen_array_open(g);
-    for (i = 1; i <= n; i++) {
-      lua_rawgeti(L, idx, i);
-      encode_value(L, g, lua_gettop(L), depth + 1);
-      lua_pop(L, 1);
-    }
-    yajl_gen_array_close(g);
-    return;
-  }
-  yajl_gen_map_open(g);
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    size_t len;
-    const char *k;
-    if (lua_type(L, -2) != LUA_TSTRING)
-      encode_fail(L, "table mixes keys or has holes or non-string keys");
-    k = lua_tolstring(L, -2, &len);
-    if (!gen_string(g, k, len))
-      encode_fail(L, "key is not valid UTF-8");
-    encode_value(L, g, lua_gettop(L), depth + 1);
-    lua_pop(L, 1);
-  }
-  yajl_gen_map_close(g);
-}
-
-static void encode_value (lua_State *L, yajl_gen g, int idx, int depth) {
-  switch (lua_type(L, idx)) {
-    case LUA_TNIL: yajl_gen_null(g); break;
-    case LUA_TBOOLEAN: yajl_gen_bool(g, lua_toboolean(L, idx)); break;
-    case LUA_TNUMBER:
-      if (lua_isinteger(L, idx))
-        yajl_gen_integer(g, (long long)lua_tointeger(L, idx));
-      else {
-        char buf[64];
-        double v = (double)lua_tonumber(L, idx);
-        if (isnan(v) || isinf(v)) encode_fail(L, "cannot encode NaN or "
-                                              "infinity");
-        format_double(buf, sizeof buf, v);
-        yajl_gen_number(g, buf, strlen(buf));
-      }
-      break;
-    case LUA_TSTRING: {
-      size_t len;
-      const char *s = lua_tolstring(L, idx, &len);
-      if (!gen_string(g, s, len))
-        encode_fail(L, "string is not valid UTF-8");
-      break;
-    }
-    case LUA_TTABLE: encode_table(L, g, idx, depth); break;
-    case LUA_TLIGHTUSERDATA:
-      if (lua_touserdata(L, idx) == NULL) { yajl_gen_null(g); break; }
-      /* fall through */
-    default:
-      lua_pushfstring(L, "cannot encode a %s", luaL_typename(L, idx));
-      encode_fail(L, lua_tostring(L, -1));
-  }
-}
-
-/* json.encode(value [, {indent = true}]) -> text */
-static int json_encode (lua_State *L) {
-  encoder *e;
-  const unsigned char *buf;
-  size_t len;
-  int indent = 0;
-  luaL_checkany(L, 1);
-  if (lua_istable(L, 2)) {
-    lua_getfield(L, 2, "indent");
-    indent = lua_toboolean(L, -1);
-  }
-  lua_settop(L, 1);
-  e = lua_newuserdatauv(L, sizeof *e, 0);
-  e->g = NULL;
-  lua_createtable(L, 0, 1);
-  lua_pushcfunction(L, encoder_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_setmetatable(L, -2);
-  e->g = yajl_gen_alloc(NULL);
-  if (e->g == NULL) return luaL_error(L, "json.encode: out of memory");
-  yajl_gen_config(e->g, yajl_gen_validate_utf8, 1);
-  if (indent) yajl_gen_config(e->g, yajl_gen_beautify, 1);
-  encode_value(L, e->g, 1, 0);
-  yajl_gen_get_buf(e->g, &buf, &len);
-  lua_pushlstring(L, (const char *)buf, len);
-  yajl_gen_free(e->g);
-  e->g = NULL;
-  return 1;
-}
-
 /* json.array([t]) -> t marked to encode as an array, even when empty. */
 static int json_array (lua_State *L) {
   if (lua_isnoneornil(L, 1)) lua_newtable(L);
   else luaio__checktype(L, 1, "json.array", LUA_TTABLE);
   lua_settop(L, 1);
-  push_array_mt(L);
+  luaio__json_array_mt(L);
   lua_setmetatable(L, 1);
   return 1;
 }
 
 static const luaL_Reg json_funcs[] = {
-  {"decode", json_decode}, {"encode", json_encode}, {"array", json_array},
+  {"decode", json_decode}, {"array", json_array},
   {NULL, NULL}
 };
 
 int luaopen_luaio_json (lua_State *L) {
   luaio__host(L);
   luaL_newlib(L, json_funcs);
+  luaio__json_open_encode(L);
   lua_pushlightuserdata(L, NULL);
   lua_setfield(L, -2, "null");
   return 1;

@@ -13,3 +13,20 @@ describe("bench/run.sh --quick", function()
     assert.matches("bench quick: every workload completed", out, 1, true)
   end)
 end)
+
+describe("bench/json_encode.lua", function()
+  it("encodes every shape with luaio.json and lua-cjson", function()
+    local rc, shapes = helpers.sh(helpers.luaio .. " bench/json_encode.lua list")
+    assert.are.equal(0, rc, shapes)
+    assert.matches("w9", shapes)
+    for s in shapes:gmatch("%S+") do
+      for _, enc in ipairs({"luaio", "cjson"}) do
+        local cmd = helpers.luaio .. " bench/json_encode.lua " .. s .. " "
+          .. enc .. " 1 time 2>&1"
+        local code, out = helpers.sh(cmd)
+        assert.are.equal(0, code, out)
+        assert.matches("^%d+\n$", out)
+      end
+    end
+  end)
+end)

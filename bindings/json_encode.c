@@ -1,0 +1,572 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
+/*
+ * json_encode.c: json.encode, writing JSON text straight into one
+ * growing buffer.
+ *
+ * It went through yajl's generator before: a call, a state check and a
+ * buffer append per token, UTF-8 checked twice, a generator, a userdata
+ * and a metatable made per call, and floats printed by trying
+ * printf("%.15g"), "%.16g", "%.17g" with strtod after each. That took
+ * 1.5x lua-cjson's time on the HTTP benchmark's document. The text is
+ * the same byte for byte as yajl's (compact, or yajl's beautified form
+ * with {indent = true}); decoding stays on yajl (json.c).
+ *
+ * The buffer belongs to the encode function (an upvalue userdata freed
+ * by its __gc), so an error raised half way leaks nothing and the next
+ * call reuses the memory. Encoding runs no Lua code: the only API calls
+ * that may run a finalizer (pushing the result, raising an error) come
+ * after the last write.
+ */
+#include "json.h"
+#include <math.h>
+#include <stdint.h>
+
+#define JSON_MAX_ENCODE_DEPTH 120    /* what yajl's generator allowed */
+#define JSON_KEEP_BUFFER (1u << 20)  /* a larger buffer is freed after use */
+
+typedef struct jbuf {
+  char *p;
+  size_t len, cap;
+  lua_Alloc alloc;                   /* the state's, as Lua's own memory */
+  void *ud;
+} jbuf;
+
+typedef struct encoder {
+  lua_State *L;
+  jbuf *b;
+  const void *array_mt;              /* json.array's metatable */
+  int indent;                        /* yajl's beautify: 4 spaces a level */
+} encoder;
+
+static int encode_fail (lua_State *L, const char *msg) {
+  lua_pushfstring(L, "json.encode: %s", msg);
+  luaio_push_error(L, "json", NULL, lua_tostring(L, -1));
+  return luaio_raise(L);
+}
+
+/* ---- the buffer --------------------------------------------------------- */
+
+static void jbuf_free (jbuf *b) {
+  if (b->p) b->alloc(b->ud, b->p, b->cap, 0);
+  b->p = NULL;
+  b->len = b->cap = 0;
+}
+
+static int jbuf_gc (lua_State *L) {
+  jbuf_free((jbuf *)lua_touserdata(L, 1));
+  return 0;
+}
+
+static void grow (encoder *e, size_t n) {
+  jbuf *b = e->b;
+  size_t cap = b->cap ? b->cap : 1024;
+  char *p;
+  while (cap - b->len < n) {
+    if (cap > (size_t)-1 / 2) luaL_error(e->L, "json.encode: out of memory");
+    cap *= 2;
+  }
+  p = (char *)b->alloc(b->ud, b->p, b->p ? b->cap : 0, cap);
+  if (p == NULL) luaL_error(e->L, "json.encode: out of memory");
+  b->p = p;
+  b->cap = cap;
+}
+
+/* Room for n more bytes, at the end of the text. */
+static inline char *room (encoder *e, size_t n) {
+  if (e->b->cap - e->b->len < n) grow(e, n);
+  return e->b->p + e->b->len;
+}
+
+static inline void put (encoder *e, const void *s, size_t n) {
+  memcpy(room(e, n), s, n);
+  e->b->len += n;
+}
+
+static inline void put_char (encoder *e, char c) {
+  *room(e, 1) = c;
+  e->b->len++;
+}
+
+#define put_lit(e, s) put((e), (s), sizeof(s) - 1)
+
+/* ---- layout: compact, or yajl's beautified form ------------------------- */
+
+static void put_spaces (encoder *e, int depth) {
+  size_t n = 4 * (size_t)depth;
+  memset(room(e, n), ' ', n);
+  e->b->len += n;
+}
+
+/* "[" or "{" (and a newline when indenting). */
+static void open_container (encoder *e, char c) {
+  put_char(e, c);
+  if (e->indent) put_char(e, '\n');
+}
+
+/* Before the first or a next element of a container at depth. */
+static void next_element (encoder *e, int depth, int first) {
+  if (!first) put_char(e, ',');
+  if (e->indent) {
+    if (!first) put_char(e, '\n');
+    put_spaces(e, depth + 1);
+  }
+}
+
+/* "]" or "}": yajl's "\n" + indent even when the container is empty. */
+static void close_container (encoder *e, char c, int depth) {
+  if (e->indent) {
+    put_char(e, '\n');
+    put_spaces(e, depth);
+  }
+  put_char(e, c);
+}
+
+/* ---- scalars ------------------------------------------------------------ */
+
+static void put_integer (encoder *e, lua_Integer i) {
+  char tmp[24], *p = tmp + sizeof tmp;
+  lua_Unsigned u = i < 0 ? 0u - (lua_Unsigned)i : (lua_Unsigned)i;
+  do {
+    *--p = (char)('0' + u % 10);
+    u /= 10;
+  } while (u != 0);
+  if (i < 0) *--p = '-';
+  put(e, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+/* Bytes that go into a JSON string as they are: printable ASCII but '"'
+ * and '\\'. Control characters are escaped, bytes past ASCII checked as
+ * UTF-8. */
+static const unsigned char plain[256] = {
+  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+  1,1,0,1,1,1,1,1,1,1,1,1,1,1,1,1,
+  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+  1,1,1,1,1,1,1,1,1,1,1,1,0,1,1,1,
+  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+  /* 0x80 to 0xFF: 0 */
+};
+
+/* The bytes of the 8-byte word w that are not plain (under 0x20, '"',
+ * '\\' or past ASCII), as their high bit. The "has a zero byte" tests
+ * may also mark a more significant byte than a marked one (a borrow),
+ * never a less: the lowest mark is exact, and the result is 0 exactly
+ * when all 8 are plain. */
+static inline uint64_t special8 (uint64_t w) {
+  const uint64_t ones = 0x0101010101010101ull;
+  uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+  uint64_t ctl = (w - ones * 0x20) & ~w;
+  q = (q - ones) & ~q;
+  b = (b - ones) & ~b;
+  return (ctl | q | b | w) & (ones * 0x80);
+}
+
+/* How many plain bytes the mask m (not 0) of special8 starts with. The
+ * lowest mark is the first byte on a little-endian machine; elsewhere 0,
+ * and the byte loop finds it. */
+static inline size_t first_special (uint64_t m) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  return (size_t)__builtin_ctzll(m) >> 3;
+#else
+  (void)m;
+  return 0;
+#endif
+}
+
+/* yajl's escapes: the short ones, else \u00XX (upper case hex). "/" and
+ * DEL go as they are. */
+static unsigned char *write_escape (unsigned char *o, unsigned char c) {
+  static const char hex[] = "0123456789ABCDEF";
+  static const char short_form[32] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 'b', 't', 'n', 0, 'f', 'r', 0, 0
+  };
+  *o++ = '\\';
+  if (c == '"' || c == '\\') *o++ = c;
+  else if (short_form[c]) *o++ = (unsigned char)short_form[c];
+  else {
+    memcpy(o, "u00", 3);
+    o[3] = (unsigned char)hex[c >> 4];
+    o[4] = (unsigned char)hex[c & 15];
+    o += 5;
+  }
+  return o;
+}
+
+#define STRING_CHUNK 4096            /* input bytes per reservation */
+
+/* Write s[0..n) of the string that ends at end into o, which has room
+ * for 6 bytes per input byte and 3 more (a UTF-8 sequence may go past
+ * n). Plain bytes go 8 at a time: the word is copied whole and the
+ * output advances to its first special byte. Returns the end of the
+ * output and sets *next to the next input byte, or returns NULL at
+ * invalid UTF-8. */
+static unsigned char *write_chunk (unsigned char *o, const unsigned char *p,
+                                   size_t n, const unsigned char *end,
+                                   const unsigned char **next) {
+  const unsigned char *stop = p + n;
+  while (p < stop) {
+    uint64_t w, m;
+    size_t k;
+    if (stop - p >= 8) {
+      memcpy(&w, p, 8);
+      memcpy(o, &w, 8);
+      if ((m = special8(w)) == 0) {
+        o += 8;
+        p += 8;
+        continue;
+      }
+      k = first_special(m);
+      o += k;
+      p += k;
+    }
+    while (p < stop && plain[*p]) *o++ = *p++;
+    if (p == stop) break;
+    if (*p < 0x80) o = write_escape(o, *p++);
+    else if ((k = luaio__utf8_seq(p, (size_t)(end - p))) == 0) return NULL;
+    else {
+      memcpy(o, p, k);
+      o += k;
+      p += k;
+    }
+  }
+  *next = p;
+  return o;
+}
+
+/* Write s as a JSON string; returns 0 (having written part of it) if s
+ * is not strict UTF-8. A string under 4 KiB takes one reservation. */
+static int put_string (encoder *e, const unsigned char *s, size_t len) {
+  const unsigned char *p = s, *end = s + len;
+  do {
+    size_t n = (size_t)(end - p) < STRING_CHUNK ? (size_t)(end - p)
+                                                : STRING_CHUNK;
+    unsigned char *o0 = (unsigned char *)room(e, 6 * n + 5), *o = o0;
+    if (p == s) *o++ = '"';
+    if ((o = write_chunk(o, p, n, end, &p)) == NULL) return 0;
+    if (p == end) *o++ = '"';
+    e->b->len += (size_t)(o - o0);
+  } while (p < end);
+  return 1;
+}
+
+/* ---- floats ------------------------------------------------------------- */
+
+static const double tens[] = {
+  1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
+  1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+};
+
+/* "m / 10^k" in fixed notation, trailing zeros of the fraction dropped
+ * but one ("2.0"), as printf's %g (then ".0") writes it. */
+static size_t fixed_text (char *out, int neg, uint64_t m, int k) {
+  char dig[24];
+  int n = 0, lo = 0, i, lead;
+  size_t len = 0;
+  do {
+    dig[n++] = (char)('0' + m % 10);        /* least significant first */
+    m /= 10;
+  } while (m != 0);
+  while (k > 0 && dig[lo] == '0' && n - lo > 1) {   /* 2.50 -> 2.5 */
+    lo++;
+    k--;
+  }
+  if (neg) out[len++] = '-';
+  lead = n - lo > k ? n - lo - k : 0;       /* digits before the point */
+  if (lead == 0) out[len++] = '0';
+  for (i = n - 1; i >= n - lead; i--) out[len++] = dig[i];
+  out[len++] = '.';
+  if (k == 0) out[len++] = '0';
+  for (i = n - lo; i < k; i++) out[len++] = '0';   /* 0.00ddd */
+  for (i = n - lead - 1; i >= lo; i--) out[len++] = dig[i];
+  return len;
+}
+
+/* The shortest decimal of at most 15 digits that reads back as v, for
+ * 1e-4 <= |v| < 1e15 (where %g writes fixed notation), or 0 if none.
+ * m / 10^k reads back as v exactly when the division, correctly rounded
+ * like strtod, gives v: m < 2^53 and 10^k (k <= 22) are exact. Such a
+ * decimal is the one %.15g prints (two are further apart than v's ulp),
+ * and it is found (a * 10^k is off its integer by far less than 0.5). */
+static size_t short_double (char *out, double v) {
+  double a = fabs(v), m;
+  int k;
+  for (k = 0; k <= 22; k++) {
+    double s = a * tens[k];
+    if (s >= 1e15) return 0;
+    m = nearbyint(s);
+    if (m / tens[k] == a) return fixed_text(out, v < 0, (uint64_t)m, k);
+  }
+  return 0;
+}
+
+/* ---- floats of 16 or 17 digits, exactly ---------------------------------
+ * a = f * 2^e (f < 2^53) times 10^k is f * 5^k * 2^(e+k): for
+ * 1e-4 <= a < 1e15 and k <= 22 that fits in 128 bits, so the decimal
+ * rounding printf does ("%.16g", "%.17g") and strtod's test (is m / 10^k
+ * within half a gap of a?) are exact integer arithmetic here. */
+
+#ifdef __SIZEOF_INT128__
+typedef unsigned __int128 u128;
+
+static const uint64_t pow5[] = {
+  1ull, 5ull, 25ull, 125ull, 625ull, 3125ull, 15625ull, 78125ull,
+  390625ull, 1953125ull, 9765625ull, 48828125ull, 244140625ull,
+  1220703125ull, 6103515625ull, 30517578125ull, 152587890625ull,
+  762939453125ull, 3814697265625ull, 19073486328125ull,
+  95367431640625ull, 476837158203125ull, 2384185791015625ull
+};
+
+static const uint64_t pow10u[] = {
+  1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull,
+  10000000ull, 100000000ull, 1000000000ull, 10000000000ull,
+  100000000000ull, 1000000000000ull, 10000000000000ull,
+  100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+  100000000000000000ull
+};
+
+/* f * 2^e * 10^k rounded to an integer, half to even (as glibc's printf
+ * in the default rounding mode). */
+static uint64_t scaled_round (uint64_t f, int e, int k) {
+  u128 t = (u128)f * pow5[k], q, r, half;
+  int sh = e + k;
+  if (sh >= 0) return (uint64_t)(t << sh);
+  q = t >> -sh;
+  r = t - (q << -sh);
+  half = (u128)1 << (-sh - 1);
+  if (r > half || (r == half && (q & 1))) q++;
+  return (uint64_t)q;
+}
+
+/* The p-digit decimal nearest to f * 2^e: m / 10^k, m of p digits; *k
+ * comes in as a guess (off by one at most). 0 if k leaves the tables. */
+static uint64_t round_digits (uint64_t f, int e, int p, int *k) {
+  for (;;) {
+    uint64_t m;
+    if (*k < 0 || *k > 22) return 0;
+    m = scaled_round(f, e, *k);
+    if (m < pow10u[p - 1]) (*k)++;
+    else if (m > pow10u[p]) (*k)--;
+    else if (m == pow10u[p]) {                /* 9.99.. rounded up */
+      (*k)--;
+      return pow10u[p - 1];
+    }
+    else return m;
+  }
+}
+
+/* Does m / 10^k read back as f * 2^e (normal, f >= 2^52)? Within half
+ * the gap to either neighbour, a tie going to the even f; the gap below
+ * a power of two is half the gap above. Scaled by 4 * 10^k * 2^-e. */
+static int reads_back (uint64_t f, int e, uint64_t m, int k) {
+  int sh = e + k;
+  u128 d = (u128)m << 2, t = ((u128)f * pow5[k]) << 2;
+  u128 up = (u128)pow5[k] << 1, down, diff;
+  if (sh >= 0) {
+    t <<= sh;
+    up <<= sh;
+  }
+  else d <<= -sh;
+  down = f == (1ull << 52) ? up >> 1 : up;
+  diff = d >= t ? d - t : t - d;
+  if (d >= t) return diff < up || (diff == up && f % 2 == 0);
+  return diff < down || (diff == down && f % 2 == 0);
+}
+
+/* The %.16g text of v if it reads back, else the %.17g text, for
+ * 1e-4 <= |v| < 1e15 (0 elsewhere): what the printf loop below writes,
+ * without printf or strtod. */
+static size_t exact_double (char *out, double v) {
+  double a = fabs(v);
+  int e, k, x;
+  uint64_t f, m;
+  if (!(a >= 1e-4 && a < 1e15)) return 0;
+  f = (uint64_t)ldexp(frexp(a, &e), 53);
+  e -= 53;
+  x = (int)floor(log10(a));
+  k = 15 - x;
+  m = round_digits(f, e, 16, &k);
+  if (m == 0 || !reads_back(f, e, m, k)) {
+    k = 16 - x;
+    m = round_digits(f, e, 17, &k);
+  }
+  return m == 0 ? 0 : fixed_text(out, v < 0, m, k);
+}
+#else
+static size_t exact_double (char *out, double v) {  /* printf does it */
+  (void)out;
+  (void)v;
+  return 0;
+}
+#endif
+
+/* The shortest %g form that reads back as the same double, with ".0"
+ * kept on integral values so a float stays a float. */
+static size_t format_double (char *buf, size_t size, double v) {
+  size_t n;
+  int prec;
+  if (v == 0) {
+    strcpy(buf, signbit(v) ? "-0.0" : "0.0");
+    return strlen(buf);
+  }
+  if (fabs(v) >= 1e-4 && fabs(v) < 1e15) {
+    if ((n = short_double(buf, v)) != 0) return n;
+    if ((n = exact_double(buf, v)) != 0) return n;
+  }
+  for (prec = 15; prec <= 17; prec++) {
+    snprintf(buf, size, "%.*g", prec, v);
+    if (strtod(buf, NULL) == v) break;
+  }
+  if (strpbrk(buf, ".eEn") == NULL) strncat(buf, ".0", size - strlen(buf) - 1);
+  return strlen(buf);
+}
+
+static void put_number (encoder *e, int idx) {
+  char buf[64];
+  double v;
+  if (lua_isinteger(e->L, idx)) {
+    put_integer(e, lua_tointeger(e->L, idx));
+    return;
+  }
+  v = (double)lua_tonumber(e->L, idx);
+  if (isnan(v) || isinf(v)) encode_fail(e->L, "cannot encode NaN or infinity");
+  put(e, buf, format_double(buf, sizeof buf, v));
+}
+
+/* ---- tables ------------------------------------------------------------- */
+
+static void encode_value (encoder *e, int idx, int depth);
+
+#define MIXED "table mixes keys or has holes or non-string keys"
+
+/* Is the table at idx a sequence (array) to encode as [...]? 1 yes, 0 an
+ * object, -1 neither. */
+static int is_array (encoder *e, int idx) {
+  lua_State *L = e->L;
+  lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
+  int mt_array = 0;
+  if (lua_getmetatable(L, idx)) {
+    mt_array = lua_topointer(L, -1) == e->array_mt;
+    lua_pop(L, 1);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TNUMBER) {
+      lua_pop(L, 1);
+      if (mt_array || n > 0) return -1;          /* mixed keys */
+      return 0;
+    }
+    count++;
+  }
+  if (count == 0) return mt_array;
+  return count == n ? 1 : -1;
+}
+
+static void encode_array (encoder *e, int idx, int depth) {
+  lua_Integer i, n = (lua_Integer)lua_rawlen(e->L, idx);
+  open_container(e, '[');
+  for (i = 1; i <= n; i++) {
+    next_element(e, depth, i == 1);
+    lua_rawgeti(e->L, idx, i);
+    encode_value(e, lua_gettop(e->L), depth + 1);
+    lua_pop(e->L, 1);
+  }
+  close_container(e, ']', depth);
+}
+
+static void encode_object (encoder *e, int idx, int depth) {
+  lua_State *L = e->L;
+  int first = 1;
+  open_container(e, '{');
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    size_t len;
+    const char *k;
+    if (lua_type(L, -2) != LUA_TSTRING) encode_fail(L, MIXED);
+    k = lua_tolstring(L, -2, &len);
+    next_element(e, depth, first);
+    first = 0;
+    if (!put_string(e, (const unsigned char *)k, len))
+      encode_fail(L, "key is not valid UTF-8");
+    put_char(e, ':');
+    if (e->indent) put_char(e, ' ');
+    encode_value(e, lua_gettop(L), depth + 1);
+    lua_pop(L, 1);
+  }
+  close_container(e, '}', depth);
+}
+
+static void encode_table (encoder *e, int idx, int depth) {
+  int arr;
+  if (depth > JSON_MAX_ENCODE_DEPTH)
+    encode_fail(e->L, "nesting too deep (a cycle?)");
+  luaL_checkstack(e->L, 4, "json.encode");
+  arr = is_array(e, idx);
+  if (arr < 0) encode_fail(e->L, MIXED);
+  if (arr) encode_array(e, idx, depth);
+  else encode_object(e, idx, depth);
+}
+
+static void encode_value (encoder *e, int idx, int depth) {
+  lua_State *L = e->L;
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL: put_lit(e, "null"); break;
+    case LUA_TBOOLEAN:
+      if (lua_toboolean(L, idx)) put_lit(e, "true");
+      else put_lit(e, "false");
+      break;
+    case LUA_TNUMBER: put_number(e, idx); break;
+    case LUA_TSTRING: {
+      size_t len;
+      const char *s = lua_tolstring(L, idx, &len);
+      if (!put_string(e, (const unsigned char *)s, len))
+        encode_fail(L, "string is not valid UTF-8");
+      break;
+    }
+    case LUA_TTABLE: encode_table(e, idx, depth); break;
+    case LUA_TLIGHTUSERDATA:
+      if (lua_touserdata(L, idx) == NULL) { put_lit(e, "null"); break; }
+      /* fall through */
+    default:
+      lua_pushfstring(L, "cannot encode a %s", luaL_typename(L, idx));
+      encode_fail(L, lua_tostring(L, -1));
+  }
+}
+
+/* json.encode(value [, {indent = true}]) -> text */
+static int json_encode (lua_State *L) {
+  encoder e;
+  e.indent = 0;
+  luaL_checkany(L, 1);
+  if (lua_istable(L, 2)) {
+    lua_getfield(L, 2, "indent");
+    e.indent = lua_toboolean(L, -1);
+  }
+  lua_settop(L, 1);
+  e.L = L;
+  e.b = (jbuf *)lua_touserdata(L, lua_upvalueindex(1));
+  e.b->len = 0;
+  luaio__json_array_mt(L);
+  e.array_mt = lua_topointer(L, -1);
+  lua_pop(L, 1);
+  encode_value(&e, 1, 0);
+  if (e.indent) put_char(&e, '\n');            /* yajl ends with one */
+  lua_pushlstring(L, e.b->p, e.b->len);
+  if (e.b->cap > JSON_KEEP_BUFFER) jbuf_free(e.b);
+  return 1;
+}
+
+void luaio__json_open_encode (lua_State *L) {
+  jbuf *b = (jbuf *)lua_newuserdatauv(L, sizeof *b, 0);
+  b->p = NULL;
+  b->len = b->cap = 0;
+  b->alloc = lua_getallocf(L, &b->ud);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, jbuf_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_pushcclosure(L, json_encode, 1);
+  lua_setfield(L, -2, "encode");
+}
