@@ -40,7 +40,7 @@ typedef struct spawn_req {
 
 static const char *cstring_at (lua_State *L, int idx, const char *fname,
                                const char *what) {
-  size_t n;
+  size_t n = 0;      /* luaL_error does not return; for the compiler */
   const char *s = lua_type(L, idx) == LUA_TSTRING ?
                   lua_tolstring(L, idx, &n) : NULL;
   if (s == NULL)
