@@ -65,6 +65,8 @@ luaio_task *luaio__spawn(lua_State *L, int nargs, const char *fname);
 /* The task L runs, or NULL (the main thread, a plain coroutine). */
 luaio_task *luaio__current(lua_State *L);
 luaio_task *luaio__check_task(lua_State *L, int idx);
+/* The task at idx, or NULL if the value is not a task. */
+luaio_task *luaio__test_task(lua_State *L, int idx);
 void luaio__push_task(lua_State *L, luaio_task *t);        /* [-0, +1] */
 void luaio__push_live_tasks(lua_State *L, luaio_host *h);  /* [-0, +1] */
 /* Push the results of done task t (its userdata at idx) and return their

@@ -137,6 +137,14 @@ struct luaio_task {
  * results (one value, or a table of several, or the error). */
 enum { LUAIO_TASK_CO = 1, LUAIO_TASK_RESULT = 1, LUAIO_TASK_NSLOTS = 1 };
 
+/* The registry name of the Task metatable with __gc (task.c). */
+#define LUAIO_TASK_GC_MT "luaio.Task (finalized)"
+/* Give the task userdata at idx the metatable with __gc. [-0, +0] */
+void luaio__task_finalized(lua_State *L, int idx);
+/* t's C-only fields, allocated on first use (t's userdata, pushed on L,
+ * then gets the finalizer that frees them); NULL if out of memory. */
+luaio_task_ext *luaio__task_ext(lua_State *L, luaio_task *t);
+
 /* Push field of t's extra table (t's userdata at idx). [-0, +1] */
 int luaio__task_getextra(lua_State *L, int idx, const char *field);
 /* Set field of t's extra table to the value on top, popping it. [-1, +0] */
@@ -154,6 +162,8 @@ struct luaio_host {
   int live_ref;                 /* registry ref: table of live tasks */
   int task_mt_ref;              /* registry ref: the Task metatable, and */
   const void *task_mt;          /* its address (fast type checks) */
+  int task_gcmt_ref;            /* the same for its copy with __gc */
+  const void *task_gcmt;
   int ntasks;                   /* its length */
   int live_peak;                /* its longest since it was last shrunk */
   int running;                  /* inside the drain */

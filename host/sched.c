@@ -125,9 +125,13 @@ luaio_task *luaio__check_task (lua_State *L, int idx) {
       lua_type(L, idx) == LUA_TUSERDATA && lua_getmetatable(L, idx)) {
     const void *mt = lua_topointer(L, -1);
     lua_pop(L, 1);
-    if (mt == ((luaio_host *)ud)->task_mt) return lua_touserdata(L, idx);
+    if (mt == ((luaio_host *)ud)->task_mt ||
+        mt == ((luaio_host *)ud)->task_gcmt)
+      return lua_touserdata(L, idx);
   }
-  return (luaio_task *)luaL_checkudata(L, idx, "luaio.Task");
+  ud = luaio__test_task(L, idx);
+  if (ud == NULL) luaL_typeerror(L, idx, "luaio.Task");
+  return (luaio_task *)ud;
 }
 
 /* ---- the task body -------------------------------------------------- */
@@ -271,7 +275,10 @@ static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
     t->outcome = LUAIO_OK;
     store_results(L, t, nres);
   }
-  else store_error(L, t);
+  else {
+    store_error(L, t);
+    if (!t->observed) luaio__task_finalized(L, -1);  /* reports it */
+  }
   task_of(t->co) = NULL;
   t->co = NULL;
   t->state = T_DONE;
@@ -458,6 +465,9 @@ void luaio__sched_init (luaio_host *h) {
   luaL_getmetatable(h->L, "luaio.Task");
   h->task_mt = lua_topointer(h->L, -1);
   h->task_mt_ref = luaL_ref(h->L, LUA_REGISTRYINDEX);
+  luaL_getmetatable(h->L, LUAIO_TASK_GC_MT);
+  h->task_gcmt = lua_topointer(h->L, -1);
+  h->task_gcmt_ref = luaL_ref(h->L, LUA_REGISTRYINDEX);
   uv_idle_init(h->loop, &h->idle);
   uv_check_init(h->loop, &h->check);
   h->idle.data = h->check.data = h;
