@@ -47,8 +47,9 @@ void luaio__op_free(luaio_host *h, void *p, size_t size);
 /* ---- deadlines (timer.c): one uv timer per host ------------------------ */
 
 typedef struct luaio_deadline {
-  uint64_t due, seq;
-  size_t slot;                  /* index in the heap while armed */
+  uint64_t due;
+  uint32_t seq;                 /* order among equal deadlines */
+  uint32_t slot;                /* index in the heap while armed */
   void (*cb)(struct luaio_deadline *d);
 } luaio_deadline;
 /* Arm d to call cb in ms; returns 0 when out of memory (d not armed). */
