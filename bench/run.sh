@@ -63,6 +63,7 @@ mkdir -p "$B"
 lua="$(pkg-config --cflags --libs lua5.4)"
 uv="$(pkg-config --cflags --libs libuv)"
 cc -O2 -o "$B/w1_c_lua" $P/w1_c_lua.c $lua &&
+cc -O2 -o "$B/w1_c_lua_fair" $P/w1_c_lua_fair.c $lua &&
 cc -O2 -o "$B/w2_uv" $P/w2_uv.c $uv &&
 cc -O2 -o "$B/w3_c_lua" $P/w3_c_lua.c $lua &&
 cc -O2 -o "$B/w4_curl_uv" $P/w4_curl_uv.c $uv $(pkg-config --cflags --libs libcurl) &&
@@ -149,7 +150,8 @@ peers_luv() { [ $QUICK = 0 ] && [ $have_luv = 1 ]; }
 
 for w in "${SEL[@]}"; do
   case $w in
-    W1) set -- "luaio|$L bench/w1_spawn.lua $N1" "c-lua floor|$B/w1_c_lua $N1"
+    W1) set -- "luaio|$L bench/w1_spawn.lua $N1" "c-lua floor|$B/w1_c_lua $N1" \
+          "c-lua floor (same Lua work)|$B/w1_c_lua_fair $N1"
         peers_node && set -- "$@" "node|node $P/w1_node.js $N1"
         peers_luv && set -- "$@" "luv|lua5.4 $P/w1_luv.lua $N1"
         peers_py && set -- "$@" "asyncio|$PY $P/w1_py.py $N1" "uvloop|$PY $P/w1_py.py $N1 uvloop"

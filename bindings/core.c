@@ -70,7 +70,7 @@ static int core_dump (lua_State *L) {
 
 /* ---- aio.sleep ------------------------------------------------------ */
 
-/* 112 bytes, one per sleeping task: the host comes from the task, not a
+/* 104 bytes, one per sleeping task: the host comes from the task, not a
  * field, because with 100,000 sleepers every word counts. */
 typedef struct sleep_op {
   luaio_deadline d;

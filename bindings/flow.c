@@ -107,7 +107,7 @@ static void check_task_list (lua_State *L, int tasks, const char *fname) {
   for (i = 1; i <= n; i++) {
     luaio_task *t;
     lua_rawgeti(L, tasks, i);
-    t = (luaio_task *)luaL_testudata(L, -1, "luaio.Task");
+    t = luaio__test_task(L, -1);
     lua_pop(L, 1);
     if (t == NULL)
       luaio__argerror(L, 1, fname, lua_pushfstring(L, "task expected at "
@@ -199,7 +199,7 @@ static void check_tasks (lua_State *L, int from, int top, int list,
   for (i = from; i <= top; i++) {
     luaio_task *t;
     push_arg(L, from, list, i);
-    t = (luaio_task *)luaL_testudata(L, -1, "luaio.Task");
+    t = luaio__test_task(L, -1);
     if (t == NULL && lua_type(L, -1) != LUA_TFUNCTION)
       luaio__argerror(L, list ? from : i, fname, lua_pushfstring(L,
                       "task or function expected, got %s",
@@ -523,7 +523,7 @@ static int wait_for_k (lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int flow_wait_for (lua_State *L) {
-  luaio_task *t = (luaio_task *)luaL_testudata(L, 1, "luaio.Task");
+  luaio_task *t = luaio__test_task(L, 1);
   lua_Integer ms;
   wait_for_op *op;
   if (t == NULL) return luaio__typeerror(L, 1, "aio.wait_for", "task");
@@ -560,7 +560,7 @@ static int shield_k (lua_State *L, int status, lua_KContext ctx) {
 /* aio.shield(task | fn, ...) -> the task's results. Cancelling the caller
  * interrupts the wait but not the task (a function is spawned first). */
 static int flow_shield (lua_State *L) {
-  luaio_task *t = (luaio_task *)luaL_testudata(L, 1, "luaio.Task");
+  luaio_task *t = luaio__test_task(L, 1);
   if (t != NULL && t == luaio__current(L))
     return luaio__argerror(L, 1, "aio.shield",
                            "a task cannot wait for itself");

@@ -19,8 +19,7 @@ void luaio__wait_detail (lua_State *L, const char *fmt, ...) {
   char *s;
   int n;
   if (t == NULL) return;
-  if (t->ext == NULL && (t->ext = calloc(1, sizeof *t->ext)) == NULL)
-    return;
+  if (luaio__task_ext(L, t) == NULL) return;
   va_start(ap, fmt);
   n = vsnprintf(NULL, 0, fmt, ap);
   va_end(ap);

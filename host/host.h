@@ -47,8 +47,9 @@ void luaio__op_free(luaio_host *h, void *p, size_t size);
 /* ---- deadlines (timer.c): one uv timer per host ------------------------ */
 
 typedef struct luaio_deadline {
-  uint64_t due, seq;
-  size_t slot;                  /* index in the heap while armed */
+  uint64_t due;
+  uint32_t seq;                 /* order among equal deadlines */
+  uint32_t slot;                /* index in the heap while armed */
   void (*cb)(struct luaio_deadline *d);
 } luaio_deadline;
 /* Arm d to call cb in ms; returns 0 when out of memory (d not armed). */
@@ -65,6 +66,8 @@ luaio_task *luaio__spawn(lua_State *L, int nargs, const char *fname);
 /* The task L runs, or NULL (the main thread, a plain coroutine). */
 luaio_task *luaio__current(lua_State *L);
 luaio_task *luaio__check_task(lua_State *L, int idx);
+/* The task at idx, or NULL if the value is not a task. */
+luaio_task *luaio__test_task(lua_State *L, int idx);
 void luaio__push_task(lua_State *L, luaio_task *t);        /* [-0, +1] */
 void luaio__push_live_tasks(lua_State *L, luaio_host *h);  /* [-0, +1] */
 /* Push the results of done task t (its userdata at idx) and return their

@@ -41,7 +41,7 @@ typedef struct luaio_hook {
 } luaio_hook;
 
 /* alloc.c: size-class free lists for small Lua blocks. */
-#define LUAIO_SLAB_STEP 16
+#define LUAIO_SLAB_STEP 8
 #define LUAIO_SLAB_MAX 1024
 typedef struct luaio_slab {
   void *free[LUAIO_SLAB_MAX / LUAIO_SLAB_STEP];
@@ -82,8 +82,8 @@ typedef struct luaio_task_ext {
 } luaio_task_ext;
 
 /* Kept small: a task costs this plus its coroutine (about 1 KB), and
- * programs run 100,000 of them. (born took the userdata from 144 to 160
- * bytes: the allocator's 16-byte steps.) */
+ * programs run 100,000 of them. The userdata is this plus 56 bytes of
+ * Lua's header (one uservalue), in the allocator's 16-byte steps. */
 struct luaio_task {
   luaio_host *host;
   lua_State *co;                /* the coroutine; NULL once done */
@@ -107,15 +107,18 @@ struct luaio_task {
   int cancel_level;             /* strength of the pending cancellation */
   unsigned id;
   unsigned born;                /* spawned at, ms after the host's epoch */
-  unsigned char state;
-  unsigned char outcome;        /* LUAIO_OK / LUAIO_ERROR / LUAIO_CANCELLED */
-  unsigned char observed;       /* someone saw the error */
-  unsigned char pinned;         /* C holds a reference (luaio_spawn) */
+  /* Bits: with them the record is 88 bytes and the userdata 144, not
+   * 160 (16 bytes a task: W2's 100,000 sleepers, 1.5 MiB). */
+  unsigned char state : 3;      /* T_* */
+  unsigned char outcome : 2;    /* LUAIO_OK / LUAIO_ERROR / LUAIO_CANCELLED */
+  unsigned char observed : 1;   /* someone saw the error */
+  unsigned char pinned : 1;     /* C holds a reference (luaio_spawn) */
+  unsigned char in_live : 1;    /* anchored in the live table */
   unsigned char shielded;       /* inside aio.shielded: defer cancels */
   unsigned char depth;          /* nesting of timeout scopes */
-  unsigned char in_live;        /* anchored in the live table */
   unsigned char flags;          /* TF_* below */
 };
+_Static_assert(sizeof(struct luaio_task) <= 88, "a task fits 144 bytes");
 
 /* Task flags. A task is ENDING once an error (a cancellation included)
  * is about to unwind its body: its <close> handlers then run, and may
@@ -137,6 +140,14 @@ struct luaio_task {
  * results (one value, or a table of several, or the error). */
 enum { LUAIO_TASK_CO = 1, LUAIO_TASK_RESULT = 1, LUAIO_TASK_NSLOTS = 1 };
 
+/* The registry name of the Task metatable with __gc (task.c). */
+#define LUAIO_TASK_GC_MT "luaio.Task (finalized)"
+/* Give the task userdata at idx the metatable with __gc. [-0, +0] */
+void luaio__task_finalized(lua_State *L, int idx);
+/* t's C-only fields, allocated on first use (t's userdata, pushed on L,
+ * then gets the finalizer that frees them); NULL if out of memory. */
+luaio_task_ext *luaio__task_ext(lua_State *L, luaio_task *t);
+
 /* Push field of t's extra table (t's userdata at idx). [-0, +1] */
 int luaio__task_getextra(lua_State *L, int idx, const char *field);
 /* Set field of t's extra table to the value on top, popping it. [-1, +0] */
@@ -154,6 +165,8 @@ struct luaio_host {
   int live_ref;                 /* registry ref: table of live tasks */
   int task_mt_ref;              /* registry ref: the Task metatable, and */
   const void *task_mt;          /* its address (fast type checks) */
+  int task_gcmt_ref;            /* the same for its copy with __gc */
+  const void *task_gcmt;
   int ntasks;                   /* its length */
   int live_peak;                /* its longest since it was last shrunk */
   int running;                  /* inside the drain */

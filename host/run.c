@@ -58,14 +58,8 @@ luaio_task *luaio_spawn (lua_State *L, int nargs) {
   return t;
 }
 
-/* The C-only fields, allocated on first use; NULL if out of memory. */
-static luaio_task_ext *task_ext (luaio_task *t) {
-  if (t->ext == NULL) t->ext = calloc(1, sizeof *t->ext);
-  return t->ext;
-}
-
 void luaio_task_on_done (luaio_task *t, luaio_done_fn fn, void *ud) {
-  luaio_task_ext *x = task_ext(t);
+  luaio_task_ext *x = luaio__task_ext(t->host->L, t);
   if (x) { x->on_done = fn; x->on_done_ud = ud; }
 }
 

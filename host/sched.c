@@ -62,20 +62,17 @@ static void anchor (lua_State *L, luaio_host *h, luaio_task *t) {
   lua_pop(L, 1);
 }
 
-/* Take finished t out of the live table: the last task moves into its
- * slot. A task C still holds is anchored by a registry ref instead.
- * t's userdata is on top. [-0, +0] */
-static void unanchor (lua_State *L, luaio_host *h, luaio_task *t) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, h->live_ref);  /* ud live */
-  lua_rawgeti(L, -1, h->ntasks);                   /* ud live last */
-  if (lua_touserdata(L, -1) != (void *)t) {
+/* Take finished t out of the live table (at index live): the last task
+ * moves into its slot. A task C still holds is anchored by a registry
+ * ref instead. t's userdata is on top. [-0, +0] */
+static void unanchor (lua_State *L, luaio_host *h, luaio_task *t, int live) {
+  if (t->ref != h->ntasks) {
+    lua_rawgeti(L, live, h->ntasks);               /* ud last */
     ((luaio_task *)lua_touserdata(L, -1))->ref = t->ref;
-    lua_rawseti(L, -2, t->ref);
+    lua_rawseti(L, live, t->ref);
   }
-  else lua_pop(L, 1);
   lua_pushnil(L);
-  lua_rawseti(L, -2, h->ntasks--);
-  lua_pop(L, 1);
+  lua_rawseti(L, live, h->ntasks--);
   t->in_live = 0;
   t->ref = LUA_NOREF;
   if (t->pinned) {
@@ -125,9 +122,13 @@ luaio_task *luaio__check_task (lua_State *L, int idx) {
       lua_type(L, idx) == LUA_TUSERDATA && lua_getmetatable(L, idx)) {
     const void *mt = lua_topointer(L, -1);
     lua_pop(L, 1);
-    if (mt == ((luaio_host *)ud)->task_mt) return lua_touserdata(L, idx);
+    if (mt == ((luaio_host *)ud)->task_mt ||
+        mt == ((luaio_host *)ud)->task_gcmt)
+      return lua_touserdata(L, idx);
   }
-  return (luaio_task *)luaL_checkudata(L, idx, "luaio.Task");
+  ud = luaio__test_task(L, idx);
+  if (ud == NULL) luaL_typeerror(L, idx, "luaio.Task");
+  return (luaio_task *)ud;
 }
 
 /* ---- the task body -------------------------------------------------- */
@@ -257,12 +258,20 @@ static void store_error (lua_State *L, luaio_task *t) {
   lua_setiuservalue(L, -2, LUAIO_TASK_RESULT);
 }
 
-static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
-  lua_State *L = h->L;
-  luaio_waiter *w;
-  int awaited = t->awaiters.head != NULL;
-  luaL_checkstack(L, nres + 5, NULL);
-  luaio__push_task(L, t);                          /* ud */
+/* Put what co ended with in t's userdata (on top), in the slot that
+ * held co. [-0, +0] */
+static void store_outcome (lua_State *L, luaio_task *t, int status,
+                           int nres) {
+  lua_State *co = t->co;
+  if (status == LUA_OK && nres <= 1) {     /* the common case, direct */
+    task_of(co) = NULL;
+    t->co = NULL;
+    t->outcome = LUAIO_OK;
+    t->u.n = nres;
+    if (nres == 1) lua_xmove(co, L, 1); else lua_pushnil(L);
+    lua_setiuservalue(L, -2, LUAIO_TASK_RESULT);   /* co may go now */
+    return;
+  }
   lua_getiuservalue(L, -1, LUAIO_TASK_CO);
   lua_insert(L, -2);                               /* co ud: co anchored */
   lua_pushnil(L);
@@ -271,9 +280,25 @@ static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
     t->outcome = LUAIO_OK;
     store_results(L, t, nres);
   }
-  else store_error(L, t);
-  task_of(t->co) = NULL;
+  else {
+    store_error(L, t);
+    if (!t->observed) luaio__task_finalized(L, -1);  /* reports it */
+  }
+  task_of(co) = NULL;
   t->co = NULL;
+  lua_remove(L, -2);                               /* ud */
+}
+
+static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
+  lua_State *L = h->L;
+  luaio_waiter *w;
+  int awaited = t->awaiters.head != NULL, live;
+  luaL_checkstack(L, nres + 5, NULL);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->live_ref);  /* live */
+  live = lua_gettop(L);
+  if (t->in_live) lua_rawgeti(L, live, t->ref);    /* live ud */
+  else luaio__push_task(L, t);
+  store_outcome(L, t, status, nres);
   t->state = T_DONE;
   luaio__leave_grace(h, t);
   while ((w = luaio_waitlist_pop(&t->awaiters)) != NULL)
@@ -288,8 +313,8 @@ static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
     lua_rawset(L, -3);
     lua_pop(L, 1);
   }
-  unanchor(L, h, t);                               /* ud on top */
-  lua_pop(L, 2);                                   /* the coroutine may go */
+  if (t->in_live) unanchor(L, h, t, live);        /* ud on top */
+  lua_pop(L, 2);
 }
 
 /* A task cancelled before it ever ran finishes without running. */
@@ -458,6 +483,9 @@ void luaio__sched_init (luaio_host *h) {
   luaL_getmetatable(h->L, "luaio.Task");
   h->task_mt = lua_topointer(h->L, -1);
   h->task_mt_ref = luaL_ref(h->L, LUA_REGISTRYINDEX);
+  luaL_getmetatable(h->L, LUAIO_TASK_GC_MT);
+  h->task_gcmt = lua_topointer(h->L, -1);
+  h->task_gcmt_ref = luaL_ref(h->L, LUA_REGISTRYINDEX);
   uv_idle_init(h->loop, &h->idle);
   uv_check_init(h->loop, &h->check);
   h->idle.data = h->check.data = h;

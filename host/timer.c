@@ -9,13 +9,16 @@
  */
 #include "private.h"
 
+/* seq wraps (32 bits: 24 bytes a deadline, not 32): compared as serial
+ * numbers, right while equal deadlines are set less than 2^31 apart. */
 static int before (const luaio_deadline *a, const luaio_deadline *b) {
-  return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+  return a->due < b->due ||
+         (a->due == b->due && (int32_t)(a->seq - b->seq) < 0);
 }
 
 static void heap_set (luaio_timers *tm, size_t i, luaio_deadline *d) {
   tm->heap[i] = d;
-  d->slot = i;
+  d->slot = (uint32_t)i;
 }
 
 static void sift_up (luaio_timers *tm, size_t i) {
@@ -74,6 +77,7 @@ int luaio__deadline_start (luaio_host *h, luaio_deadline *d, uint64_t ms,
   luaio_timers *tm = &h->timers;
   if (tm->n == tm->cap) {
     size_t cap = tm->cap ? tm->cap * 2 : 64;
+    if (tm->n >= UINT32_MAX) return 0;
     luaio_deadline **heap = realloc(tm->heap, cap * sizeof *heap);
     if (heap == NULL) return 0;
     tm->heap = heap;
@@ -83,7 +87,7 @@ int luaio__deadline_start (luaio_host *h, luaio_deadline *d, uint64_t ms,
   /* uv_now counts whole milliseconds: +1 so the wait is never shorter
    * than asked when measured with a finer clock. */
   d->due = uv_now(tm->timer.loop) + ms + (ms > 0);
-  d->seq = tm->seq++;
+  d->seq = (uint32_t)tm->seq++;
   d->cb = cb;
   heap_set(tm, tm->n++, d);
   sift_up(tm, d->slot);
@@ -104,7 +108,7 @@ static void heap_remove (luaio_timers *tm, luaio_deadline *d) {
     sift_down(tm, i);
     sift_up(tm, tm->heap[i]->slot);
   }
-  d->slot = (size_t)-1;
+  d->slot = UINT32_MAX;
 }
 
 /* Close the timer; its close callback gets data in handle->data. */

@@ -315,6 +315,38 @@ describe("the luaio program", function()
     assert.matches("nobody awaited.*forgotten", out)
   end)
 
+  it("reports an unawaited error when the task is collected", function()
+    local rc, out = helpers.run_luaio([[
+      local aio = require "luaio"
+      aio.spawn(function() error("collected-err") end)
+      aio.sleep(0.01)
+      collectgarbage(); collectgarbage()
+      io.stderr:write("after-gc\n")
+      aio.sleep(0.01)
+    ]])
+    assert.are.equal(0, rc)
+    assert.matches("nobody awaited.*collected%-err.*after%-gc", out)
+    assert.is_nil(out:find("collected-err.*collected-err"))  -- once
+  end)
+
+  it("takes a failed task (finalized) wherever a task goes", function()
+    local t = aio.spawn(function() error("x") end)
+    local ok_t = aio.spawn(function() return 1 end)
+    aio.sleep(0.01)
+    assert.are.equal("failed", t:status())
+    assert.are.equal(getmetatable(t).__name, getmetatable(ok_t).__name)
+    assert.matches("^luaio.Task 'task%-%d+' %(failed%)", tostring(t))
+    t.name = "renamed"
+    assert.are.equal("renamed", t.name)
+    assert.is_false(pcall(aio.gather, t))
+    assert.are.equal(2, #aio.wait({t, ok_t}))
+    assert.is_false(pcall(aio.wait_for, t, 1))
+    assert.is_false(pcall(aio.shield, t))
+    assert.matches("x", tostring(t:error()))
+    assert.is_false(t:cancel())
+    assert.matches("bad argument #1", select(2, pcall(t.await, {})))
+  end)
+
   it("cancels leftover tasks when main returns, running <close>", function()
     local rc, out = helpers.run_luaio([[
       local aio = require "luaio"
