@@ -35,6 +35,8 @@ typedef struct file {
   int eof;
   int prefetch;                 /* a regular file: read the next chunk
                                    while the script uses this one */
+  int short_read;               /* the last read was short: at the end
+                                   (for now), so no read-ahead */
   luaio_buf in;                 /* read-ahead; a stream's reads fill it */
   size_t chunk;                 /* next read size: doubles, so a long
                                    scan makes few thread-pool trips */
@@ -351,6 +353,7 @@ static int ahead_take (file *f) {
   ssize_t n = a->req.result;
   int rc = 0;
   f->next = NULL;
+  f->short_read = n >= 0 && (size_t)n < a->cap - LINE_HEAD;
   if (a->stale) rc = 1;
   else if (n < 0) rc = (int)n;
   else if (n == 0) f->eof = 1;
@@ -390,8 +393,8 @@ static int ahead_got (lua_State *L, file *f, lua_KFunction k,
   /* Cancelled after the read completed but before the task resumed:
    * raise now, before k consumes data the cancellation would discard. */
   luaio_check_wait(L, fname);
-  if (!f->eof && f->prefetch) ahead_start(L, f, 1);  /* else at the next
-                                                        fill */
+  if (!f->eof && !f->short_read && f->prefetch)
+    ahead_start(L, f, 1);                  /* else at the next fill */
   return k(L, 0, 0);
 }
 

@@ -181,6 +181,25 @@ describe("File read-ahead: close, cancel, collection #safety", function()
     assert.are.equal(before, open_fds())
   end)
 
+  it("closing with a write and a read-ahead in flight frees both",
+     function()
+    local _, text = varied(20000, "\n")
+    local before = open_fds()
+    for round = 1, 10 do
+      fs.write(dir .. "/t", text)
+      local f = fs.open(dir .. "/t", "r+")
+      f:read_line()                        -- a read-ahead in flight
+      local writer = aio.spawn(function()
+        f:write(string.rep("w", 1 << 20))
+      end)
+      if round % 2 == 0 then aio.sleep(0) end
+      f:close()
+      pcall(writer.await, writer)
+    end
+    aio.sleep(0.05)
+    assert.are.equal(before, open_fds())
+  end)
+
   it("closing from another task fails the waiting reader cleanly",
      function()
     local _, text = varied(40000, "\n")
