@@ -9,30 +9,68 @@
 
 #define LINE_CHUNK 65536             /* first read-ahead of a file */
 #define LINE_CHUNK_MAX (1024 * 1024) /* grows to this on long reads */
+#define LINE_HEAD 16384              /* room before a chunk for the end
+                                        of the buffer: the partial line */
 
 /* ---- file handles ------------------------------------------------------- */
 
 /* A File is a userdata (its path as user value). On a regular file or a
  * device its reads and writes are thread-pool requests on fd; on a FIFO,
  * pipe, socket or terminal they go through st, a uv stream whose memory
- * is freed in its close callback. A thread-pool read borrows the read
- * buffer (f->in.base is NULL meanwhile) and gives it back in its
- * continuation; so closing the File, or a second reader, can never free
- * or move memory a worker writes into. The descriptor is closed once no
- * request is in flight on it (a closed fd number could be reused by
- * another open while a worker still uses it). */
+ * is freed in its close callback. Thread-pool reads go through an ahead
+ * (below), which owns the buffer it reads into until its callback: so
+ * closing the File, or a second reader, can never free or move memory a
+ * worker writes into. The descriptor is closed once no request is in
+ * flight on it (a closed fd number could be reused by another open while
+ * a worker still uses it). */
+typedef struct ahead ahead;
+
 typedef struct file {
   uv_file fd;                   /* -1 once the descriptor is closed */
   int closed;                   /* closed by the script */
   int reading;                  /* a read is in flight: others get EBUSY */
-  int nops;                     /* thread-pool requests in flight on fd */
+  int nops;                     /* thread-pool requests in flight on fd,
+                                   the read-ahead included */
+  int nwrites;                  /* thread-pool writes among them */
   int eof;
+  int prefetch;                 /* a regular file: read the next chunk
+                                   while the script uses this one */
+  int short_read;               /* the last read was short: at the end
+                                   (for now), so no read-ahead */
   luaio_buf in;                 /* read-ahead; a stream's reads fill it */
   size_t chunk;                 /* next read size: doubles, so a long
                                    scan makes few thread-pool trips */
+  ahead *next;                  /* the next chunk's read, or NULL */
+  char *spare;                  /* a buffer for the next ahead */
+  size_t spare_cap;
   luaio_stream *st;             /* stream kinds: the host's stream */
   lua_KFunction then;           /* stream kinds: what runs after a fill */
 } file;
+
+/* One chunk's read on the thread pool, into buf + LINE_HEAD. It belongs
+ * to the File (f->next) until taken, whether or not a task waits on it:
+ * a reader takes it when done (the buffered partial line is copied in
+ * front of the chunk and the buffers swap) and starts the next one, so
+ * while the script works on a chunk the next is being read, and the
+ * task rarely waits on a thread-pool round trip. A prefetched read is a
+ * pread at the descriptor's position (off), which taking it then moves
+ * past the chunk: until then the position is the File's, so a seek or
+ * write just marks the read stale and nobody uses its data. Closed or
+ * collected while its read runs, the File hands it the descriptor
+ * (when nothing else uses it): its callback closes it and frees all. */
+struct ahead {
+  uv_fs_t req;
+  luaio_waiter w;               /* a reader waiting for it, if any */
+  file *f;                      /* NULL once orphaned */
+  uv_file fd;                   /* orphaned: the descriptor to close */
+  char *buf;                    /* cap bytes, the data at LINE_HEAD */
+  size_t cap;
+  int64_t off;                  /* pread offset, -1: the fd's position */
+  int done;                     /* its callback ran */
+  int stale;                    /* position moved: data not wanted */
+  int aborted;                  /* the waiting task was cancelled */
+  lua_KFunction then;           /* what the waiting reader does next */
+};
 
 /* Push the path the File at idx was opened with. [-0, +1] */
 static const char *file_path (lua_State *L, int idx) {
@@ -70,13 +108,45 @@ static file *check_file (lua_State *L, const char *fname) {
   return f;
 }
 
-/* A thread-pool request on f ended (in its continuation): a close that
- * waited for it closes the descriptor now. */
-static void file_op_end (file *f) {
-  if (--f->nops == 0 && f->closed && f->fd >= 0) {
+static void ahead_free (ahead *a) {
+  if (a->fd >= 0) close(a->fd);
+  uv_fs_req_cleanup(&a->req);
+  free(a->buf);
+  free(a);
+}
+
+/* f is closed: its read-ahead that no task waits on goes (freed if done;
+ * still reading, it is cancelled and, if nothing else uses the
+ * descriptor, takes it along), and the descriptor is closed once no
+ * request uses it. */
+static void closed_settle (file *f) {
+  ahead *a = f->next;
+  if (a && a->w.task == NULL) {
+    if (a->done) {
+      f->next = NULL;
+      f->nops--;
+      ahead_free(a);
+    }
+    else if (f->nops == 1) {
+      f->next = NULL;
+      f->nops = 0;
+      a->f = NULL;
+      a->fd = f->fd;
+      f->fd = -1;
+      uv_cancel((uv_req_t *)&a->req);
+    }
+  }
+  if (f->nops == 0 && f->fd >= 0) {
     close(f->fd);
     f->fd = -1;
   }
+}
+
+/* A thread-pool request on f ended (in its continuation): a close that
+ * waited for it closes the descriptor now. */
+static void file_op_end (file *f) {
+  f->nops--;
+  if (f->closed) closed_settle(f);
 }
 
 /* Close f: wakes its stream reader (it sees the File closed), ends the
@@ -91,11 +161,10 @@ static void file_close_now (file *f) {
     f->st = NULL;
     f->fd = -1;
   }
-  else if (f->nops == 0 && f->fd >= 0) {
-    close(f->fd);
-    f->fd = -1;
-  }
-  luaio__buf_free(&f->in);                 /* NULL while lent */
+  else closed_settle(f);
+  luaio__buf_free(&f->in);
+  free(f->spare);
+  f->spare = NULL;
 }
 
 /* f:close() (also <close> and collection): closing twice is fine. */
@@ -117,6 +186,7 @@ static int new_file_ud (lua_State *L) {
 static file *push_file (lua_State *L, uv_file fd, int path) {
   struct stat st;
   file *f;
+  int known;
   path = lua_absindex(L, path);
   if (protected_push(L, new_file_ud, NULL, 0) != LUA_OK) {
     close(fd);
@@ -129,7 +199,8 @@ static file *push_file (lua_State *L, uv_file fd, int path) {
   luaL_setmetatable(L, "luaio.File");
   lua_pushvalue(L, path);
   lua_setiuservalue(L, -2, 1);
-  if (fstat(fd, &st) == 0 && is_stream(fd, &st)) {
+  known = fstat(fd, &st) == 0;
+  if (known && is_stream(fd, &st)) {
     int rc = luaio__stream_open_fd(luaio__host(L), fd, &f->st);
     if (rc < 0) {
       close(fd);
@@ -139,7 +210,10 @@ static file *push_file (lua_State *L, uv_file fd, int path) {
     f->st->read_ahead = 0;               /* a chunk per read: a terminal's
                                             input is not taken early */
   }
-  else set_blocking(fd);
+  else {
+    set_blocking(fd);
+    f->prefetch = known && S_ISREG(st.st_mode);     /* pread works */
+  }
   f->fd = fd;
   f->closed = 0;
   return f;
@@ -173,63 +247,192 @@ static int stream_fill (lua_State *L, file *f, lua_KFunction k,
 
 /* ---- reading ---- */
 
-/* The continuation of a thread-pool fill: takes the buffer back (or
- * frees it if the File was closed meanwhile), then goes on with the
- * read. Data read before a cancel stays buffered for the next read. */
-static int fill_k (lua_State *L, int status, lua_KContext ctx) {
-  fs_op *op = (fs_op *)ctx;
-  file *f = (file *)lua_touserdata(L, 1);
-  lua_KFunction k = op->then;
-  ssize_t n = op->req.result;
-  int aborted = op->aborted;
-  f->reading = 0;
-  file_op_end(f);
-  if (f->closed) {
-    op_free(op);                                  /* frees the buffer */
-    return closed_error(L, "file:read");
+/* ---- the read-ahead ---- */
+
+static void ahead_cb (uv_fs_t *req) {
+  ahead *a = LUAIO_CONTAINER(req, ahead, req);
+  a->done = 1;
+  if (a->f == NULL) { ahead_free(a); return; }       /* orphaned */
+  if (!luaio_waiter_done(&a->w, req->result < 0 ? (int)req->result : 0)
+      && a->f->closed)
+    closed_settle(a->f);                          /* nobody waits on it */
+}
+
+/* The waiting task is cancelled: a queued read is dropped; a running one
+ * finishes first (must_finish), and its data stays buffered. */
+static void ahead_abort (luaio_waiter *w) {
+  ahead *a = LUAIO_CONTAINER(w, ahead, w);
+  a->aborted = 1;
+  uv_cancel((uv_req_t *)&a->req);
+}
+
+/* A buffer of at least need bytes for an ahead: f's spare if it is big
+ * enough (a long scan then allocates two buffers, not one a chunk). */
+static char *ahead_buf (file *f, size_t need, size_t *cap) {
+  char *p = f->spare;
+  if (p && f->spare_cap >= need) {
+    *cap = f->spare_cap;
+    f->spare = NULL;
+    return p;
   }
-  f->in.base = op->buf;
-  op->buf = NULL;
-  if (status == 0 && n > 0) f->in.len += (size_t)n;
-  else if (status == 0) f->eof = 1;
-  op_free(op);
-  if (status < 0) return raise_at_file(L, status, "read");
-  if (aborted) return luaio_raise_uv(L, UV_ECANCELED, "read", NULL, NULL);
+  free(p);
+  f->spare = NULL;
+  *cap = need;
+  return malloc(need);
+}
+
+/* Start reading f's next chunk. prefetch: only as a pread at the
+ * descriptor's position (see struct ahead), and not while a write runs
+ * (its end would move the position under the read). Returns 0 or a uv
+ * error. */
+static int ahead_start (lua_State *L, file *f, int prefetch) {
+  ahead *a;
+  uv_buf_t b;
+  int64_t off = -1;
+  int rc;
+  if (f->prefetch && f->nwrites == 0) off = lseek(f->fd, 0, SEEK_CUR);
+  if (prefetch && off < 0) return 0;
+  if ((a = calloc(1, sizeof *a)) == NULL) return UV_ENOMEM;
+  if (f->chunk == 0) f->chunk = LINE_CHUNK;
+  else if (f->chunk < LINE_CHUNK_MAX) f->chunk *= 2;
+  if ((a->buf = ahead_buf(f, LINE_HEAD + f->chunk, &a->cap)) == NULL) {
+    free(a);
+    return UV_ENOMEM;
+  }
+  a->f = f;
+  a->fd = -1;
+  a->off = off;
+  luaio_waiter_init(&a->w, ahead_abort);
+  a->w.must_finish = 1;
+  b = uv_buf_init(a->buf + LINE_HEAD, (unsigned)(a->cap - LINE_HEAD));
+  rc = uv_fs_read(luaio_loop(luaio__host(L)), &a->req, f->fd, &b, 1, off,
+                  ahead_cb);
+  if (rc < 0) { ahead_free(a); return rc; }
+  f->next = a;
+  f->nops++;
+  return 0;
+}
+
+/* Keep buf (cap bytes) for the next ahead. */
+static void spare_keep (file *f, char *buf, size_t cap) {
+  if (f->spare && f->spare_cap >= cap) { free(buf); return; }
+  free(f->spare);
+  f->spare = buf;
+  f->spare_cap = cap;
+}
+
+/* Put the n bytes a read into after f's buffered ones: the buffered
+ * partial line goes in front of them when it fits in the head room (the
+ * buffers swap), else the chunk is appended. 0 or UV_ENOMEM. */
+static int ahead_merge (file *f, ahead *a, size_t n) {
+  size_t keep = f->in.len;
+  if (keep <= LINE_HEAD) {
+    if (keep) memcpy(a->buf + LINE_HEAD - keep, f->in.base + f->in.start,
+                     keep);
+    if (f->in.base) spare_keep(f, f->in.base, f->in.cap);
+    f->in.base = a->buf;
+    f->in.cap = a->cap;
+    f->in.start = LINE_HEAD - keep;
+    f->in.len = keep + n;
+  }
+  else {
+    if (!luaio__buf_reserve(&f->in, n)) return UV_ENOMEM;
+    memcpy(f->in.base + f->in.start + f->in.len, a->buf + LINE_HEAD, n);
+    f->in.len += n;
+    spare_keep(f, a->buf, a->cap);
+  }
+  a->buf = NULL;
+  return 0;
+}
+
+/* Take f's finished read-ahead: its data goes after the buffered bytes
+ * and the descriptor's position past it. Returns 0, 1 when it was stale
+ * (its data dropped: read again), or a uv error. */
+static int ahead_take (file *f) {
+  ahead *a = f->next;
+  ssize_t n = a->req.result;
+  int rc = 0;
+  f->next = NULL;
+  f->short_read = n >= 0 && (size_t)n < a->cap - LINE_HEAD;
+  if (a->stale) rc = 1;
+  else if (n < 0) rc = (int)n;
+  else if (n == 0) f->eof = 1;
+  else if ((rc = ahead_merge(f, a, (size_t)n)) == 0 && a->off >= 0)
+    lseek(f->fd, (off_t)(a->off + n), SEEK_SET);
+  ahead_free(a);
+  file_op_end(f);
+  return rc;
+}
+
+/* The position is about to move (a seek, a write, a hand-over of the
+ * descriptor): a read-ahead's data would be from the old one. Dropped
+ * if done and unwaited, else marked stale (cancelled if still queued)
+ * for whoever takes it. */
+static void ahead_drop (file *f) {
+  ahead *a = f->next;
+  if (a == NULL) return;
+  if (a->done && a->w.task == NULL) {
+    f->next = NULL;
+    ahead_free(a);
+    file_op_end(f);
+    return;
+  }
+  a->stale = 1;
+  if (!a->done) uv_cancel((uv_req_t *)&a->req);
+}
+
+static int fill (lua_State *L, file *f, lua_KFunction k, const char *fname);
+
+/* f's read-ahead is done: take it, start the next, go on with k. */
+static int ahead_got (lua_State *L, file *f, lua_KFunction k,
+                      const char *fname) {
+  int rc = ahead_take(f);
+  if (rc == 1) return fill(L, f, k, fname);          /* stale: again */
+  if (rc == UV_ENOMEM) return luaL_error(L, "%s: out of memory", fname);
+  if (rc < 0) return raise_at_file(L, rc, "read");
   /* Cancelled after the read completed but before the task resumed:
    * raise now, before k consumes data the cancellation would discard. */
-  luaio_check_wait(L, "file:read");
+  luaio_check_wait(L, fname);
+  if (!f->eof && !f->short_read && f->prefetch)
+    ahead_start(L, f, 1);                  /* else at the next fill */
   return k(L, 0, 0);
 }
 
+/* The continuation of a wait on the read-ahead. Data read before a
+ * cancel stays buffered for the next read. */
+static int ahead_k (lua_State *L, int status, lua_KContext ctx) {
+  const char *fname = (const char *)ctx;
+  file *f = (file *)lua_touserdata(L, 1);
+  ahead *a = f->next;
+  (void)status;
+  f->reading = 0;
+  if (f->closed) {
+    closed_settle(f);                             /* frees a, may close */
+    return closed_error(L, fname);
+  }
+  if (a->aborted) {
+    ahead_take(f);
+    return luaio_raise_uv(L, UV_ECANCELED, "read", NULL, NULL);
+  }
+  return ahead_got(L, f, a->then, fname);
+}
+
 /* Read one more chunk into f's buffer, then continue with k (the File
- * at 1). */
+ * at 1): take the read-ahead if it is done, else wait for it (starting
+ * it first if there is none). */
 static int fill (lua_State *L, file *f, lua_KFunction k, const char *fname) {
-  fs_op *op;
-  uv_buf_t b;
   int rc;
   if (f->reading) return busy_error(L, fname);
   luaio_check_wait(L, fname);
   if (f->st) return stream_fill(L, f, k, fname);
-  if (f->chunk == 0) f->chunk = LINE_CHUNK;
-  else if (f->chunk < LINE_CHUNK_MAX) f->chunk *= 2;
-  if (!luaio__buf_reserve(&f->in, f->chunk))
-    return luaL_error(L, "%s: out of memory", fname);
-  op = op_new(L, fname);
-  op->then = k;
-  op->buf = f->in.base;                            /* lent */
-  f->in.base = NULL;
-  b = uv_buf_init(op->buf + f->in.start + f->in.len,
-                  (unsigned)(f->in.cap - f->in.start - f->in.len));
-  rc = uv_fs_read(luaio_loop(op->h), &op->req, f->fd, &b, 1, -1, fs_cb);
-  if (rc < 0) {
-    f->in.base = op->buf;
-    op->buf = NULL;
-    op_free(op);
+  if (f->next == NULL && (rc = ahead_start(L, f, 0)) < 0) {
+    if (rc == UV_ENOMEM) return luaL_error(L, "%s: out of memory", fname);
     return raise_at_file(L, rc, "read");
   }
+  if (f->next->done) return ahead_got(L, f, k, fname);
   f->reading = 1;
-  f->nops++;
-  return luaio_wait(L, &op->w, fill_k, (lua_KContext)op);
+  f->next->then = k;
+  return luaio_wait(L, &f->next->w, ahead_k, (lua_KContext)fname);
 }
 
 #define take(L, f, n, skip) luaio__buf_take((L), &(f)->in, (n), (skip))
@@ -423,6 +626,7 @@ static int fwrite_submit (lua_State *L, file *f, fs_op *op) {
   rc = uv_fs_write(luaio_loop(op->h), &op->req, f->fd, &b, 1, -1, fs_cb);
   if (rc < 0) return op_fail_at(L, op, rc, "write", file_path(L, 1));
   f->nops++;
+  f->nwrites++;
   return luaio_wait(L, &op->w, fwrite_k, (lua_KContext)op);
 }
 
@@ -430,6 +634,7 @@ static int fwrite_submit (lua_State *L, file *f, fs_op *op) {
 static int fwrite_k (lua_State *L, int status, lua_KContext ctx) {
   fs_op *op = (fs_op *)ctx;
   file *f = (file *)lua_touserdata(L, 1);
+  f->nwrites--;
   file_op_end(f);
   if (status < 0) return op_fail_at(L, op, status, "write", file_path(L, 1));
   op->done += (size_t)op->req.result;
@@ -448,6 +653,7 @@ static int file_write (lua_State *L) {
   luaio_check_wait(L, "file:write");
   if (f->st) return stream_write(L, f, data, len);
   if (len == 0) return 0;
+  ahead_drop(f);                   /* a read-ahead would predate it */
   op = op_new(L, "file:write");
   if ((op->buf = malloc(len)) == NULL)
     return op_fail_at(L, op, UV_ENOMEM, "write", NULL);
@@ -467,7 +673,8 @@ static int file_seek (lua_State *L) {
   lua_Integer off = luaio__optinteger(L, 3, "file:seek", 0);
   off_t pos;
   if (f->reading) return busy_error(L, "file:seek");
-  if (whences[w] == SEEK_CUR) off -= (lua_Integer)f->in.len;  /* read-ahead */
+  ahead_drop(f);                   /* never moved the position */
+  if (whences[w] == SEEK_CUR) off -= (lua_Integer)f->in.len;  /* buffered */
   pos = lseek(f->fd, (off_t)off, whences[w]);
   if (pos < 0) return raise_at_file(L, uv_translate_sys_error(errno), "seek");
   f->in.start = f->in.len = 0;
@@ -494,6 +701,8 @@ static int file_fileno (lua_State *L) {
   uv_os_fd_t fd = f->fd;
   if (f->st && uv_fileno(&f->st->u.h, &fd) != 0) fd = -1;
   if (fd < 0) return luaL_error(L, "file:fileno: the file has no descriptor");
+  ahead_drop(f);           /* other code may move the position now: */
+  f->prefetch = 0;         /* reads go back to one chunk at a time */
   lua_pushinteger(L, fd);
   return 1;
 }
