@@ -25,6 +25,13 @@ typedef struct srv_limits {
   int max_conns, max_requests;
 } srv_limits;
 
+/* A peer's address, kept from the accept (req.remote). */
+typedef union srv_addr {
+  struct sockaddr sa;
+  struct sockaddr_in in4;
+  struct sockaddr_in6 in6;
+} srv_addr;
+
 typedef struct hserver hserver;
 typedef struct hconn hconn;
 typedef struct srv_ws srv_ws;   /* serve_ws.c */
@@ -32,8 +39,10 @@ typedef struct srv_ws srv_ws;   /* serve_ws.c */
 /* One request: parsed head, buffered body, response state. Owned by up
  * to three holders (the connection while current, the Lua userdata, the
  * watch on its task); freed when the last lets go. */
-typedef struct hreq {
-  hconn *c;                     /* NULL once the connection closed */
+typedef struct hreq hreq;
+struct hreq {
+  hconn *c;                     /* NULL once answered, or closed */
+  srv_addr peer;                /* set when c goes */
   hserver *srv;                 /* set (and held) while a task runs it */
   int refs;
   char *hbuf;                   /* url, then header names and values */
@@ -52,13 +61,14 @@ typedef struct hreq {
   int keep_alive;
   unsigned char method, major, minor;
   luaio_task *task;             /* NULL once done */
-  luaio_waiter watch;           /* on the task's end */
+  hreq *tprev, *tnext;          /* the server's requests with a task */
   luaio_waitlist readers;
-} hreq;
+};
 
 struct hconn {
   uv_tcp_t tcp;
   hserver *srv;
+  srv_addr peer;
   http_parser p;
   char *in;
   size_t in_start, in_len, in_cap;
@@ -91,6 +101,9 @@ struct hserver {
   int nconns, nhandlers, handles, refs;
   int closing, accept_pending;
   uint64_t grace_end;
+  hreq *tasks;                  /* requests whose task runs */
+  char *head;                   /* scratch: the response head built */
+  size_t head_len, head_cap;
   char date[48];                /* the Date header line, cached */
   int64_t date_at;
   luaio_waitlist closers;
@@ -102,6 +115,7 @@ void srv_stop (hserver *s, uint64_t grace_ms);
 void srv_unref (hserver *s);
 void conn_close (hconn *c);
 void conn_write (hconn *c, const char *data, size_t len);
+void conn_writev (hconn *c, const uv_buf_t *bufs, int n);
 void conn_kick (hconn *c);
 /* Wake srv:close once no connection and no request task is left. */
 void srv_check_closed (hserver *s);

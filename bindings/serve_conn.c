@@ -205,23 +205,32 @@ static void write_cb (uv_write_t *req, int status) {
   if (c->queued == 0 && c->close_after_write) conn_close(c);
 }
 
-/* Send what goes out now; queue a copy of the rest. */
-void conn_write (hconn *c, const char *data, size_t len) {
-  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-  int n = 0;
+/* Send what goes out now of the n buffers (a head and a body: one
+ * system call for both); queue a copy of the rest. */
+void conn_writev (hconn *c, const uv_buf_t *bufs, int n) {
+  size_t total = 0, skip = 0, at = 0;
+  int i, w = 0;
   wop *op;
-  if (c->closed || len == 0) return;
+  uv_buf_t b;
+  for (i = 0; i < n; i++) total += bufs[i].len;
+  if (c->closed || total == 0) return;
   if (c->queued == 0) {
-    n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n == (int)len) return;
-    if (n < 0 && n != UV_EAGAIN) { conn_close(c); return; }
-    if (n < 0) n = 0;
+    w = uv_try_write((uv_stream_t *)&c->tcp, bufs, (unsigned)n);
+    if (w == (int)total) return;
+    if (w < 0 && w != UV_EAGAIN) { conn_close(c); return; }
+    if (w < 0) w = 0;
   }
-  op = malloc(sizeof *op + len - n);
+  op = malloc(sizeof *op + total - (size_t)w);
   if (op == NULL) { conn_close(c); return; }
   op->c = c;
-  op->len = len - n;
-  memcpy(op->data, data + n, op->len);
+  op->len = total - (size_t)w;
+  skip = (size_t)w;
+  for (i = 0; i < n; i++) {               /* what was not sent */
+    size_t len = bufs[i].len, from = skip < len ? skip : len;
+    memcpy(op->data + at, bufs[i].base + from, len - from);
+    at += len - from;
+    skip -= from;
+  }
   b = uv_buf_init(op->data, (unsigned)op->len);
   if (uv_write(&op->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb) < 0) {
     free(op);
@@ -229,6 +238,11 @@ void conn_write (hconn *c, const char *data, size_t len) {
     return;
   }
   c->queued += op->len;
+}
+
+void conn_write (hconn *c, const char *data, size_t len) {
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+  conn_writev(c, &b, 1);
 }
 
 static void shutdown_cb (uv_shutdown_t *req, int status) {
@@ -322,6 +336,8 @@ static int conn_next (hconn *c) {
   hreq *r = c->req;
   int keep = r->keep_alive && !r->aborted && !c->srv->closing;
   c->req = NULL;
+  r->c = NULL;                 /* it may outlive the connection */
+  r->peer = c->peer;
   req_unref(r);
   http_parser_pause(&c->p, 0);
   c->paused = 0;
@@ -474,6 +490,7 @@ void conn_close (hconn *c) {
   if (r != NULL) {
     c->req = NULL;
     r->c = NULL;
+    r->peer = c->peer;
     if (!r->complete) r->aborted = 1;
     luaio_waitlist_wake_all(&r->readers, SRV_WAKE_CLOSED);
     req_unref(r);
@@ -497,11 +514,14 @@ static void handle_closed_cb (uv_handle_t *h) {
 }
 
 void srv_unref (hserver *s) {
-  if (--s->refs == 0) free(s);
+  if (--s->refs > 0) return;
+  free(s->head);
+  free(s);
 }
 
 static void accept_one (hserver *s) {
   hconn *c = calloc(1, sizeof *c);
+  int len;
   s->accept_pending = 0;
   if (c == NULL) { s->accept_pending = 1; return; }
   c->srv = s;
@@ -516,6 +536,8 @@ static void accept_one (hserver *s) {
   if (s->conns) s->conns->prev = c;
   s->conns = c;
   s->nconns++;
+  len = sizeof c->peer;
+  uv_tcp_getpeername(&c->tcp, &c->peer.sa, &len);  /* else AF_UNSPEC */
   http_parser_init(&c->p, HTTP_REQUEST);
   c->p.data = c;
   c->phase = PH_HEAD;
