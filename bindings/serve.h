@@ -61,6 +61,7 @@ struct hreq {
   int keep_alive;
   unsigned char method, major, minor;
   luaio_task *task;             /* NULL once done */
+  luaio_waiter watch;           /* on the task's end */
   hreq *tprev, *tnext;          /* the server's requests with a task */
   luaio_waitlist readers;
 };

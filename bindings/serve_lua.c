@@ -21,16 +21,18 @@ static const char req_mt_key = 0;   /* registry: REQ_MT, by address */
 /* ---- request tasks ------------------------------------------------- */
 
 /* The task ended: a request it left unanswered gets a 500 (or, half
- * streamed, a closed connection). */
-static void req_task_done (luaio_task *t, void *ud) {
+ * streamed, a closed connection). Its error is not reported (released
+ * as seen): the handler's were, by dispatch. */
+static void req_task_done (luaio_waiter *w, int status) {
   static const char err500[] = "HTTP/1.1 500 Internal Server Error\r\n"
     "Content-Length: 0\r\nConnection: close\r\n\r\n";
-  hreq *r = ud;
+  hreq *r = LUAIO_CONTAINER(w, hreq, watch);
   hserver *s = r->srv;
+  (void)status;
+  luaio_task_release(r->task);
   r->task = NULL;
   if (r->tprev) r->tprev->tnext = r->tnext; else s->tasks = r->tnext;
   if (r->tnext) r->tnext->tprev = r->tprev;
-  luaio_task_release(t);
   r->srv->nhandlers--;
   srv_check_closed(r->srv);
   if (r->c && r->c->ws) ws_finish(r->c, 1000);
@@ -78,8 +80,8 @@ int srv_dispatch (hserver *s, hreq *r) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &req_mt_key);
   lua_setmetatable(L, -2);
   push_request_line(L, r);
-  t = luaio_spawn(L, 6);                                /* srv */
-  lua_pop(L, 1);
+  t = luaio__spawn(L, 6, "http.serve");                 /* srv task */
+  lua_pop(L, 2);
   r->task = t;
   r->refs++;
   r->srv = s;
@@ -88,7 +90,7 @@ int srv_dispatch (hserver *s, hreq *r) {
   r->tnext = s->tasks;
   if (s->tasks) s->tasks->tprev = r;
   s->tasks = r;
-  luaio_task_on_done(t, req_task_done, r);
+  luaio__watch(luaio__task_awaiters(t), &r->watch, req_task_done, NULL);
   return 0;
 }
 
@@ -348,9 +350,19 @@ static int check_status (lua_State *L, int arg, const char *fname) {
 
 static int end_stream (lua_State *L);
 
+/* A handler's usual results: a number status, a headers table and a
+ * string body or none. */
+static int plain_results (lua_State *L) {
+  int body = lua_type(L, 4);
+  return lua_type(L, 2) == LUA_TNUMBER && lua_type(L, 3) == LUA_TTABLE &&
+         (body == LUA_TSTRING || body <= LUA_TNIL);
+}
+
 /* req:respond(status, headers, body [, ctype]): the whole response at
- * once, ctype its Content-Type unless headers have one; true. After a
- * streamed response started, it ends that one instead; false. */
+ * once, ctype its Content-Type unless headers have one (without ctype:
+ * text for a string body); true. Without ctype, other results than
+ * plain_results are left for Lua to normalise: nil. After a streamed
+ * response started, it ends that one instead: false. */
 static int req_respond (lua_State *L) {
   hreq *r = check_req(L, "req:respond");
   int status, has_body;
@@ -362,10 +374,13 @@ static int req_respond (lua_State *L) {
     lua_pushboolean(L, 0);
     return 1;
   }
+  if (lua_gettop(L) < 5 && !plain_results(L)) return 0;
   status = check_status(L, 2, "req:respond");
   luaio__checktype(L, 3, "req:respond", LUA_TTABLE);
   body = luaio__optstring(L, 4, "req:respond", "", &blen);
   ctype = luaio__optstring(L, 5, "req:respond", NULL, NULL);
+  if (ctype == NULL && lua_type(L, 4) == LUA_TSTRING)
+    ctype = "text/plain; charset=utf-8";
   if (r->c == NULL) return closed_error(L, "req:respond");
   has_body = status >= 200 && status != 204 && status != 304;
   build_head(L, r, status, 3, has_body ? (int64_t)blen : -1, ctype);

@@ -128,13 +128,15 @@ end
 
 local Response, ResponseMT = class "luaio.HttpServerResponse"
 
--- res.headers is made on first use too.
+-- res.headers is made on first use too; status and bytes start as
+-- 200 and 0.
 ResponseMT.__index = function(res, k)
   if k == "headers" then
     local h = {}
     rawset(res, "headers", h)
     return h
-  end
+  elseif k == "status" then return 200
+  elseif k == "bytes" then return 0 end
   return Response[k]
 end
 
@@ -169,16 +171,20 @@ local TEXT, JSON = "text/plain; charset=utf-8", "application/json"
 -- Transfer-Encoding and adds that Content-Type; the handler's table
 -- is not copied.)
 local function normalise(status, headers, body)
-  if type(status) == "table" and math.type(status.status) == "integer" then
+  local ts = type(status)
+  if ts == "table" and math.type(status.status) == "integer" then
     status, headers, body = status.status, status.headers, status.body
-  elseif type(status) == "table" then
+  elseif ts == "table" then
     status, body = 200, status
-  elseif type(status) == "string" and headers == nil then
+  elseif ts == "string" and headers == nil then
     status, body = 200, status
   end
   status = status or (body and 200 or 204)
-  if type(body) == "table" then return status, headers or NONE,
-                                       json.encode(body), JSON end
+  local tb = type(body)
+  if tb == "string" then return status, headers or NONE, body, TEXT
+  elseif tb == "table" then
+    return status, headers or NONE, json.encode(body), JSON
+  end
   return status, headers or NONE, body, body ~= nil and TEXT or nil
 end
 
@@ -196,7 +202,6 @@ local function log_line(srv, req, res, t0)
 end
 
 
--- Run the handler; its error gives a 500 (traceback logged, not sent).
 local Traced = {}                -- an error with its traceback
 
 local function on_error(e)
@@ -205,10 +210,9 @@ local function on_error(e)
                       Traced)
 end
 
-local function run(srv, req, res)
+-- The answer to a handler that raised a.
+local function failed(req, a)
   local trace
-  local ok, a, b, d = xpcall(srv._handle, on_error, srv, req, res)
-  if ok then return normalise(a, b, d) end
   if getmetatable(a) == Traced then a, trace = a.err, a.trace end
   if is_cancel(a) then error(a, 0) end
   -- the client left, or was dropped for body_timeout/write_timeout
@@ -228,16 +232,26 @@ local function run(srv, req, res)
 end
 
 -- One request, in its own task: the C core parsed its head (path and
--- query are nil when the url has no '?').
+-- query are nil when the url has no '?'). Run the handler; its error
+-- gives a 500 (traceback logged, not sent).
 local function dispatch(srv, c, method, url, path, query, version)
   local t0 = srv.log and require("luaio").now()
   local req = setmetatable({_c = c, method = method, url = url,
     path = path or url, _query = query or "", version = version},
     RequestMT)
-  local res = setmetatable({_c = c, status = 200, bytes = 0}, ResponseMT)
-  local status, headers, body, ctype = run(srv, req, res)
-  -- sends the response, or ends the one the handler streamed
-  local sent = c:respond(status, headers, body, ctype)
+  local res = setmetatable({_c = c}, ResponseMT)
+  local ok, status, headers, body = xpcall(srv._handle, on_error, srv, req,
+                                           res)
+  if not ok then status, headers, body = failed(req, status) end
+  -- Sends the response, or ends the one the handler streamed. The
+  -- usual results (integer status, headers, string or no body) go as
+  -- they are; for the others it returns nil: normalise them first.
+  local sent = c:respond(status, headers, body)
+  if sent == nil then
+    local ctype
+    status, headers, body, ctype = normalise(status, headers, body)
+    sent = c:respond(status, headers, body, ctype)
+  end
   if srv.log then
     if sent then
       res.status = status
@@ -282,13 +296,14 @@ local function route_params(r, path, parts)
 end
 
 local function route_request(srv, req, res)
+  local routes, path, method = srv._routes, req.path, req.method
   local parts, allowed
-  for _, r in ipairs(srv._routes) do
-    local params
-    params, parts = route_params(r, req.path, parts)
+  for i = 1, #routes do
+    local r, params = routes[i], NONE
+    if r.exact ~= path then params, parts = route_params(r, path, parts) end
     if params then
-      if r.method == req.method or r.method == "*" or
-         (req.method == "HEAD" and r.method == "GET") then
+      local rm = r.method
+      if rm == method or rm == "*" or (method == "HEAD" and rm == "GET") then
         if params ~= NONE then req.params = params end
         return r.fn(req, res)
       end
