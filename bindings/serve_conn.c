@@ -351,9 +351,20 @@ static int conn_next (hconn *c) {
   return 0;
 }
 
+/* Reading goes on while the parser waits at a request's end for its
+ * answer: what the client pipelines waits in the buffer (up to
+ * IN_CHUNK), and the socket is not taken out of epoll and put back
+ * (two system calls) for every request. It stops while a body is not
+ * taken (backpressure). */
+static int wants_read (hconn *c) {
+  if (c->lingering) return 1;
+  if (c->ws) return ws_wants_read(c) && !c->eof;
+  if (c->close_after_write || c->eof) return 0;
+  return !c->paused || (c->req && c->req->complete && c->in_len < IN_CHUNK);
+}
+
 static void set_reading (hconn *c) {
-  int want = c->lingering || (c->ws ? ws_wants_read(c) && !c->eof :
-             !c->paused && !c->close_after_write && !c->eof);
+  int want = wants_read(c);
   if (c->closed || want == c->reading) return;
   if (want) want = uv_read_start((uv_stream_t *)&c->tcp, on_alloc,
                                  on_read) == 0;

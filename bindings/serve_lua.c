@@ -443,13 +443,16 @@ static int req_write (lua_State *L) {
       return luaL_error(L, "res:write: more than the announced length");
     r->remaining -= n;
   }
-  if (n > 0 && !r->head_only) {
+  if (n > 0 && !r->head_only) {      /* one write: a failed one closes */
+    uv_buf_t bufs[3];
+    int nb = 0;
     if (r->chunked) {
       int k = snprintf(size, sizeof size, "%zx\r\n", n);
-      conn_write(r->c, size, (size_t)k);
+      bufs[nb++] = uv_buf_init(size, (unsigned)k);
     }
-    conn_write(r->c, s, n);
-    if (r->chunked) conn_write(r->c, "\r\n", 2);
+    bufs[nb++] = uv_buf_init((char *)s, (unsigned)n);
+    if (r->chunked) bufs[nb++] = uv_buf_init("\r\n", 2);
+    conn_writev(r->c, bufs, nb);
   }
   if (r->c == NULL) return srv_gone_error(L, r, "res:write");
   if (r->c->queued <= SRV_HIGH_WATER) return 0;

@@ -103,6 +103,27 @@ describe("http.serve", function()
     assert.are.equal(204, http.get(url(srv, "/n")).status)
   end)
 
+  it("frames the response itself, whatever the handler's headers say", function()
+    local srv <close> = http.serve{}
+    srv:route("GET", "/whole", function()
+      return 200, {["content-length"] = "999", ["Transfer-Encoding"] = "x",
+                   ["X-A"] = 1, ["content-type"] = "x/y"}, "body"
+    end)
+    srv:route("GET", "/stream", function(_, res)
+      res:start(201, {["Content-Length"] = "1", ["X-B"] = "b"})
+      res:write("stream")
+    end)
+    local r = http.get(url(srv, "/whole"))
+    assert.are.same({200, "4", nil, "1", "x/y", "body"},
+      {r.status, r.headers["content-length"], r.headers["transfer-encoding"],
+       r.headers["x-a"], r.headers["content-type"], r.body})
+    r = http.get(url(srv, "/stream"))
+    assert.are.same({201, nil, "chunked", "b", "stream"},
+      {r.status, r.headers["content-length"], r.headers["transfer-encoding"],
+       r.headers["x-b"], r.body})
+    assert.is_nil(r.headers["content-type"])
+  end)
+
   it("reads the body whole, as JSON, or in chunks as it arrives", function()
     local sizes = {}
     local srv <close> = http.serve{handler = function(req)
