@@ -140,7 +140,7 @@ describe("http.serve attacks", function()
     still_serves()
   end)
 
-  it("lives on when a client resets while its handler runs", function()
+  it("lives on when a client leaves while its handler streams", function()
     local done = aio.event()
     local err
     srv:route("GET", "/wait", function(req, res)

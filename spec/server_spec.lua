@@ -103,7 +103,7 @@ describe("http.serve", function()
     assert.are.equal(204, http.get(url(srv, "/n")).status)
   end)
 
-  it("frames the response itself, whatever the handler's headers say", function()
+  it("frames the response itself, whatever the handler says", function()
     local srv <close> = http.serve{}
     srv:route("GET", "/whole", function()
       return 200, {["content-length"] = "999", ["Transfer-Encoding"] = "x",
