@@ -17,6 +17,8 @@
 
 #define SRV_HIGH_WATER (64 * 1024)  /* body buffered / bytes queued */
 #define SRV_LOW_WATER (16 * 1024)
+#define SRV_INLINE_OFFS 24            /* url and 11 headers */
+#define SRV_INLINE_HEAD 384           /* bytes of url and headers */
 
 typedef struct srv_limits {
   size_t max_header, max_body;
@@ -64,6 +66,10 @@ struct hreq {
   luaio_waiter watch;           /* on the task's end */
   hreq *tprev, *tnext;          /* the server's requests with a task */
   luaio_waitlist readers;
+  /* Where the head goes first: most heads fit, and then the request
+   * costs one allocation, not three. */
+  size_t offs_in[SRV_INLINE_OFFS];
+  char hbuf_in[SRV_INLINE_HEAD];
 };
 
 struct hconn {

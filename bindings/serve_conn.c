@@ -22,13 +22,20 @@ static void conn_parse (hconn *c);
 
 /* ---- small buffers ------------------------------------------------- */
 
+/* Append to a growing buffer; inl is the inline storage it starts in
+ * (never freed), or NULL. */
 static int buf_add (char **b, size_t *len, size_t *cap, const char *d,
-                    size_t n) {
+                    size_t n, const char *inl) {
   if (*len + n > *cap) {
     size_t ncap = *cap ? *cap : 256;
     char *nb;
     while (ncap < *len + n) ncap *= 2;
-    if ((nb = realloc(*b, ncap)) == NULL) return -1;
+    if (*b != NULL && *b == inl) {
+      if ((nb = malloc(ncap)) != NULL) memcpy(nb, *b, *len);
+    } else {
+      nb = realloc(*b, ncap);
+    }
+    if (nb == NULL) return -1;
     *b = nb;
     *cap = ncap;
   }
@@ -39,8 +46,13 @@ static int buf_add (char **b, size_t *len, size_t *cap, const char *d,
 
 static int off_push (hreq *r) {
   if (r->noffs == r->offcap) {
-    size_t ncap = r->offcap ? r->offcap * 2 : 16;
-    size_t *no = realloc(r->offs, ncap * sizeof *no);
+    size_t ncap = r->offcap * 2, *no;
+    if (r->offs == r->offs_in) {
+      if ((no = malloc(ncap * sizeof *no)) != NULL)
+        memcpy(no, r->offs, r->noffs * sizeof *no);
+    } else {
+      no = realloc(r->offs, ncap * sizeof *no);
+    }
     if (no == NULL) return -1;
     r->offs = no;
     r->offcap = ncap;
@@ -53,8 +65,8 @@ void req_unref (hreq *r) {
   if (--r->refs > 0) return;
   if (r->srv) srv_unref(r->srv);
   if (r->file_fd >= 0) close(r->file_fd);
-  free(r->hbuf);
-  free(r->offs);
+  if (r->hbuf != r->hbuf_in) free(r->hbuf);
+  if (r->offs != r->offs_in) free(r->offs);
   free(r->body);
   free(r);
 }
@@ -66,11 +78,15 @@ static uint64_t now_ms (hconn *c) { return uv_now(c->tcp.loop); }
 static int on_begin (http_parser *p) {
   hconn *c = p->data;
   hreq *r = calloc(1, sizeof *r);
-  if (r == NULL || off_push(r) < 0) {
-    free(r);
+  if (r == NULL) {
     c->err_status = 503;
     return -1;
   }
+  r->offs = r->offs_in;
+  r->offcap = SRV_INLINE_OFFS;
+  r->hbuf = r->hbuf_in;
+  r->hcap = SRV_INLINE_HEAD;
+  r->offs[r->noffs++] = 0;            /* the url's start */
   r->refs = 1;
   r->file_fd = -1;
   r->c = c;
@@ -89,7 +105,7 @@ static int head_add (hconn *c, const char *d, size_t n) {
     c->err_status = 431;
     return -1;
   }
-  if (buf_add(&r->hbuf, &r->hlen, &r->hcap, d, n) < 0) {
+  if (buf_add(&r->hbuf, &r->hlen, &r->hcap, d, n, r->hbuf_in) < 0) {
     c->err_status = 503;
     return -1;
   }
@@ -160,7 +176,7 @@ static int on_body (http_parser *p, const char *d, size_t n) {
     pause_parser(c);
     return 0;
   }
-  if (buf_add(&r->body, &r->blen, &r->bcap, d, n) < 0) {
+  if (buf_add(&r->body, &r->blen, &r->bcap, d, n, NULL) < 0) {
     c->err_status = 503;
     return -1;
   }

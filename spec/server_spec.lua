@@ -55,6 +55,22 @@ describe("http.serve", function()
     assert.are.equal("1.1", seen.version)
   end)
 
+  it("keeps every header of a long head", function()
+    local seen
+    local srv <close> = http.serve{handler = function(req)
+      seen = req
+      return "ok"
+    end}
+    local headers, long = {}, ("q"):rep(2000)
+    for i = 1, 40 do headers["X-H" .. i] = ("v"):rep(i) end
+    http.get(url(srv, "/" .. long .. "?a=" .. long), {headers = headers})
+    assert.are.equal("/" .. long, seen.path)
+    assert.are.equal(long, seen.query.a)
+    for i = 1, 40 do
+      assert.are.equal(("v"):rep(i), seen.headers["x-h" .. i])
+    end
+  end)
+
   it("routes with parameters, 404 and 405", function()
     local srv <close> = http.serve{}
     srv:route("GET", "/items/:id", function(req)
