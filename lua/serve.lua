@@ -201,7 +201,6 @@ local function log_line(srv, req, res, t0)
   else io.stderr:write(line, "\n") end
 end
 
-
 local Traced = {}                -- an error with its traceback
 
 local function on_error(e)
