@@ -131,13 +131,14 @@ local Response, ResponseMT = class "luaio.HttpServerResponse"
 -- res.headers is made on first use too; status and bytes start as
 -- 200 and 0.
 ResponseMT.__index = function(res, k)
-  if k == "headers" then
+  local v = Response[k]          -- first: the methods are its upvalue 1
+  if v ~= nil then return v
+  elseif k == "headers" then
     local h = {}
     rawset(res, "headers", h)
     return h
   elseif k == "status" then return 200
   elseif k == "bytes" then return 0 end
-  return Response[k]
 end
 
 -- Start the response with this status and headers (optional: the first
