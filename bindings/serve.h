@@ -17,6 +17,8 @@
 
 #define SRV_HIGH_WATER (64 * 1024)  /* body buffered / bytes queued */
 #define SRV_LOW_WATER (16 * 1024)
+#define SRV_INLINE_OFFS 24            /* url and 11 headers */
+#define SRV_INLINE_HEAD 384           /* bytes of url and headers */
 
 typedef struct srv_limits {
   size_t max_header, max_body;
@@ -25,6 +27,13 @@ typedef struct srv_limits {
   int max_conns, max_requests;
 } srv_limits;
 
+/* A peer's address, kept from the accept (req.remote). */
+typedef union srv_addr {
+  struct sockaddr sa;
+  struct sockaddr_in in4;
+  struct sockaddr_in6 in6;
+} srv_addr;
+
 typedef struct hserver hserver;
 typedef struct hconn hconn;
 typedef struct srv_ws srv_ws;   /* serve_ws.c */
@@ -32,8 +41,10 @@ typedef struct srv_ws srv_ws;   /* serve_ws.c */
 /* One request: parsed head, buffered body, response state. Owned by up
  * to three holders (the connection while current, the Lua userdata, the
  * watch on its task); freed when the last lets go. */
-typedef struct hreq {
-  hconn *c;                     /* NULL once the connection closed */
+typedef struct hreq hreq;
+struct hreq {
+  hconn *c;                     /* NULL once answered, or closed */
+  srv_addr peer;                /* set when c goes */
   hserver *srv;                 /* set (and held) while a task runs it */
   int refs;
   char *hbuf;                   /* url, then header names and values */
@@ -53,12 +64,18 @@ typedef struct hreq {
   unsigned char method, major, minor;
   luaio_task *task;             /* NULL once done */
   luaio_waiter watch;           /* on the task's end */
+  hreq *tprev, *tnext;          /* the server's requests with a task */
   luaio_waitlist readers;
-} hreq;
+  /* Where the head goes first: most heads fit, and then the request
+   * costs one allocation, not three. */
+  size_t offs_in[SRV_INLINE_OFFS];
+  char hbuf_in[SRV_INLINE_HEAD];
+};
 
 struct hconn {
   uv_tcp_t tcp;
   hserver *srv;
+  srv_addr peer;
   http_parser p;
   char *in;
   size_t in_start, in_len, in_cap;
@@ -91,6 +108,9 @@ struct hserver {
   int nconns, nhandlers, handles, refs;
   int closing, accept_pending;
   uint64_t grace_end;
+  hreq *tasks;                  /* requests whose task runs */
+  char *head;                   /* scratch: the response head built */
+  size_t head_len, head_cap;
   char date[48];                /* the Date header line, cached */
   int64_t date_at;
   luaio_waitlist closers;
@@ -102,6 +122,7 @@ void srv_stop (hserver *s, uint64_t grace_ms);
 void srv_unref (hserver *s);
 void conn_close (hconn *c);
 void conn_write (hconn *c, const char *data, size_t len);
+void conn_writev (hconn *c, const uv_buf_t *bufs, int n);
 void conn_kick (hconn *c);
 /* Wake srv:close once no connection and no request task is left. */
 void srv_check_closed (hserver *s);

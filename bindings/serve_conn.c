@@ -22,13 +22,20 @@ static void conn_parse (hconn *c);
 
 /* ---- small buffers ------------------------------------------------- */
 
+/* Append to a growing buffer; inl is the inline storage it starts in
+ * (never freed), or NULL. */
 static int buf_add (char **b, size_t *len, size_t *cap, const char *d,
-                    size_t n) {
+                    size_t n, const char *inl) {
   if (*len + n > *cap) {
     size_t ncap = *cap ? *cap : 256;
     char *nb;
     while (ncap < *len + n) ncap *= 2;
-    if ((nb = realloc(*b, ncap)) == NULL) return -1;
+    if (*b != NULL && *b == inl) {
+      if ((nb = malloc(ncap)) != NULL) memcpy(nb, *b, *len);
+    } else {
+      nb = realloc(*b, ncap);
+    }
+    if (nb == NULL) return -1;
     *b = nb;
     *cap = ncap;
   }
@@ -39,8 +46,13 @@ static int buf_add (char **b, size_t *len, size_t *cap, const char *d,
 
 static int off_push (hreq *r) {
   if (r->noffs == r->offcap) {
-    size_t ncap = r->offcap ? r->offcap * 2 : 16;
-    size_t *no = realloc(r->offs, ncap * sizeof *no);
+    size_t ncap = r->offcap * 2, *no;
+    if (r->offs == r->offs_in) {
+      if ((no = malloc(ncap * sizeof *no)) != NULL)
+        memcpy(no, r->offs, r->noffs * sizeof *no);
+    } else {
+      no = realloc(r->offs, ncap * sizeof *no);
+    }
     if (no == NULL) return -1;
     r->offs = no;
     r->offcap = ncap;
@@ -53,8 +65,8 @@ void req_unref (hreq *r) {
   if (--r->refs > 0) return;
   if (r->srv) srv_unref(r->srv);
   if (r->file_fd >= 0) close(r->file_fd);
-  free(r->hbuf);
-  free(r->offs);
+  if (r->hbuf != r->hbuf_in) free(r->hbuf);
+  if (r->offs != r->offs_in) free(r->offs);
   free(r->body);
   free(r);
 }
@@ -66,11 +78,15 @@ static uint64_t now_ms (hconn *c) { return uv_now(c->tcp.loop); }
 static int on_begin (http_parser *p) {
   hconn *c = p->data;
   hreq *r = calloc(1, sizeof *r);
-  if (r == NULL || off_push(r) < 0) {
-    free(r);
+  if (r == NULL) {
     c->err_status = 503;
     return -1;
   }
+  r->offs = r->offs_in;
+  r->offcap = SRV_INLINE_OFFS;
+  r->hbuf = r->hbuf_in;
+  r->hcap = SRV_INLINE_HEAD;
+  r->offs[r->noffs++] = 0;            /* the url's start */
   r->refs = 1;
   r->file_fd = -1;
   r->c = c;
@@ -89,7 +105,7 @@ static int head_add (hconn *c, const char *d, size_t n) {
     c->err_status = 431;
     return -1;
   }
-  if (buf_add(&r->hbuf, &r->hlen, &r->hcap, d, n) < 0) {
+  if (buf_add(&r->hbuf, &r->hlen, &r->hcap, d, n, r->hbuf_in) < 0) {
     c->err_status = 503;
     return -1;
   }
@@ -160,7 +176,7 @@ static int on_body (http_parser *p, const char *d, size_t n) {
     pause_parser(c);
     return 0;
   }
-  if (buf_add(&r->body, &r->blen, &r->bcap, d, n) < 0) {
+  if (buf_add(&r->body, &r->blen, &r->bcap, d, n, NULL) < 0) {
     c->err_status = 503;
     return -1;
   }
@@ -205,23 +221,32 @@ static void write_cb (uv_write_t *req, int status) {
   if (c->queued == 0 && c->close_after_write) conn_close(c);
 }
 
-/* Send what goes out now; queue a copy of the rest. */
-void conn_write (hconn *c, const char *data, size_t len) {
-  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-  int n = 0;
+/* Send what goes out now of the n buffers (a head and a body: one
+ * system call for both); queue a copy of the rest. */
+void conn_writev (hconn *c, const uv_buf_t *bufs, int n) {
+  size_t total = 0, skip = 0, at = 0;
+  int i, w = 0;
   wop *op;
-  if (c->closed || len == 0) return;
+  uv_buf_t b;
+  for (i = 0; i < n; i++) total += bufs[i].len;
+  if (c->closed || total == 0) return;
   if (c->queued == 0) {
-    n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n == (int)len) return;
-    if (n < 0 && n != UV_EAGAIN) { conn_close(c); return; }
-    if (n < 0) n = 0;
+    w = uv_try_write((uv_stream_t *)&c->tcp, bufs, (unsigned)n);
+    if (w == (int)total) return;
+    if (w < 0 && w != UV_EAGAIN) { conn_close(c); return; }
+    if (w < 0) w = 0;
   }
-  op = malloc(sizeof *op + len - n);
+  op = malloc(sizeof *op + total - (size_t)w);
   if (op == NULL) { conn_close(c); return; }
   op->c = c;
-  op->len = len - n;
-  memcpy(op->data, data + n, op->len);
+  op->len = total - (size_t)w;
+  skip = (size_t)w;
+  for (i = 0; i < n; i++) {               /* what was not sent */
+    size_t len = bufs[i].len, from = skip < len ? skip : len;
+    memcpy(op->data + at, bufs[i].base + from, len - from);
+    at += len - from;
+    skip -= from;
+  }
   b = uv_buf_init(op->data, (unsigned)op->len);
   if (uv_write(&op->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb) < 0) {
     free(op);
@@ -229,6 +254,11 @@ void conn_write (hconn *c, const char *data, size_t len) {
     return;
   }
   c->queued += op->len;
+}
+
+void conn_write (hconn *c, const char *data, size_t len) {
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+  conn_writev(c, &b, 1);
 }
 
 static void shutdown_cb (uv_shutdown_t *req, int status) {
@@ -333,6 +363,8 @@ static int conn_next (hconn *c) {
   hreq *r = c->req;
   int keep = r->keep_alive && !r->aborted && !c->srv->closing;
   c->req = NULL;
+  r->c = NULL;                 /* it may outlive the connection */
+  r->peer = c->peer;
   req_unref(r);
   http_parser_pause(&c->p, 0);
   c->paused = 0;
@@ -346,9 +378,20 @@ static int conn_next (hconn *c) {
   return 0;
 }
 
+/* Reading goes on while the parser waits at a request's end for its
+ * answer: what the client pipelines waits in the buffer (up to
+ * IN_CHUNK), and the socket is not taken out of epoll and put back
+ * (two system calls) for every request. It stops while a body is not
+ * taken (backpressure). */
+static int wants_read (hconn *c) {
+  if (c->lingering) return 1;
+  if (c->ws) return ws_wants_read(c) && !c->eof;
+  if (c->close_after_write || c->eof) return 0;
+  return !c->paused || (c->req && c->req->complete && c->in_len < IN_CHUNK);
+}
+
 static void set_reading (hconn *c) {
-  int want = c->lingering || (c->ws ? ws_wants_read(c) && !c->eof :
-             !c->paused && !c->close_after_write && !c->eof);
+  int want = wants_read(c);
   if (c->closed || want == c->reading) return;
   if (want) want = uv_read_start((uv_stream_t *)&c->tcp, on_alloc,
                                  on_read) == 0;
@@ -486,6 +529,7 @@ void conn_close (hconn *c) {
   if (r != NULL) {
     c->req = NULL;
     r->c = NULL;
+    r->peer = c->peer;
     if (!r->complete) r->aborted = 1;
     luaio_waitlist_wake_all(&r->readers, SRV_WAKE_CLOSED);
     req_unref(r);
@@ -509,11 +553,14 @@ static void handle_closed_cb (uv_handle_t *h) {
 }
 
 void srv_unref (hserver *s) {
-  if (--s->refs == 0) free(s);
+  if (--s->refs > 0) return;
+  free(s->head);
+  free(s);
 }
 
 static void accept_one (hserver *s) {
   hconn *c = calloc(1, sizeof *c);
+  int len;
   s->accept_pending = 0;
   if (c == NULL) { s->accept_pending = 1; return; }
   c->srv = s;
@@ -528,6 +575,8 @@ static void accept_one (hserver *s) {
   if (s->conns) s->conns->prev = c;
   s->conns = c;
   s->nconns++;
+  len = sizeof c->peer;
+  uv_tcp_getpeername(&c->tcp, &c->peer.sa, &len);  /* else AF_UNSPEC */
   http_parser_init(&c->p, HTTP_REQUEST);
   c->p.data = c;
   c->phase = PH_HEAD;

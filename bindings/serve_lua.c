@@ -16,16 +16,23 @@
 typedef struct server_ud { hserver *s; } server_ud;
 typedef struct req_ud { hreq *r; } req_ud;
 
+static const char req_mt_key = 0;   /* registry: REQ_MT, by address */
+
 /* ---- request tasks ------------------------------------------------- */
 
 /* The task ended: a request it left unanswered gets a 500 (or, half
- * streamed, a closed connection). */
-static void req_task_done (luaio_task *t, void *ud) {
+ * streamed, a closed connection). Its error is not reported (released
+ * as seen): the handler's were, by dispatch. */
+static void req_task_done (luaio_waiter *w, int status) {
   static const char err500[] = "HTTP/1.1 500 Internal Server Error\r\n"
     "Content-Length: 0\r\nConnection: close\r\n\r\n";
-  hreq *r = ud;
+  hreq *r = LUAIO_CONTAINER(w, hreq, watch);
+  hserver *s = r->srv;
+  (void)status;
+  luaio_task_release(r->task);
   r->task = NULL;
-  luaio_task_release(t);
+  if (r->tprev) r->tprev->tnext = r->tnext; else s->tasks = r->tnext;
+  if (r->tnext) r->tnext->tprev = r->tprev;
   r->srv->nhandlers--;
   srv_check_closed(r->srv);
   if (r->c && r->c->ws) ws_finish(r->c, 1000);
@@ -42,25 +49,48 @@ static void req_task_done (luaio_task *t, void *ud) {
   req_unref(r);
 }
 
+/* Push the request line's parts: method, url, path and query (nil
+ * without a '?') and version: the Lua request is made of these. */
+static void push_request_line (lua_State *L, hreq *r) {
+  size_t ulen = r->noffs > 1 ? r->offs[1] : r->hlen;
+  const char *q = memchr(r->hbuf, '?', ulen);
+  lua_pushstring(L, http_method_str((enum http_method)r->method));
+  lua_pushlstring(L, r->hbuf, ulen);
+  if (q == NULL) {
+    lua_pushnil(L);
+    lua_pushnil(L);
+  } else {
+    lua_pushlstring(L, r->hbuf, (size_t)(q - r->hbuf));
+    lua_pushlstring(L, q + 1, ulen - (size_t)(q - r->hbuf) - 1);
+  }
+  lua_pushstring(L, r->minor == 0 ? "1.0" : "1.1");
+}
+
+/* dispatch(req_core, method, url, path, query, version) in a task. */
 int srv_dispatch (hserver *s, hreq *r) {
   lua_State *L = luaio_state(s->host);
   req_ud *u;
   luaio_task *t;
-  if (s->dispatch_ref == LUA_NOREF || !lua_checkstack(L, 4)) return -1;
+  if (s->dispatch_ref == LUA_NOREF || !lua_checkstack(L, 9)) return -1;
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->dispatch_ref);   /* srv */
   lua_getiuservalue(L, -1, 1);                          /* srv fn */
   u = lua_newuserdatauv(L, sizeof *u, 0);               /* srv fn req */
   u->r = r;
   r->refs++;
-  luaL_setmetatable(L, REQ_MT);
-  t = luaio_spawn(L, 1);                                /* srv */
-  lua_pop(L, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &req_mt_key);
+  lua_setmetatable(L, -2);
+  push_request_line(L, r);
+  t = luaio__spawn(L, 6, "http.serve");                 /* srv task */
+  lua_pop(L, 2);
   r->task = t;
   r->refs++;
   r->srv = s;
   s->refs++;
   s->nhandlers++;
-  luaio_task_on_done(t, req_task_done, r);
+  r->tnext = s->tasks;
+  if (s->tasks) s->tasks->tprev = r;
+  s->tasks = r;
+  luaio__watch(luaio__task_awaiters(t), &r->watch, req_task_done, NULL);
   return 0;
 }
 
@@ -71,7 +101,7 @@ void srv_cancel (hreq *r) {
 /* ---- request methods ----------------------------------------------- */
 
 static hreq *check_req (lua_State *L, const char *fname) {
-  req_ud *u = luaL_checkudata(L, 1, REQ_MT);
+  req_ud *u = luaio__checkself(L, REQ_MT);
   (void)fname;
   return u->r;
 }
@@ -100,15 +130,6 @@ int srv_gone_error (lua_State *L, hreq *r, const char *fname) {
   return luaio_raise(L);
 }
 
-/* req:head() -> method, url, version */
-static int req_head (lua_State *L) {
-  hreq *r = check_req(L, "req:head");
-  lua_pushstring(L, http_method_str((enum http_method)r->method));
-  lua_pushlstring(L, r->hbuf, r->noffs > 1 ? r->offs[1] : r->hlen);
-  lua_pushstring(L, r->minor == 0 ? "1.0" : "1.1");
-  return 3;
-}
-
 /* req:headers() -> {name, value, ...} as received */
 static int req_headers (lua_State *L) {
   hreq *r = check_req(L, "req:headers");
@@ -122,18 +143,15 @@ static int req_headers (lua_State *L) {
   return 1;
 }
 
-/* req:remote() -> the client's IP address ("" once it is gone) */
+/* req:remote() -> the client's IP address (as seen at the accept) */
 static int req_remote (lua_State *L) {
   hreq *r = check_req(L, "req:remote");
-  struct sockaddr_storage ss;
-  int len = sizeof ss;
+  const srv_addr *a = r->c ? &r->c->peer : &r->peer;
   char ip[64] = "";
-  if (r->c && uv_tcp_getpeername(&r->c->tcp, (struct sockaddr *)&ss,
-                                 &len) == 0) {
-    if (ss.ss_family == AF_INET6)
-      uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-    else uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-  }
+  if (a->sa.sa_family == AF_INET6)
+    uv_ip6_name(&a->in6, ip, sizeof ip);
+  else if (a->sa.sa_family == AF_INET)
+    uv_ip4_name(&a->in4, ip, sizeof ip);
   lua_pushstring(L, ip);
   return 1;
 }
@@ -191,8 +209,43 @@ static int read_k (lua_State *L, int status, lua_KContext ctx) {
   return luaio_waitlist_wait(L, &r->readers, read_k, 0);
 }
 
+/* ---- the response head --------------------------------------------- */
+
+/* The head is built in the server's scratch buffer (one head at a
+ * time: nothing waits while it is built), sent from there. */
+static void head_add (lua_State *L, hserver *s, const char *d, size_t n) {
+  if (s->head_len + n > s->head_cap) {
+    size_t cap = s->head_cap ? s->head_cap : 512;
+    char *nb;
+    while (cap < s->head_len + n) cap *= 2;
+    if ((nb = realloc(s->head, cap)) == NULL)
+      luaL_error(L, "out of memory");
+    s->head = nb;
+    s->head_cap = cap;
+  }
+  memcpy(s->head + s->head_len, d, n);
+  s->head_len += n;
+}
+
+#define HEAD_LIT(L, s, lit) head_add(L, s, lit, sizeof lit - 1)
+
+static void head_str (lua_State *L, hserver *s, const char *str) {
+  head_add(L, s, str, strlen(str));
+}
+
+/* "Name: n\r\n" with n in decimal. */
+static void head_number (lua_State *L, hserver *s, const char *name,
+                         uint64_t n) {
+  char digits[24];
+  int i = (int)sizeof digits;
+  do digits[--i] = (char)('0' + n % 10); while ((n /= 10) > 0);
+  head_str(L, s, name);
+  head_add(L, s, digits + i, sizeof digits - (size_t)i);
+  HEAD_LIT(L, s, "\r\n");
+}
+
 /* The Date header, formatted once a second per server. */
-static void add_date (luaL_Buffer *b, hserver *s) {
+static void add_date (lua_State *L, hserver *s) {
   time_t now = time(NULL);
   if (now != s->date_at) {
     struct tm tm;
@@ -201,7 +254,7 @@ static void add_date (luaL_Buffer *b, hserver *s) {
              "GMT\r\n", &tm);
     s->date_at = now;
   }
-  luaL_addstring(b, s->date);
+  head_str(L, s, s->date);
 }
 
 /* A header name or value that could split the head is refused. */
@@ -217,37 +270,75 @@ static void check_header (lua_State *L, const char *s, size_t n,
   }
 }
 
-/* The status line and the headers of table idx; framing is the
- * Content-Length/Transfer-Encoding line. [-0, +0] on the buffer */
-static void build_head (lua_State *L, hreq *r, int status, int idx,
-                        luaL_Buffer *b, const char *framing) {
-  const char *reason = http_status_str((enum http_status)status);
-  char line[96];
-  snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, reason);
-  luaL_addstring(b, line);
+enum { H_PLAIN, H_FRAMING, H_TYPE };
+
+/* The framing headers are the server's (the handler's are dropped);
+ * a Content-Type given means no default one. */
+static int header_kind (const char *k, size_t n) {
+  if (n == 14 && strncasecmp(k, "content-length", 14) == 0)
+    return H_FRAMING;
+  if (n == 17 && strncasecmp(k, "transfer-encoding", 17) == 0)
+    return H_FRAMING;
+  if (n == 12 && strncasecmp(k, "content-type", 12) == 0) return H_TYPE;
+  return H_PLAIN;
+}
+
+/* The headers of table idx, but framing ones; 1 if a Content-Type was
+ * among them. */
+static int add_headers (lua_State *L, hserver *s, int idx) {
+  int has_type = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     size_t kn, vn;
     const char *k, *v;
+    int kind;
     if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
       luaL_error(L, "response headers: string names and values expected");
     k = lua_tolstring(L, -2, &kn);
-    v = lua_tolstring(L, -1, &vn);
+    v = lua_tolstring(L, -1, &vn);      /* a number: a copy turns text */
     check_header(L, k, kn, 1);
     check_header(L, v, vn, 0);
-    lua_pushvalue(L, -2);
-    lua_insert(L, -3);                   /* k k v: the buffer takes v */
-    lua_pushfstring(L, "%s: %s\r\n", k, v);
-    lua_remove(L, -2);
-    luaL_addvalue(b);
+    kind = header_kind(k, kn);
+    has_type |= kind == H_TYPE;
+    if (kind != H_FRAMING) {
+      head_add(L, s, k, kn);
+      HEAD_LIT(L, s, ": ");
+      head_add(L, s, v, vn);
+      HEAD_LIT(L, s, "\r\n");
+    }
+    lua_pop(L, 1);
   }
-  add_date(b, r->srv);
-  if (framing) luaL_addstring(b, framing);
+  return has_type;
+}
+
+/* The status line and the headers of table idx into the scratch head;
+ * length is the Content-Length (-1: none; -2: chunked), ctype the
+ * Content-Type unless the headers have one (NULL: none). */
+static void build_head (lua_State *L, hreq *r, int status, int idx,
+                        int64_t length, const char *ctype) {
+  hserver *s = r->srv;
+  char line[16] = "HTTP/1.1 ";
+  line[9] = (char)('0' + status / 100);
+  line[10] = (char)('0' + status / 10 % 10);
+  line[11] = (char)('0' + status % 10);
+  line[12] = ' ';
+  s->head_len = 0;
+  head_add(L, s, line, 13);
+  head_str(L, s, http_status_str((enum http_status)status));
+  HEAD_LIT(L, s, "\r\n");
+  if (!add_headers(L, s, idx) && ctype) {
+    HEAD_LIT(L, s, "Content-Type: ");
+    head_str(L, s, ctype);
+    HEAD_LIT(L, s, "\r\n");
+  }
+  add_date(L, s);
+  if (length >= 0) head_number(L, s, "Content-Length: ", (uint64_t)length);
+  else if (length == -2) HEAD_LIT(L, s, "Transfer-Encoding: chunked\r\n");
   if (!r->keep_alive || (r->c && r->c->srv->closing))
-    luaL_addstring(b, "Connection: close\r\n");
+    HEAD_LIT(L, s, "Connection: close\r\n");
   else if (r->major == 1 && r->minor == 0)
-    luaL_addstring(b, "Connection: keep-alive\r\n");
-  luaL_addstring(b, "\r\n");
+    HEAD_LIT(L, s, "Connection: keep-alive\r\n");
+  HEAD_LIT(L, s, "\r\n");
 }
 
 static int check_status (lua_State *L, int arg, const char *fname) {
@@ -257,31 +348,49 @@ static int check_status (lua_State *L, int arg, const char *fname) {
   return (int)st;
 }
 
-/* req:respond(status, headers, body): the whole response at once. */
+static int end_stream (lua_State *L);
+
+/* A handler's usual results: a number status, a headers table and a
+ * string body or none. */
+static int plain_results (lua_State *L) {
+  int body = lua_type(L, 4);
+  return lua_type(L, 2) == LUA_TNUMBER && lua_type(L, 3) == LUA_TTABLE &&
+         (body == LUA_TSTRING || body <= LUA_TNIL);
+}
+
+/* req:respond(status, headers, body [, ctype]): the whole response at
+ * once, ctype its Content-Type unless headers have one (without ctype:
+ * text for a string body); true. Without ctype, other results than
+ * plain_results are left for Lua to normalise: nil. After a streamed
+ * response started, it ends that one instead: false. */
 static int req_respond (lua_State *L) {
   hreq *r = check_req(L, "req:respond");
-  int status = check_status(L, 2, "req:respond");
+  int status, has_body;
   size_t blen;
-  const char *body;
-  char framing[64];
-  luaL_Buffer b;
+  const char *body, *ctype;
+  uv_buf_t bufs[2];
+  if (r->started) {
+    end_stream(L);
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (lua_gettop(L) < 5 && !plain_results(L)) return 0;
+  status = check_status(L, 2, "req:respond");
   luaio__checktype(L, 3, "req:respond", LUA_TTABLE);
   body = luaio__optstring(L, 4, "req:respond", "", &blen);
-  lua_settop(L, 4);
-  if (r->started) return luaL_error(L, "response already started");
+  ctype = luaio__optstring(L, 5, "req:respond", NULL, NULL);
+  if (ctype == NULL && lua_type(L, 4) == LUA_TSTRING)
+    ctype = "text/plain; charset=utf-8";
   if (r->c == NULL) return closed_error(L, "req:respond");
-  snprintf(framing, sizeof framing, "Content-Length: %zu\r\n", blen);
-  luaL_buffinit(L, &b);
-  build_head(L, r, status, 3, &b, status < 200 || status == 204 ||
-             status == 304 ? NULL : framing);
-  if (!r->head_only && status >= 200 && status != 204 && status != 304)
-    luaL_addlstring(&b, body, blen);
-  luaL_pushresult(&b);
+  has_body = status >= 200 && status != 204 && status != 304;
+  build_head(L, r, status, 3, has_body ? (int64_t)blen : -1, ctype);
   r->started = 1;
-  body = lua_tolstring(L, -1, &blen);
-  conn_write(r->c, body, blen);
+  bufs[0] = uv_buf_init(r->srv->head, (unsigned)r->srv->head_len);
+  bufs[1] = uv_buf_init((char *)body, (unsigned)blen);
+  conn_writev(r->c, bufs, has_body && !r->head_only ? 2 : 1);
   req_finished(r);
-  return 0;
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 /* req:start(status, headers [, length]): a streamed response: of
@@ -289,16 +398,14 @@ static int req_respond (lua_State *L) {
 static int req_start (lua_State *L) {
   hreq *r = check_req(L, "res:write");
   int status = check_status(L, 2, "res:write");
-  char framing[64] = "Transfer-Encoding: chunked\r\n";
-  luaL_Buffer b;
+  int64_t length = -1;
   luaio__checktype(L, 3, "res:write", LUA_TTABLE);
   if (!lua_isnoneornil(L, 4)) {
     lua_Integer n = luaio__checkinteger(L, 4, "res:start");
     if (n < 0) return luaio__argerror(L, 4, "res:start", "negative length");
     r->sized = 1;
     r->remaining = (uint64_t)n;
-    snprintf(framing, sizeof framing, "Content-Length: %llu\r\n",
-             (unsigned long long)n);
+    length = n;
   }
   lua_settop(L, 3);
   if (r->started) return luaL_error(L, "response already started");
@@ -306,12 +413,10 @@ static int req_start (lua_State *L) {
   r->chunked = !r->sized && (r->major > 1 ||
                              (r->major == 1 && r->minor >= 1));
   if (!r->chunked && !r->sized) r->keep_alive = 0;
-  luaL_buffinit(L, &b);
-  build_head(L, r, status, 3, &b, (r->chunked && !r->head_only) ||
-             r->sized ? framing : NULL);
-  luaL_pushresult(&b);
+  if (r->chunked && !r->head_only) length = -2;
+  build_head(L, r, status, 3, length, NULL);
   r->started = 1;
-  conn_write(r->c, lua_tostring(L, -1), lua_rawlen(L, -1));
+  conn_write(r->c, r->srv->head, r->srv->head_len);
   return 0;
 }
 
@@ -338,13 +443,16 @@ static int req_write (lua_State *L) {
       return luaL_error(L, "res:write: more than the announced length");
     r->remaining -= n;
   }
-  if (n > 0 && !r->head_only) {
+  if (n > 0 && !r->head_only) {      /* one write: a failed one closes */
+    uv_buf_t bufs[3];
+    int nb = 0;
     if (r->chunked) {
       int k = snprintf(size, sizeof size, "%zx\r\n", n);
-      conn_write(r->c, size, (size_t)k);
+      bufs[nb++] = uv_buf_init(size, (unsigned)k);
     }
-    conn_write(r->c, s, n);
-    if (r->chunked) conn_write(r->c, "\r\n", 2);
+    bufs[nb++] = uv_buf_init((char *)s, (unsigned)n);
+    if (r->chunked) bufs[nb++] = uv_buf_init("\r\n", 2);
+    conn_writev(r->c, bufs, nb);
   }
   if (r->c == NULL) return srv_gone_error(L, r, "res:write");
   if (r->c->queued <= SRV_HIGH_WATER) return 0;
@@ -353,8 +461,8 @@ static int req_write (lua_State *L) {
   return luaio_waitlist_wait(L, &r->c->writers, write_k, 0);
 }
 
-/* req:finish(): the end of a streamed response. */
-static int req_finish (lua_State *L) {
+/* The end of a streamed response (req at 1). */
+static int end_stream (lua_State *L) {
   hreq *r = check_req(L, "res:finish");
   if (!r->started || r->finished) return 0;
   if (r->c && r->chunked && !r->head_only)
@@ -363,6 +471,11 @@ static int req_finish (lua_State *L) {
     r->aborted = 1;                  /* short: the client must see it */
   req_finished(r);
   return 0;
+}
+
+/* req:finish(): the end of a streamed response. */
+static int req_finish (lua_State *L) {
+  return end_stream(L);
 }
 
 static int req_state (lua_State *L) {
@@ -378,7 +491,7 @@ static int req_upgrade (lua_State *L) {
 }
 
 static int req_gc (lua_State *L) {
-  req_ud *u = luaL_checkudata(L, 1, REQ_MT);
+  req_ud *u = lua_touserdata(L, 1);
   if (u->r) req_unref(u->r);
   u->r = NULL;
   return 0;
@@ -419,12 +532,23 @@ static int close_k (lua_State *L, int status, lua_KContext ctx) {
   return 0;
 }
 
+/* Is the caller the task of one of s's requests? (It must not wait
+ * for itself.) */
+static int in_own_handler (lua_State *L, hserver *s) {
+  luaio_task *t = luaio__current(L);
+  hreq *r;
+  for (r = s->tasks; t != NULL && r != NULL; r = r->tnext)
+    if (r->task == t) return 1;
+  return 0;
+}
+
 /* srv:close(grace_ms, wait): stop accepting; with wait, wait for the
- * connections and the request tasks to end. */
+ * connections and the request tasks to end (not from a handler of the
+ * same server: it would wait for itself). */
 static int server_close (lua_State *L) {
   hserver *s = check_server(L)->s;
   lua_Integer grace = luaL_checkinteger(L, 2);
-  int wait = lua_toboolean(L, 3);
+  int wait = lua_toboolean(L, 3) && !in_own_handler(L, s);
   srv_stop(s, grace < 0 ? 0 : (uint64_t)grace);
   server_release(L, s);
   lua_settop(L, 1);
@@ -457,8 +581,9 @@ static lua_Integer limit (lua_State *L, const char *name) {
   return v;
 }
 
-/* core.listen(host, port, limits, dispatch) -> server; dispatch(req)
- * runs in a new task per request. Lua checked the arguments. */
+/* core.listen(host, port, limits, dispatch) -> server; dispatch(req,
+ * method, url, path, query, version) runs in a new task per request.
+ * Lua checked the arguments. */
 static int core_listen (lua_State *L) {
   const char *host = luaL_checkstring(L, 1);
   int port = (int)luaL_checkinteger(L, 2), rc;
@@ -500,7 +625,7 @@ static int core_listen (lua_State *L) {
 }
 
 static const luaL_Reg req_methods[] = {
-  {"head", req_head}, {"headers", req_headers}, {"remote", req_remote},
+  {"headers", req_headers}, {"remote", req_remote},
   {"read", req_read}, {"respond", req_respond},
   {"start", req_start}, {"write", req_write}, {"finish", req_finish},
   {"state", req_state}, {"upgrade", req_upgrade},
@@ -537,7 +662,10 @@ static int serve_first (lua_State *L) {
 void luaio__serve_register (lua_State *L) {
   static const char *const names[] = {"serve", "static"};
   int i;
-  luaio__class(L, REQ_MT, req_methods, req_gc, NULL);
+  static const luaL_Reg req_meta[] = {{"__gc", req_gc}, {NULL, NULL}};
+  luaio__class(L, REQ_MT, req_methods, NULL, req_meta);
+  luaL_getmetatable(L, REQ_MT);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &req_mt_key);
   luaio__class(L, SERVER_MT, server_methods, server_gc, NULL);
   srv_ws_register(L);
   for (i = 0; i < 2; i++) {

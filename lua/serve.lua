@@ -73,6 +73,7 @@ local LAZY = {
   headers = function(r) return make_headers(r._c:headers()) end,
   query = function(r) return decode_query(r._query) end,
   remote = function(r) return r._c:remote() end,
+  params = function() return {} end,
 }
 RequestMT.__index = function(r, k)
   local v = Request[k]
@@ -127,17 +128,26 @@ end
 
 local Response, ResponseMT = class "luaio.HttpServerResponse"
 
+-- res.headers is made on first use too; status and bytes start as
+-- 200 and 0.
+ResponseMT.__index = function(res, k)
+  local v = Response[k]          -- first: the methods are its upvalue 1
+  if v ~= nil then return v
+  elseif k == "headers" then
+    local h = {}
+    rawset(res, "headers", h)
+    return h
+  elseif k == "status" then return 200
+  elseif k == "bytes" then return 0 end
+end
+
 -- Start the response with this status and headers (optional: the first
--- write starts it with res.status and res.headers).
+-- write starts it with res.status and res.headers). The C core drops
+-- the handler's Content-Length and Transfer-Encoding: framing is its.
 function Response:start(status, headers, length)
   self.status = status or self.status
   self.headers = headers or self.headers
-  local h = {}
-  for k, v in pairs(self.headers) do
-    local lk = type(k) == "string" and k:lower()
-    if lk ~= "content-length" and lk ~= "transfer-encoding" then h[k] = v end
-  end
-  self._c:start(self.status, h, length)
+  self._c:start(self.status, self.headers, length)
 end
 
 function Response:write(chunk)
@@ -151,31 +161,32 @@ function Response:finish()
   return self._c:finish()
 end
 
--- Normalise a handler's results to status, headers, body.
+local NONE = setmetatable({}, {__newindex = function()
+  error("internal: the shared empty table is read-only", 2)
+end})
+local TEXT, JSON = "text/plain; charset=utf-8", "application/json"
+
+-- Normalise a handler's results to status, headers, body and the
+-- Content-Type to send when the headers have none. (The C core writes
+-- the head: it drops the handler's Content-Length and
+-- Transfer-Encoding and adds that Content-Type; the handler's table
+-- is not copied.)
 local function normalise(status, headers, body)
-  if type(status) == "table" and math.type(status.status) == "integer" then
+  local ts = type(status)
+  if ts == "table" and math.type(status.status) == "integer" then
     status, headers, body = status.status, status.headers, status.body
-  elseif type(status) == "table" then
+  elseif ts == "table" then
     status, body = 200, status
-  elseif type(status) == "string" and headers == nil then
+  elseif ts == "string" and headers == nil then
     status, body = 200, status
   end
   status = status or (body and 200 or 204)
-  local h, ctype = {}, nil
-  for k, v in pairs(headers or {}) do
-    local lk = type(k) == "string" and k:lower()
-    if lk == "content-type" then ctype = true end
-    if lk ~= "content-length" and lk ~= "transfer-encoding" then
-      h[k] = v
-    end
+  local tb = type(body)
+  if tb == "string" then return status, headers or NONE, body, TEXT
+  elseif tb == "table" then
+    return status, headers or NONE, json.encode(body), JSON
   end
-  if type(body) == "table" then
-    body = json.encode(body)
-    if not ctype then h["Content-Type"] = "application/json" end
-  elseif body ~= nil and not ctype then
-    h["Content-Type"] = "text/plain; charset=utf-8"
-  end
-  return status, h, body
+  return status, headers or NONE, body, body ~= nil and TEXT or nil
 end
 
 local function is_cancel(e)
@@ -191,14 +202,6 @@ local function log_line(srv, req, res, t0)
   else io.stderr:write(line, "\n") end
 end
 
-local function new_request(c)
-  local method, url, version = c:head()
-  local path, query = url:match("^([^?]*)%??(.*)$")
-  return setmetatable({_c = c, method = method, url = url, path = path,
-    _query = query, params = {}, version = version}, RequestMT)
-end
-
--- Run the handler; its error gives a 500 (traceback logged, not sent).
 local Traced = {}                -- an error with its traceback
 
 local function on_error(e)
@@ -207,10 +210,9 @@ local function on_error(e)
                       Traced)
 end
 
-local function run(srv, req, res)
+-- The answer to a handler that raised a.
+local function failed(req, a)
   local trace
-  local ok, a, b, d = xpcall(srv._handle, on_error, srv, req, res)
-  if ok then return normalise(a, b, d) end
   if getmetatable(a) == Traced then a, trace = a.err, a.trace end
   if is_cancel(a) then error(a, 0) end
   -- the client left, or was dropped for body_timeout/write_timeout
@@ -229,27 +231,34 @@ local function run(srv, req, res)
   return 500, {}, "internal server error\n"
 end
 
--- The server each request task serves: srv:close from a handler must
--- not wait for its own task.
-local serving = setmetatable({}, {__mode = "k"})
-
-local function dispatch(srv, c)
-  local co = coroutine.running()
-  serving[co] = srv
+-- One request, in its own task: the C core parsed its head (path and
+-- query are nil when the url has no '?'). Run the handler; its error
+-- gives a 500 (traceback logged, not sent).
+local function dispatch(srv, c, method, url, path, query, version)
   local t0 = srv.log and require("luaio").now()
-  local req = new_request(c)
-  local res = setmetatable({_c = c, status = 200, headers = {}, bytes = 0},
-                           ResponseMT)
-  local status, headers, body = run(srv, req, res)
-  local started, finished = c:state()
-  if started then
-    if not finished then c:finish() end
-  else
-    res.status, res.bytes = status, body and #body or 0
-    c:respond(status, headers, body)
+  local req = setmetatable({_c = c, method = method, url = url,
+    path = path or url, _query = query or "", version = version},
+    RequestMT)
+  local res = setmetatable({_c = c}, ResponseMT)
+  local ok, status, headers, body = xpcall(srv._handle, on_error, srv, req,
+                                           res)
+  if not ok then status, headers, body = failed(req, status) end
+  -- Sends the response, or ends the one the handler streamed. The
+  -- usual results (integer status, headers, string or no body) go as
+  -- they are; for the others it returns nil: normalise them first.
+  local sent = c:respond(status, headers, body)
+  if sent == nil then
+    local ctype
+    status, headers, body, ctype = normalise(status, headers, body)
+    sent = c:respond(status, headers, body, ctype)
   end
-  if srv.log then log_line(srv, req, res, t0) end
-  serving[co] = nil
+  if srv.log then
+    if sent then
+      res.status = status
+      res.bytes = type(body) == "string" and #body or 0
+    end
+    log_line(srv, req, res, t0)
+  end
 end
 
 -- ---- routing ---------------------------------------------------------
@@ -278,7 +287,7 @@ end
 -- A canonical path (no empty segment) is compared whole with the routes
 -- that have no parameter; only the others split it.
 local function route_params(r, path, parts)
-  if r.exact == path then return {}, parts end
+  if r.exact == path then return NONE, parts end
   if r.exact and path:sub(-1) ~= "/" and not path:find("//", 1, true) then
     return nil, parts
   end
@@ -287,14 +296,15 @@ local function route_params(r, path, parts)
 end
 
 local function route_request(srv, req, res)
+  local routes, path, method = srv._routes, req.path, req.method
   local parts, allowed
-  for _, r in ipairs(srv._routes) do
-    local params
-    params, parts = route_params(r, req.path, parts)
+  for i = 1, #routes do
+    local r, params = routes[i], NONE
+    if r.exact ~= path then params, parts = route_params(r, path, parts) end
     if params then
-      if r.method == req.method or r.method == "*" or
-         (req.method == "HEAD" and r.method == "GET") then
-        req.params = params
+      local rm = r.method
+      if rm == method or rm == "*" or (method == "HEAD" and rm == "GET") then
+        if params ~= NONE then req.params = params end
         return r.fn(req, res)
       end
       allowed = allowed or {}
@@ -337,8 +347,7 @@ function Server:close(opts)
     argerror(1, "srv:close", "grace: non-negative number expected")
   end
   self.port = nil
-  return self._core:close(math.ceil(grace * 1000),
-                          serving[coroutine.running()] ~= self)
+  return self._core:close(math.ceil(grace * 1000), true)
 end
 
 function Server:connections()
@@ -377,7 +386,9 @@ local function serve(opts)
                             _routes = {}, _handle = route_request},
                            ServerMT)
   srv._core = listen(host, port, check_limits(opts),
-    function(c) return dispatch(srv, c) end)
+    function(c, method, url, path, query, version)
+      return dispatch(srv, c, method, url, path, query, version)
+    end)
   srv.port = srv._core:port()
   return srv
 end

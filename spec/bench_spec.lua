@@ -30,3 +30,19 @@ describe("bench/json_encode.lua", function()
     end
   end)
 end)
+
+describe("bench/w9_client.lua", function()
+  it("sends its requests to the W9 server and counts every answer", function()
+    local proc = require "luaio.proc"
+    local srv <close> = proc.spawn{helpers.luaio, "bench/w9_serve.lua", "0",
+                           stdout = "pipe"}
+    local port = assert(srv.stdout:readline()):match("^ready%s+(%d+)")
+    local ok, r = pcall(proc.run, {helpers.luaio, "bench/w9_client.lua",
+                                   port, "300", "3", "8", "/json",
+                                   timeout = 60})
+    srv:kill()
+    srv:wait()
+    assert(ok, r)
+    assert.are.equal(0, r.code, r.stderr)
+  end)
+end)

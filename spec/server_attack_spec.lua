@@ -122,6 +122,44 @@ describe("http.serve attacks", function()
     assert.are.same({"ok /1", "4", "ok /3"}, bodies)
   end)
 
+  it("answers a pipeline longer than its input buffer, in order", function()
+    srv:route("GET", "/slow", function() aio.sleep(0.1) return "slow" end)
+    local n, pad = 900, ("p"):rep(80)   -- about 100 KB of requests
+    local parts = {"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"}
+    for i = 1, n do
+      parts[#parts + 1] = "GET /" .. i .. " HTTP/1.1\r\nX-Pad: " .. pad
+                          .. "\r\n\r\n"
+    end
+    parts[#parts + 1] = "GET /end HTTP/1.1\r\nConnection: close\r\n\r\n"
+    local out = raw(srv.port, table.concat(parts))
+    local bodies = {}
+    for body in out:gmatch("\r\n\r\n([^H]*)") do bodies[#bodies + 1] = body end
+    assert.are.equal(n + 2, #bodies)
+    assert.are.equal("slow", bodies[1])
+    assert.are.equal("ok /1", bodies[2])
+    assert.are.equal("ok /" .. n, bodies[n + 1])
+    assert.are.equal("ok /end", bodies[n + 2])
+    still_serves()
+  end)
+
+  it("lives on when a client leaves while its handler streams", function()
+    local done = aio.event()
+    local err
+    srv:route("GET", "/wait", function(req, res)
+      aio.sleep(0.2)
+      local ok, e = pcall(res.write, res, "late")
+      err = not ok and e
+      done:set()
+    end)
+    local c = net.connect("127.0.0.1", srv.port)
+    c:write("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+    aio.sleep(0.05)
+    c:close()
+    assert.is_true(aio.wait_for(aio.spawn(done.wait, done), 5))
+    assert.are.equal("ECONNRESET", err.code)
+    still_serves()
+  end)
+
   it("survives a client that goes away mid-body", function()
     local failed
     srv:route("POST", "/upload", function(req)

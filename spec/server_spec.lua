@@ -55,6 +55,22 @@ describe("http.serve", function()
     assert.are.equal("1.1", seen.version)
   end)
 
+  it("keeps every header of a long head", function()
+    local seen
+    local srv <close> = http.serve{handler = function(req)
+      seen = req
+      return "ok"
+    end}
+    local headers, long = {}, ("q"):rep(2000)
+    for i = 1, 40 do headers["X-H" .. i] = ("v"):rep(i) end
+    http.get(url(srv, "/" .. long .. "?a=" .. long), {headers = headers})
+    assert.are.equal("/" .. long, seen.path)
+    assert.are.equal(long, seen.query.a)
+    for i = 1, 40 do
+      assert.are.equal(("v"):rep(i), seen.headers["x-h" .. i])
+    end
+  end)
+
   it("routes with parameters, 404 and 405", function()
     local srv <close> = http.serve{}
     srv:route("GET", "/items/:id", function(req)
@@ -101,6 +117,27 @@ describe("http.serve", function()
     assert.are.same({200, "text/plain; charset=utf-8", "s"},
                     {r.status, r.headers["content-type"], r.body})
     assert.are.equal(204, http.get(url(srv, "/n")).status)
+  end)
+
+  it("frames the response itself, whatever the handler says", function()
+    local srv <close> = http.serve{}
+    srv:route("GET", "/whole", function()
+      return 200, {["content-length"] = "999", ["Transfer-Encoding"] = "x",
+                   ["X-A"] = 1, ["content-type"] = "x/y"}, "body"
+    end)
+    srv:route("GET", "/stream", function(_, res)
+      res:start(201, {["Content-Length"] = "1", ["X-B"] = "b"})
+      res:write("stream")
+    end)
+    local r = http.get(url(srv, "/whole"))
+    assert.are.same({200, "4", nil, "1", "x/y", "body"},
+      {r.status, r.headers["content-length"], r.headers["transfer-encoding"],
+       r.headers["x-a"], r.headers["content-type"], r.body})
+    r = http.get(url(srv, "/stream"))
+    assert.are.same({201, nil, "chunked", "b", "stream"},
+      {r.status, r.headers["content-length"], r.headers["transfer-encoding"],
+       r.headers["x-b"], r.body})
+    assert.is_nil(r.headers["content-type"])
   end)
 
   it("reads the body whole, as JSON, or in chunks as it arrives", function()
