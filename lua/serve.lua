@@ -231,6 +231,19 @@ local function failed(req, a)
   return 500, {}, "internal server error\n"
 end
 
+-- Sends the response, or ends the one the handler streamed. The usual
+-- results (integer status, headers, string or no body) go as they are;
+-- for the others respond returns nil: normalise them first.
+local function answer(c, status, headers, body)
+  local sent = c:respond(status, headers, body)
+  if sent == nil then
+    local ctype
+    status, headers, body, ctype = normalise(status, headers, body)
+    sent = c:respond(status, headers, body, ctype)
+  end
+  return sent, status, body
+end
+
 -- One request, in its own task: the C core parsed its head (path and
 -- query are nil when the url has no '?'). Run the handler; its error
 -- gives a 500 (traceback logged, not sent).
@@ -243,14 +256,19 @@ local function dispatch(srv, c, method, url, path, query, version)
   local ok, status, headers, body = xpcall(srv._handle, on_error, srv, req,
                                            res)
   if not ok then status, headers, body = failed(req, status) end
-  -- Sends the response, or ends the one the handler streamed. The
-  -- usual results (integer status, headers, string or no body) go as
-  -- they are; for the others it returns nil: normalise them first.
-  local sent = c:respond(status, headers, body)
-  if sent == nil then
-    local ctype
-    status, headers, body, ctype = normalise(status, headers, body)
-    sent = c:respond(status, headers, body, ctype)
+  local sent
+  ok, sent, status, body = pcall(answer, c, status, headers, body)
+  if not ok then
+    -- A result the server cannot send (a header with CR/LF, a bad
+    -- status): the client gets a 500 from the C side when this task
+    -- ends, and the reason goes where handler errors go.
+    if not is_cancel(sent) then
+      local shown, text = pcall(tostring, sent)
+      io.stderr:write("http.serve: bad response from the handler for ",
+                      req.method, " ", req.path, ": ",
+                      shown and text or "(an error object)", "\n")
+    end
+    error(sent, 0)
   end
   if srv.log then
     if sent then

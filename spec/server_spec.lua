@@ -234,6 +234,21 @@ describe("http.serve", function()
     assert.is_nil(r.headers["set-cookie"])
   end)
 
+  it("logs why a handler's result could not be sent", function()
+    local rc, out = helpers.run_luaio([[
+      local http = require "luaio.http"
+      local srv <close> = http.serve{handler = function()
+        return 200, {["X-Evil"] = "a\r\nb"}, "body"
+      end}
+      local r = http.get("http://127.0.0.1:" .. srv.port .. "/split")
+      print("status", r.status)
+    ]])
+    assert.are.equal(0, rc, out)
+    assert.is_truthy(out:find("status\t500", 1, true), out)
+    assert.is_truthy(out:find("bad response from the handler for GET /split",
+                              1, true), out)
+  end)
+
   it("answers Expect: 100-continue when the handler reads the body", function()
     local srv <close> = http.serve{handler = function(req)
       return req:body():upper()
