@@ -16,6 +16,7 @@ Prints its port, then serves until killed:
   /redirect-to/<percent-encoded URL>  302 to that URL
   /partial        headers and 1000 bytes of a 100000-byte body, then stalls
   /trickle        a 20-byte body, one byte every 0.05 s
+  /trickle/<n>/<ms>  an n-byte body, one byte every ms milliseconds
 """
 import socket, struct, sys, threading, time, urllib.parse
 
@@ -59,10 +60,11 @@ def handle(conn):
             if path == "/partial":
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
                 time.sleep(3600)
-            if path == "/trickle":
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n")
-                for _ in range(20):
-                    time.sleep(0.05)
+            if path == "/trickle" or path.startswith("/trickle/"):
+                n, ms = (path.split("/")[2:] + ["20", "50"])[:2]
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % int(n))
+                for _ in range(int(n)):
+                    time.sleep(int(ms) / 1000)
                     conn.sendall(b"t")
                 continue
             if path == "/reset":
