@@ -11,7 +11,7 @@ function M.start()
     .. " 2>&1 & echo $!")
   assert(rc == 0)
   pid = tonumber(pid)
-  for _ = 1, 100 do
+  for _ = 1, 1200 do                    -- a loaded machine: up to a minute
     local f = io.open(out)
     local port = f and tonumber(f:read("l") or "")
     if f then f:close() end

@@ -30,7 +30,7 @@ function M:launch()
     .. "--dir %s --save '' --appendonly no%s > %s/redis.log 2>&1 & echo $!")
     :format(self.port, self.dir, pass, self.dir))
   self.pid = tonumber(out)
-  for _ = 1, 100 do
+  for _ = 1, 1200 do                    -- a loaded machine: up to a minute
     local ok = pcall(function()
       local r <close> = redis.connect(self.url, {timeout = 1})
     end)
@@ -62,7 +62,7 @@ end
 function M:kill(sig)
   if not self.pid then return end
   os.execute(("kill -%s %d 2>/dev/null"):format(sig or "KILL", self.pid))
-  for _ = 1, 100 do
+  for _ = 1, 1500 do                    -- a loaded machine: up to 30 s
     if not alive(self.pid) then break end
     aio.sleep(0.02)
   end
