@@ -9,8 +9,11 @@ Prints its port, then serves until killed:
   /endless        a body that never ends
   /flaky/<key>/<n>  503 (Retry-After: 0) for the first n requests, then 200
   /attempts/<key> how many requests /flaky/<key> got
-  /stats          connections accepted, most open at once, open now
-  /stats/reset    starts counting "most open at once" again from now
+  /stats          connections accepted, most open at once (of those
+                  accepted since the last /stats/reset), open now
+  /stats/reset    starts counting "most open at once" again, leaving out
+                  the connections open now (their close may be seen late,
+                  when the handler thread gets to run); answers 0
   /slow           answers after 0.05 s (to keep connections busy)
   /headers        the request's header lines, as the body
   /redirect-to/<percent-encoded URL>  302 to that URL
@@ -22,7 +25,7 @@ import socket, struct, sys, threading, time, urllib.parse
 
 lock = threading.Lock()
 attempts = {}
-stats = {"accepted": 0, "open": 0, "max_open": 0}
+stats = {"accepted": 0, "open": 0, "max_open": 0, "gen": 0, "open_gen": 0}
 
 
 def respond(conn, status, body, extra=""):
@@ -43,7 +46,7 @@ def read_request(f):
     return line.decode("latin-1").split()[1], headers
 
 
-def handle(conn):
+def handle(conn, gen):
     f = conn.makefile("rb")
     try:
         while True:
@@ -105,8 +108,9 @@ def handle(conn):
                 continue
             if path == "/stats/reset":
                 with lock:
-                    stats["max_open"] = stats["open"]
-                    respond(conn, "200 OK", str(stats["open"]).encode())
+                    stats["gen"] += 1
+                    stats["open_gen"] = stats["max_open"] = 0
+                    respond(conn, "200 OK", b"0")
                 continue
             if path == "/slow":
                 time.sleep(0.05)
@@ -118,6 +122,8 @@ def handle(conn):
     finally:
         with lock:
             stats["open"] -= 1
+            if gen == stats["gen"]:
+                stats["open_gen"] -= 1
         try:
             conn.close()
         except OSError:
@@ -135,8 +141,10 @@ def main():
         with lock:
             stats["accepted"] += 1
             stats["open"] += 1
-            stats["max_open"] = max(stats["max_open"], stats["open"])
-        threading.Thread(target=handle, args=(conn,), daemon=True).start()
+            stats["open_gen"] += 1
+            stats["max_open"] = max(stats["max_open"], stats["open_gen"])
+            gen = stats["gen"]
+        threading.Thread(target=handle, args=(conn, gen), daemon=True).start()
 
 
 main()
