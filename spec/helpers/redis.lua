@@ -62,7 +62,7 @@ end
 function M:kill(sig)
   if not self.pid then return end
   os.execute(("kill -%s %d 2>/dev/null"):format(sig or "KILL", self.pid))
-  for _ = 1, 1500 do                    -- a loaded machine: up to 30 s
+  for _ = 1, 100 do
     if not alive(self.pid) then break end
     aio.sleep(0.02)
   end
