@@ -200,8 +200,10 @@ describe("http.serve slow clients", function()
   end)
 
   it("does not count the handler's own pauses against body_timeout", function()
-    local srv <close> = http.serve{body_timeout = 0.3, handler = function(req)
-      aio.sleep(0.6)                   -- the client waits for us meanwhile
+    -- 1 s: the body's bytes must not be 1 s apart once the handler reads,
+    -- even on a loaded machine; the handler's pause is longer than that
+    local srv <close> = http.serve{body_timeout = 1, handler = function(req)
+      aio.sleep(2)                     -- the client waits for us meanwhile
       return tostring(#req:body())
     end}
     local body = ("y"):rep(200 * 1024)
@@ -227,8 +229,10 @@ describe("http.serve slow clients", function()
   end)
 
   it("keeps a slow but steady reader past write_timeout", function()
+    -- reads 0.01 s apart for 2.5 s or more: longer than write_timeout,
+    -- which is still 100 times the gap (a loaded machine may stall)
     local block = ("s"):rep(64 * 1024)
-    local srv <close> = http.serve{write_timeout = 0.3, handler = function(_, res)
+    local srv <close> = http.serve{write_timeout = 1, handler = function(_, res)
       for _ = 1, 64 do res:write(block) end
     end}
     local c <close> = net.connect("127.0.0.1", srv.port)
