@@ -237,8 +237,10 @@ describe("http cancellation and retries", function()
 
   it("closing a client fails its requests waiting to retry, cleanly",
      function()
+    -- Retry-After: 30, so t is still waiting to retry however long the
+    -- polling takes on a loaded machine (the backoff alone is 0.1 s)
     local c = http.client{retries = 5}
-    local t = aio.spawn(c.get, c, bad.url .. "/flaky/closing/3")
+    local t = aio.spawn(c.get, c, bad.url .. "/flaky/closing/3/30")
     repeat aio.sleep(0.005)  -- until the first 503 is in: t waits to retry
     until http.get(bad.url .. "/attempts/closing").body == "1"
     c:close()

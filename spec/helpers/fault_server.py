@@ -7,7 +7,8 @@ Prints its port, then serves until killed:
   /garbage        a response that is not HTTP
   /huge-header    a 1 MB header
   /endless        a body that never ends
-  /flaky/<key>/<n>  503 (Retry-After: 0) for the first n requests, then 200
+  /flaky/<key>/<n>[/<s>]  503 (Retry-After: s, default 0) for the first n
+                  requests, then 200
   /attempts/<key> how many requests /flaky/<key> got
   /stats          connections accepted, most open at once (of those
                   accepted since the last /stats/reset), open now
@@ -87,12 +88,13 @@ def handle(conn, gen):
                 while True:
                     conn.sendall(b"y" * 65536)
             if path.startswith("/flaky/"):
-                _, _, key, n = path.split("/")
+                key, n, after = (path.split("/")[2:] + ["0"])[:3]
                 with lock:
                     attempts[key] = attempts.get(key, 0) + 1
                     count = attempts[key]
                 if count <= int(n):
-                    respond(conn, "503 Service Unavailable", b"busy", "Retry-After: 0\r\n")
+                    respond(conn, "503 Service Unavailable", b"busy",
+                            "Retry-After: %s\r\n" % after)
                 else:
                     respond(conn, "200 OK", b"finally")
                 continue
