@@ -271,7 +271,8 @@ describe("luaio.redis", function()
       -- the server sees the blocked connection's close on its own time:
       -- push once it has (not after a guess), or it may still serve it
       local function blocked()
-        return tonumber(r:call("INFO", "clients"):match("blocked_clients:(%d+)"))
+        local info = r:call("INFO", "clients")
+        return tonumber(info:match("blocked_clients:(%d+)"))
       end
       for _ = 1, 3000 do
         if blocked() == 0 then break end

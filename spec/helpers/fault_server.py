@@ -66,7 +66,8 @@ def handle(conn, gen):
                 time.sleep(3600)
             if path == "/trickle" or path.startswith("/trickle/"):
                 n, ms = (path.split("/")[2:] + ["20", "50"])[:2]
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % int(n))
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n"
+                             % int(n))
                 for _ in range(int(n)):
                     time.sleep(int(ms) / 1000)
                     conn.sendall(b"t")
