@@ -325,14 +325,18 @@ end)
 describe("http.serve shutdown", function()
   after_each(after)
 
+  -- The close comes once the handler runs (an event, not a 0.1 s sleep
+  -- that a loaded machine can outlast before the request arrives).
   it("lets requests in flight finish, then closes", function()
+    local running = aio.event()
     local srv = http.serve{handler = function()
+      running:set()
       aio.sleep(0.3)
       return "done"
     end}
     local port = srv.port
     local t = aio.spawn(http.get, url(srv, "/"))
-    aio.sleep(0.1)
+    running:wait()
     srv:close{grace = 5}
     assert.are.equal("done", t:await().body)
     assert.is_nil(srv.port)
@@ -342,14 +346,15 @@ describe("http.serve shutdown", function()
   end)
 
   it("cancels requests still running when the grace is over", function()
-    local cancelled = false
+    local cancelled, running = false, aio.event()
     local srv = http.serve{handler = function()
+      running:set()
       local ok, e = pcall(aio.sleep, 30)
       cancelled = not ok
       error(e, 0)
     end}
     local t = aio.spawn(function() return pcall(http.get, url(srv, "/")) end)
-    aio.sleep(0.1)
+    running:wait()
     local t0 = aio.now()
     srv:close{grace = 0.2}
     assert.is_true(aio.now() - t0 < 20)     -- cut at the grace, not at 30 s
@@ -399,7 +404,7 @@ local function child_server()
                             " >/dev/null 2>&1 & echo $!")
   pid = assert(tonumber(pid))
   local port
-  for _ = 1, 200 do
+  for _ = 1, 2400 do                    -- up to a minute on a loaded box
     local f = io.open(portfile)
     port = f and tonumber(f:read("a"))
     if f then f:close() end
