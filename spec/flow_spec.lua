@@ -8,6 +8,18 @@ local function failing(d, msg)
   return function() aio.sleep(d); error(msg, 0) end
 end
 
+-- Run one task after the other, a loop turn apart: completions in a
+-- known order without timers (timers of 0.01 s and 0.03 s set in a
+-- row can fire out of order when a loaded machine stalls in between).
+local function release_in_order(events)
+  return aio.spawn(function()
+    for i, e in ipairs(events) do
+      if i > 1 then aio.sleep(0) end
+      e:set()
+    end
+  end)
+end
+
 local function assert_no_tasks()
   collectgarbage()
   assert.are.equal(1, #aio.tasks(), "tasks left running")
@@ -74,27 +86,33 @@ describe("aio.wait", function()
     assert.are.equal(ts[1], done[1])
   end)
 
+  -- The task that must still be pending sleeps a minute (and is
+  -- cancelled after), so no stall of a loaded machine can end it first.
   it("returns at the first completion", function()
-    local ts = {aio.spawn(after(0.05, 1)), aio.spawn(after(0.01, 2))}
+    local ts = {aio.spawn(after(60, 1)), aio.spawn(after(0.01, 2))}
     local done, pending = aio.wait(ts, {return_when = "first"})
     assert.are.same({ts[2]}, done)
     assert.are.same({ts[1]}, pending)
     assert.is_false(ts[1]:done())          -- never cancels the pending
-    ts[1]:await()
+    ts[1]:cancel()
+    pcall(ts[1].await, ts[1])
   end)
 
   it("returns at the first error", function()
-    local ts = {aio.spawn(after(0.05, 1)), aio.spawn(failing(0.01, "e"))}
+    local ts = {aio.spawn(after(60, 1)), aio.spawn(failing(0.01, "e"))}
     local done, pending = aio.wait(ts, {return_when = "first_error"})
     assert.are.same({ts[2]}, done)
     assert.are.equal(1, #pending)
-    ts[1]:await()
+    assert.is_false(ts[1]:done())
+    ts[1]:cancel()
+    pcall(ts[1].await, ts[1])
     assert.is_false(pcall(ts[2].await, ts[2]))
   end)
 
   it("stops waiting at the timeout", function()
-    local ts = {aio.spawn(after(0.5, 1)), aio.spawn(after(0.01, 2))}
-    local done, pending = aio.wait(ts, {timeout = 0.05})
+    -- 0.01 s against a timeout of 1 s: done in time even on a loaded box
+    local ts = {aio.spawn(after(60, 1)), aio.spawn(after(0.01, 2))}
+    local done, pending = aio.wait(ts, {timeout = 1})
     assert.are.same({ts[2]}, done)
     assert.are.same({ts[1]}, pending)
     ts[1]:cancel()
@@ -114,18 +132,24 @@ describe("aio.as_completed", function()
   after_each(assert_no_tasks)
 
   it("yields tasks in completion order", function()
-    local ts = {}
-    for i, d in ipairs({0.03, 0.01, 0.02}) do ts[i] = aio.spawn(after(d, i)) end
+    local ts, go = {}, {}
+    for i = 1, 3 do
+      go[i] = aio.event()
+      ts[i] = aio.spawn(function() go[i]:wait(); return i end)
+    end
+    local releaser = release_in_order({go[2], go[3], go[1]})
     local got = {}
     for t in aio.as_completed(ts) do got[#got + 1] = t:result() end
     assert.are.same({2, 3, 1}, got)
+    releaser:await()
   end)
 
   it("raises a timeout when the overall deadline passes", function()
-    local ts = {aio.spawn(after(0.01, 1)), aio.spawn(after(1, 2))}
+    -- 0.01 s against a timeout of 1 s: done in time even on a loaded box
+    local ts = {aio.spawn(after(0.01, 1)), aio.spawn(after(60, 2))}
     local got = {}
     local ok, e = pcall(function()
-      for t in aio.as_completed(ts, {timeout = 0.05}) do got[#got + 1] = t:result() end
+      for t in aio.as_completed(ts, {timeout = 1}) do got[#got + 1] = t:result() end
     end)
     assert.is_false(ok)
     assert.is_true(aio.is_timeout(e))
@@ -279,9 +303,14 @@ describe("aio.group", function()
   it("cancels siblings on the first error and reports the others", function()
     local sibling
     local ok, e = pcall(aio.group, function(g)
+      -- Both woken in one turn (not by timers of 0.01 s set a moment
+      -- apart, which a stall can put in different turns)
+      local go = aio.event()
       sibling = g:spawn(after(5, 1))
-      g:spawn(failing(0.01, "first"))
-      g:spawn(failing(0.01, "second"))
+      g:spawn(function() go:wait(); error("first", 0) end)
+      g:spawn(function() go:wait(); error("second", 0) end)
+      aio.sleep(0)                          -- all three wait now
+      go:set()
     end)
     assert.is_false(ok)
     assert.are.equal("first", e.message)

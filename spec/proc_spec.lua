@@ -53,6 +53,15 @@ local function alive(pid)
   return state ~= "Z"
 end
 
+-- Wait until cond() holds, for up to 5 s: a signalled child dies and is
+-- reaped when the kernel and the loop get to it, which on a loaded
+-- machine can take far longer than a fixed short sleep.
+local function eventually(cond)
+  local t0 = aio.now()
+  while not cond() and aio.now() - t0 < 5 do aio.sleep(0.01) end
+  return cond()
+end
+
 local function rss_kb()
   for line in io.lines("/proc/self/status") do
     local kb = line:match("^VmRSS:%s+(%d+)")
@@ -88,6 +97,7 @@ end
 local function check_clean()
   settle()
   assert.are.equal(1, #aio.tasks(), "tasks left running")
+  eventually(function() return #zombies() == 0 end)
   assert.are.same({}, zombies(), "zombie children")
   assert.are.equal(fds_before, fd_count(), "file descriptors leaked")
 end
@@ -297,9 +307,10 @@ describe("process lifetime", function()
   end)
 
   it("sends KILL after the grace when TERM is ignored", function()
-    local p <close> = proc.spawn{"sh", "-c", "trap '' TERM; sleep 10",
-                                 kill_grace = 0.2}
-    aio.sleep(0.1)                -- let sh set its trap
+    local p <close> = proc.spawn{"sh", "-c",
+                                 "trap '' TERM; echo trapped; exec sleep 10",
+                                 kill_grace = 0.2, stdout = "pipe"}
+    assert.are.equal("trapped", p.stdout:readline())  -- its trap is set
     local t0 = aio.now()
     local ok, e = pcall(aio.timeout, 0.05, p.wait, p)
     assert.is_false(ok)
@@ -325,7 +336,7 @@ describe("process lifetime", function()
     p:close()
     assert.has_error(function() p:wait() end,
                      "process:wait: the process object is closed")
-    aio.sleep(0.1)
+    eventually(function() return not alive(pid) end)
     assert.is_false(alive(pid))
     local q = proc.spawn{"sleep", "10", kill_on_close = false}
     local qpid = q.pid
@@ -333,14 +344,14 @@ describe("process lifetime", function()
     aio.sleep(0.05)
     assert.is_true(alive(qpid))
     os.execute("kill " .. qpid)
-    aio.sleep(0.1)
+    eventually(function() return not alive(qpid) end)
   end)
 
   it("kills and reaps a collected process", function()
     local pid = proc.spawn{"sleep", "10"}.pid
     collectgarbage()
     collectgarbage()
-    aio.sleep(0.1)
+    eventually(function() return not alive(pid) end)
     assert.is_false(alive(pid))
   end)
 

@@ -14,9 +14,13 @@ describe("http.serve attacks", function()
   local srv, calls
   before_each(function()
     calls = 0
-    -- idle_timeout: the 1,000 held connections below must outlast a
-    -- slow fill (under valgrind on a loaded machine it takes over 5 s)
-    srv = http.serve{header_timeout = 0.5, idle_timeout = 60, handler = function(req, res)
+    -- header_timeout: every request of these tests must get its head in
+    -- before it, however loaded the machine; the slowloris one below
+    -- takes 4 s to send its head. idle_timeout: the 1,000 keep-alive
+    -- connections below must all still be open once the last is served,
+    -- which under valgrind on a loaded machine took more than the
+    -- default 5 s.
+    local function handler(req, res)
       calls = calls + 1
       if req.path == "/body" then return tostring(#req:body()) end
       if req.path == "/big" then
@@ -25,7 +29,9 @@ describe("http.serve attacks", function()
         return
       end
       return "ok " .. req.path
-    end}
+    end
+    srv = http.serve{header_timeout = 2, idle_timeout = 60,
+                     handler = handler}
   end)
   after_each(function()
     srv:close{grace = 0}
@@ -100,7 +106,7 @@ describe("http.serve attacks", function()
     end)
     aio.sleep(0.2)
     still_serves()
-    assert.is_true(aio.wait_for(dropped, 5))
+    assert.is_true(aio.wait_for(dropped, 30))
     assert.are.equal(1, calls)                   -- still_serves' only
   end)
 
@@ -172,7 +178,7 @@ describe("http.serve attacks", function()
             .. ("u"):rep(1000))
     aio.sleep(0.1)
     c:close()
-    for _ = 1, 50 do
+    for _ = 1, 500 do                   -- up to 10 s on a loaded machine
       if failed then break end
       aio.sleep(0.02)
     end
@@ -238,8 +244,10 @@ describe("http.serve slow clients", function()
   end)
 
   it("does not count the handler's own pauses against body_timeout", function()
-    local srv <close> = http.serve{body_timeout = 0.3, handler = function(req)
-      aio.sleep(0.6)                   -- the client waits for us meanwhile
+    -- 1 s: the body's bytes must not be 1 s apart once the handler reads,
+    -- even on a loaded machine; the handler's pause is longer than that
+    local srv <close> = http.serve{body_timeout = 1, handler = function(req)
+      aio.sleep(2)                     -- the client waits for us meanwhile
       return tostring(#req:body())
     end}
     local body = ("y"):rep(200 * 1024)
@@ -265,8 +273,10 @@ describe("http.serve slow clients", function()
   end)
 
   it("keeps a slow but steady reader past write_timeout", function()
+    -- reads 0.01 s apart for 2.5 s or more: longer than write_timeout,
+    -- which is still 100 times the gap (a loaded machine may stall)
     local block = ("s"):rep(64 * 1024)
-    local srv <close> = http.serve{write_timeout = 0.3, handler = function(_, res)
+    local srv <close> = http.serve{write_timeout = 1, handler = function(_, res)
       for _ = 1, 64 do res:write(block) end
     end}
     local c <close> = net.connect("127.0.0.1", srv.port)

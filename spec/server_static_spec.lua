@@ -163,12 +163,17 @@ describe("http.static", function()
 
   it("drops a client that never reads a file after write_timeout", function()
     five_mb()
-    local quick <close> = http.serve{write_timeout = 0.3, handler = http.static(root)}
+    -- 1 s, and the connection looked for as soon as it is there: a 0.2 s
+    -- sleep against 0.3 s could see it dropped already on a loaded box
+    local quick <close> = http.serve{write_timeout = 1, handler = http.static(root)}
     local c <close> = net.connect("127.0.0.1", quick.port)
     c:write("GET /five.bin HTTP/1.1\r\nHost: x\r\n\r\n")
-    aio.sleep(0.2)
+    for _ = 1, 500 do
+      if quick:connections() == 1 then break end
+      aio.sleep(0.01)
+    end
     assert.are.equal(1, quick:connections())
-    for _ = 1, 250 do
+    for _ = 1, 1500 do
       if quick:connections() == 0 then break end
       aio.sleep(0.02)
     end

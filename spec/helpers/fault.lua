@@ -10,7 +10,7 @@ function M.start()
   local out = os.tmpname()
   local pid = helpers.background("python3 spec/helpers/fault_server.py",
                                  {log = out})
-  for _ = 1, 100 do
+  for _ = 1, 1200 do                    -- a loaded machine: up to a minute
     local f = io.open(out)
     local port = f and tonumber(f:read("l") or "")
     if f then f:close() end

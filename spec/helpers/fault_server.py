@@ -7,21 +7,26 @@ Prints its port, then serves until killed:
   /garbage        a response that is not HTTP
   /huge-header    a 1 MB header
   /endless        a body that never ends
-  /flaky/<key>/<n>  503 (Retry-After: 0) for the first n requests, then 200
+  /flaky/<key>/<n>[/<s>]  503 (Retry-After: s, default 0) for the first n
+                  requests, then 200
   /attempts/<key> how many requests /flaky/<key> got
-  /stats          connections accepted, most open at once, open now
-  /stats/reset    starts counting "most open at once" again from now
+  /stats          connections accepted, most open at once (of those
+                  accepted since the last /stats/reset), open now
+  /stats/reset    starts counting "most open at once" again, leaving out
+                  the connections open now (their close may be seen late,
+                  when the handler thread gets to run); answers 0
   /slow           answers after 0.05 s (to keep connections busy)
   /headers        the request's header lines, as the body
   /redirect-to/<percent-encoded URL>  302 to that URL
   /partial        headers and 1000 bytes of a 100000-byte body, then stalls
   /trickle        a 20-byte body, one byte every 0.05 s
+  /trickle/<n>/<ms>  an n-byte body, one byte every ms milliseconds
 """
 import socket, struct, sys, threading, time, urllib.parse
 
 lock = threading.Lock()
 attempts = {}
-stats = {"accepted": 0, "open": 0, "max_open": 0}
+stats = {"accepted": 0, "open": 0, "max_open": 0, "gen": 0, "open_gen": 0}
 
 
 def respond(conn, status, body, extra=""):
@@ -42,7 +47,7 @@ def read_request(f):
     return line.decode("latin-1").split()[1], headers
 
 
-def handle(conn):
+def handle(conn, gen):
     f = conn.makefile("rb")
     try:
         while True:
@@ -59,10 +64,12 @@ def handle(conn):
             if path == "/partial":
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
                 time.sleep(3600)
-            if path == "/trickle":
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n")
-                for _ in range(20):
-                    time.sleep(0.05)
+            if path == "/trickle" or path.startswith("/trickle/"):
+                n, ms = (path.split("/")[2:] + ["20", "50"])[:2]
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n"
+                             % int(n))
+                for _ in range(int(n)):
+                    time.sleep(int(ms) / 1000)
                     conn.sendall(b"t")
                 continue
             if path == "/reset":
@@ -82,12 +89,13 @@ def handle(conn):
                 while True:
                     conn.sendall(b"y" * 65536)
             if path.startswith("/flaky/"):
-                _, _, key, n = path.split("/")
+                key, n, after = (path.split("/")[2:] + ["0"])[:3]
                 with lock:
                     attempts[key] = attempts.get(key, 0) + 1
                     count = attempts[key]
                 if count <= int(n):
-                    respond(conn, "503 Service Unavailable", b"busy", "Retry-After: 0\r\n")
+                    respond(conn, "503 Service Unavailable", b"busy",
+                            "Retry-After: %s\r\n" % after)
                 else:
                     respond(conn, "200 OK", b"finally")
                 continue
@@ -103,8 +111,9 @@ def handle(conn):
                 continue
             if path == "/stats/reset":
                 with lock:
-                    stats["max_open"] = stats["open"]
-                    respond(conn, "200 OK", str(stats["open"]).encode())
+                    stats["gen"] += 1
+                    stats["open_gen"] = stats["max_open"] = 0
+                    respond(conn, "200 OK", b"0")
                 continue
             if path == "/slow":
                 time.sleep(0.05)
@@ -116,6 +125,8 @@ def handle(conn):
     finally:
         with lock:
             stats["open"] -= 1
+            if gen == stats["gen"]:
+                stats["open_gen"] -= 1
         try:
             conn.close()
         except OSError:
@@ -133,8 +144,10 @@ def main():
         with lock:
             stats["accepted"] += 1
             stats["open"] += 1
-            stats["max_open"] = max(stats["max_open"], stats["open"])
-        threading.Thread(target=handle, args=(conn,), daemon=True).start()
+            stats["open_gen"] += 1
+            stats["max_open"] = max(stats["max_open"], stats["open_gen"])
+            gen = stats["gen"]
+        threading.Thread(target=handle, args=(conn, gen), daemon=True).start()
 
 
 main()

@@ -49,7 +49,8 @@ def main():
             time.sleep(float(arg))
         elif verb == "expect":
             pat = re.compile(arg.encode(), re.S)
-            deadline = time.time() + 10
+            # generous: an ASan build on a loaded machine starts slowly
+            deadline = time.time() + 30
             m = pat.search(out, mark)
             while m is None and time.time() < deadline:
                 chunk = read_some(fd, 0.1)
@@ -64,7 +65,7 @@ def main():
     if failed is not None:
         os.kill(pid, 9)
     done, status = 0, 0
-    deadline = time.time() + 10
+    deadline = time.time() + 30
     while time.time() < deadline:   # the rest, until the program exits
         chunk = read_some(fd, 0.1)
         if chunk is None:

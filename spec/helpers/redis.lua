@@ -32,7 +32,7 @@ function M:launch()
   -- Stopped with the block that started the server, also after a
   -- restart under another PID in a later test.
   require("luaio.test").track(self)
-  for _ = 1, 100 do
+  for _ = 1, 1200 do                    -- a loaded machine: up to a minute
     local ok = pcall(function()
       local r <close> = redis.connect(self.url, {timeout = 1})
     end)

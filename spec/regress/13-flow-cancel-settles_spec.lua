@@ -9,10 +9,12 @@ local function assert_no_tasks()
 end
 
 -- A task body that, when cancelled, cleans up for a while (shielded, so
--- it can wait) and then re-raises; log records what happened.
-local function slow_cleaner(log, name)
+-- it can wait) and then re-raises; log records what happened. The
+-- optional event is set when its cleanup starts.
+local function slow_cleaner(log, name, cleaning)
   return function()
     local ok, e = pcall(aio.sleep, 10)
+    if cleaning then cleaning:set() end
     aio.shielded(function() aio.sleep(0.05) end)
     log[#log + 1] = name .. " cleaned"
     if not ok then error(e, 0) end
@@ -62,10 +64,13 @@ describe("cancelled tasks have finished when the canceller returns #safety", fun
 
   it("a second cancel while gather settles still waits and raises it", function()
     local log = {}
+    local cleaning = aio.event()
     local gatherer = aio.spawn(function()
-      aio.gather(failing(0.01, "boom"), slow_cleaner(log, "sib"))
+      aio.gather(failing(0.01, "boom"), slow_cleaner(log, "sib", cleaning))
     end)
-    aio.sleep(0.02)                       -- gather is settling now
+    -- Not a timed sleep: on a loaded machine the failure and a timer
+    -- could wake together and the cancel come before gather saw "boom".
+    cleaning:wait()                       -- gather is settling now
     gatherer:cancel()
     local ok, e = pcall(gatherer.await, gatherer)
     assert.is_false(ok)

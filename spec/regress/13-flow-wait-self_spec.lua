@@ -8,12 +8,13 @@ local function assert_no_tasks()
   assert.are.equal(1, #aio.tasks(), "tasks left running")
 end
 
--- Run fn(...) in a new task, bounded by 2 s; returns pcall's results
+-- Run fn(...) in a new task, bounded by 30 s; returns pcall's results
 -- and whether the task could still sleep afterwards (not cancelled).
 local function in_task(fn, ...)
   local args = table.pack(...)
   local t = aio.spawn(function()
-    local r = table.pack(pcall(aio.timeout, 2, fn, table.unpack(args, 1, args.n)))
+    local r = table.pack(pcall(aio.timeout, 30, fn,
+                               table.unpack(args, 1, args.n)))
     local alive = pcall(aio.sleep, 0.01)
     return r, alive
   end)
@@ -74,7 +75,7 @@ describe("waiting for the calling task #safety", function()
       return pcall(it)
     end)
     it = aio.as_completed({member})
-    local ok, e = aio.timeout(2, member.await, member)
+    local ok, e = aio.timeout(30, member.await, member)
     assert.is_false(ok)
     assert.are.equal("aio.as_completed: " .. SELF .. " (the caller is one "
                      .. "of the tasks)", tostring(e))

@@ -21,6 +21,19 @@ local function run_child(src)
   return rc, out, os.time() - t0
 end
 
+-- Call fn (which opens fifo for writing) until the reader's open has
+-- reached the kernel: before that, opening for writing fails with ENXIO.
+-- A fixed sleep first could be too short on a loaded machine.
+local function once_read_open(fn)
+  for _ = 1, 3000 do                   -- up to 30 s
+    local ok, r = pcall(fn)
+    if ok then return r end
+    assert.are.equal("ENXIO", r.code, tostring(r))
+    aio.sleep(0.01)
+  end
+  return fn()
+end
+
 describe("fs on a FIFO nobody writes #safety", function()
   for _, how in ipairs({"lines", "read", "read_all", "fs.read"}) do
     it("a timed-out " .. how .. " lets the process exit", function()
@@ -92,8 +105,7 @@ describe("fs on a FIFO nobody writes #safety", function()
       for l in f:lines() do lines[#lines + 1] = l end
       return lines
     end)
-    aio.sleep(0.05)
-    local w <close> = fs.open(fifo, "w")
+    local w <close> = once_read_open(function() return fs.open(fifo, "w") end)
     w:write("one\ntwo\n")
     w:write("three")
     w:close()
@@ -105,8 +117,7 @@ describe("fs on a FIFO nobody writes #safety", function()
     local fifo = dir .. "/fifo"
     assert(os.execute("mkfifo '" .. fifo .. "'"))
     local reader = aio.spawn(fs.read, fifo)
-    aio.sleep(0.05)
-    fs.write(fifo, string.rep("p", 300000))
+    once_read_open(function() fs.write(fifo, string.rep("p", 300000)) end)
     local got = aio.timeout(5, reader.await, reader)
     assert.is_true(got == string.rep("p", 300000), #got .. " bytes")
   end)

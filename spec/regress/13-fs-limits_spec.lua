@@ -125,9 +125,12 @@ describe("atomic write temporary files #safety", function()
       local fs = require "luaio.fs"
       fs.write(%q, string.rep("x", 512 << 20), {atomic = true})
     ]]):format(path))
-    helpers.sh(helpers.luaio .. " " .. script .. " & sleep 0.5; kill -9 $!")
+    -- Reaped before the next write looks (not given a guessed 0.1 s to
+    -- die): that write removes the file only once its writer's pid is
+    -- gone.
+    helpers.sh(("{ %s %s & pid=$!; sleep 0.5; kill -9 $pid; wait $pid; } "
+      .. "2>/dev/null"):format(helpers.luaio, script))
     os.remove(script)
-    aio.sleep(0.1)
     fs.write(path, "small", {atomic = true})
     assert.are.same({"big"}, fs.readdir(dir))
     assert.are.equal("small", fs.read(path))

@@ -18,9 +18,15 @@ local function numbered(path, n)
   fs.write(path, table.concat(t, "\n") .. "\n")
 end
 
+-- Checking 400,000 lines one by one, or reading 64 MiB eight times,
+-- took more than a test's default 10 s on a loaded machine: these tests
+-- get two minutes.
+local function allow_two_minutes() require("luaio.test").timeout(120) end
+
 describe("fs file reads cancelled or closed mid-flight #safety", function()
   it("cancelling lines() mid-read loses no data and frees nothing in use",
      function()
+    allow_two_minutes()
     numbered(dir .. "/big", 400000)               -- 3.6 MB
     local f <close> = fs.open(dir .. "/big")
     local next_line = f:lines()
@@ -45,6 +51,7 @@ describe("fs file reads cancelled or closed mid-flight #safety", function()
 
   it("cancelling read_all() mid-read keeps the bytes already read",
      function()
+    allow_two_minutes()
     local data = string.rep("0123456789abcdef", 4 << 20)   -- 64 MiB
     fs.write(dir .. "/big", data)
     for round = 1, 8 do
@@ -62,6 +69,7 @@ describe("fs file reads cancelled or closed mid-flight #safety", function()
   end)
 
   it("closing the File wakes its reader with a clear error", function()
+    allow_two_minutes()
     fs.write(dir .. "/big", string.rep("x", 64 << 20))
     for _ = 1, 5 do
       local f = fs.open(dir .. "/big")
@@ -81,6 +89,7 @@ describe("fs file reads cancelled or closed mid-flight #safety", function()
 
   it("a task cancelled in lines() whose <close> closes the File is safe",
      function()
+    allow_two_minutes()
     numbered(dir .. "/big", 400000)
     local rc, out = helpers.run_luaio(([[
       local aio = require "luaio"

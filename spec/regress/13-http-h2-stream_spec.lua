@@ -12,10 +12,12 @@ local srv
 setup(function() srv = nginx.start() end)
 teardown(function() srv:stop() end)
 
--- Run fn in a task and give up after 10 s instead of hanging the suite.
+-- Run fn in a task and give up after 60 s instead of hanging the suite
+-- (four 1 MiB TLS streams under valgrind on a loaded machine can take
+-- several seconds).
 local function bounded(fn)
   local t = aio.spawn(fn)
-  return aio.wait_for(t, 10)
+  return aio.wait_for(t, 60)
 end
 
 describe("http streaming over HTTP/2 #safety", function()

@@ -18,7 +18,7 @@ local function pair()
     gate:wait()
   end)
   local c = net.connect("127.0.0.1", srv.port)
-  aio.timeout(2, got.wait, got)
+  aio.timeout(30, got.wait, got)
   return c, peer, function()
     gate:set()
     srv:close({cancel = true})
@@ -31,7 +31,7 @@ local function cancel_after(turns, fn, ...)
   local t = aio.spawn(fn, ...)
   for _ = 1, turns do aio.sleep(0) end
   t:cancel()
-  local ok, e = pcall(aio.timeout, 2, t.await, t)
+  local ok, e = pcall(aio.timeout, 30, t.await, t)
   assert.is_false(ok and e ~= nil and aio.is_timeout(e), "cancel hung")
   if not ok then
     assert.is_true(aio.is_cancelled(e), tostring(e))
@@ -40,7 +40,7 @@ local function cancel_after(turns, fn, ...)
 end
 
 local function closes_promptly(c)
-  assert.is_true(pcall(aio.timeout, 2, c.close, c))
+  assert.is_true(pcall(aio.timeout, 30, c.close, c))
 end
 
 describe("net waits cancelled and timed out #safety", function()
@@ -66,21 +66,21 @@ describe("net waits cancelled and timed out #safety", function()
       interrupt(c.read, c)
       peer:write("a")
       aio.sleep(0.02)                            -- arrived, nobody waiting
-      assert.are.equal("a", aio.timeout(2, c.read, c))
+      assert.are.equal("a", aio.timeout(30, c.read, c))
       interrupt(c.readline, c)
       peer:write("par")                          -- mid-transfer
       interrupt(c.readline, c)
       peer:write("tial\n")
-      assert.are.equal("partial", aio.timeout(2, c.readline, c))
+      assert.are.equal("partial", aio.timeout(30, c.readline, c))
       peer:write("1234")
       interrupt(c.readexactly, c, 10)
       peer:write("567890")
-      assert.are.equal("1234567890", aio.timeout(2, c.readexactly, c, 10))
+      assert.are.equal("1234567890", aio.timeout(30, c.readexactly, c, 10))
       interrupt(c.readuntil, c, "|")
       peer:write("x|")
-      assert.are.equal("x|", aio.timeout(2, c.readuntil, c, "|"))
+      assert.are.equal("x|", aio.timeout(30, c.readuntil, c, "|"))
       closes_promptly(c)
-      assert.is_nil(aio.timeout(2, peer.read, peer))  -- the peer sees EOF
+      assert.is_nil(aio.timeout(30, peer.read, peer))  -- the peer sees EOF
       release()
     end)
 
@@ -111,7 +111,7 @@ describe("net waits cancelled and timed out #safety", function()
       local blocked = aio.spawn(fill)            -- nobody reads any more
       aio.sleep(0.05)                            -- it fills the buffers
       closes_promptly(c)                         -- wakes the writer
-      local ok, e = pcall(aio.timeout, 2, blocked.await, blocked)
+      local ok, e = pcall(aio.timeout, 30, blocked.await, blocked)
       assert.is_false(ok)
       assert.are.equal("the stream was closed", e.message, tostring(e))
       release()
@@ -126,8 +126,8 @@ describe("net waits cancelled and timed out #safety", function()
       b:send("after", "127.0.0.1", port)
       aio.sleep(0.05)                            -- arrived, nobody waiting
       b:send("later", "127.0.0.1", port)
-      assert.are.equal("after", aio.timeout(2, a.recv, a))
-      assert.are.equal("later", aio.timeout(2, a.recv, a))
+      assert.are.equal("after", aio.timeout(30, a.recv, a))
+      assert.are.equal("later", aio.timeout(30, a.recv, a))
       interrupt(a.recv, a)
       b:send("unread", "127.0.0.1", port)      -- freed by close
       aio.sleep(0.05)
@@ -164,7 +164,7 @@ describe("net waits cancelled and timed out #safety", function()
       local c = net.connect("127.0.0.1", srv.port)
       for _ = 1, turns do aio.sleep(0) end
       srv:close({cancel = true})
-      local ok, e = pcall(aio.timeout, 2, c.readline, c)
+      local ok, e = pcall(aio.timeout, 30, c.readline, c)
       assert.is_true(ok or e.code == "ECONNRESET", tostring(e))
       assert.is_nil(ok and e)                  -- EOF, not a hang
       closes_promptly(c)

@@ -9,7 +9,7 @@ local net = require "luaio.net"
 local function eof_within(port, send)
   local c <close> = net.connect("127.0.0.1", port)
   if send then c:write(send) end
-  return aio.timeout(2, c.read_all, c)
+  return aio.timeout(30, c.read_all, c)
 end
 
 describe("a connection handler's stream #safety", function()
@@ -56,7 +56,7 @@ describe("a connection handler's stream #safety", function()
     local c <close> = net.connect("127.0.0.1", s.port)
     started:wait()
     s:close({cancel = true})
-    local ok, got = pcall(aio.timeout, 2, c.read, c)
+    local ok, got = pcall(aio.timeout, 30, c.read, c)
     collectgarbage("restart")
     assert.is_true(ok, tostring(got))
     assert.is_nil(got)                     -- EOF

@@ -33,7 +33,7 @@ end
 
 -- Await t, bounded: a lost wake-up fails the test instead of hanging.
 local function settle(t)
-  return aio.timeout(2, t.await, t)
+  return aio.timeout(30, t.await, t)
 end
 
 -- A task body that cleans up (logging) when cancelled, then re-raises.

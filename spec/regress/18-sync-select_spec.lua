@@ -119,7 +119,7 @@ for _, how in ipairs({"cancel", "timeout"}) do
       local b = aio.spawn(function() return q2:get() end)
       aio.sleep(0)
       q2:put("item")
-      assert.are.equal("item", aio.timeout(2, b.await, b))
+      assert.are.equal("item", aio.timeout(30, b.await, b))
       assert.is_true(q1:empty() and q2:empty())
     end)
 
@@ -130,7 +130,7 @@ for _, how in ipairs({"cancel", "timeout"}) do
       local b = aio.spawn(function() full:put(2); return "put" end)
       aio.sleep(0)
       assert.are.equal(1, full:get())
-      assert.are.equal("put", aio.timeout(2, b.await, b))
+      assert.are.equal("put", aio.timeout(30, b.await, b))
       assert.are.equal(2, full:get())
       assert.is_true(full:empty())
     end)
@@ -141,7 +141,7 @@ for _, how in ipairs({"cancel", "timeout"}) do
       local b = aio.spawn(function() return f:await() end)
       aio.sleep(0)
       f:set("v")
-      assert.are.equal("v", aio.timeout(2, b.await, b))
+      assert.are.equal("v", aio.timeout(30, b.await, b))
     end)
   end)
 end
