@@ -13,7 +13,11 @@ local H = require "spec.helpers.init"
 local function run(src, opts)
   opts = opts or {}
   local path = H.script(src)
-  local cmd = string.format("timeout 20 %s %s %s %s", H.luaio,
+  -- --foreground with a signal: plain timeout passes a signal it gets
+  -- to the child and then to its whole process group, so the child may
+  -- get it twice, and luaio's second SIGTERM exits at once (no cleanup).
+  local cmd = string.format("timeout %s20 %s %s %s %s",
+                            opts.signal and "--foreground " or "", H.luaio,
                             opts.flags or "", path, opts.args or "")
   local rc, out
   if opts.signal then
