@@ -163,16 +163,40 @@ static inline uint64_t special8 (uint64_t w) {
   return (ctl | q | b | w) & (ones * 0x80);
 }
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define JSON_LITTLE_ENDIAN 1
+#else
+#define JSON_LITTLE_ENDIAN 0
+#endif
+
 /* How many plain bytes the mask m (not 0) of special8 starts with. The
  * lowest mark is the first byte on a little-endian machine; elsewhere 0,
  * and the byte loop finds it. */
 static inline size_t first_special (uint64_t m) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if JSON_LITTLE_ENDIAN
   return (size_t)__builtin_ctzll(m) >> 3;
 #else
   (void)m;
   return 0;
 #endif
+}
+
+/* The r bytes at p (0 < r < 8) as a word, the bytes past them plain
+ * ('a'), read with three loads within the r bytes: two that may overlap
+ * (the same byte at the same place in both) for 4 to 7, a first, middle
+ * and last byte for 1 to 3. Little-endian order, as special8 reads. */
+static inline uint64_t load_short (const unsigned char *p, size_t r) {
+  const uint64_t ones = 0x0101010101010101ull;
+  uint64_t w;
+  if (r >= 4) {
+    uint32_t lo, hi;
+    memcpy(&lo, p, 4);
+    memcpy(&hi, p + r - 4, 4);
+    w = (uint64_t)lo | (uint64_t)hi << (8 * (r - 4));
+  }
+  else w = (uint64_t)p[0] | (uint64_t)p[r / 2] << (8 * (r / 2))
+           | (uint64_t)p[r - 1] << (8 * (r - 1));
+  return w | (ones * 'a') << (8 * r);
 }
 
 /* yajl's escapes: the short ones, else \u00XX (upper case hex). "/" and
@@ -209,18 +233,19 @@ static unsigned char *write_chunk (unsigned char *o, const unsigned char *p,
   while (p < stop) {
     uint64_t w, m;
     size_t k;
-    if (stop - p >= 8) {
-      memcpy(&w, p, 8);
-      memcpy(o, &w, 8);
-      if ((m = special8(w)) == 0) {
-        o += 8;
-        p += 8;
-        continue;
-      }
-      k = first_special(m);
-      o += k;
-      p += k;
+    size_t r = (size_t)(stop - p) < 8 ? (size_t)(stop - p) : 8;
+    if (r == 8) memcpy(&w, p, 8);
+    else if (JSON_LITTLE_ENDIAN) w = load_short(p, r);   /* the last */
+    else w = 0;                      /* special: the byte loop takes them */
+    memcpy(o, &w, 8);
+    if ((m = special8(w)) == 0) {
+      o += r;
+      p += r;
+      continue;
     }
+    k = first_special(m);
+    o += k;
+    p += k;
     while (p < stop && plain[*p]) *o++ = *p++;
     if (p == stop) break;
     if (*p < 0x80) o = write_escape(o, *p++);
