@@ -464,73 +464,92 @@ static void put_number (encoder *e, int idx) {
 static void encode_value (encoder *e, int idx, int depth);
 
 #define MIXED "table mixes keys or has holes or non-string keys"
+#define STACK_LEVELS 8               /* levels per luaL_checkstack */
 
-/* Is the table at idx a sequence (array) to encode as [...]? 1 yes, 0 an
- * object, -1 neither. */
-static int is_array (encoder *e, int idx) {
-  lua_State *L = e->L;
-  lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
-  int mt_array = 0;
-  if (lua_getmetatable(L, idx)) {
-    mt_array = lua_topointer(L, -1) == e->array_mt;
-    lua_pop(L, 1);
+/* A table is always encoded at the top of the stack (idx): its key goes
+ * at idx + 1 and its value at idx + 2 (an object's) or idx + 1 (an
+ * array's), so no index needs asking for. */
+
+static int has_array_mt (encoder *e, int idx) {
+  int yes = 0;
+  if (lua_getmetatable(e->L, idx)) {
+    yes = lua_topointer(e->L, -1) == e->array_mt;
+    lua_pop(e->L, 1);
   }
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TNUMBER) {
-      lua_pop(L, 1);
-      if (mt_array || n > 0) return -1;          /* mixed keys */
-      return 0;
-    }
-    count++;
-  }
-  if (count == 0) return mt_array;
-  return count == n ? 1 : -1;
+  return yes;
 }
 
-static void encode_array (encoder *e, int idx, int depth) {
-  lua_Integer i, n = (lua_Integer)lua_rawlen(e->L, idx);
+/* Are the keys, from the first (a number, on the stack with its value),
+ * n numbers? Then the table is the sequence 1..n. */
+static int sequence_keys (encoder *e, int idx, lua_Integer n) {
+  lua_State *L = e->L;
+  lua_Integer count = 0;
+  do {
+    lua_settop(L, idx + 1);
+    if (lua_type(L, idx + 1) != LUA_TNUMBER) return 0;
+    count++;
+  } while (lua_next(L, idx));
+  return count == n;
+}
+
+static void encode_array (encoder *e, int idx, int depth, lua_Integer n) {
+  lua_Integer i;
   open_container(e, '[');
   for (i = 1; i <= n; i++) {
     next_element(e, depth, i == 1);
     lua_rawgeti(e->L, idx, i);
-    encode_value(e, lua_gettop(e->L), depth + 1);
-    lua_pop(e->L, 1);
+    encode_value(e, idx + 1, depth + 1);
+    lua_settop(e->L, idx);
   }
   close_container(e, ']', depth);
 }
 
+/* The first key and its value are on the stack. */
 static void encode_object (encoder *e, int idx, int depth) {
   lua_State *L = e->L;
   int first = 1;
   open_container(e, '{');
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
+  do {
     size_t len;
     const char *k;
-    if (lua_type(L, -2) != LUA_TSTRING) encode_fail(L, MIXED);
-    k = lua_tolstring(L, -2, &len);
+    if (lua_type(L, idx + 1) != LUA_TSTRING) encode_fail(L, MIXED);
+    k = lua_tolstring(L, idx + 1, &len);
     next_element(e, depth, first);
     first = 0;
     if (!put_string(e, (const unsigned char *)k, len))
       encode_fail(L, "key is not valid UTF-8");
     put_char(e, ':');
     if (e->indent) put_char(e, ' ');
-    encode_value(e, lua_gettop(L), depth + 1);
-    lua_pop(L, 1);
-  }
+    encode_value(e, idx + 2, depth + 1);
+    lua_settop(L, idx + 1);
+  } while (lua_next(L, idx));
   close_container(e, '}', depth);
 }
 
+/* A sequence 1..n is an array; a table of string keys an object (unless
+ * it has a length or json.array's metatable); an empty table either, by
+ * the metatable. Anything else is refused before any of it is written;
+ * an object's non-string key when it is met. */
 static void encode_table (encoder *e, int idx, int depth) {
-  int arr;
+  lua_State *L = e->L;
+  lua_Integer n;
   if (depth > JSON_MAX_ENCODE_DEPTH)
-    encode_fail(e->L, "nesting too deep (a cycle?)");
-  luaL_checkstack(e->L, 4, "json.encode");
-  arr = is_array(e, idx);
-  if (arr < 0) encode_fail(e->L, MIXED);
-  if (arr) encode_array(e, idx, depth);
+    encode_fail(L, "nesting too deep (a cycle?)");
+  if (depth % STACK_LEVELS == 0)       /* key, value a level; an error */
+    luaL_checkstack(L, 2 * STACK_LEVELS + 8, "json.encode");
+  n = (lua_Integer)lua_rawlen(L, idx);
+  lua_pushnil(L);
+  if (!lua_next(L, idx)) {
+    int arr = has_array_mt(e, idx);
+    open_container(e, arr ? '[' : '{');
+    close_container(e, arr ? ']' : '}', depth);
+  }
+  else if (lua_type(L, idx + 1) == LUA_TNUMBER) {
+    if (!sequence_keys(e, idx, n)) encode_fail(L, MIXED);
+    lua_settop(L, idx);
+    encode_array(e, idx, depth, n);
+  }
+  else if (n > 0 || has_array_mt(e, idx)) encode_fail(L, MIXED);
   else encode_object(e, idx, depth);
 }
 
