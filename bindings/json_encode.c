@@ -21,6 +21,14 @@
 #include <math.h>
 #include <stdint.h>
 
+/* Kept out of line where inlining made every caller save more registers
+ * than the call costs. */
+#if defined(__GNUC__)
+#define JSON_NOINLINE __attribute__((noinline))
+#else
+#define JSON_NOINLINE
+#endif
+
 #define JSON_MAX_ENCODE_DEPTH 120    /* what yajl's generator allowed */
 #define JSON_KEEP_BUFFER (1u << 20)  /* a larger buffer is freed after use */
 
@@ -31,11 +39,25 @@ typedef struct jbuf {
   void *ud;
 } jbuf;
 
+/* A string written before in this call, by its address: within a call
+ * every string of the value stays alive and unchanged (no Lua code
+ * runs), so the same address is the same text, and its JSON form can be
+ * copied from where it was written. Keys repeat that way: Lua keeps one
+ * object per short string. */
+#define STRING_CACHE 64              /* entries, a power of two */
+#define CACHED_MAX 40          /* Lua's short strings (LUAI_MAXSHORTLEN) */
+
+typedef struct cached {
+  const char *s;
+  size_t off, len;                   /* its JSON form in the buffer */
+} cached;
+
 typedef struct encoder {
   lua_State *L;
   jbuf *b;
   const void *array_mt;              /* json.array's metatable */
   int indent;                        /* yajl's beautify: 4 spaces a level */
+  cached strings[STRING_CACHE];
 } encoder;
 
 static int encode_fail (lua_State *L, const char *msg) {
@@ -262,6 +284,7 @@ static unsigned char *write_chunk (unsigned char *o, const unsigned char *p,
 
 /* Write s as a JSON string; returns 0 (having written part of it) if s
  * is not strict UTF-8. A string under 4 KiB takes one reservation. */
+JSON_NOINLINE
 static int put_string (encoder *e, const unsigned char *s, size_t len) {
   const unsigned char *p = s, *end = s + len;
   do {
@@ -273,6 +296,26 @@ static int put_string (encoder *e, const unsigned char *s, size_t len) {
     if (p == end) *o++ = '"';
     e->b->len += (size_t)(o - o0);
   } while (p < end);
+  return 1;
+}
+
+/* put_string, or a copy of what it wrote for the same string before. */
+static inline int put_short_string (encoder *e, const char *s, size_t len) {
+  uintptr_t h = (uintptr_t)s >> 4 ^ (uintptr_t)s >> 10;  /* 16-aligned */
+  cached *c = &e->strings[h & (STRING_CACHE - 1)];
+  size_t at;
+  if (len > CACHED_MAX) return put_string(e, (const unsigned char *)s, len);
+  if (c->s == s) {
+    char *o = room(e, c->len);
+    memcpy(o, e->b->p + c->off, c->len);
+    e->b->len += c->len;
+    return 1;
+  }
+  at = e->b->len;
+  if (!put_string(e, (const unsigned char *)s, len)) return 0;
+  c->s = s;
+  c->off = at;
+  c->len = e->b->len - at;
   return 1;
 }
 
@@ -516,7 +559,7 @@ static void encode_object (encoder *e, int idx, int depth) {
     k = lua_tolstring(L, idx + 1, &len);
     next_element(e, depth, first);
     first = 0;
-    if (!put_string(e, (const unsigned char *)k, len))
+    if (!put_short_string(e, k, len))
       encode_fail(L, "key is not valid UTF-8");
     put_char(e, ':');
     if (e->indent) put_char(e, ' ');
@@ -565,7 +608,7 @@ static void encode_value (encoder *e, int idx, int depth) {
     case LUA_TSTRING: {
       size_t len;
       const char *s = lua_tolstring(L, idx, &len);
-      if (!put_string(e, (const unsigned char *)s, len))
+      if (!put_short_string(e, s, len))
         encode_fail(L, "string is not valid UTF-8");
       break;
     }
@@ -592,6 +635,7 @@ static int json_encode (lua_State *L) {
   e.L = L;
   e.b = (jbuf *)lua_touserdata(L, lua_upvalueindex(1));
   e.b->len = 0;
+  memset(e.strings, 0, sizeof e.strings);
   luaio__json_array_mt(L);
   e.array_mt = lua_topointer(L, -1);
   lua_pop(L, 1);
