@@ -255,9 +255,12 @@ static unsigned char *write_chunk (unsigned char *o, const unsigned char *p,
   while (p < stop) {
     uint64_t w, m;
     size_t k;
-    size_t r = (size_t)(stop - p) < 8 ? (size_t)(stop - p) : 8;
-    if (r == 8) memcpy(&w, p, 8);
-    else if (JSON_LITTLE_ENDIAN) w = load_short(p, r);   /* the last */
+    size_t r = 8;
+    if (stop - p >= 8) memcpy(&w, p, 8);
+    else if (JSON_LITTLE_ENDIAN) {                /* the last bytes */
+      r = (size_t)(stop - p);
+      w = load_short(p, r);
+    }
     else w = 0;                      /* special: the byte loop takes them */
     memcpy(o, &w, 8);
     if ((m = special8(w)) == 0) {
