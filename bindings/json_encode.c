@@ -304,7 +304,7 @@ static int put_string (encoder *e, const unsigned char *s, size_t len) {
 
 /* put_string, or a copy of what it wrote for the same string before. */
 static inline int put_short_string (encoder *e, const char *s, size_t len) {
-  uintptr_t h = (uintptr_t)s >> 4 ^ (uintptr_t)s >> 10;  /* 16-aligned */
+  uintptr_t h = (uintptr_t)s >> 4 ^ (uintptr_t)s >> 10;  /* 16 bytes apart */
   cached *c = &e->strings[h & (STRING_CACHE - 1)];
   size_t at;
   if (len > CACHED_MAX) return put_string(e, (const unsigned char *)s, len);
