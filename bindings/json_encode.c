@@ -21,6 +21,14 @@
 #include <math.h>
 #include <stdint.h>
 
+/* Kept out of line where inlining made every caller save more registers
+ * than the call costs. */
+#if defined(__GNUC__)
+#define JSON_NOINLINE __attribute__((noinline))
+#else
+#define JSON_NOINLINE
+#endif
+
 #define JSON_MAX_ENCODE_DEPTH 120    /* what yajl's generator allowed */
 #define JSON_KEEP_BUFFER (1u << 20)  /* a larger buffer is freed after use */
 
@@ -31,11 +39,25 @@ typedef struct jbuf {
   void *ud;
 } jbuf;
 
+/* A string written before in this call, by its address: within a call
+ * every string of the value stays alive and unchanged (no Lua code
+ * runs), so the same address is the same text, and its JSON form can be
+ * copied from where it was written. Keys repeat that way: Lua keeps one
+ * object per short string. */
+#define STRING_CACHE 64              /* entries, a power of two */
+#define CACHED_MAX 40          /* Lua's short strings (LUAI_MAXSHORTLEN) */
+
+typedef struct cached {
+  const char *s;
+  size_t off, len;                   /* its JSON form in the buffer */
+} cached;
+
 typedef struct encoder {
   lua_State *L;
   jbuf *b;
   const void *array_mt;              /* json.array's metatable */
   int indent;                        /* yajl's beautify: 4 spaces a level */
+  cached strings[STRING_CACHE];
 } encoder;
 
 static int encode_fail (lua_State *L, const char *msg) {
@@ -163,16 +185,40 @@ static inline uint64_t special8 (uint64_t w) {
   return (ctl | q | b | w) & (ones * 0x80);
 }
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define JSON_LITTLE_ENDIAN 1
+#else
+#define JSON_LITTLE_ENDIAN 0
+#endif
+
 /* How many plain bytes the mask m (not 0) of special8 starts with. The
  * lowest mark is the first byte on a little-endian machine; elsewhere 0,
  * and the byte loop finds it. */
 static inline size_t first_special (uint64_t m) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if JSON_LITTLE_ENDIAN
   return (size_t)__builtin_ctzll(m) >> 3;
 #else
   (void)m;
   return 0;
 #endif
+}
+
+/* The r bytes at p (0 < r < 8) as a word, the bytes past them plain
+ * ('a'), read with three loads within the r bytes: two that may overlap
+ * (the same byte at the same place in both) for 4 to 7, a first, middle
+ * and last byte for 1 to 3. Little-endian order, as special8 reads. */
+static inline uint64_t load_short (const unsigned char *p, size_t r) {
+  const uint64_t ones = 0x0101010101010101ull;
+  uint64_t w;
+  if (r >= 4) {
+    uint32_t lo, hi;
+    memcpy(&lo, p, 4);
+    memcpy(&hi, p + r - 4, 4);
+    w = (uint64_t)lo | (uint64_t)hi << (8 * (r - 4));
+  }
+  else w = (uint64_t)p[0] | (uint64_t)p[r / 2] << (8 * (r / 2))
+           | (uint64_t)p[r - 1] << (8 * (r - 1));
+  return w | (ones * 'a') << (8 * r);
 }
 
 /* yajl's escapes: the short ones, else \u00XX (upper case hex). "/" and
@@ -209,18 +255,22 @@ static unsigned char *write_chunk (unsigned char *o, const unsigned char *p,
   while (p < stop) {
     uint64_t w, m;
     size_t k;
-    if (stop - p >= 8) {
-      memcpy(&w, p, 8);
-      memcpy(o, &w, 8);
-      if ((m = special8(w)) == 0) {
-        o += 8;
-        p += 8;
-        continue;
-      }
-      k = first_special(m);
-      o += k;
-      p += k;
+    size_t r = 8;
+    if (stop - p >= 8) memcpy(&w, p, 8);
+    else if (JSON_LITTLE_ENDIAN) {                /* the last bytes */
+      r = (size_t)(stop - p);
+      w = load_short(p, r);
     }
+    else w = 0;                      /* special: the byte loop takes them */
+    memcpy(o, &w, 8);
+    if ((m = special8(w)) == 0) {
+      o += r;
+      p += r;
+      continue;
+    }
+    k = first_special(m);
+    o += k;
+    p += k;
     while (p < stop && plain[*p]) *o++ = *p++;
     if (p == stop) break;
     if (*p < 0x80) o = write_escape(o, *p++);
@@ -237,6 +287,7 @@ static unsigned char *write_chunk (unsigned char *o, const unsigned char *p,
 
 /* Write s as a JSON string; returns 0 (having written part of it) if s
  * is not strict UTF-8. A string under 4 KiB takes one reservation. */
+JSON_NOINLINE
 static int put_string (encoder *e, const unsigned char *s, size_t len) {
   const unsigned char *p = s, *end = s + len;
   do {
@@ -248,6 +299,26 @@ static int put_string (encoder *e, const unsigned char *s, size_t len) {
     if (p == end) *o++ = '"';
     e->b->len += (size_t)(o - o0);
   } while (p < end);
+  return 1;
+}
+
+/* put_string, or a copy of what it wrote for the same string before. */
+static inline int put_short_string (encoder *e, const char *s, size_t len) {
+  uintptr_t h = (uintptr_t)s >> 4 ^ (uintptr_t)s >> 10;  /* 16 bytes apart */
+  cached *c = &e->strings[h & (STRING_CACHE - 1)];
+  size_t at;
+  if (len > CACHED_MAX) return put_string(e, (const unsigned char *)s, len);
+  if (c->s == s) {
+    char *o = room(e, c->len);
+    memcpy(o, e->b->p + c->off, c->len);
+    e->b->len += c->len;
+    return 1;
+  }
+  at = e->b->len;
+  if (!put_string(e, (const unsigned char *)s, len)) return 0;
+  c->s = s;
+  c->off = at;
+  c->len = e->b->len - at;
   return 1;
 }
 
@@ -439,73 +510,92 @@ static void put_number (encoder *e, int idx) {
 static void encode_value (encoder *e, int idx, int depth);
 
 #define MIXED "table mixes keys or has holes or non-string keys"
+#define STACK_LEVELS 8               /* levels per luaL_checkstack */
 
-/* Is the table at idx a sequence (array) to encode as [...]? 1 yes, 0 an
- * object, -1 neither. */
-static int is_array (encoder *e, int idx) {
-  lua_State *L = e->L;
-  lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
-  int mt_array = 0;
-  if (lua_getmetatable(L, idx)) {
-    mt_array = lua_topointer(L, -1) == e->array_mt;
-    lua_pop(L, 1);
+/* A table is always encoded at the top of the stack (idx): its key goes
+ * at idx + 1 and its value at idx + 2 (an object's) or idx + 1 (an
+ * array's), so no index needs asking for. */
+
+static int has_array_mt (encoder *e, int idx) {
+  int yes = 0;
+  if (lua_getmetatable(e->L, idx)) {
+    yes = lua_topointer(e->L, -1) == e->array_mt;
+    lua_pop(e->L, 1);
   }
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TNUMBER) {
-      lua_pop(L, 1);
-      if (mt_array || n > 0) return -1;          /* mixed keys */
-      return 0;
-    }
-    count++;
-  }
-  if (count == 0) return mt_array;
-  return count == n ? 1 : -1;
+  return yes;
 }
 
-static void encode_array (encoder *e, int idx, int depth) {
-  lua_Integer i, n = (lua_Integer)lua_rawlen(e->L, idx);
+/* Are the keys, from the first (a number, on the stack with its value),
+ * n numbers? Then the table is the sequence 1..n. */
+static int sequence_keys (encoder *e, int idx, lua_Integer n) {
+  lua_State *L = e->L;
+  lua_Integer count = 0;
+  do {
+    lua_settop(L, idx + 1);
+    if (lua_type(L, idx + 1) != LUA_TNUMBER) return 0;
+    count++;
+  } while (lua_next(L, idx));
+  return count == n;
+}
+
+static void encode_array (encoder *e, int idx, int depth, lua_Integer n) {
+  lua_Integer i;
   open_container(e, '[');
   for (i = 1; i <= n; i++) {
     next_element(e, depth, i == 1);
     lua_rawgeti(e->L, idx, i);
-    encode_value(e, lua_gettop(e->L), depth + 1);
-    lua_pop(e->L, 1);
+    encode_value(e, idx + 1, depth + 1);
+    lua_settop(e->L, idx);
   }
   close_container(e, ']', depth);
 }
 
+/* The first key and its value are on the stack. */
 static void encode_object (encoder *e, int idx, int depth) {
   lua_State *L = e->L;
   int first = 1;
   open_container(e, '{');
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
+  do {
     size_t len;
     const char *k;
-    if (lua_type(L, -2) != LUA_TSTRING) encode_fail(L, MIXED);
-    k = lua_tolstring(L, -2, &len);
+    if (lua_type(L, idx + 1) != LUA_TSTRING) encode_fail(L, MIXED);
+    k = lua_tolstring(L, idx + 1, &len);
     next_element(e, depth, first);
     first = 0;
-    if (!put_string(e, (const unsigned char *)k, len))
+    if (!put_short_string(e, k, len))
       encode_fail(L, "key is not valid UTF-8");
     put_char(e, ':');
     if (e->indent) put_char(e, ' ');
-    encode_value(e, lua_gettop(L), depth + 1);
-    lua_pop(L, 1);
-  }
+    encode_value(e, idx + 2, depth + 1);
+    lua_settop(L, idx + 1);
+  } while (lua_next(L, idx));
   close_container(e, '}', depth);
 }
 
+/* A sequence 1..n is an array; a table of string keys an object (unless
+ * it has a length or json.array's metatable); an empty table either, by
+ * the metatable. Anything else is refused before any of it is written;
+ * an object's non-string key when it is met. */
 static void encode_table (encoder *e, int idx, int depth) {
-  int arr;
+  lua_State *L = e->L;
+  lua_Integer n;
   if (depth > JSON_MAX_ENCODE_DEPTH)
-    encode_fail(e->L, "nesting too deep (a cycle?)");
-  luaL_checkstack(e->L, 4, "json.encode");
-  arr = is_array(e, idx);
-  if (arr < 0) encode_fail(e->L, MIXED);
-  if (arr) encode_array(e, idx, depth);
+    encode_fail(L, "nesting too deep (a cycle?)");
+  if (depth % STACK_LEVELS == 0)       /* key, value a level; an error */
+    luaL_checkstack(L, 2 * STACK_LEVELS + 8, "json.encode");
+  n = (lua_Integer)lua_rawlen(L, idx);
+  lua_pushnil(L);
+  if (!lua_next(L, idx)) {
+    int arr = has_array_mt(e, idx);
+    open_container(e, arr ? '[' : '{');
+    close_container(e, arr ? ']' : '}', depth);
+  }
+  else if (lua_type(L, idx + 1) == LUA_TNUMBER) {
+    if (!sequence_keys(e, idx, n)) encode_fail(L, MIXED);
+    lua_settop(L, idx);
+    encode_array(e, idx, depth, n);
+  }
+  else if (n > 0 || has_array_mt(e, idx)) encode_fail(L, MIXED);
   else encode_object(e, idx, depth);
 }
 
@@ -521,7 +611,7 @@ static void encode_value (encoder *e, int idx, int depth) {
     case LUA_TSTRING: {
       size_t len;
       const char *s = lua_tolstring(L, idx, &len);
-      if (!put_string(e, (const unsigned char *)s, len))
+      if (!put_short_string(e, s, len))
         encode_fail(L, "string is not valid UTF-8");
       break;
     }
@@ -548,6 +638,7 @@ static int json_encode (lua_State *L) {
   e.L = L;
   e.b = (jbuf *)lua_touserdata(L, lua_upvalueindex(1));
   e.b->len = 0;
+  memset(e.strings, 0, sizeof e.strings);
   luaio__json_array_mt(L);
   e.array_mt = lua_topointer(L, -1);
   lua_pop(L, 1);
