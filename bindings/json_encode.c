@@ -526,13 +526,19 @@ static int has_array_mt (encoder *e, int idx) {
 }
 
 /* Are the keys, from the first (a number, on the stack with its value),
- * n numbers? Then the table is the sequence 1..n. */
+ * n integers from 1 to n? Then the table is the sequence 1..n. Counting
+ * numbers was not enough: {1, nil, 3, [10] = x} has 3 number keys and a
+ * length of 3, and its x was dropped without a word. */
 static int sequence_keys (encoder *e, int idx, lua_Integer n) {
   lua_State *L = e->L;
   lua_Integer count = 0;
   do {
+    int is_int;
+    lua_Integer k;
     lua_settop(L, idx + 1);
-    if (lua_type(L, idx + 1) != LUA_TNUMBER) return 0;
+    k = lua_tointegerx(L, idx + 1, &is_int);
+    if (!is_int || lua_type(L, idx + 1) != LUA_TNUMBER || k < 1 || k > n)
+      return 0;
     count++;
   } while (lua_next(L, idx));
   return count == n;

@@ -72,6 +72,11 @@ describe("json.encode", function()
     fails(function() json.encode("\255") end, "UTF%-8")
     fails(function() json.encode({1, 2, nil, 4}) end, "holes")
     fails(function() json.encode({[true] = 1}) end, "keys")
+    -- as many number keys as the length, but one beyond it: nothing may
+    -- be dropped without a word
+    fails(function() json.encode({1, nil, 3, [10] = "x"}) end, "holes")
+    fails(function() json.encode({1, 2, [0] = "zero"}) end, "holes")
+    fails(function() json.encode({1, [-1] = "x", [3] = 3}) end, "holes")
     fails(function() json.encode(print) end, "cannot encode a function")
     local t = {}
     t.self = t
