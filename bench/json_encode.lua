@@ -6,18 +6,13 @@
 --   luaio bench/json_encode.lua list                the shape names
 -- ENCODER is "luaio" or "cjson". The time mode measures CPU time of the
 -- loop alone (clock), in rounds that alternate with nothing else.
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;"
+  .. package.path
+local common = require "common"
 local shapes = {}
 
 -- The HTTP server benchmark's document (bench/w9_serve.lua), 2.2 KB.
-function shapes.w9()
-  local items = {}
-  for i = 1, 16 do
-    items[i] = {id = i, name = "item number " .. i, price = i * 1.25,
-                tags = {"alpha", "beta", "gamma"}, active = i % 2 == 0,
-                description = "a short description of item " .. i}
-  end
-  return {items = items, count = #items, page = 1}
-end
+shapes.w9 = common.w9_document
 
 -- An array of 1,000 small objects.
 function shapes.objects()

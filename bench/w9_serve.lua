@@ -1,17 +1,14 @@
 -- SPDX-License-Identifier: MIT (see LICENSE)
 -- W9: the HTTP server. /hello answers 13 bytes, /json encodes a ~2 KB
 -- document per request. Run: luaio bench/w9_serve.lua PORT
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;"
+  .. package.path
+local common = require "common"
 local aio = require "luaio"
 local http = require "luaio.http"
 local json = require "luaio.json"
 
-local items = {}
-for i = 1, 16 do
-  items[i] = {id = i, name = "item number " .. i, price = i * 1.25,
-              tags = {"alpha", "beta", "gamma"}, active = i % 2 == 0,
-              description = "a short description of item " .. i}
-end
-local doc = {items = items, count = #items, page = 1}
+local doc = common.w9_document()
 local hello = {["Content-Type"] = "text/plain"}
 local jtype = {["Content-Type"] = "application/json"}
 
