@@ -535,9 +535,7 @@ static void apply_limits (req *r, const req_opts *o) {
   if (o->retry_any) r->idempotent = 1;
 }
 
-/* TLS, proxy, HTTP version, who we are and the Basic credentials. A
- * transfer waits for a connection that may multiplex (PIPEWAIT) rather
- * than open one more: a burst to one HTTP/2 origin then shares one. */
+/* TLS, proxy, HTTP version, who we are and the Basic credentials. */
 static void apply_transport (lua_State *L, req *r, const req_opts *o) {
   CURL *e = r->easy;
   if (!o->verify) {
@@ -561,7 +559,15 @@ static void apply_transport (lua_State *L, req *r, const req_opts *o) {
     curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
     lua_pop(L, 2);
   }
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+}
+
+/* Can a connection for url multiplex? https may get HTTP/2 by ALPN;
+ * plain http only by prior knowledge. */
+static int may_multiplex (const char *url, long version) {
+  if (version == (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE) return 1;
+  if (version == (long)CURL_HTTP_VERSION_1_0 ||
+      version == (long)CURL_HTTP_VERSION_1_1) return 0;
+  return strncasecmp(url, "https:", 6) == 0;
 }
 
 /* Append the header line on top to r's list, popping it. */
@@ -723,6 +729,11 @@ void http__apply_opts (lua_State *L, req *r, const req_opts *o,
     curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, b);
   }
   curl_easy_setopt(r->easy, CURLOPT_URL, lua_tostring(L, o->url));
+  /* Wait for a connection that may multiplex rather than open one more:
+   * a burst to one HTTP/2 origin then shares one. Where none can, the
+   * wait would only hold a cold burst until the first answer. */
+  if (may_multiplex(lua_tostring(L, o->url), o->http_version))
+    curl_easy_setopt(r->easy, CURLOPT_PIPEWAIT, 1L);
   apply_fixed(r);
 }
 

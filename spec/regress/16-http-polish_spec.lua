@@ -1,6 +1,7 @@
 -- Issue 16, "HTTP polish": a default User-Agent, Basic and bearer
 -- credentials that stay on their origin, Retry-After as seconds or as
--- an HTTP-date, one HTTP/2 connection for a cold burst, and a default
+-- an HTTP-date, one HTTP/2 connection for a cold burst (and no waiting
+-- for one over HTTP/1.1), and a default
 -- client that keeps no cookies between unrelated calls.
 local aio = require "luaio"
 local http = require "luaio.http"
@@ -228,6 +229,28 @@ describe("HTTP/2", function()
       assert.are.equal("2", r.http_version)
     end
     assert.are.equal(1, connections_to(port) - before)
+  end)
+end)
+
+describe("HTTP/1.1", function()
+  -- Waiting for a connection that might multiplex (curl's PIPEWAIT) only
+  -- pays where one can (https, or HTTP/2 by prior knowledge): over plain
+  -- HTTP/1.1 it held a cold burst to one origin until the first answer.
+  it("sends a cold burst to a plain-http origin at once", function()
+    local arrived, all_in = 0, aio.event()
+    local server <close> = http.serve{handler = function()
+      arrived = arrived + 1
+      if arrived == 5 then all_in:set() end
+      aio.timeout(30, all_in.wait, all_in)   -- each waits for all five
+      return "in"
+    end}
+    local c <close> = http.client()
+    local ts = {}
+    for i = 1, 5 do
+      ts[i] = aio.spawn(c.get, c, "http://127.0.0.1:" .. server.port .. "/")
+    end
+    for i = 1, 5 do assert.are.equal("in", ts[i]:await().body) end
+    assert.are.equal(5, arrived)
   end)
 end)
 
