@@ -153,8 +153,10 @@ static int hex_value (int c) {
 }
 
 /* Append the bytes of s[at, at+len) to out, percent-encoding what must
- * be; with normalize, a valid %XX of an unreserved character is decoded
- * and any other gets uppercase hex. Returns the new end of out. */
+ * be; with normalize, a valid %XX of an unreserved character is decoded,
+ * any other gets uppercase hex, and a "%" that starts no escape becomes
+ * "%25": left as it is, "%%62" would become "%b" and a second pass would
+ * read that as an escape. Returns the new end of out. */
 static char *encode_span (char *out, const char *s, size_t len,
                           int normalize) {
   static const char hex[] = "0123456789ABCDEF";
@@ -169,7 +171,7 @@ static char *encode_span (char *out, const char *s, size_t len,
       else { *out++ = '%'; *out++ = hex[v >> 4]; *out++ = hex[v & 15]; }
       i += 2;
     }
-    else if (must_encode(c)) {
+    else if (must_encode(c) || (c == '%' && normalize)) {
       *out++ = '%'; *out++ = hex[c >> 4]; *out++ = hex[c & 15];
     }
     else *out++ = (char)c;
