@@ -14,6 +14,7 @@
  */
 #include "json.h"
 #include <errno.h>
+#include <string.h>
 #include <math.h>
 #include <yajl/yajl_parse.h>
 
@@ -259,13 +260,18 @@ static int decode_error (lua_State *L, decoder *d, const unsigned char *s,
     lua_pushfstring(L, "json.decode: %s at byte %d", d->error, (int)at);
   }
   else {
+    /* yajl's message is copied and freed before Lua allocates (and
+     * may fail for want of memory): it would leak otherwise */
+    char text[256];
     unsigned char *msg = yajl_get_error(d->h, 0, s, len);
-    size_t n = strlen((char *)msg);
-    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) n--;
+    size_t n = msg ? strlen((char *)msg) : 0;
+    if (n >= sizeof text) n = sizeof text - 1;
+    if (msg) memcpy(text, msg, n);
+    if (msg) yajl_free_error(d->h, msg);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' ')) n--;
+    text[n] = '\0';
     lua_pushfstring(L, "json.decode: %s at byte %d",
-                    lua_pushlstring(L, (char *)msg, n), (int)at);
-    lua_remove(L, -2);
-    yajl_free_error(d->h, msg);
+                    n ? text : "parse error", (int)at);
   }
   luaio_push_error(L, "json", NULL, lua_tostring(L, -1));
   lua_pushinteger(L, (lua_Integer)at);
@@ -297,7 +303,7 @@ static int json_decode (lua_State *L) {
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
   d->h = yajl_alloc(&decode_callbacks, NULL, d);
-  if (d->h == NULL) return luaL_error(L, "json.decode: out of memory");
+  if (d->h == NULL) return luaL_error(L, "json.decode: not enough memory");
   st = yajl_parse(d->h, s, len);
   if (st != yajl_status_ok)
     return decode_error(L, d, s, len, yajl_get_bytes_consumed(d->h));

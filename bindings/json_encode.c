@@ -82,13 +82,12 @@ static int jbuf_gc (lua_State *L) {
 static void grow (encoder *e, size_t n) {
   jbuf *b = e->b;
   size_t cap = b->cap ? b->cap : 1024;
-  char *p;
-  while (cap - b->len < n) {
-    if (cap > (size_t)-1 / 2) luaL_error(e->L, "json.encode: out of memory");
-    cap *= 2;
-  }
-  p = (char *)b->alloc(b->ud, b->p, b->p ? b->cap : 0, cap);
-  if (p == NULL) luaL_error(e->L, "json.encode: out of memory");
+  char *p = NULL;
+  while (cap - b->len < n && cap <= (size_t)-1 / 2) cap *= 2;
+  if (cap - b->len >= n)
+    p = (char *)b->alloc(b->ud, b->p, b->p ? b->cap : 0, cap);
+  /* Lua's own words, so out of memory reads the same wherever it hits */
+  if (p == NULL) luaL_error(e->L, "json.encode: not enough memory");
   b->p = p;
   b->cap = cap;
 }
@@ -587,8 +586,10 @@ static void encode_table (encoder *e, int idx, int depth) {
   lua_Integer n;
   if (depth > JSON_MAX_ENCODE_DEPTH)
     encode_fail(L, "nesting too deep (a cycle?)");
-  if (depth % STACK_LEVELS == 0)       /* key, value a level; an error */
-    luaL_checkstack(L, 2 * STACK_LEVELS + 8, "json.encode");
+  /* Key and value a level, and room for an error. The depth limit keeps
+   * this far below Lua's stack limit, so a refusal is want of memory. */
+  if (depth % STACK_LEVELS == 0 && !lua_checkstack(L, 2 * STACK_LEVELS + 8))
+    luaL_error(L, "json.encode: not enough memory");
   n = (lua_Integer)lua_rawlen(L, idx);
   lua_pushnil(L);
   if (!lua_next(L, idx)) {
