@@ -25,10 +25,33 @@ local function tags(d)
   return table.concat(out, " ")
 end
 local chunked = p:finish()
+
+-- Does a quoted attribute value hold a "<" or ">", or never close?
+-- libxml2 2.9's push parser looks for a tag's end without minding
+-- quotes, so where such a tag is cut between chunks decides where it
+-- ends (2.11 reworked that look-ahead). Such pages are not compared.
+local function quote_holds_bracket(s)
+  local in_tag, quote, after_eq = false, nil, false
+  for c in s:gmatch(".") do
+    if quote then
+      if c == quote then quote = nil
+      elseif c == "<" or c == ">" then return true end
+    elseif in_tag then
+      if (c == '"' or c == "'") and after_eq then quote = c
+      elseif c == ">" then in_tag = false end
+      if not c:find("%s") then after_eq = c == "=" end
+    elseif c == "<" then in_tag, after_eq = true, false end
+  end
+  return quote ~= nil
+end
+
 -- Bytes that are not in the page's charset stop libxml2's conversion
 -- where it meets them, which depends on the chunks: compare pages in
 -- valid UTF-8 that declare no other charset.
-if utf8.len(page) and not page:lower():find("charset") then
+-- A NUL byte, too, ends 2.9's push parsing where one-shot parsing
+-- goes on.
+if utf8.len(page) and not page:lower():find("charset")
+   and not page:find("\0", 1, true) and not quote_holds_bracket(page) then
   assert(tags(chunked) == tags(doc), "chunked parse differs")
 end
 
