@@ -441,31 +441,13 @@ end)
 -- A server in a child luaio process, for clients that block (curl,
 -- Python): returns its port and a stop function.
 local function child_server()
-  local portfile = os.tmpname()
-  local script = helpers.script(([[
-    local aio = require "luaio"
+  return helpers.child_server([[
     local http = require "luaio.http"
     local srv = http.serve{handler = function(req)
       if req.method == "POST" then return 200, {}, {echo = req:json()} end
       return 200, {["X-Q"] = req.query.q}, "hello " .. req.path
     end}
-    local f = io.open(%q, "w") f:write(srv.port) f:close()
-    aio.sleep(60)
-  ]]):format(portfile))
-  local pid = helpers.background(helpers.luaio .. " " .. script)
-  local port
-  for _ = 1, 2400 do                    -- up to a minute on a loaded box
-    local f = io.open(portfile)
-    port = f and tonumber(f:read("a"))
-    if f then f:close() end
-    if port then break end
-    aio.sleep(0.025)
-  end
-  return assert(port, "child server did not start"), function()
-    os.execute("kill " .. pid)
-    os.remove(portfile)
-    os.remove(script)
-  end
+  ]])
 end
 
 describe("http.serve with other clients", function()

@@ -171,9 +171,7 @@ end)
 
 describe("req:websocket with aiohttp's client", function()
   it("talks to Python", function()
-    local portfile = os.tmpname()
-    local script = helpers.script(([[
-      local aio = require "luaio"
+    local port, stop = helpers.child_server([[
       local http = require "luaio.http"
       local srv = http.serve{handler = function(req)
         local ws = req:websocket()
@@ -184,18 +182,7 @@ describe("req:websocket with aiohttp's client", function()
         end
         ws:close(1000)
       end}
-      local f = io.open(%q, "w") f:write(srv.port) f:close()
-      aio.sleep(30)
-    ]]):format(portfile))
-    local pid = helpers.background(helpers.luaio .. " " .. script)
-    local port
-    for _ = 1, 2400 do                  -- up to a minute on a loaded box
-      local f = io.open(portfile)
-      port = f and tonumber(f:read("a"))
-      if f then f:close() end
-      if port then break end
-      aio.sleep(0.025)
-    end
+    ]])
     local py = helpers.script(([[
 import asyncio, aiohttp
 async def main():
@@ -210,9 +197,7 @@ async def main():
 asyncio.run(main())
 ]]):format(port))
     local rc, out = helpers.sh("/usr/bin/python3 " .. py .. " 2>&1")
-    os.execute("kill " .. pid)
-    os.remove(portfile)
-    os.remove(script)
+    stop()
     os.remove(py)
     assert.are.equal(0, rc, out)
     assert.are.equal("text:hi\nb'binary:\\x00\\x01'\nCLOSE 1000\n", out)

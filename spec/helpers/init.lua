@@ -51,6 +51,32 @@ function M.background(cmd, opts)
   return require("luaio.test").track(pid)
 end
 
+-- A server in a child luaio process, for clients that block (curl,
+-- Python): src must leave its http.serve server in a local `srv`.
+-- Returns its port and a stop function; the child is tracked too.
+function M.child_server(src)
+  local portfile = os.tmpname()
+  local script = M.script(src .. ("\nlocal f = io.open(%q, 'w') "
+    .. "f:write(srv.port) f:close()\nrequire('luaio').sleep(60)\n")
+    :format(portfile))
+  local pid = M.background(M.luaio .. " " .. script)
+  local port
+  for _ = 1, 2400 do                    -- up to a minute on a loaded box
+    local f = io.open(portfile)
+    port = f and tonumber(f:read("a"))
+    if f then f:close() end
+    if port then break end
+    require("luaio").sleep(0.025)
+  end
+  local function stop()
+    os.execute("kill " .. pid)
+    os.remove(portfile)
+    os.remove(script)
+  end
+  if not port then stop() error("child server did not start", 2) end
+  return port, stop
+end
+
 -- Write a Lua script to a temp file and return its path.
 function M.script(src)
   local path = os.tmpname()
