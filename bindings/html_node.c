@@ -234,20 +234,21 @@ static int node_parent (lua_State *L) {
   return 1;
 }
 
-static int node_select (lua_State *L) {
+/* node:select(css) and node:select_one(css): one with first_only. */
+static int select_matches (lua_State *L, const char *fname, int first_only) {
   lua_settop(L, 2);                 /* the document goes to 3 */
-  xmlNode *n = check_node(L, 1, "node:select");
-  const html_sel *sel = html__checksel(L, 2, "node:select");
-  html__push_matches(L, 3, n, sel, 0);
+  xmlNode *n = check_node(L, 1, fname);
+  const html_sel *sel = html__checksel(L, 2, fname);
+  html__push_matches(L, 3, n, sel, first_only);
   return 1;
 }
 
+static int node_select (lua_State *L) {
+  return select_matches(L, "node:select", 0);
+}
+
 static int node_select_one (lua_State *L) {
-  lua_settop(L, 2);                 /* the document goes to 3 */
-  xmlNode *n = check_node(L, 1, "node:select_one");
-  const html_sel *sel = html__checksel(L, 2, "node:select_one");
-  html__push_matches(L, 3, n, sel, 1);
-  return 1;
+  return select_matches(L, "node:select_one", 1);
 }
 
 static int node_xpath (lua_State *L) {
