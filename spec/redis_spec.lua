@@ -364,12 +364,23 @@ describe("luaio.redis", function()
        .. "restart", function()
       local c <close> = redis.connect(srv.url)
       c:call("SET", "before", "1")
-      local t = aio.spawn(function() return c:call("BLPOP", "never", 0) end)
-      local t2 = aio.spawn(function()
-        return c:call("EVAL", busy(2), 0)
-      end)
+      -- In this order, each confirmed before the next: a script running
+      -- first would hold off the subscription and the BLPOP until it ends.
       local sub = c:subscribe("news")
       local listener = aio.spawn(function() return sub:next() end)
+      local t = aio.spawn(function() return c:call("BLPOP", "never", 0) end)
+      local blocked
+      for _ = 1, 3000 do
+        blocked = c:call("INFO", "clients"):match("blocked_clients:(%d+)")
+        if blocked == "1" then break end
+        aio.sleep(0.01)
+      end
+      assert.are.equal("1", blocked)
+      -- A script far longer than any delay before the kill: it cannot
+      -- answer, whether the kill finds it sent, running or not yet read.
+      local t2 = aio.spawn(function()
+        return c:call("EVAL", busy(120), 0)
+      end)
       aio.sleep(0.1)
       srv:kill()
       local lok, le = pcall(listener.await, listener)
