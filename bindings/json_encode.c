@@ -555,6 +555,46 @@ static void encode_array (encoder *e, int idx, int depth, lua_Integer n) {
   close_container(e, ']', depth);
 }
 
+/* Forget the strings written at or past off (the text there is undone). */
+static void forget_strings_from (encoder *e, size_t off) {
+  int i;
+  for (i = 0; i < STRING_CACHE; i++)
+    if (e->strings[i].s != NULL && e->strings[i].off + e->strings[i].len > off)
+      e->strings[i].s = NULL;
+}
+
+/* Undo what encode_array_walk wrote from start. */
+static int undo_array (encoder *e, int idx, size_t start) {
+  e->b->len = start;
+  forget_strings_from(e, start);
+  lua_settop(e->L, idx);
+  return 0;
+}
+
+/* The common case in one walk: lua_next gives a sequence's keys 1, 2, ...
+ * in order (they live in the table's array part), so each is checked as
+ * its value is written. Keys 1..n in that order, and no other, are
+ * exactly the sequence 1..n. At the first key out of that order it
+ * undoes what it wrote and returns 0: the caller then checks all keys
+ * first. The first key and its value are on the stack. */
+static int encode_array_walk (encoder *e, int idx, int depth, lua_Integer n) {
+  lua_State *L = e->L;
+  size_t start = e->b->len;
+  lua_Integer i = 0;
+  open_container(e, '[');
+  do {
+    if (++i > n || !lua_isinteger(L, idx + 1)
+        || lua_tointeger(L, idx + 1) != i)
+      return undo_array(e, idx, start);
+    next_element(e, depth, i == 1);
+    encode_value(e, idx + 2, depth + 1);
+    lua_settop(L, idx + 1);
+  } while (lua_next(L, idx));
+  if (i != n) return undo_array(e, idx, start);
+  close_container(e, ']', depth);
+  return 1;
+}
+
 /* The first key and its value are on the stack. */
 static void encode_object (encoder *e, int idx, int depth) {
   lua_State *L = e->L;
@@ -598,7 +638,9 @@ static void encode_table (encoder *e, int idx, int depth) {
     close_container(e, arr ? ']' : '}', depth);
   }
   else if (lua_type(L, idx + 1) == LUA_TNUMBER) {
-    if (!sequence_keys(e, idx, n)) encode_fail(L, MIXED);
+    if (encode_array_walk(e, idx, depth, n)) return;
+    lua_pushnil(L);
+    if (!lua_next(L, idx) || !sequence_keys(e, idx, n)) encode_fail(L, MIXED);
     lua_settop(L, idx);
     encode_array(e, idx, depth, n);
   }

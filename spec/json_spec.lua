@@ -66,6 +66,20 @@ describe("json.encode", function()
     assert.are.equal("{}", json.encode({}))
   end)
 
+  it("encodes sequences whatever order their keys were set in", function()
+    -- keys met out of order make the encoder undo what it wrote of the
+    -- array and check the keys first: the text must not change
+    local rev, mixed = {}, {}
+    for i = 6, 1, -1 do rev[i] = {"same", i} end
+    for _, i in ipairs({3, 1, 4, 2}) do mixed[i] = "w" .. i end
+    assert.are.equal('[["same",1],["same",2],["same",3],["same",4],'
+      .. '["same",5],["same",6]]', json.encode(rev))
+    assert.are.equal('{"a":["w1","w2","w3","w4"],"b":"w3"}',
+      (json.encode({a = mixed, b = "w3"}):gsub('^{"b":"w3","a":(.*)}$',
+        '{"a":%1,"b":"w3"}')))
+    fails(function() json.encode({"same", "same", ["2"] = 1}) end, "keys")
+  end)
+
   it("refuses what JSON cannot hold", function()
     fails(function() json.encode(0 / 0) end, "NaN")
     fails(function() json.encode(math.huge) end, "infinity")
