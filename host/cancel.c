@@ -35,6 +35,8 @@ void luaio__kill (lua_State *L, luaio_task *t) {
   lua_sethook(t->co, killed_hook, LUA_MASKCOUNT, 1);
 }
 
+#define STUCK_SHOWN 10          /* stacks printed at exit; the rest counted */
+
 /* Print a task still running at the end of the exit grace. */
 static void report_stuck (lua_State *L, luaio_task *t) {
   const char *tb;
@@ -73,10 +75,11 @@ void luaio__guard_hook (lua_State *L, lua_Debug *ar) {
     luaio__raise_killed(L, t);
   }
   if (h->stopping && now > h->stop_deadline) {
-    fprintf(stderr, "luaio: a task never waits %.1f s after the "
-            "cancellation at exit; killing:\n", h->grace_ms / 1000.0);
-    report_stuck(L, t);
-    h->nstuck++;
+    if (h->nstuck++ < STUCK_SHOWN) {
+      fprintf(stderr, "luaio: a task never waits %.1f s after the "
+              "cancellation at exit; killing:\n", h->grace_ms / 1000.0);
+      report_stuck(L, t);
+    }
     luaio_push_error(L, "killed", NULL, "task still running at the end of "
                      "the exit grace");
     luaio__kill(L, t);
@@ -229,18 +232,55 @@ static void kill_stuck (lua_State *L, luaio_task *t) {
 
 static void wake_cb (luaio_deadline *d) { (void)d; }
 
+/* A task finished while the exit grace runs: when fewer tasks are left
+ * than ever before in it, the grace starts again. A large batch still
+ * finishing (100,000 cancelled tasks take seconds on a loaded machine)
+ * is not cut short; tasks that spawn as many as finish make no progress,
+ * so the exit stays bounded. */
+void luaio__stop_progress (luaio_host *h) {
+  if (h->ntasks >= h->stop_fewest) return;
+  h->stop_fewest = h->ntasks;
+  h->stop_deadline = uv_hrtime() + (uint64_t)h->grace_ms * 1000000u;
+}
+
+/* Arm wake for the end of the grace, so that a loop turn waiting on I/O
+ * ends with it. */
+static void arm_wake (luaio_host *h, luaio_deadline *wake, uint64_t now) {
+  luaio__deadline_stop(h, wake);
+  luaio__deadline_start(h, wake, (h->stop_deadline - now) / 1000000u + 1,
+                        wake_cb);
+}
+
+/* report_stuck for the first STUCK_SHOWN live tasks, then a count. */
+static void report_left (luaio_host *h) {
+  lua_State *L = h->L;
+  int i, shown = h->ntasks < STUCK_SHOWN ? h->ntasks : STUCK_SHOWN;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->live_ref);
+  for (i = 1; i <= shown; i++) {
+    lua_rawgeti(L, -1, i);
+    report_stuck(L, lua_touserdata(L, -1));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  if (h->ntasks > shown)
+    fprintf(stderr, "  ... and %d more\n", h->ntasks - shown);
+}
+
 int luaio_stop (luaio_host *h) {
   luaio_deadline wake;
   int rounds = 0, left;
+  uint64_t now;
   if (h->running || h->ntasks == 0) return 0;
   if (h->debug) luaio__debug_pending(h);
   h->stopping = 1;
   h->nstuck = 0;
+  h->stop_fewest = h->ntasks;
   h->stop_deadline = uv_hrtime() + (uint64_t)h->grace_ms * 1000000u;
   memset(&wake, 0, sizeof wake);
-  luaio__deadline_start(h, &wake, h->grace_ms, wake_cb);
+  wake.slot = UINT32_MAX;
   /* Cancelling again each round reaches tasks spawned meanwhile. */
-  while (h->ntasks > 0 && uv_hrtime() < h->stop_deadline) {
+  while (h->ntasks > 0 && (now = uv_hrtime()) < h->stop_deadline) {
+    arm_wake(h, &wake, now);
     each_live(h, cancel_for_exit);
     if (!uv_run(h->loop, UV_RUN_ONCE) && !h->ready.head && !h->next_turn.head)
       break;
@@ -251,7 +291,7 @@ int luaio_stop (luaio_host *h) {
     fprintf(stderr, "luaio: %d task%s still running %.1f s after the "
             "cancellation at exit; killing:\n", left, left > 1 ? "s" : "",
             h->grace_ms / 1000.0);
-    each_live(h, report_stuck);
+    report_left(h);
     fflush(stderr);
     each_live(h, kill_stuck);
     /* Killed tasks raise as soon as they run; one still waiting is in an
@@ -262,6 +302,9 @@ int luaio_stop (luaio_host *h) {
     while (h->ntasks > 0 &&
            (uv_run(h->loop, UV_RUN_ONCE) || h->ready.head)) {}
   }
+  if (h->nstuck > STUCK_SHOWN)
+    fprintf(stderr, "luaio: ... and %d more tasks that never wait killed\n",
+            h->nstuck - STUCK_SHOWN);
   h->stopping = 0;
   return left + h->nstuck;
 }

@@ -194,6 +194,7 @@ struct luaio_host {
   int ngrace;                   /* tasks whose grace holds a cancel */
   int stopping;                 /* luaio_stop: exit grace running */
   int nstuck;                   /* tasks it had to kill */
+  int stop_fewest;              /* fewest tasks left since it started */
   uint64_t stop_deadline;       /* uv_hrtime when the exit grace ends */
   struct luaio_perm *perm;      /* the sandbox's allow-lists, or NULL */
   const char *limit;            /* the cap that ended the script, or NULL */
@@ -215,6 +216,8 @@ int luaio__raise_killed(lua_State *L, luaio_task *t);
 void luaio__guard_hook(lua_State *L, lua_Debug *ar);
 void luaio__arm_grace(luaio_host *h, luaio_task *t);
 void luaio__leave_grace(luaio_host *h, luaio_task *t);
+/* A task finished during luaio_stop: the exit grace may start again. */
+void luaio__stop_progress(luaio_host *h);
 void luaio__report_unobserved(luaio_host *h);
 /* Drop the pending cancellation of strength level; 1 if it was pending. */
 int luaio__uncancel(lua_State *L, luaio_task *t, int level);

@@ -314,6 +314,7 @@ static void finish (luaio_host *h, luaio_task *t, int status, int nres) {
     lua_pop(L, 1);
   }
   if (t->in_live) unanchor(L, h, t, live);        /* ud on top */
+  if (h->stopping) luaio__stop_progress(h);
   lua_pop(L, 2);
 }
 
