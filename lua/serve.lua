@@ -255,7 +255,16 @@ local function dispatch(srv, c, method, url, path, query, version)
   local res = setmetatable({_c = c}, ResponseMT)
   local ok, status, headers, body = xpcall(srv._handle, on_error, srv, req,
                                            res)
-  if not ok then status, headers, body = failed(req, status) end
+  if not ok then
+    status, headers, body = failed(req, status)
+    -- Half a streamed response: ending it cleanly would pass the cut
+    -- body for a whole one. Left unfinished, the task's end closes the
+    -- connection, and the client sees a truncated response.
+    if c:state() then
+      if srv.log then log_line(srv, req, res, t0) end
+      return
+    end
+  end
   local sent
   ok, sent, status, body = pcall(answer, c, status, headers, body)
   if not ok then

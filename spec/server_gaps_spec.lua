@@ -1,0 +1,70 @@
+-- http.serve: what the other server specs leave out, over real sockets.
+local aio = require "luaio"
+local http = require "luaio.http"
+local net = require "luaio.net"
+
+local url = require("spec.helpers.serve").url
+local raw = require("spec.helpers.serve").raw
+
+local function after()
+  collectgarbage()
+  assert.are.equal(1, #aio.tasks(), "tasks left running")
+end
+
+describe("http.serve handler errors mid-stream", function()
+  after_each(after)
+
+  it("cuts the connection, so the client sees a truncated response", function()
+    local rc, out = require("spec.helpers").run_luaio([[
+      local aio = require "luaio"
+      local http = require "luaio.http"
+      local net = require "luaio.net"
+      local srv <close> = http.serve{handler = function(req, res)
+        if req.path == "/fine" then return "fine" end
+        res:write("part one")
+        error("failed half-way")
+      end}
+      local c <close> = net.connect("127.0.0.1", srv.port)
+      c:write("GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n")
+      local got = aio.timeout(30, function() return c:read_all() end)
+      print("raw", got:find("part one", 1, true) ~= nil,
+            got:find("\r\n0\r\n\r\n", 1, true) ~= nil)
+      local ok, e = pcall(http.get, "http://127.0.0.1:" .. srv.port .. "/x")
+      print("client", ok, not ok and e.code)
+      print("fine", http.get("http://127.0.0.1:" .. srv.port .. "/fine").body)
+    ]])
+    assert.are.equal(0, rc, out)
+    -- the head and the chunk went out, never the last chunk; then a close
+    assert.is_truthy(out:find("raw\ttrue\tfalse\n", 1, true), out)
+    assert.is_truthy(out:find("client\tfalse\tCURLE_PARTIAL_FILE\n", 1,
+                              true), out)
+    assert.is_truthy(out:find("fine\tfine\n", 1, true), out)
+    -- the traceback is logged, on stderr (run_luaio merges it)
+    assert.is_truthy(out:find("failed half-way", 1, true), out)
+    assert.is_truthy(out:find("stack traceback", 1, true), out)
+  end)
+
+  it("cuts a response of a given length short the same way", function()
+    local srv <close> = http.serve{handler = function(req, res)
+      res:start(200, {}, 100)
+      res:write("only this")
+      error("failed half-way")
+    end}
+    local ok, e = pcall(http.get, url(srv, "/"))
+    assert.is_false(ok)
+    assert.are.equal("CURLE_PARTIAL_FILE", e.code)
+    local out = raw(srv.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert.is_truthy(out:find("\r\n\r\nonly this$"))
+  end)
+
+  it("ends a response the handler finished before it failed", function()
+    local srv <close> = http.serve{handler = function(req, res)
+      res:write("all of it")
+      res:finish()
+      error("failed after the end")
+    end}
+    local r = http.get(url(srv, "/"))
+    assert.are.equal(200, r.status)
+    assert.are.equal("all of it", r.body)
+  end)
+end)
