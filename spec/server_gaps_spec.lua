@@ -2,9 +2,17 @@
 local aio = require "luaio"
 local http = require "luaio.http"
 local net = require "luaio.net"
+local proc = require "luaio.proc"
 
 local url = require("spec.helpers.serve").url
 local raw = require("spec.helpers.serve").raw
+
+-- Wait (up to 30 s: a bound for a hang) until check() is true.
+local function until_true(check)
+  aio.timeout(30, function()
+    while not check() do aio.sleep(0.01) end
+  end)
+end
 
 local function after()
   collectgarbage()
@@ -100,5 +108,82 @@ describe("http.serve req:chunks() backpressure", function()
     assert.is_truthy(out:find("^HTTP/1%.1 200 "))
     assert.is_truthy(out:find("\r\n\r\n" .. total .. "$"))
     assert.are.equal(total, got)
+  end)
+end)
+
+-- A Python client that ends with a reset (SO_LINGER 0, then close): a
+-- luaio stream can only close with a FIN.
+local PY_RESET = [[
+import socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+if sys.argv[2] == "body":
+    s.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
+              b"Expect: 100-continue\r\n\r\n")
+    got = b""
+    while b"\r\n\r\n" not in got:   # the handler is reading the body
+        more = s.recv(100)
+        assert more, got
+        got += more
+    assert got.startswith(b"HTTP/1.1 100 "), got
+    s.sendall(b"u" * 1000)
+else:
+    s.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+    got = 0
+    while got < 100000:             # the handler is streaming
+        more = s.recv(65536)
+        assert more, got
+        got += len(more)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()
+]]
+
+describe("http.serve with clients that reset the connection", function()
+  local srv, failed, calls
+  before_each(function()
+    failed, calls = nil, 0
+    srv = http.serve{handler = function(req, res)
+      calls = calls + 1
+      if req.path == "/upload" then
+        local ok, e = pcall(req.body, req)
+        failed = not ok and e
+        return "never sent"
+      elseif req.path == "/big" then
+        local ok, e = pcall(function()
+          local block = ("b"):rep(64 * 1024)
+          for _ = 1, 4096 do res:write(block) end      -- 256 MB
+        end)
+        failed = not ok and e
+        return
+      end
+      return "ok"
+    end}
+  end)
+  after_each(function()
+    srv:close{grace = 0}
+    after()
+  end)
+
+  local function reset(how)
+    local r = proc.run({"/usr/bin/python3", "-c", PY_RESET,
+                        tostring(srv.port), how}, {timeout = 60})
+    assert.are.equal(0, r.code, r.stderr)
+    until_true(function() return failed ~= nil end)
+    local out = raw(srv.port, "GET / HTTP/1.1\r\nHost: x\r\n"
+                    .. "Connection: close\r\n\r\n")
+    assert.is_truthy(out:find("\r\n\r\nok$"))
+    -- the reset connection is gone too
+    until_true(function() return srv:connections() == 0 end)
+  end
+
+  it("ends req:body() with ECONNRESET on a reset mid-body", function()
+    reset("body")
+    assert.are.equal("io", failed.kind)
+    assert.are.equal("ECONNRESET", failed.code)
+  end)
+
+  it("ends res:write with an io error on a reset mid-response", function()
+    reset("response")
+    assert.are.equal("io", failed.kind)
+    assert.are.equal("ECONNRESET", failed.code)
   end)
 end)
