@@ -210,17 +210,21 @@ local function on_error(e)
                       Traced)
 end
 
+-- The client left, or was dropped for body_timeout/write_timeout:
+-- there is nobody to answer, nor anything to report.
+local GONE_OPS = {["res:write"] = true, ["req:body"] = true,
+                  ["req:respond"] = true}
+local function gone(e)
+  return type(e) == "table" and GONE_OPS[e.op] and
+         (e.code == "ECONNRESET" or e.code == "ETIMEDOUT")
+end
+
 -- The answer to a handler that raised a.
 local function failed(req, a)
   local trace
   if getmetatable(a) == Traced then a, trace = a.err, a.trace end
   if is_cancel(a) then error(a, 0) end
-  -- the client left, or was dropped for body_timeout/write_timeout
-  if type(a) == "table" and (a.code == "ECONNRESET" or
-                             a.code == "ETIMEDOUT") and
-     (a.op == "res:write" or a.op == "req:body") then
-    return 400, {}, ""                  -- the client left: nobody to tell
-  end
+  if gone(a) then return 400, {}, "" end
   if type(a) == "table" and a.code == "E2BIG" then
     return 413, {}, "request body too large\n"
   elseif type(a) == "table" and a.code == "EBADMSG" then
@@ -242,6 +246,19 @@ local function answer(c, status, headers, body)
     sent = c:respond(status, headers, body, ctype)
   end
   return sent, status, body
+end
+
+-- A result the server cannot send (a header with CR/LF, a bad status):
+-- the client gets a 500 from the C side when this task ends, and the
+-- reason goes where handler errors go.
+local function unsendable(req, e)
+  if not is_cancel(e) then
+    local shown, text = pcall(tostring, e)
+    io.stderr:write("http.serve: bad response from the handler for ",
+                    req.method, " ", req.path, ": ",
+                    shown and text or "(an error object)", "\n")
+  end
+  error(e, 0)
 end
 
 -- One request, in its own task: the C core parsed its head (path and
@@ -268,16 +285,8 @@ local function dispatch(srv, c, method, url, path, query, version)
   local sent
   ok, sent, status, body = pcall(answer, c, status, headers, body)
   if not ok then
-    -- A result the server cannot send (a header with CR/LF, a bad
-    -- status): the client gets a 500 from the C side when this task
-    -- ends, and the reason goes where handler errors go.
-    if not is_cancel(sent) then
-      local shown, text = pcall(tostring, sent)
-      io.stderr:write("http.serve: bad response from the handler for ",
-                      req.method, " ", req.path, ": ",
-                      shown and text or "(an error object)", "\n")
-    end
-    error(sent, 0)
+    if gone(sent) then return end      -- the client left meanwhile
+    unsendable(req, sent)
   end
   if srv.log then
     if sent then

@@ -187,3 +187,28 @@ describe("http.serve with clients that reset the connection", function()
     assert.are.equal("ECONNRESET", failed.code)
   end)
 end)
+
+describe("http.serve when the client is gone before the answer", function()
+  it("drops the handler's late answer without a word on stderr", function()
+    local rc, out = require("spec.helpers").run_luaio(([[
+      local aio = require "luaio"
+      local http = require "luaio.http"
+      local proc = require "luaio.proc"
+      local done = aio.event()
+      local srv <close> = http.serve{handler = function(req)
+        if req.path == "/fine" then return "fine" end
+        local ok, e = pcall(req.body, req)
+        print("body", ok, e.code)
+        done:set()
+        return "a late answer"
+      end}
+      local r = proc.run({"/usr/bin/python3", "-c", %q, tostring(srv.port),
+                          "body"}, {timeout = 60})
+      assert(r.code == 0, r.stderr)
+      aio.wait_for(aio.spawn(done.wait, done), 30)
+      print("fine", http.get("http://127.0.0.1:" .. srv.port .. "/fine").body)
+    ]]):format(PY_RESET))
+    assert.are.equal(0, rc, out)
+    assert.are.equal("body\tfalse\tECONNRESET\nfine\tfine\n", out)
+  end)
+end)
