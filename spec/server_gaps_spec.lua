@@ -212,3 +212,28 @@ describe("http.serve when the client is gone before the answer", function()
     assert.are.equal("body\tfalse\tECONNRESET\nfine\tfine\n", out)
   end)
 end)
+
+describe("http.serve server-sent events", function()
+  after_each(after)
+
+  it("reach the client as they are written, not at the end", function()
+    local seen = aio.event()
+    local srv <close> = http.serve{handler = function(req, res)
+      res.headers["Content-Type"] = "text/event-stream"
+      res.headers["Cache-Control"] = "no-cache"
+      res:write("event: tick\ndata: 1\n\n")
+      seen:wait()                  -- only once the client read event 1
+      res:write("event: tick\ndata: 2\n\n")
+    end}
+    local r <close> = http.get(url(srv, "/events"), {stream = true})
+    assert.are.equal("text/event-stream", r.headers["content-type"])
+    local text = ""
+    aio.timeout(30, function()
+      for chunk in r:chunks() do
+        text = text .. chunk
+        if text:find("data: 1\n\n", 1, true) then seen:set() end
+      end
+    end)
+    assert.are.equal("event: tick\ndata: 1\n\nevent: tick\ndata: 2\n\n", text)
+  end)
+end)
