@@ -150,14 +150,31 @@ function Response:start(status, headers, length)
   self._c:start(self.status, self.headers, length)
 end
 
+-- res:write and res:finish start the response with res.status and
+-- res.headers when the handler did not call res:start.
+local function start_fields(res, fname)
+  local status, headers = res.status, res.headers
+  if math.type(status) ~= "integer" then
+    error(("%s: res.status: integer expected, got %s"):format(fname,
+          math.type(status) or type(status)), 3)
+  elseif type(headers) ~= "table" then
+    error(("%s: res.headers: table expected, got %s"):format(fname,
+          type(headers)), 3)
+  end
+  res._c:start(status, headers)
+end
+
 function Response:write(chunk)
-  if not self._c:state() then self:start() end
+  if type(chunk) ~= "string" then
+    argerror(2, "res:write", "string expected, got " .. type(chunk))
+  end
+  if not self._c:state() then start_fields(self, "res:write") end
   self.bytes = self.bytes + #chunk
   return self._c:write(chunk)
 end
 
 function Response:finish()
-  if not self._c:state() then self:start() end
+  if not self._c:state() then start_fields(self, "res:finish") end
   return self._c:finish()
 end
 
@@ -212,8 +229,8 @@ end
 
 -- The client left, or was dropped for body_timeout/write_timeout:
 -- there is nobody to answer, nor anything to report.
-local GONE_OPS = {["res:write"] = true, ["req:body"] = true,
-                  ["req:respond"] = true}
+local GONE_OPS = {["res:write"] = true, ["res:start"] = true,
+                  ["req:body"] = true, ["req:respond"] = true}
 local function gone(e)
   return type(e) == "table" and GONE_OPS[e.op] and
          (e.code == "ECONNRESET" or e.code == "ETIMEDOUT")

@@ -237,3 +237,53 @@ describe("http.serve server-sent events", function()
     assert.are.equal("event: tick\ndata: 1\n\nevent: tick\ndata: 2\n\n", text)
   end)
 end)
+
+describe("http.serve response methods", function()
+  after_each(after)
+
+  it("check their arguments, naming the method called", function()
+    local cases = {
+      {function(res) res:write(nil) end,
+       "bad argument #2 to 'res:write' (string expected, got nil)"},
+      {function(res) res:write({}) end,
+       "bad argument #2 to 'res:write' (string expected, got table)"},
+      {function(res) res:write(5) end,
+       "bad argument #2 to 'res:write' (string expected, got number)"},
+      {function(res) res:start("ok") end,
+       "bad argument #2 to 'res:start' (integer expected, got string)"},
+      {function(res) res:start(99) end,
+       "bad argument #2 to 'res:start' (status out of range)"},
+      {function(res) res:start(200, "x") end,
+       "bad argument #3 to 'res:start' (table expected, got string)"},
+      {function(res) res:start(200, {}, -1) end,
+       "bad argument #4 to 'res:start' (negative length)"},
+      {function(res) res:start(200, {}, 1.5) end,
+       "bad argument #4 to 'res:start'"},
+      {function(res) res:start(200, {X = "a\r\nb"}) end,
+       "invalid character in response header value"},
+      {function(res) res.status = "ok"; res:write("x") end,
+       "res:write: res.status: integer expected, got string"},
+      {function(res) res.headers = 5; res:finish() end,
+       "res:finish: res.headers: table expected, got number"},
+      {function(res) res:write("x"); res:start(200) end,
+       "res:start: the response already started"},
+    }
+    local errs = {}
+    local srv <close> = http.serve{handler = function(req, res)
+      local i = tonumber(req.path:sub(2))
+      local ok, e = pcall(cases[i][1], res)
+      errs[i] = not ok and tostring(e)
+      -- the last one started a response; the others can still answer
+      if i < #cases then return 200, {}, "still answers" end
+    end}
+    for i, case in ipairs(cases) do
+      local ok, r = pcall(http.get, url(srv, "/" .. i))
+      assert.is_truthy(errs[i] and errs[i]:find(case[2], 1, true),
+                       case[2] .. " <- " .. tostring(errs[i]))
+      if i < #cases then
+        assert.is_true(ok, r)
+        assert.are.equal("still answers", r.body)
+      end
+    end
+  end)
+end)
