@@ -287,3 +287,64 @@ describe("http.serve response methods", function()
     end
   end)
 end)
+
+describe("http.serve request smuggling", function()
+  local srv, calls
+  before_each(function()
+    calls = 0
+    srv = http.serve{handler = function(req)
+      calls = calls + 1
+      return "ok " .. req.path .. " " .. #req:body()
+    end}
+  end)
+  after_each(function()
+    srv:close{grace = 0}
+    after()
+  end)
+
+  local function status_of(out)
+    return tonumber(out:match("^HTTP/1%.1 (%d+) "))
+  end
+
+  -- Each gets a 400 and a close before any handler runs, and the request
+  -- hidden behind it is never answered.
+  local function refused(head_and_body)
+    local out = raw(srv.port, "POST /a HTTP/1.1\r\nHost: x\r\n" .. head_and_body
+      .. "GET /smuggled HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert.are.equal(400, status_of(out), head_and_body)
+    assert.is_nil(out:find("smuggled", 1, true), head_and_body)
+    local _, n = out:gsub("HTTP/1%.1 ", "")
+    assert.are.equal(1, n, head_and_body)
+  end
+
+  it("answers 400 to a space between a header name and its colon", function()
+    refused("Transfer-Encoding : chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+    refused("Content-Length : 5\r\n\r\nhello")
+    refused("X Y: z\r\nContent-Length: 0\r\n\r\n")
+    assert.are.equal(0, calls)
+  end)
+
+  it("answers 400 to a Transfer-Encoding that does not end in chunked", function()
+    refused("Transfer-Encoding: chunked, identity\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+    refused("Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n"
+            .. "0\r\n\r\n")
+    refused("Transfer-Encoding: gzip\r\n\r\nhello")
+    assert.are.equal(0, calls)
+  end)
+
+  it("answers 400 to invalid chunk sizes, without calling the handler", function()
+    refused("Transfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nhello\r\n"
+            .. "0\r\n\r\n")
+    refused("Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n")
+    refused("Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
+    assert.are.equal(0, calls)
+  end)
+
+  it("still takes a tab before a value, and a folded line as a space", function()
+    local out = raw(srv.port, "POST /a HTTP/1.1\r\nHost: x\r\n"
+      .. "Transfer-Encoding:\tchunked\r\nX-Folded: a\r\n b\r\n"
+      .. "Connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+    assert.are.equal(200, status_of(out))
+    assert.is_truthy(out:find("\r\n\r\nok /a 5$"))
+  end)
+end)
