@@ -348,3 +348,27 @@ describe("http.serve request smuggling", function()
     assert.is_truthy(out:find("\r\n\r\nok /a 5$"))
   end)
 end)
+
+describe("http.static options", function()
+  it("are checked when the handler is made", function()
+    local cases = {
+      {{index = 5}, "index: file name expected"},
+      {{index = "../secret.txt"}, "index: file name expected"},
+      {{index = "sub/index.html"}, "index: file name expected"},
+      {{index = ".."}, "index: file name expected"},
+      {{index = "a\0b"}, "index: file name expected"},
+      {{max_age = "60"}, "max_age: non-negative integer expected"},
+      {{max_age = -1}, "max_age: non-negative integer expected"},
+      {{max_age = 1.5}, "max_age: non-negative integer expected"},
+      {{dotfiles = "yes"}, "dotfiles: boolean expected"},
+    }
+    for _, case in ipairs(cases) do
+      local ok, e = pcall(http.static, "/tmp", case[1])
+      assert.is_false(ok, case[2])
+      assert.are.equal("bad argument #2 to 'http.static' (" .. case[2] .. ")",
+                       tostring(e))
+    end
+    assert.are.equal("function", type(http.static("/tmp", {index = "index.html",
+      max_age = 0, dotfiles = false})))
+  end)
+end)
