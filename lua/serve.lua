@@ -109,6 +109,10 @@ end
 -- Answer a WebSocket handshake (101) and return the socket; a request
 -- that is no handshake raises (the client gets a 400).
 function Request:websocket(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #1 to 'req:websocket' (table expected, got "
+          .. type(opts) .. ")", 2)
+  end
   local h = self.headers
   local key = h["sec-websocket-key"]
   if self.method ~= "GET" or

@@ -372,3 +372,23 @@ describe("http.static options", function()
       max_age = 0, dotfiles = false})))
   end)
 end)
+
+describe("req:websocket options", function()
+  after_each(after)
+
+  it("must be a table, checked before the handshake is answered", function()
+    local err
+    local srv <close> = http.serve{handler = function(req)
+      err = select(2, pcall(req.websocket, req, 5))
+      local ws = req:websocket()
+      ws:close()
+    end}
+    local c <close> = net.connect("127.0.0.1", srv.port)
+    c:write("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+      .. "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+      .. "Sec-WebSocket-Version: 13\r\n\r\n")
+    assert.are.equal("HTTP/1.1 101 Switching Protocols", c:readline())
+    assert.are.equal("bad argument #1 to 'req:websocket' (table expected, "
+                     .. "got number)", err)
+  end)
+end)
