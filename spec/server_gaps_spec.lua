@@ -392,3 +392,28 @@ describe("req:websocket options", function()
                      .. "got number)", err)
   end)
 end)
+
+describe("req:json", function()
+  after_each(after)
+
+  it("answers 400 to a body that is not JSON, and names the error", function()
+    local caught
+    local srv <close> = http.serve{handler = function(req)
+      if req.path == "/catch" then
+        caught = select(2, pcall(req.json, req))
+        return 422, {}, "bad JSON"
+      end
+      return req:json()
+    end}
+    local r = http.post(url(srv, "/"), {body = "{bad"})
+    assert.are.equal(400, r.status)
+    assert.are.equal("malformed request body\n", r.body)
+    r = http.post(url(srv, "/"), {body = '{"a":[1]}'})
+    assert.are.equal('{"a":[1]}', r.body)
+    assert.are.equal(422, http.post(url(srv, "/catch"), {body = "[1,"}).status)
+    assert.are.equal("http", caught.kind)
+    assert.are.equal("EBADMSG", caught.code)
+    assert.are.equal("req:json", caught.op)
+    assert.is_truthy(tostring(caught):find("not JSON", 1, true))
+  end)
+end)
