@@ -28,6 +28,7 @@ struct srv_ws {
   wsmsg *head, *tail;
   size_t qbytes;
   int refs, rpaused, closed_recv, failed;
+  int busy, dead;               /* in wslay; closed meanwhile: ws_call */
   uint16_t close_code;
   luaio_waitlist readers;
 };
@@ -110,10 +111,33 @@ static void ws_done (srv_ws *ws) {
   if (c && !c->closed) conn_linger(c);
 }
 
+#define WS_GONE (-100)   /* ws_call: the connection closed under wslay */
+
+/* wslay_event_send or _recv. A write failing in send_cb closes the
+ * connection, and its close (ws_conn_closed) would free the context
+ * with wslay still inside it: while busy, that free is left to here.
+ * WS_GONE then, and ws may be freed: the caller touches it no more. */
+static int ws_call (srv_ws *ws, int send) {
+  int rc;
+  ws->busy = 1;
+  rc = send ? wslay_event_send(ws->ctx) : wslay_event_recv(ws->ctx);
+  ws->busy = 0;
+  if (!ws->dead) return rc;
+  wslay_event_context_free(ws->ctx);
+  ws->ctx = NULL;
+  ws_unref(ws);                         /* the connection's reference */
+  return WS_GONE;
+}
+
 static void ws_pump (srv_ws *ws) {
+  int rc = 0, sent;
   if (ws->ctx == NULL) return;
-  if ((!ws->rpaused && wslay_event_recv(ws->ctx) < 0) ||
-      wslay_event_send(ws->ctx) < 0 || ws->failed) {
+  if (!ws->rpaused) rc = ws_call(ws, 0);
+  if (rc == WS_GONE) return;
+  sent = ws_call(ws, 1);        /* also after a bad frame: its 1002 */
+  if (sent == WS_GONE) return;
+  if (rc >= 0) rc = sent;
+  if (rc < 0 || ws->failed) {
     ws_done(ws);
     return;
   }
@@ -135,18 +159,25 @@ void ws_conn_closed (hconn *c) {
   c->ws = NULL;
   ws->c = NULL;
   ws->closed_recv = 1;
+  luaio_waitlist_wake_all(&ws->readers, SRV_WAKE_CLOSED);
+  if (ws->busy) {                       /* inside wslay: see ws_call */
+    ws->dead = 1;
+    return;
+  }
   wslay_event_context_free(ws->ctx);
   ws->ctx = NULL;
-  luaio_waitlist_wake_all(&ws->readers, SRV_WAKE_CLOSED);
   ws_unref(ws);
 }
 
 /* The handler ended: close with this code if nobody did. */
 void ws_finish (hconn *c, int code) {
   srv_ws *ws = c->ws;
+  int rc = 0;
   if (ws->ctx && !wslay_event_get_close_sent(ws->ctx))
     wslay_event_queue_close(ws->ctx, (uint16_t)code, NULL, 0);
-  if (ws->ctx && wslay_event_send(ws->ctx) < 0) { ws_done(ws); return; }
+  if (ws->ctx) rc = ws_call(ws, 1);
+  if (rc == WS_GONE) return;
+  if (rc < 0) { ws_done(ws); return; }
   conn_linger(c);
 }
 

@@ -417,3 +417,59 @@ describe("req:json", function()
     assert.is_truthy(tostring(caught):find("not JSON", 1, true))
   end)
 end)
+
+describe("req:websocket with broken control frames", function()
+  local KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+
+  -- A masked client frame (mask of zeros: the payload goes as it is).
+  local function frame(op, payload, fin)
+    local b1, n = (fin == false and 0 or 0x80) | op, #payload
+    local len = n < 126 and string.char(0x80 | n)
+                or string.char(0x80 | 126) .. string.pack(">I2", n)
+    return string.char(b1) .. len .. "\0\0\0\0" .. payload
+  end
+
+  local srv
+  before_each(function()
+    srv = http.serve{handler = function(req)
+      if req.path == "/alive" then return "alive" end
+      local ws = req:websocket()
+      repeat
+        local msg, kind = ws:receive()
+        if msg then ws:send(msg, kind) end
+      until msg == nil
+    end}
+  end)
+  after_each(function()
+    srv:close{grace = 0}
+    after()
+  end)
+
+  -- Send a frame after the handshake: the server sends a close frame or
+  -- just closes; then it serves the next client.
+  local function refused(bytes)
+    local c <close> = net.connect("127.0.0.1", srv.port)
+    c:write("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+      .. "Connection: Upgrade\r\nSec-WebSocket-Key: " .. KEY .. "\r\n"
+      .. "Sec-WebSocket-Version: 13\r\n\r\n")
+    repeat until c:readline() == ""
+    c:write(bytes)
+    local rest = aio.timeout(30, function() return c:read_all() end)
+    assert.is_true(rest == "" or rest:byte(1) == 0x88, ("%q"):format(rest))
+    assert.are.equal("alive", http.get(url(srv, "/alive")).body)
+  end
+
+  -- These closed the connection from inside libwslay's send call, which
+  -- freed its context under it: a crash.
+  it("closes on a ping over 125 bytes", function()
+    refused(frame(9, ("p"):rep(126)))
+  end)
+
+  it("closes on a fragmented ping", function()
+    refused(frame(9, "p", false))
+  end)
+
+  it("closes on a fragmented close", function()
+    refused(frame(8, "\3\232", false))
+  end)
+end)
