@@ -29,6 +29,7 @@ struct srv_ws {
   size_t qbytes;
   int refs, rpaused, closed_recv, failed;
   int busy, dead;               /* in wslay; closed meanwhile: ws_call */
+  int closed_here;              /* ws:close was called */
   uint16_t close_code;
   luaio_waitlist readers;
 };
@@ -221,15 +222,22 @@ static int ws_receive (lua_State *L) {
   return receive_k(L, 0, 0);
 }
 
+/* The client closed or went away: ECONNRESET, with the op, so that
+ * left uncaught it ends the handler quietly (like res:write's). */
+static int gone_error (lua_State *L, const char *fname) {
+  luaio_push_error(L, "io", "ECONNRESET", "the WebSocket was closed");
+  lua_pushstring(L, fname);
+  lua_setfield(L, -2, "op");
+  return luaio_raise(L);
+}
+
+/* ctx: 1 for ws:ping, 0 for ws:send. */
 static int send_k (lua_State *L, int status, lua_KContext ctx) {
   srv_ws *ws = check_ws(L);
-  (void)ctx;
+  const char *fname = ctx ? "ws:ping" : "ws:send";
   if (status == UV_ECANCELED)
-    return luaio_raise_uv(L, status, "ws:send", NULL, NULL);
-  if (ws->ctx == NULL) {
-    luaio_push_error(L, "io", "ECONNRESET", "the WebSocket was closed");
-    return luaio_raise(L);
-  }
+    return luaio_raise_uv(L, status, fname, NULL, NULL);
+  if (ws->ctx == NULL) return gone_error(L, fname);
   return 0;
 }
 
@@ -243,9 +251,11 @@ static int ws_send_op (lua_State *L, uint8_t opcode, const char *fname) {
   int rc;
   if (opcode == WSLAY_PING && n > 125)
     return luaio__argerror(L, 2, fname, "ping data over 125 bytes");
-  if (ws->ctx == NULL || wslay_event_get_close_sent(ws->ctx))
-    return send_k(L, 0, 0) + luaL_error(L, "%s: the WebSocket is closing",
-                                        fname);
+  if (ws->ctx == NULL || (wslay_event_get_close_sent(ws->ctx) &&
+                          !ws->closed_here))
+    return gone_error(L, fname);       /* the client's doing */
+  if (wslay_event_get_close_sent(ws->ctx))
+    return luaL_error(L, "%s: the WebSocket is closing", fname);
   msg.opcode = opcode;
   msg.msg = (const uint8_t *)s;
   msg.msg_length = n;
@@ -255,10 +265,11 @@ static int ws_send_op (lua_State *L, uint8_t opcode, const char *fname) {
   if (rc < 0) return luaL_error(L, "%s: out of memory", fname);
   ws_pump(ws);
   if (ws->c == NULL || ws->c->queued <= SRV_HIGH_WATER)
-    return send_k(L, 0, 0);
+    return send_k(L, 0, opcode == WSLAY_PING);
   luaio_check_wait(L, fname);
   lua_settop(L, 1);
-  return luaio_waitlist_wait(L, &ws->c->writers, send_k, 0);
+  return luaio_waitlist_wait(L, &ws->c->writers, send_k,
+                             opcode == WSLAY_PING);
 }
 
 static int ws_send (lua_State *L) {
@@ -285,6 +296,7 @@ static int ws_close (lua_State *L) {
     return luaio__argerror(L, code < 1000 || code > 4999 ? 2 : 3,
                            "ws:close", "invalid close code or reason");
   if (ws->ctx == NULL || wslay_event_get_close_sent(ws->ctx)) return 0;
+  ws->closed_here = 1;
   wslay_event_queue_close(ws->ctx, (uint16_t)code, (const uint8_t *)reason,
                           n);
   ws_pump(ws);

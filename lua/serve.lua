@@ -241,7 +241,8 @@ end
 -- The client left, or was dropped for body_timeout/write_timeout:
 -- there is nobody to answer, nor anything to report.
 local GONE_OPS = {["res:write"] = true, ["res:start"] = true,
-                  ["req:body"] = true, ["req:respond"] = true}
+                  ["req:body"] = true, ["req:respond"] = true,
+                  ["ws:send"] = true, ["ws:ping"] = true}
 local function gone(e)
   return type(e) == "table" and GONE_OPS[e.op] and
          (e.code == "ECONNRESET" or e.code == "ETIMEDOUT")

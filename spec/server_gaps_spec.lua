@@ -473,3 +473,48 @@ describe("req:websocket with broken control frames", function()
     refused(frame(8, "\3\232", false))
   end)
 end)
+
+describe("req:websocket when the client goes away", function()
+  it("makes ws:send raise ECONNRESET, which ends the handler quietly", function()
+    local rc, out = require("spec.helpers").run_luaio([[
+      local aio = require "luaio"
+      local http = require "luaio.http"
+      local net = require "luaio.net"
+      local ended = aio.event()
+      local srv <close> = http.serve{handler = function(req)
+        local ws = req:websocket()
+        if req.path == "/caught" then
+          local ok, e = pcall(function()
+            while true do ws:send(("m"):rep(1000)) end
+          end)
+          print("caught", e.kind, e.code, e.op)
+          ended:set()
+          return
+        elseif req.path == "/own" then
+          ws:close()
+          print("own", select(2, pcall(ws.send, ws, "late")))
+          return
+        end
+        while true do ws:send(("m"):rep(1000)) end    -- left uncaught
+      end}
+      for _, path in ipairs{"/caught", "/uncaught", "/own"} do
+        local c = net.connect("127.0.0.1", srv.port)
+        c:write("GET " .. path .. " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+          .. "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+          .. "Sec-WebSocket-Version: 13\r\n\r\n")
+        repeat until c:readline() == ""
+        c:readexactly(2)
+        c:close()
+      end
+      aio.wait_for(aio.spawn(ended.wait, ended), 30)
+      aio.timeout(30, function()
+        while srv:connections() > 0 do aio.sleep(0.01) end
+      end)
+    ]])
+    assert.are.equal(0, rc, out)
+    assert.is_truthy(out:find("caught\tio\tECONNRESET\tws:send\n", 1, true), out)
+    assert.is_truthy(out:find("own\tws:send: the WebSocket is closing\n", 1,
+                              true), out)
+    assert.is_nil(out:find("error in handler", 1, true), out)
+  end)
+end)
