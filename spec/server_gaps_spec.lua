@@ -324,15 +324,16 @@ describe("http.serve request smuggling", function()
     assert.are.equal(0, calls)
   end)
 
-  it("answers 400 to a Transfer-Encoding that does not end in chunked", function()
-    refused("Transfer-Encoding: chunked, identity\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+  it("answers 400 to a Transfer-Encoding not ending in chunked", function()
+    refused("Transfer-Encoding: chunked, identity\r\n\r\n"
+            .. "5\r\nhello\r\n0\r\n\r\n")
     refused("Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n"
             .. "0\r\n\r\n")
     refused("Transfer-Encoding: gzip\r\n\r\nhello")
     assert.are.equal(0, calls)
   end)
 
-  it("answers 400 to invalid chunk sizes, without calling the handler", function()
+  it("answers 400 to invalid chunk sizes, calling no handler", function()
     refused("Transfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nhello\r\n"
             .. "0\r\n\r\n")
     refused("Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n")
@@ -340,7 +341,7 @@ describe("http.serve request smuggling", function()
     assert.are.equal(0, calls)
   end)
 
-  it("still takes a tab before a value, and a folded line as a space", function()
+  it("takes a tab before a value, and a folded line as a space", function()
     local out = raw(srv.port, "POST /a HTTP/1.1\r\nHost: x\r\n"
       .. "Transfer-Encoding:\tchunked\r\nX-Folded: a\r\n b\r\n"
       .. "Connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
@@ -385,8 +386,8 @@ describe("req:websocket options", function()
     end}
     local c <close> = net.connect("127.0.0.1", srv.port)
     c:write("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-      .. "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-      .. "Sec-WebSocket-Version: 13\r\n\r\n")
+      .. "Connection: Upgrade\r\nSec-WebSocket-Key: "
+      .. "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
     assert.are.equal("HTTP/1.1 101 Switching Protocols", c:readline())
     assert.are.equal("bad argument #1 to 'req:websocket' (table expected, "
                      .. "got number)", err)
@@ -475,7 +476,7 @@ describe("req:websocket with broken control frames", function()
 end)
 
 describe("req:websocket when the client goes away", function()
-  it("makes ws:send raise ECONNRESET, which ends the handler quietly", function()
+  it("makes ws:send raise ECONNRESET, ending the handler quietly", function()
     local rc, out = require("spec.helpers").run_luaio([[
       local aio = require "luaio"
       local http = require "luaio.http"
@@ -499,8 +500,9 @@ describe("req:websocket when the client goes away", function()
       end}
       for _, path in ipairs{"/caught", "/uncaught", "/own"} do
         local c = net.connect("127.0.0.1", srv.port)
-        c:write("GET " .. path .. " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-          .. "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        c:write("GET " .. path .. " HTTP/1.1\r\nHost: x\r\n"
+          .. "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+          .. "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
           .. "Sec-WebSocket-Version: 13\r\n\r\n")
         repeat until c:readline() == ""
         c:readexactly(2)
@@ -512,7 +514,8 @@ describe("req:websocket when the client goes away", function()
       end)
     ]])
     assert.are.equal(0, rc, out)
-    assert.is_truthy(out:find("caught\tio\tECONNRESET\tws:send\n", 1, true), out)
+    assert.is_truthy(out:find("caught\tio\tECONNRESET\tws:send\n", 1, true),
+                     out)
     assert.is_truthy(out:find("own\tws:send: the WebSocket is closing\n", 1,
                               true), out)
     assert.is_nil(out:find("error in handler", 1, true), out)
