@@ -128,7 +128,15 @@ static int on_piece (http_parser *p, const char *d, size_t n, int kind) {
   return head_add(c, d, n);
 }
 
+/* http_parser, built lenient, lets a space into a header name and
+ * still honours "Transfer-Encoding : chunked" or "Content-Length :":
+ * a proxy that does not would frame the body otherwise (request
+ * smuggling). RFC 9112 5.1: a 400. */
 static int on_field (http_parser *p, const char *d, size_t n) {
+  if (memchr(d, ' ', n) != NULL) {
+    ((hconn *)p->data)->err_status = 400;
+    return -1;
+  }
   return on_piece(p, d, n, 1);
 }
 
@@ -422,8 +430,14 @@ static void conn_parse (hconn *c) {
     c->in_start += n;
     c->in_len -= n;
     e = HTTP_PARSER_ERRNO(&c->p);
-    if (c->spawn_pending) conn_spawn(c);
-    if (e == HPE_OK || e == HPE_PAUSED) continue;
+    if (e == HPE_OK || e == HPE_PAUSED) {
+      if (c->spawn_pending) conn_spawn(c);
+      continue;
+    }
+    /* A head followed by an error its handler never saw (a Transfer-
+     * Encoding not ending in chunked, a bad chunk size in the same
+     * read): a 400 before any handler runs. */
+    c->spawn_pending = 0;
     if (c->req && c->req->dispatched) {   /* broken body: drop it */
       c->req->aborted = c->req->bad = 1;
       c->req->keep_alive = 0;

@@ -396,10 +396,10 @@ static int req_respond (lua_State *L) {
 /* req:start(status, headers [, length]): a streamed response: of
  * that length, or chunked, or (HTTP/1.0 client) up to the close. */
 static int req_start (lua_State *L) {
-  hreq *r = check_req(L, "res:write");
-  int status = check_status(L, 2, "res:write");
+  hreq *r = check_req(L, "res:start");
+  int status = check_status(L, 2, "res:start");
   int64_t length = -1;
-  luaio__checktype(L, 3, "res:write", LUA_TTABLE);
+  luaio__checktype(L, 3, "res:start", LUA_TTABLE);
   if (!lua_isnoneornil(L, 4)) {
     lua_Integer n = luaio__checkinteger(L, 4, "res:start");
     if (n < 0) return luaio__argerror(L, 4, "res:start", "negative length");
@@ -408,8 +408,9 @@ static int req_start (lua_State *L) {
     length = n;
   }
   lua_settop(L, 3);
-  if (r->started) return luaL_error(L, "response already started");
-  if (r->c == NULL) return closed_error(L, "res:write");
+  if (r->started)
+    return luaL_error(L, "res:start: the response already started");
+  if (r->c == NULL) return closed_error(L, "res:start");
   r->chunked = !r->sized && (r->major > 1 ||
                              (r->major == 1 && r->minor >= 1));
   if (!r->chunked && !r->sized) r->keep_alive = 0;

@@ -28,6 +28,8 @@ struct srv_ws {
   wsmsg *head, *tail;
   size_t qbytes;
   int refs, rpaused, closed_recv, failed;
+  int busy, dead;               /* in wslay; closed meanwhile: ws_call */
+  int closed_here;              /* ws:close was called */
   uint16_t close_code;
   luaio_waitlist readers;
 };
@@ -110,10 +112,33 @@ static void ws_done (srv_ws *ws) {
   if (c && !c->closed) conn_linger(c);
 }
 
+#define WS_GONE (-100)   /* ws_call: the connection closed under wslay */
+
+/* wslay_event_send or _recv. A write failing in send_cb closes the
+ * connection, and its close (ws_conn_closed) would free the context
+ * with wslay still inside it: while busy, that free is left to here.
+ * WS_GONE then, and ws may be freed: the caller touches it no more. */
+static int ws_call (srv_ws *ws, int send) {
+  int rc;
+  ws->busy = 1;
+  rc = send ? wslay_event_send(ws->ctx) : wslay_event_recv(ws->ctx);
+  ws->busy = 0;
+  if (!ws->dead) return rc;
+  wslay_event_context_free(ws->ctx);
+  ws->ctx = NULL;
+  ws_unref(ws);                         /* the connection's reference */
+  return WS_GONE;
+}
+
 static void ws_pump (srv_ws *ws) {
+  int rc = 0, sent;
   if (ws->ctx == NULL) return;
-  if ((!ws->rpaused && wslay_event_recv(ws->ctx) < 0) ||
-      wslay_event_send(ws->ctx) < 0 || ws->failed) {
+  if (!ws->rpaused) rc = ws_call(ws, 0);
+  if (rc == WS_GONE) return;
+  sent = ws_call(ws, 1);        /* also after a bad frame: its 1002 */
+  if (sent == WS_GONE) return;
+  if (rc >= 0) rc = sent;
+  if (rc < 0 || ws->failed) {
     ws_done(ws);
     return;
   }
@@ -135,18 +160,25 @@ void ws_conn_closed (hconn *c) {
   c->ws = NULL;
   ws->c = NULL;
   ws->closed_recv = 1;
+  luaio_waitlist_wake_all(&ws->readers, SRV_WAKE_CLOSED);
+  if (ws->busy) {                       /* inside wslay: see ws_call */
+    ws->dead = 1;
+    return;
+  }
   wslay_event_context_free(ws->ctx);
   ws->ctx = NULL;
-  luaio_waitlist_wake_all(&ws->readers, SRV_WAKE_CLOSED);
   ws_unref(ws);
 }
 
 /* The handler ended: close with this code if nobody did. */
 void ws_finish (hconn *c, int code) {
   srv_ws *ws = c->ws;
+  int rc = 0;
   if (ws->ctx && !wslay_event_get_close_sent(ws->ctx))
     wslay_event_queue_close(ws->ctx, (uint16_t)code, NULL, 0);
-  if (ws->ctx && wslay_event_send(ws->ctx) < 0) { ws_done(ws); return; }
+  if (ws->ctx) rc = ws_call(ws, 1);
+  if (rc == WS_GONE) return;
+  if (rc < 0) { ws_done(ws); return; }
   conn_linger(c);
 }
 
@@ -190,15 +222,22 @@ static int ws_receive (lua_State *L) {
   return receive_k(L, 0, 0);
 }
 
+/* The client closed or went away: ECONNRESET, with the op, so that
+ * left uncaught it ends the handler quietly (like res:write's). */
+static int gone_error (lua_State *L, const char *fname) {
+  luaio_push_error(L, "io", "ECONNRESET", "the WebSocket was closed");
+  lua_pushstring(L, fname);
+  lua_setfield(L, -2, "op");
+  return luaio_raise(L);
+}
+
+/* ctx: 1 for ws:ping, 0 for ws:send. */
 static int send_k (lua_State *L, int status, lua_KContext ctx) {
   srv_ws *ws = check_ws(L);
-  (void)ctx;
+  const char *fname = ctx ? "ws:ping" : "ws:send";
   if (status == UV_ECANCELED)
-    return luaio_raise_uv(L, status, "ws:send", NULL, NULL);
-  if (ws->ctx == NULL) {
-    luaio_push_error(L, "io", "ECONNRESET", "the WebSocket was closed");
-    return luaio_raise(L);
-  }
+    return luaio_raise_uv(L, status, fname, NULL, NULL);
+  if (ws->ctx == NULL) return gone_error(L, fname);
   return 0;
 }
 
@@ -212,9 +251,11 @@ static int ws_send_op (lua_State *L, uint8_t opcode, const char *fname) {
   int rc;
   if (opcode == WSLAY_PING && n > 125)
     return luaio__argerror(L, 2, fname, "ping data over 125 bytes");
-  if (ws->ctx == NULL || wslay_event_get_close_sent(ws->ctx))
-    return send_k(L, 0, 0) + luaL_error(L, "%s: the WebSocket is closing",
-                                        fname);
+  if (ws->ctx == NULL || (wslay_event_get_close_sent(ws->ctx) &&
+                          !ws->closed_here))
+    return gone_error(L, fname);       /* the client's doing */
+  if (wslay_event_get_close_sent(ws->ctx))
+    return luaL_error(L, "%s: the WebSocket is closing", fname);
   msg.opcode = opcode;
   msg.msg = (const uint8_t *)s;
   msg.msg_length = n;
@@ -224,10 +265,11 @@ static int ws_send_op (lua_State *L, uint8_t opcode, const char *fname) {
   if (rc < 0) return luaL_error(L, "%s: out of memory", fname);
   ws_pump(ws);
   if (ws->c == NULL || ws->c->queued <= SRV_HIGH_WATER)
-    return send_k(L, 0, 0);
+    return send_k(L, 0, opcode == WSLAY_PING);
   luaio_check_wait(L, fname);
   lua_settop(L, 1);
-  return luaio_waitlist_wait(L, &ws->c->writers, send_k, 0);
+  return luaio_waitlist_wait(L, &ws->c->writers, send_k,
+                             opcode == WSLAY_PING);
 }
 
 static int ws_send (lua_State *L) {
@@ -254,6 +296,7 @@ static int ws_close (lua_State *L) {
     return luaio__argerror(L, code < 1000 || code > 4999 ? 2 : 3,
                            "ws:close", "invalid close code or reason");
   if (ws->ctx == NULL || wslay_event_get_close_sent(ws->ctx)) return 0;
+  ws->closed_here = 1;
   wslay_event_queue_close(ws->ctx, (uint16_t)code, (const uint8_t *)reason,
                           n);
   ws_pump(ws);

@@ -93,8 +93,15 @@ function Request:body()
   return self._body
 end
 
+-- A body that is not JSON is the client's mistake: an EBADMSG error,
+-- which, left uncaught, answers 400 (not a logged 500).
 function Request:json()
-  return json.decode(self:body())
+  local ok, v = pcall(json.decode, self:body())
+  if ok then return v end
+  if type(v) ~= "table" or v.kind ~= "json" then error(v, 0) end
+  error(require("luaio").error("http", "the request body is not JSON ("
+    .. tostring(v.message):gsub("^json%.decode: ", "") .. ")",
+    {code = "EBADMSG", op = "req:json", position = v.position}), 2)
 end
 
 -- Iterate over the body as it arrives; the client is held back while
@@ -109,6 +116,10 @@ end
 -- Answer a WebSocket handshake (101) and return the socket; a request
 -- that is no handshake raises (the client gets a 400).
 function Request:websocket(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #1 to 'req:websocket' (table expected, got "
+          .. type(opts) .. ")", 2)
+  end
   local h = self.headers
   local key = h["sec-websocket-key"]
   if self.method ~= "GET" or
@@ -150,14 +161,31 @@ function Response:start(status, headers, length)
   self._c:start(self.status, self.headers, length)
 end
 
+-- res:write and res:finish start the response with res.status and
+-- res.headers when the handler did not call res:start.
+local function start_fields(res, fname)
+  local status, headers = res.status, res.headers
+  if math.type(status) ~= "integer" then
+    error(("%s: res.status: integer expected, got %s"):format(fname,
+          math.type(status) or type(status)), 3)
+  elseif type(headers) ~= "table" then
+    error(("%s: res.headers: table expected, got %s"):format(fname,
+          type(headers)), 3)
+  end
+  res._c:start(status, headers)
+end
+
 function Response:write(chunk)
-  if not self._c:state() then self:start() end
+  if type(chunk) ~= "string" then
+    argerror(2, "res:write", "string expected, got " .. type(chunk))
+  end
+  if not self._c:state() then start_fields(self, "res:write") end
   self.bytes = self.bytes + #chunk
   return self._c:write(chunk)
 end
 
 function Response:finish()
-  if not self._c:state() then self:start() end
+  if not self._c:state() then start_fields(self, "res:finish") end
   return self._c:finish()
 end
 
@@ -210,17 +238,22 @@ local function on_error(e)
                       Traced)
 end
 
+-- The client left, or was dropped for body_timeout/write_timeout:
+-- there is nobody to answer, nor anything to report.
+local GONE_OPS = {["res:write"] = true, ["res:start"] = true,
+                  ["req:body"] = true, ["req:respond"] = true,
+                  ["ws:send"] = true, ["ws:ping"] = true}
+local function gone(e)
+  return type(e) == "table" and GONE_OPS[e.op] and
+         (e.code == "ECONNRESET" or e.code == "ETIMEDOUT")
+end
+
 -- The answer to a handler that raised a.
 local function failed(req, a)
   local trace
   if getmetatable(a) == Traced then a, trace = a.err, a.trace end
   if is_cancel(a) then error(a, 0) end
-  -- the client left, or was dropped for body_timeout/write_timeout
-  if type(a) == "table" and (a.code == "ECONNRESET" or
-                             a.code == "ETIMEDOUT") and
-     (a.op == "res:write" or a.op == "req:body") then
-    return 400, {}, ""                  -- the client left: nobody to tell
-  end
+  if gone(a) then return 400, {}, "" end
   if type(a) == "table" and a.code == "E2BIG" then
     return 413, {}, "request body too large\n"
   elseif type(a) == "table" and a.code == "EBADMSG" then
@@ -244,6 +277,19 @@ local function answer(c, status, headers, body)
   return sent, status, body
 end
 
+-- A result the server cannot send (a header with CR/LF, a bad status):
+-- the client gets a 500 from the C side when this task ends, and the
+-- reason goes where handler errors go.
+local function unsendable(req, e)
+  if not is_cancel(e) then
+    local shown, text = pcall(tostring, e)
+    io.stderr:write("http.serve: bad response from the handler for ",
+                    req.method, " ", req.path, ": ",
+                    shown and text or "(an error object)", "\n")
+  end
+  error(e, 0)
+end
+
 -- One request, in its own task: the C core parsed its head (path and
 -- query are nil when the url has no '?'). Run the handler; its error
 -- gives a 500 (traceback logged, not sent).
@@ -255,20 +301,21 @@ local function dispatch(srv, c, method, url, path, query, version)
   local res = setmetatable({_c = c}, ResponseMT)
   local ok, status, headers, body = xpcall(srv._handle, on_error, srv, req,
                                            res)
-  if not ok then status, headers, body = failed(req, status) end
+  if not ok then
+    status, headers, body = failed(req, status)
+    -- Half a streamed response: ending it cleanly would pass the cut
+    -- body for a whole one. Left unfinished, the task's end closes the
+    -- connection, and the client sees a truncated response.
+    if c:state() then
+      if srv.log then log_line(srv, req, res, t0) end
+      return
+    end
+  end
   local sent
   ok, sent, status, body = pcall(answer, c, status, headers, body)
   if not ok then
-    -- A result the server cannot send (a header with CR/LF, a bad
-    -- status): the client gets a 500 from the C side when this task
-    -- ends, and the reason goes where handler errors go.
-    if not is_cancel(sent) then
-      local shown, text = pcall(tostring, sent)
-      io.stderr:write("http.serve: bad response from the handler for ",
-                      req.method, " ", req.path, ": ",
-                      shown and text or "(an error object)", "\n")
-    end
-    error(sent, 0)
+    if gone(sent) then return end      -- the client left meanwhile
+    unsendable(req, sent)
   end
   if srv.log then
     if sent then

@@ -125,6 +125,25 @@ local function serve_file(req, res, path, st, opts)
   send_file(res, path, first, last, req.method == "HEAD")
 end
 
+local function opt_error(msg)
+  error("bad argument #2 to 'http.static' (" .. msg .. ")", 4)
+end
+
+-- index is a plain file name: a path in it could lead out of root.
+local function check_opts(opts)
+  local index, max_age = opts.index, opts.max_age
+  if index ~= nil and (type(index) ~= "string" or index == "" or
+      index == "." or index == ".." or index:find("[%z/\\]")) then
+    opt_error("index: file name expected")
+  elseif max_age ~= nil and (math.type(max_age) ~= "integer" or
+                             max_age < 0) then
+    opt_error("max_age: non-negative integer expected")
+  elseif opts.dotfiles ~= nil and type(opts.dotfiles) ~= "boolean" then
+    opt_error("dotfiles: boolean expected")
+  end
+  return opts
+end
+
 return function(root, opts)
   if type(root) ~= "string" or root:find("\0", 1, true) then
     error("bad argument #1 to 'http.static' (folder path expected)", 2)
@@ -132,7 +151,7 @@ return function(root, opts)
     error("bad argument #2 to 'http.static' (table expected, got "
           .. type(opts) .. ")", 2)
   end
-  opts = opts or {}
+  opts = check_opts(opts or {})
   local real_root
   return function(req, res)
     if req.method ~= "GET" and req.method ~= "HEAD" then
