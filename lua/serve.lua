@@ -117,8 +117,7 @@ end
 -- that is no handshake raises (the client gets a 400).
 function Request:websocket(opts)
   if opts ~= nil and type(opts) ~= "table" then
-    error("bad argument #1 to 'req:websocket' (table expected, got "
-          .. type(opts) .. ")", 2)
+    argerror(2, "req:websocket", "table expected, got " .. type(opts))
   end
   local h = self.headers
   local key = h["sec-websocket-key"]
@@ -131,8 +130,7 @@ function Request:websocket(opts)
   end
   local max = opts and opts.max_message or 1024 * 1024
   if math.type(max) ~= "integer" or max <= 0 then
-    error("bad argument #1 to 'req:websocket' (max_message: positive "
-          .. "integer expected)", 2)
+    argerror(2, "req:websocket", "max_message: positive integer expected")
   end
   return self._c:upgrade(key, max)
 end
@@ -158,7 +156,11 @@ end
 function Response:start(status, headers, length)
   self.status = status or self.status
   self.headers = headers or self.headers
-  self._c:start(self.status, self.headers, length)
+  local ok, e = pcall(self._c.start, self._c, self.status, self.headers,
+                      length)
+  -- an argument error names the user's line, not this file's
+  if not ok then error(type(e) == "string" and e:gsub("^[^\n]-:%d+: ", "")
+                       or e, type(e) == "string" and 2 or 0) end
 end
 
 -- res:write and res:finish start the response with res.status and
@@ -390,11 +392,11 @@ local Server, ServerMT = class "luaio.HttpServer"
 
 function Server:route(method, pattern, fn)
   if type(method) ~= "string" then
-    argerror(1, "srv:route", "string expected, got " .. type(method))
+    argerror(2, "srv:route", "string expected, got " .. type(method))
   elseif type(pattern) ~= "string" or pattern:sub(1, 1) ~= "/" then
-    argerror(2, "srv:route", "path pattern starting with '/' expected")
+    argerror(3, "srv:route", "path pattern starting with '/' expected")
   elseif type(fn) ~= "function" then
-    argerror(3, "srv:route", "function expected, got " .. type(fn))
+    argerror(4, "srv:route", "function expected, got " .. type(fn))
   end
   local parts = split(pattern)
   local exact = not pattern:find("[:*]") and "/" .. table.concat(parts, "/")
@@ -405,11 +407,11 @@ end
 
 function Server:close(opts)
   if opts ~= nil and type(opts) ~= "table" then
-    argerror(1, "srv:close", "table expected, got " .. type(opts))
+    argerror(2, "srv:close", "table expected, got " .. type(opts))
   end
   local grace = opts and opts.grace or 5
   if type(grace) ~= "number" or grace < 0 then
-    argerror(1, "srv:close", "grace: non-negative number expected")
+    argerror(2, "srv:close", "grace: non-negative number expected")
   end
   self.port = nil
   return self._core:close(math.ceil(grace * 1000), true)

@@ -161,7 +161,7 @@ describe("req:websocket", function()
     end}
     local c <close> = connect(s.port)
     assert.are.equal(8, (read_frame(c)))
-    assert.is_truthy(tostring(errs[1]):find("bad argument #1 to 'req:websocket'", 1, true))
+    assert.is_truthy(tostring(errs[1]):find("bad argument #2 to 'req:websocket'", 1, true))
     assert.is_truthy(tostring(errs[2]):find("bad argument #2 to 'ws:send'", 1, true))
     assert.is_truthy(tostring(errs[3]):find("bad argument #3 to 'ws:send'", 1, true))
     assert.is_truthy(tostring(errs[4]):find("bad argument #2 to 'ws:close'", 1, true))
