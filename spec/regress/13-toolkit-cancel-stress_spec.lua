@@ -11,17 +11,19 @@ local function assert_no_tasks()
   assert.are.equal(1, #aio.tasks(), "tasks left running")
 end
 
--- Run wait() in a task a; once a is at its first await, queue(), if
--- given, starts tasks that wait behind it; then stop a by `how`
--- ("cancel" or "timeout") and check the error it raised. Returns what
--- queue() returned.
+-- Run wait() in a task a; queue(), if given, starts tasks that wait
+-- behind it; then stop a by `how` ("cancel" or "timeout") and check the
+-- error it raised. Returns what queue() returned. The tasks queue() spawns
+-- run right after a, in the same loop turn, so they wait behind a before
+-- its 0.05 s timeout can fire (a turn later a stall could let it fire
+-- first, and the test check nothing).
 local function stop_first(how, wait, queue)
   local a
   if how == "cancel" then a = aio.spawn(wait)
   else a = aio.spawn(function() return aio.timeout(0.05, wait) end) end
+  local behind = queue and queue() or nil
   aio.sleep(0)
   assert.are.equal("pending", a:status())
-  local behind = queue and queue() or nil
   aio.sleep(0)
   if how == "cancel" then a:cancel() end
   local ok, e = pcall(a.await, a)
@@ -166,8 +168,7 @@ for _, how in ipairs({"cancel", "timeout"}) do
         if how == "timeout" then return aio.timeout(0.05, c.wait, c) end
         c:wait()
       end)
-      aio.sleep(0)
-      local b = aio.spawn(function()
+      local b = aio.spawn(function()        -- waits behind a, same turn
         local _ <close> = c:acquire()
         c:wait()
         return "woke"
