@@ -97,7 +97,15 @@ CONF
   nginx -p "$d" -c "$d/nginx.conf" >/dev/null 2>&1 &
   NGINX_PID=$!
   URL=http://127.0.0.1:$port
-  for _ in $(seq 50); do
+  # Up to a minute on a loaded machine; an nginx that exited (its random
+  # port taken) is retried on another, and never mistaken for whatever
+  # else answers on that port.
+  for _ in $(seq 600); do
+    if ! kill -0 "$NGINX_PID" 2>/dev/null; then
+      NGINX_PID=
+      [ "${1:-0}" -lt 5 ] && { start_nginx $(( ${1:-0} + 1 )); return; }
+      break
+    fi
     (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return 0
     sleep 0.1
   done

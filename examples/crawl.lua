@@ -350,7 +350,7 @@ end
 
 local function crawl(start, out, output, r)
   local start_origin = origin_of(start)
-  local client <close> = http.client{timeout = 10, retries = 2,
+  local client <close> = http.client{timeout = 30, retries = 2,
                                      max_connections = opts.concurrency,
                                      headers = {["User-Agent"] = USER_AGENT}}
   local frontier = r and redis_frontier(r, start) or local_frontier()

@@ -4,7 +4,7 @@
 local net = require "luaio.net"
 
 local port = assert(tonumber(arg[1]), "usage: echo_client.lua PORT lines...")
-local conn <close> = net.connect("127.0.0.1", port, {timeout = 5})
+local conn <close> = net.connect("127.0.0.1", port, {timeout = 30})
 for i = 2, #arg do
   conn:write(arg[i] .. "\n")
   print("echo: " .. conn:readline())

@@ -11,7 +11,7 @@ local paths = {"/data.json", "/small", "/status/404", "/delay/short",
 local tasks = {}
 for i, path in ipairs(paths) do
   tasks[i] = aio.spawn(function()
-    local r = http.get(base .. path, {timeout = 10, retries = 2})
+    local r = http.get(base .. path, {timeout = 30, retries = 2})
     r:raise_for_status()
     return r
   end)

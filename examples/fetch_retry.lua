@@ -21,7 +21,7 @@ local function fetch_with_retry(url, attempts, timeout)
 end
 
 local key = tostring(math.random(1e9))
-local res, n = fetch_with_retry(base .. "/flaky/" .. key .. "/2", 5, 2)
+local res, n = fetch_with_retry(base .. "/flaky/" .. key .. "/2", 5, 30)
 print(("flaky: %d %s after %d attempts"):format(res.status, res.body, n))
 local ok, err = pcall(fetch_with_retry, base .. "/stall", 3, 0.1)
 print(("stall: gave up after %d attempts: %s"):format(err.attempts, err.cause))

@@ -12,7 +12,7 @@ function Scraper.new(concurrency, per_second)
   return setmetatable({
     slots = aio.semaphore(concurrency),
     rate = aio.rate_limiter(per_second, 1, 1),
-    client = http.client{timeout = 10},
+    client = http.client{timeout = 30},
     active = 0, most = 0, pages = {}, failed = 0,
   }, Scraper)
 end

@@ -40,7 +40,7 @@ describe("aio.spawn_named and t:info", function()
 
   it("gives state, what a task waits on, and age", function()
     local q = aio.queue()
-    local a = aio.spawn_named("sleeper", aio.sleep, 5)
+    local a = aio.spawn_named("sleeper", aio.sleep, 60)
     local b = aio.spawn_named("consumer", function() return q:get() end)
     local c = aio.spawn(function() end)
     assert.are.equal("ready", c:info().state)
@@ -74,7 +74,7 @@ describe("aio.spawn_named and t:info", function()
     local c = http.client()
     local t = aio.spawn(c.get, c, url)
     local seen
-    for _ = 1, 200 do
+    for _ = 1, 6000 do                -- up to a minute on a loaded box
       seen = t:info().waiting_on
       if seen then break end
       aio.sleep(0.01)
@@ -102,7 +102,7 @@ describe("aio.dump", function()
   after_each(assert_no_tasks)
 
   it("writes every task with name, state and stack", function()
-    local function deep_sleeper() aio.sleep(5) end
+    local function deep_sleeper() aio.sleep(60) end
     local t = aio.spawn_named("sleeper", function() deep_sleeper() end)
     local fresh = aio.spawn_named("fresh", function() end)
     aio.sleep(0)
@@ -124,7 +124,7 @@ describe("aio.dump", function()
   it("writes to stderr by default and checks its argument", function()
     local rc, out = helpers.run_luaio([[
       local aio = require "luaio"
-      local t = aio.spawn_named("bg", aio.sleep, 5)
+      local t = aio.spawn_named("bg", aio.sleep, 60)
       aio.sleep(0)
       aio.dump()
       t:cancel()
@@ -141,11 +141,11 @@ describe("aio.dump", function()
     local path = helpers.script(([[
       local aio = require "luaio"
       local fs = require "luaio.fs"
-      local function wait_here() aio.sleep(30) end
+      local function wait_here() aio.sleep(120) end
       local t = aio.spawn_named("stuck worker", function() wait_here() end)
       print("ready")
       io.stdout:flush()
-      for _ = 1, 400 do
+      for _ = 1, 2400 do
         if fs.exists("%s/go") then break end
         aio.sleep(0.05)
       end
@@ -153,9 +153,9 @@ describe("aio.dump", function()
       print("still alive")
     ]]):format(dir))
     local rc, out = helpers.sh(string.format(
-      "%s %s > %s/out 2>%s/err & pid=$!; for i in $(seq 200); do "
+      "%s %s > %s/out 2>%s/err & pid=$!; for i in $(seq 1200); do "
       .. "grep -q ready %s/out 2>/dev/null && break; sleep 0.05; done; "
-      .. "kill -QUIT $pid; for i in $(seq 200); do "
+      .. "kill -QUIT $pid; for i in $(seq 1200); do "
       .. "grep -q 'oldest first' %s/err 2>/dev/null && break; sleep 0.05; "
       .. "done; touch %s/go; wait $pid; rc=$?; cat %s/out %s/err; exit $rc",
       helpers.luaio, path, dir, dir, dir, dir, dir, dir, dir))
@@ -225,7 +225,7 @@ describe("await-chain tracebacks", function()
   it("goes through groups and timeouts", function()
     local e
     local t = aio.spawn_named("outer", function()
-      aio.timeout(5, function()
+      aio.timeout(60, function()
         aio.group(function(g)
           g:spawn(function() aio.sleep(0); error("child failed") end)
         end)

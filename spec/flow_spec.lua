@@ -39,7 +39,7 @@ describe("aio.gather", function()
   end)
 
   it("raises the first error and cancels the others", function()
-    local slow = aio.spawn(after(5, "never"))
+    local slow = aio.spawn(after(60, "never"))
     local ok, e = pcall(aio.gather, slow, failing(0.01, "bad"))
     assert.is_false(ok)
     assert.are.equal("bad", e.message)
@@ -55,7 +55,7 @@ describe("aio.gather", function()
   end)
 
   it("cancels its children when the gathering task is cancelled", function()
-    local child = aio.spawn(after(5, 1))
+    local child = aio.spawn(after(60, 1))
     local g = aio.spawn(function() return aio.gather(child) end)
     aio.sleep(0.01)
     g:cancel()
@@ -110,8 +110,9 @@ describe("aio.wait", function()
   end)
 
   it("stops waiting at the timeout", function()
-    -- 0.01 s against a timeout of 1 s: done in time even on a loaded box
-    local ts = {aio.spawn(after(60, 1)), aio.spawn(after(0.01, 2))}
+    -- ts[2] ends in the turn the wait starts in, before any timer can
+    -- fire (a timer of 0.01 s could fire with the timeout after a stall)
+    local ts = {aio.spawn(after(60, 1)), aio.spawn(function() return 2 end)}
     local done, pending = aio.wait(ts, {timeout = 1})
     assert.are.same({ts[2]}, done)
     assert.are.same({ts[1]}, pending)
@@ -145,8 +146,9 @@ describe("aio.as_completed", function()
   end)
 
   it("raises a timeout when the overall deadline passes", function()
-    -- 0.01 s against a timeout of 1 s: done in time even on a loaded box
-    local ts = {aio.spawn(after(0.01, 1)), aio.spawn(after(60, 2))}
+    -- ts[1] ends in the turn the wait starts in, before any timer can
+    -- fire (a timer of 0.01 s could fire with the timeout after a stall)
+    local ts = {aio.spawn(function() return 1 end), aio.spawn(after(60, 2))}
     local got = {}
     local ok, e = pcall(function()
       for t in aio.as_completed(ts, {timeout = 1}) do got[#got + 1] = t:result() end
@@ -168,14 +170,14 @@ describe("aio.timeout", function()
   after_each(assert_no_tasks)
 
   it("returns the function's results in time", function()
-    assert.are.same({5, 6}, {aio.timeout(1, function(a) aio.sleep(0.01); return a, a + 1 end, 5)})
+    assert.are.same({5, 6}, {aio.timeout(60, function(a) aio.sleep(0.01); return a, a + 1 end, 5)})
   end)
 
   it("raises a timeout error and runs <close> variables", function()
     local closed = false
     local ok, e = pcall(aio.timeout, 0.02, function()
       local _ <close> = setmetatable({}, {__close = function() closed = true end})
-      aio.sleep(5)
+      aio.sleep(60)
     end)
     assert.is_false(ok)
     assert.is_true(aio.is_timeout(e))
@@ -187,8 +189,8 @@ describe("aio.timeout", function()
 
   it("lets the inner, shorter deadline win", function()
     local inner_timed_out
-    local r = aio.timeout(1, function()
-      local ok, e = pcall(aio.timeout, 0.01, aio.sleep, 5)
+    local r = aio.timeout(60, function()
+      local ok, e = pcall(aio.timeout, 0.01, aio.sleep, 60)
       inner_timed_out = not ok and aio.is_timeout(e)
       aio.sleep(0.01)
       return "outer ok"
@@ -200,7 +202,7 @@ describe("aio.timeout", function()
   it("reports an outer expiry as the outer's", function()
     local inner_err
     local ok, e = pcall(aio.timeout, 0.02, function()
-      local ok2, e2 = pcall(aio.timeout, 5, aio.sleep, 5)
+      local ok2, e2 = pcall(aio.timeout, 60, aio.sleep, 60)
       inner_err = e2
       error(e2)
     end)
@@ -211,7 +213,7 @@ describe("aio.timeout", function()
   end)
 
   it("lets a task cancel pass through", function()
-    local t = aio.spawn(function() return aio.timeout(5, aio.sleep, 5) end)
+    local t = aio.spawn(function() return aio.timeout(60, aio.sleep, 60) end)
     aio.sleep(0.01)
     t:cancel()
     local ok, e = pcall(t.await, t)
@@ -231,11 +233,11 @@ describe("aio.wait_for", function()
   after_each(assert_no_tasks)
 
   it("returns the results in time", function()
-    assert.are.equal("y", aio.wait_for(aio.spawn(after(0.01, "y")), 1))
+    assert.are.equal("y", aio.wait_for(aio.spawn(after(0.01, "y")), 60))
   end)
 
   it("cancels the task at the deadline", function()
-    local t = aio.spawn(after(5, "x"))
+    local t = aio.spawn(after(60, "x"))
     local ok, e = pcall(aio.wait_for, t, 0.02)
     assert.is_false(ok)
     assert.is_true(aio.is_timeout(e))
@@ -253,11 +255,16 @@ describe("aio.shield / aio.shielded", function()
   after_each(assert_no_tasks)
 
   it("shield: cancelling the waiter does not cancel the task", function()
-    local inner = aio.spawn(after(0.05, "done"))
+    -- inner ends only when told, after the cancel: no stall can let it
+    -- finish first and hand outer its result
+    local go = aio.event()
+    local inner = aio.spawn(function() go:wait(); return "done" end)
     local outer = aio.spawn(function() return aio.shield(inner) end)
     aio.sleep(0.01)
     outer:cancel()
     assert.is_false(pcall(outer.await, outer))
+    assert.is_false(inner:done())
+    go:set()
     assert.are.equal("done", inner:await())
   end)
 
@@ -268,9 +275,9 @@ describe("aio.shield / aio.shielded", function()
   it("shielded: cleanup may wait after a cancel", function()
     local cleaned = false
     local t = aio.spawn(function()
-      pcall(aio.sleep, 5)
+      pcall(aio.sleep, 60)
       aio.shielded(function() aio.sleep(0.01); cleaned = true end)
-      aio.sleep(5)                  -- the held-back cancel lands here
+      aio.sleep(60)                  -- the held-back cancel lands here
     end)
     aio.sleep(0.01)
     t:cancel()
@@ -306,7 +313,7 @@ describe("aio.group", function()
       -- Both woken in one turn (not by timers of 0.01 s set a moment
       -- apart, which a stall can put in different turns)
       local go = aio.event()
-      sibling = g:spawn(after(5, 1))
+      sibling = g:spawn(after(60, 1))
       g:spawn(function() go:wait(); error("first", 0) end)
       g:spawn(function() go:wait(); error("second", 0) end)
       aio.sleep(0)                          -- all three wait now
@@ -343,8 +350,8 @@ describe("aio.group", function()
       local inner
       local outer = aio.spawn(function()
         aio.group(function(g)
-          inner = g:spawn(after(5, 1))
-          aio.sleep(5)
+          inner = g:spawn(after(60, 1))
+          aio.sleep(60)
         end)
       end)
       aio.sleep(0.01)
@@ -358,7 +365,7 @@ describe("aio.group", function()
   it("cancels and awaits the children when the body fails", function()
     local child
     local ok, e = pcall(aio.group, function(g)
-      child = g:spawn(after(5, 1))
+      child = g:spawn(after(60, 1))
       aio.sleep(0)
       error("body failed", 0)
     end)
@@ -374,7 +381,7 @@ describe("aio.group", function()
         for _ = 1, 3 do
           g:spawn(function()
             local _ <close> = setmetatable({}, {__close = function() closed = closed + 1 end})
-            aio.sleep(5)
+            aio.sleep(60)
           end)
         end
       end)

@@ -27,7 +27,7 @@ describe("a shared as_completed iterator #safety", function()
     local it = aio.as_completed({after(0.03, 1), after(0.06, 2),
                                  after(0.09, 3)})
     local a, b = aio.spawn(consumer(it)), aio.spawn(consumer(it))
-    local ga, gb = aio.timeout(3, aio.gather, a, b)
+    local ga, gb = aio.timeout(30, aio.gather, a, b)
     local all = {}
     for _, v in ipairs(ga) do all[#all + 1] = v end
     for _, v in ipairs(gb) do all[#all + 1] = v end
@@ -40,19 +40,19 @@ describe("a shared as_completed iterator #safety", function()
     local it = aio.as_completed({after(0.02, "x")})
     local cs = {}
     for i = 1, 4 do cs[i] = aio.spawn(consumer(it)) end
-    local rs = {aio.timeout(3, aio.gather, cs)}
+    local rs = {aio.timeout(30, aio.gather, cs)}
     local n = 0
     for _, got in ipairs(rs) do n = n + #got end
     assert.are.equal(1, n)
   end)
 
   it("a timeout reaches every waiting caller", function()
-    local slow = aio.spawn(aio.sleep, 5)
+    local slow = aio.spawn(aio.sleep, 60)
     local it = aio.as_completed({slow}, {timeout = 0.05})
     local function try() return pcall(it) end
     local a, b = aio.spawn(try), aio.spawn(try)
-    local ra = {aio.timeout(3, a.await, a)}
-    local rb = {aio.timeout(3, b.await, b)}
+    local ra = {aio.timeout(30, a.await, a)}
+    local rb = {aio.timeout(30, b.await, b)}
     assert.is_false(ra[1])
     assert.is_true(aio.is_timeout(ra[2]))
     assert.is_false(rb[1])
@@ -62,12 +62,20 @@ describe("a shared as_completed iterator #safety", function()
   end)
 
   it("a cancelled caller takes nothing: the other gets every task", function()
-    local it = aio.as_completed({after(0.05, 1), after(0.07, 2)})
+    -- the tasks finish when told, after the cancel (timers could fire
+    -- before it on a loaded machine, and a would take task 1)
+    local go = {aio.event(), aio.event()}
+    local ts = {}
+    for i = 1, 2 do ts[i] = aio.spawn(function() go[i]:wait(); return i end) end
+    local it = aio.as_completed(ts)
     local a = aio.spawn(consumer(it))
     local b = aio.spawn(consumer(it))
     aio.sleep(0.01)
     a:cancel()
     assert.is_false(pcall(a.await, a))
-    assert.are.same({1, 2}, aio.timeout(3, b.await, b))
+    go[1]:set()
+    aio.sleep(0)
+    go[2]:set()
+    assert.are.same({1, 2}, aio.timeout(30, b.await, b))
   end)
 end)

@@ -13,7 +13,7 @@ end
 -- optional event is set when its cleanup starts.
 local function slow_cleaner(log, name, cleaning)
   return function()
-    local ok, e = pcall(aio.sleep, 10)
+    local ok, e = pcall(aio.sleep, 60)
     if cleaning then cleaning:set() end
     aio.shielded(function() aio.sleep(0.05) end)
     log[#log + 1] = name .. " cleaned"
@@ -91,7 +91,7 @@ describe("cancelled tasks have finished when the canceller returns #safety", fun
   it("a cancelled aio.wait_for waits for its task", function()
     local log = {}
     local t = aio.spawn(slow_cleaner(log, "t"))
-    local waiter = aio.spawn(function() return aio.wait_for(t, 5) end)
+    local waiter = aio.spawn(function() return aio.wait_for(t, 60) end)
     aio.sleep(0.01)
     waiter:cancel()
     local ok, e = pcall(waiter.await, waiter)

@@ -21,7 +21,7 @@ local function count(...) return select("#", ...), (select(select("#", ...), ...
 -- Run a script as a child process (the old code crashed): rc, output.
 local function run_child(src)
   local path = helpers.script(src)
-  local rc, out = helpers.sh("timeout 20 " .. helpers.luaio .. " " .. path
+  local rc, out = helpers.sh("timeout 120 " .. helpers.luaio .. " " .. path
                              .. " 2>&1")
   os.remove(path)
   return rc, out
@@ -90,9 +90,9 @@ describe("many results and waited values #safety", function()
       local t = aio.spawn(function() aio.sleep(0); return table.unpack(range(n)) end)
       assert.are.same({n, n}, {count(t:await())})
       assert.are.same({n, n}, {count(t:result())})
-      assert.are.same({n, n}, {count(aio.wait_for(t, 5))})
+      assert.are.same({n, n}, {count(aio.wait_for(t, 60))})
       assert.are.same({n, n}, {count(aio.shield(t))})
-      assert.are.same({n, n}, {count(aio.timeout(5, table.unpack, range(n)))})
+      assert.are.same({n, n}, {count(aio.timeout(60, table.unpack, range(n)))})
       assert.are.same({n, n}, {count(aio.shielded(table.unpack, range(n)))})
       assert.are.same({n, n}, {count(aio.group(function() return table.unpack(range(n)) end))})
     end)

@@ -106,8 +106,8 @@ describe("net waits cancelled and timed out #safety", function()
       end)
       sent = sent + 3
       c:write("end")                             -- still usable
-      aio.timeout(10, c.drain, c)
-      assert.are.equal(sent, aio.timeout(10, reader.await, reader))
+      aio.timeout(60, c.drain, c)
+      assert.are.equal(sent, aio.timeout(60, reader.await, reader))
       local blocked = aio.spawn(fill)            -- nobody reads any more
       aio.sleep(0.05)                            -- it fills the buffers
       closes_promptly(c)                         -- wakes the writer
@@ -182,7 +182,7 @@ describe("net waits cancelled and timed out #safety", function()
   end)
 
   it("the process exits with waits cancelled and left pending", function()
-    local rc, out = helpers.sh("timeout 20 " .. helpers.luaio .. " "
+    local rc, out = helpers.sh("timeout 120 " .. helpers.luaio .. " "
       .. helpers.script([[
       local aio = require "luaio"
       local net = require "luaio.net"

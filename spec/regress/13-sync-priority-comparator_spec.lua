@@ -44,7 +44,7 @@ describe("priority queue comparator errors #safety", function()
     assert.is_false(pcall(q.put, q, "x"))
     q:get()
     q:task_done()
-    assert.is_true(aio.timeout(2, function() q:join(); return true end))
+    assert.is_true(aio.timeout(30, function() q:join(); return true end))
   end)
 
   it("a failed get raises and keeps every item, in order", function()
@@ -85,12 +85,12 @@ describe("priority queue comparator errors #safety", function()
     q:put(1); q:put(2)                  -- promised to b
     fail_once = true                    -- a's take fails
     assert.is_false(pcall(a.await, a))
-    assert.are.equal(1, aio.timeout(2, b.await, b))
+    assert.are.equal(1, aio.timeout(30, b.await, b))
     assert.are.same({2, 3}, drain(q))   -- nothing lost, nothing stuck
     local c = aio.spawn(function() return q:get() end)
     aio.sleep(0)
     q:put(5)
-    assert.are.equal(5, aio.timeout(2, c.await, c))
+    assert.are.equal(5, aio.timeout(30, c.await, c))
   end)
 
   it("a full queue's waiting putter whose put fails frees its slot", function()
@@ -101,7 +101,7 @@ describe("priority queue comparator errors #safety", function()
     aio.sleep(0.01)
     assert.are.equal(1, q:get())          -- frees a slot for `bad`
     assert.is_false(pcall(bad.await, bad))
-    assert.are.equal("put", aio.timeout(2, good.await, good))
+    assert.are.equal("put", aio.timeout(30, good.await, good))
     assert.are.same({0, 2}, drain(q))
   end)
 

@@ -11,17 +11,19 @@ local function assert_no_tasks()
   assert.are.equal(1, #aio.tasks(), "tasks left running")
 end
 
--- Run wait() in a task a; once a is at its first await, queue(), if
--- given, starts tasks that wait behind it; then stop a by `how`
--- ("cancel" or "timeout") and check the error it raised. Returns what
--- queue() returned.
+-- Run wait() in a task a; queue(), if given, starts tasks that wait
+-- behind it; then stop a by `how` ("cancel" or "timeout") and check the
+-- error it raised. Returns what queue() returned. The tasks queue() spawns
+-- run right after a, in the same loop turn, so they wait behind a before
+-- its 0.05 s timeout can fire (a turn later a stall could let it fire
+-- first, and the test check nothing).
 local function stop_first(how, wait, queue)
   local a
   if how == "cancel" then a = aio.spawn(wait)
   else a = aio.spawn(function() return aio.timeout(0.05, wait) end) end
+  local behind = queue and queue() or nil
   aio.sleep(0)
   assert.are.equal("pending", a:status())
-  local behind = queue and queue() or nil
   aio.sleep(0)
   if how == "cancel" then a:cancel() end
   local ok, e = pcall(a.await, a)
@@ -39,7 +41,7 @@ end
 -- A task body that cleans up (logging) when cancelled, then re-raises.
 local function cleaner(log, name)
   return function()
-    local ok, e = pcall(aio.sleep, 10)
+    local ok, e = pcall(aio.sleep, 60)
     aio.shielded(function() aio.sleep(0.01) end)
     log[#log + 1] = name
     if not ok then error(e, 0) end
@@ -56,7 +58,7 @@ for _, how in ipairs({"cancel", "timeout"}) do
     after_each(assert_no_tasks)
 
     it("aio.sleep", function()
-      stop_first(how, function() aio.sleep(10) end)
+      stop_first(how, function() aio.sleep(60) end)
     end)
 
     for name, make in pairs(queues) do
@@ -166,8 +168,7 @@ for _, how in ipairs({"cancel", "timeout"}) do
         if how == "timeout" then return aio.timeout(0.05, c.wait, c) end
         c:wait()
       end)
-      aio.sleep(0)
-      local b = aio.spawn(function()
+      local b = aio.spawn(function()        -- waits behind a, same turn
         local _ <close> = c:acquire()
         c:wait()
         return "woke"
@@ -186,7 +187,9 @@ for _, how in ipairs({"cancel", "timeout"}) do
     end)
 
     it("rate_limiter: a stopped waiter loses no token", function()
-      local r = aio.rate_limiter(20, 1, 1)
+      -- the next token comes in 1 s, long after the stop (a 0.05 s
+      -- token could reach the waiter first after a stall)
+      local r = aio.rate_limiter(1, 1, 1)
       r:acquire()                          -- the burst
       local b = stop_first(how, function() r:acquire() end, function()
         return aio.spawn(function() r:acquire(); return "got" end)
@@ -253,13 +256,13 @@ for _, how in ipairs({"cancel", "timeout"}) do
     it("aio.wait_for: the task is done when it raises", function()
       local log = {}
       local t = aio.spawn(cleaner(log, "t"))
-      stop_first(how, function() aio.wait_for(t, 10) end)
+      stop_first(how, function() aio.wait_for(t, 60) end)
       assert.is_true(t:done())
       assert.are.same({"t"}, log)
     end)
 
     it("aio.timeout: the inner wait is stopped", function()
-      stop_first(how, function() aio.timeout(10, aio.sleep, 10) end)
+      stop_first(how, function() aio.timeout(60, aio.sleep, 60) end)
     end)
 
     it("aio.group: the children are done when it raises", function()
@@ -318,7 +321,7 @@ describe("a program leaving a task in every wait #safety", function()
       aio.sleep(0.05)
       print("main done", #aio.tasks())
     ]])
-    local rc, out = helpers.sh("timeout 20 " .. helpers.luaio .. " " .. path
+    local rc, out = helpers.sh("timeout 120 " .. helpers.luaio .. " " .. path
                                .. " 2>&1")
     os.remove(path)
     assert.are.equal(0, rc, out)
