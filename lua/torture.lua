@@ -13,7 +13,7 @@
 -- k-loop and judges. A cancelled run may fail in any way it likes (its
 -- reports are muted); what counts as a failure is what luaio must never
 -- do:
---   * a cancelled body still running 5 s after the cancel, or a
+--   * a cancelled body still running 30 s after the cancel, or a
 --     deadlock (a hang);
 --   * tasks luaio started for the test still running after the run;
 --   * descriptors, handles or timer deadlines left open after the run,
@@ -34,10 +34,10 @@ local aio = require "luaio"
 local T = require "luaio.torture_c"
 
 local M = { pairs = 0, failures = 0, strided = 0, notes = 0,
-            SETTLE = 2 }   -- seconds what a run opened may take to go
+            SETTLE = 5 }   -- seconds what a run opened may take to go
 
 local MAX_K = tonumber(os.getenv("LUAIO_TORTURE_MAX") or "") or 200
-local GRACE = 5          -- seconds a cancelled body may take to finish
+local GRACE = 30         -- seconds a cancelled body may take to finish
 local REPEAT = 3         -- reruns of a k that left something open
 local LOG = os.getenv("LUAIO_TORTURE_LOG")
 
