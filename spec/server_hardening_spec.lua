@@ -93,3 +93,73 @@ describe("req:websocket against a frame announcing too much", function()
     assert.is_true(aio.wait_for(aio.spawn(ended.wait, ended), 5))
   end)
 end)
+
+describe("http.static against a folder swapped for a symlink", function()
+  local dir, root, srv, swapper
+  local make, remove = helpers.temp_dir_hooks(function(p) dir = p end)
+  before_each(function()
+    make()
+    root = dir .. "/www"
+    fs.mkdir(root .. "/sw", {parents = true})
+    fs.write(root .. "/sw/f.txt", "inside")
+    fs.mkdir(dir .. "/out")
+    fs.write(dir .. "/out/f.txt", "SECRET")      -- the same length
+    os.execute(("ln -s '%s/out' '%s/sw_l'"):format(dir, root))
+    os.execute(("ln -s '%s/out/f.txt' '%s/leak.txt'"):format(dir, root))
+    srv = http.serve{handler = http.static(root)}
+  end)
+  after_each(function()
+    if swapper then os.execute("kill " .. swapper) end
+    swapper = nil
+    srv:close()
+    remove()
+  end)
+
+  local function get(path)
+    return http.get("http://127.0.0.1:" .. srv.port .. path)
+  end
+
+  it("gives 404 for a symlink out of root", function()
+    assert.are.equal(404, get("/leak.txt").status)
+    assert.are.equal(404, get("/sw_l/f.txt").status)
+    assert.are.equal("inside", get("/sw/f.txt").body)
+  end)
+
+  it("never serves the outside file while the folder is swapped", function()
+    -- Another process swaps www/sw and www/sw_l, the folder and a
+    -- symlink to out, as one rename (RENAME_EXCHANGE), for at most a
+    -- minute; 4 clients ask for sw/f.txt meanwhile.
+    local py = helpers.script([[
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+os.chdir(sys.argv[1])
+end = time.time() + 60
+open("../started", "w").close()
+while time.time() < end:
+    if libc.renameat2(-100, b"sw", -100, b"sw_l", 2) != 0:
+        os.rename("sw", "sw_d"); os.rename("sw_l", "sw")
+        os.rename("sw", "sw_l"); os.rename("sw_d", "sw")
+    time.sleep(0.0002)   # each state lasts about a request's span
+]])
+    swapper = helpers.background("/usr/bin/python3 " .. py .. " " .. root,
+                                 {track = false})
+    for _ = 1, 600 do                   -- up to a minute on a loaded box
+      if fs.exists(dir .. "/started") then break end
+      aio.sleep(0.1)
+    end
+    local seen, bodies = {}, {}
+    local function client()
+      for _ = 1, 75 do
+        local r = get("/sw/f.txt")
+        seen[r.status] = (seen[r.status] or 0) + 1
+        if r.status == 200 then bodies[r.body] = true end
+      end
+    end
+    aio.gather(client, client, client, client)
+    os.remove(py)
+    seen[200], seen[404] = nil, nil
+    assert.are.same({}, seen)
+    bodies.inside = nil
+    assert.are.same({}, bodies)
+  end)
+end)
