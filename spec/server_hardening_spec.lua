@@ -15,8 +15,11 @@ local function header(op, n, fin)
   local b1 = (fin == false and 0 or 0x80) | op
   local hdr
   if n < 126 then hdr = string.char(b1, 0x80 | n)
-  elseif n < 65536 then hdr = string.char(b1, 0x80 | 126) .. string.pack(">I2", n)
-  else hdr = string.char(b1, 0x80 | 127) .. string.pack(">I8", n) end
+  elseif n < 65536 then
+    hdr = string.char(b1, 0x80 | 126) .. string.pack(">I2", n)
+  else
+    hdr = string.char(b1, 0x80 | 127) .. string.pack(">I8", n)
+  end
   return hdr .. "\0\0\0\0"                    -- a zero mask: payload as is
 end
 
