@@ -166,3 +166,36 @@ while time.time() < end:
     assert.are.same({}, bodies)
   end)
 end)
+
+describe("http.serve and the Host header", function()
+  local raw = require("spec.helpers.serve").raw
+  local srv, calls
+  before_each(function()
+    calls = 0
+    srv = http.serve{handler = function() calls = calls + 1; return "ok" end}
+  end)
+  after_each(function() srv:close() end)
+
+  it("answers 400 to an HTTP/1.1 request without Host", function()
+    local out = raw(srv.port, "GET / HTTP/1.1\r\n\r\n")
+    assert.matches("^HTTP/1.1 400", out)
+    out = raw(srv.port, "GET / HTTP/1.1\r\nX-Host: a\r\n\r\n")
+    assert.matches("^HTTP/1.1 400", out)
+    assert.are.equal(0, calls)
+  end)
+
+  it("answers 400 to a request with two Host headers", function()
+    local out = raw(srv.port, "GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n")
+    assert.matches("^HTTP/1.1 400", out)
+    assert.are.equal(0, calls)
+  end)
+
+  it("serves HTTP/1.1 with Host (any case) and HTTP/1.0 without", function()
+    local out = raw(srv.port, "GET / HTTP/1.1\r\nhOST: a\r\n"
+                    .. "Connection: close\r\n\r\n")
+    assert.matches("^HTTP/1.1 200.*ok$", out)
+    out = raw(srv.port, "GET / HTTP/1.0\r\n\r\n")
+    assert.matches("^HTTP/1.1 200.*ok$", out)
+    assert.are.equal(2, calls)
+  end)
+end)
