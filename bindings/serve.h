@@ -57,7 +57,7 @@ struct hreq {
   int complete, too_large, aborted, dispatched, bad;
   int started, chunked, finished, head_only, sized, continued;
   int timed_out;                /* TIMED_BODY or TIMED_WRITE, below */
-  int file_fd;                  /* serve_file.c: -1 but while sending */
+  int file_fd;                  /* serve_file.c: req:openfile until sent */
   uint64_t file_off, file_left;
   uint64_t remaining;           /* sized: body bytes still due */
   int keep_alive;
@@ -150,7 +150,8 @@ hreq *srv_check_req (lua_State *L);
 /* Raise: the client connection is gone (closed, or timed out). */
 int srv_gone_error (lua_State *L, hreq *r, const char *fname);
 
-/* serve_file.c: req:sendfile(path, offset, length) */
+/* serve_file.c: req:openfile(path, root), req:sendfile(offset, length) */
+int srv_req_openfile (lua_State *L);
 int srv_req_sendfile (lua_State *L);
 void srv_cancel (hreq *r);
 

@@ -13,6 +13,7 @@
  */
 #include "serve.h"
 #include <limits.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define IN_CHUNK 65536
@@ -144,12 +145,28 @@ static int on_value (http_parser *p, const char *d, size_t n) {
   return on_piece(p, d, n, 2);
 }
 
+/* RFC 9112 3.2: an HTTP/1.1 request without Host, or any with more
+ * than one, gets a 400 (HTTP/1.0 may omit it). Names sit at the odd
+ * pieces of hbuf, each ending where its value starts. */
+static int host_bad (const hreq *r, const http_parser *p) {
+  size_t i, n = 0;
+  for (i = 1; i + 1 < r->noffs; i += 2)
+    if (r->offs[i + 1] - r->offs[i] == 4 &&
+        strncasecmp(r->hbuf + r->offs[i], "host", 4) == 0)
+      n++;
+  return n > 1 || (n == 0 && p->http_major == 1 && p->http_minor >= 1);
+}
+
 static int on_headers (http_parser *p) {
   hconn *c = p->data;
   hreq *r = c->req;
   hserver *s = c->srv;
   if (r->last_cb == 1 && off_push(r) < 0) {      /* a name, no value */
     c->err_status = 503;
+    return -1;
+  }
+  if (host_bad(r, p)) {
+    c->err_status = 400;
     return -1;
   }
   r->method = (unsigned char)p->method;

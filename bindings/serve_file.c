@@ -14,12 +14,15 @@
  * resumes once the queue is empty: the order of the bytes is kept, and
  * write_timeout sees a client that stops reading. The descriptor lives
  * in the request (req_unref closes it): a cancel or a close mid-file
- * leaks nothing.
+ * leaks nothing. The file is opened (and checked) before the response
+ * starts, so a file refused is still a 404.
  */
 #include "serve.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SF_STEP (4 * 1024 * 1024)   /* per sendfile call: others run */
@@ -91,28 +94,67 @@ static int sendfile_k (lua_State *L, int status, lua_KContext ctx) {
   return 0;
 }
 
-/* req:sendfile(path, offset, length): the bytes of the file as the
- * body (or the next part of it) of a response started with a length.
- * The caller (http.static) checked the path against root and the
- * sandbox; the open is checked again (luaio__perm_fd). */
+/* Is the file open at fd under root (a real path, no symlink)? What
+ * is served is checked once opened, by its real path (/proc/self/fd),
+ * not by the path: a folder swapped for a symlink out of root between
+ * http.static's realpath and the open is caught (the sandbox's
+ * luaio__perm_fd does the same). Opening each component relative to a
+ * root folder with O_NOFOLLOW would refuse symlinks that stay in root
+ * (served today), and openat2's RESOLVE_BENEATH refuses absolute ones.
+ * No /proc: no real path, nothing is served. */
+static int under_root (int fd, const char *root, size_t n) {
+  char real[PATH_MAX];
+  if (!luaio__fd_path(fd, real)) return 0;
+  if (n > 0 && root[n - 1] == '/') n--;             /* root is "/" */
+  return strncmp(real, root, n) == 0 &&
+         (real[n] == '/' || (real[n] == '\0' && n > 0));
+}
+
+/* req:openfile(path, root) -> size, mtime; nil, why: opens the file to
+ * serve (http.static checked the path against root) and checks it
+ * again: a regular file under root. It stays open, in the request,
+ * for req:sendfile (req_unref closes it). */
+int srv_req_openfile (lua_State *L) {
+  hreq *r = srv_check_req(L);
+  const char *path = luaio__checkcstring(L, 2, "req:openfile", "path");
+  size_t n;
+  const char *root = luaio__checkstring(L, 3, "req:openfile", &n);
+  struct stat st;
+  int fd;
+  if (r->file_fd >= 0) return luaL_error(L, "req:openfile: a file is open");
+  /* O_NONBLOCK: a FIFO swapped in does not block the loop */
+  fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return luaio_raise_uv(L, uv_translate_sys_error(errno),
+                                    "req:openfile", "path", path);
+  r->file_fd = fd;
+  luaio__perm_fd(L, fd);             /* raises: req_unref closes it */
+  if (!under_root(fd, root, n) || fstat(fd, &st) != 0 ||
+      !S_ISREG(st.st_mode)) {
+    file_done(r);
+    lua_pushnil(L);
+    lua_pushstring(L, "not a file under root");
+    return 2;
+  }
+  lua_pushinteger(L, (lua_Integer)st.st_size);
+  lua_pushnumber(L, st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9);
+  return 2;
+}
+
+/* req:sendfile(offset, length): bytes of the file req:openfile opened
+ * as the body (or the next part of it) of a response started with a
+ * length. */
 int srv_req_sendfile (lua_State *L) {
   hreq *r = srv_check_req(L);
-  const char *path = luaio__checkcstring(L, 2, "res:sendfile",
-                                          "path");
-  lua_Integer off = luaio__checkinteger(L, 3, "res:sendfile");
-  lua_Integer len = luaio__checkinteger(L, 4, "res:sendfile");
+  lua_Integer off = luaio__checkinteger(L, 2, "res:sendfile");
+  lua_Integer len = luaio__checkinteger(L, 3, "res:sendfile");
   if (off < 0 || len < 0)
-    return luaio__argerror(L, off < 0 ? 3 : 4, "res:sendfile",
+    return luaio__argerror(L, off < 0 ? 2 : 3, "res:sendfile",
                            "negative offset or length");
-  if (!r->started || r->finished || !r->sized || r->file_fd >= 0 ||
-      (uint64_t)len > r->remaining)
+  if (!r->started || r->finished || !r->sized || r->file_fd < 0 ||
+      r->file_left > 0 || (uint64_t)len > r->remaining)
     return luaL_error(L, "res:sendfile: not in a response of that length");
   if (r->c == NULL) return srv_gone_error(L, r, "res:write");
   luaio_check_wait(L, "res:write");
-  r->file_fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (r->file_fd < 0) return luaio_raise_uv(L, uv_translate_sys_error(
-                                errno), "res:sendfile", "path", path);
-  luaio__perm_fd(L, r->file_fd);     /* raises: req_unref closes it */
   r->remaining -= (uint64_t)len;
   r->file_off = (uint64_t)off;
   r->file_left = (uint64_t)len;

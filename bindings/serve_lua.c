@@ -630,7 +630,8 @@ static const luaL_Reg req_methods[] = {
   {"read", req_read}, {"respond", req_respond},
   {"start", req_start}, {"write", req_write}, {"finish", req_finish},
   {"state", req_state}, {"upgrade", req_upgrade},
-  {"sendfile", srv_req_sendfile}, {NULL, NULL}
+  {"openfile", srv_req_openfile}, {"sendfile", srv_req_sendfile},
+  {NULL, NULL}
 };
 
 static const luaL_Reg server_methods[] = {

@@ -15,6 +15,18 @@
 #define WS_MT "luaio.WebSocket"
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
+/* The headers of the frames wslay reads, followed in the bytes handed
+ * to it (recv_cb). wslay checks a frame's length against max_message
+ * only once a payload byte arrived, so a client announcing 2^40 bytes
+ * and sending none would hold the handler forever: the header itself
+ * is what is refused. */
+typedef struct ws_watch {
+  uint8_t hdr[14];
+  unsigned hlen;                /* header bytes seen so far */
+  uint64_t skip;                /* payload bytes left in this frame */
+  uint64_t msg;                 /* data bytes of the message so far */
+} ws_watch;
+
 typedef struct wsmsg {
   struct wsmsg *next;
   int binary;
@@ -32,6 +44,9 @@ struct srv_ws {
   int closed_here;              /* ws:close was called */
   uint16_t close_code;
   luaio_waitlist readers;
+  ws_watch watch;
+  uint64_t max;                 /* max_message */
+  int too_big;                  /* a header announced more: ws_pump */
 };
 
 typedef struct ws_ud { srv_ws *ws; } ws_ud;
@@ -43,18 +58,60 @@ static void ws_unref (srv_ws *ws) {
   free(ws);
 }
 
+/* ---- the frame header watch ---------------------------------------- */
+
+/* The length of a header (RFC 6455 5.2) from its first two bytes. */
+static unsigned header_len (const uint8_t *h) {
+  unsigned n = h[1] & 0x7f;
+  return 2 + (n == 126 ? 2 : n == 127 ? 8 : 0) + (h[1] & 0x80 ? 4 : 0);
+}
+
+/* A whole header: its length counts toward the message (control
+ * frames, at most 125 bytes and checked by wslay, do not). */
+static void frame_start (srv_ws *ws) {
+  ws_watch *w = &ws->watch;
+  unsigned n = w->hdr[1] & 0x7f, i, ext = n == 126 ? 2 : n == 127 ? 8 : 0;
+  uint64_t len = ext ? 0 : n;
+  for (i = 0; i < ext; i++) len = len << 8 | w->hdr[2 + i];
+  w->hlen = 0;
+  w->skip = len;
+  if (w->hdr[0] & 0x08) return;                 /* a control frame */
+  if ((w->hdr[0] & 0x0f) != 0) w->msg = 0;      /* a new message */
+  if (len > ws->max - w->msg) ws->too_big = 1;  /* msg <= max always */
+  else w->msg += len;
+}
+
+static void watch_bytes (srv_ws *ws, const uint8_t *p, size_t n) {
+  ws_watch *w = &ws->watch;
+  while (n > 0 && !ws->too_big) {
+    if (w->skip > 0) {
+      size_t k = (uint64_t)n < w->skip ? n : (size_t)w->skip;
+      p += k;
+      n -= k;
+      w->skip -= k;
+      continue;
+    }
+    w->hdr[w->hlen++] = *p++;
+    n--;
+    if (w->hlen >= 2 && w->hlen == header_len(w->hdr)) frame_start(ws);
+  }
+}
+
 /* ---- wslay callbacks ----------------------------------------------- */
 
+/* Bytes for wslay; none after a header announcing too much. */
 static ssize_t recv_cb (wslay_event_context_ptr ctx, uint8_t *buf,
                         size_t len, int flags, void *ud) {
-  hconn *c = ((srv_ws *)ud)->c;
+  srv_ws *ws = ud;
+  hconn *c = ws->c;
   (void)flags;
-  if (c->in_len == 0) {
+  if (c->in_len == 0 || ws->too_big) {
     wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
     return -1;
   }
   if (len > c->in_len) len = c->in_len;
   memcpy(buf, c->in + c->in_start, len);
+  watch_bytes(ws, buf, len);
   c->in_start += len;
   c->in_len -= len;
   return (ssize_t)len;
@@ -130,11 +187,20 @@ static int ws_call (srv_ws *ws, int send) {
   return WS_GONE;
 }
 
+/* A header announced more than max_message: 1009, and read no more.
+ * Out of wslay (not in recv_cb), as ws:close queues its close. */
+static void refuse_too_big (srv_ws *ws) {
+  if (!ws->too_big || !wslay_event_get_read_enabled(ws->ctx)) return;
+  wslay_event_shutdown_read(ws->ctx);
+  wslay_event_queue_close(ws->ctx, WSLAY_CODE_MESSAGE_TOO_BIG, NULL, 0);
+}
+
 static void ws_pump (srv_ws *ws) {
   int rc = 0, sent;
   if (ws->ctx == NULL) return;
   if (!ws->rpaused) rc = ws_call(ws, 0);
   if (rc == WS_GONE) return;
+  refuse_too_big(ws);
   sent = ws_call(ws, 1);        /* also after a bad frame: its 1002 */
   if (sent == WS_GONE) return;
   if (rc >= 0) rc = sent;
@@ -346,6 +412,7 @@ static srv_ws *ws_new (lua_State *L, hconn *c, lua_Integer max) {
     luaL_error(L, "out of memory");
   }
   wslay_event_config_set_max_recv_msg_length(ws->ctx, (uint64_t)max);
+  ws->max = (uint64_t)max;
   ws->refs = 2;                         /* the connection, the userdata */
   ws->c = c;
   u->ws = ws;

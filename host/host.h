@@ -259,6 +259,9 @@ int luaio__sandboxed(lua_State *L);
 const char *luaio__perm_arg(lua_State *L, int arg, int access);
 /* Check a path the binding made itself (a folder a walk enters). */
 void luaio__perm_path(lua_State *L, const char *path, int access);
+/* The real path of fd into real (PATH_MAX bytes), from /proc/self/fd;
+ * 0 if it has none (a pipe, say, or no /proc). */
+int luaio__fd_path(int fd, char *real);
 /* After an open by a checked path: is the file at fd (its real path,
  * /proc/self/fd) still under an allowed folder? A folder swapped for a
  * symlink between the check and the open is caught here. Raises. */

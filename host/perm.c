@@ -365,7 +365,7 @@ int luaio__perm_allows (lua_State *L, const char *path, int access) {
 
 /* The real path of fd into real (PATH_MAX); 0 if it has none (a pipe,
  * say, or no /proc). */
-static int fd_path (int fd, char *real) {
+int luaio__fd_path (int fd, char *real) {
   char link[64];
   ssize_t n;
   snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
@@ -378,7 +378,7 @@ static int fd_path (int fd, char *real) {
 int luaio__perm_fd_ok (luaio_host *h, int fd) {
   struct luaio_perm *p = h->perm;
   char real[PATH_MAX];
-  if (p == NULL || !fd_path(fd, real)) return 1;
+  if (p == NULL || !luaio__fd_path(fd, real)) return 1;
   return under(p->read, real) || under(p->write, real);
 }
 
@@ -386,7 +386,7 @@ void luaio__perm_fd (lua_State *L, int fd) {
   luaio_host *h = luaio_host_of(L);
   char real[PATH_MAX];
   if (h == NULL || luaio__perm_fd_ok(h, fd)) return;
-  fd_path(fd, real);
+  luaio__fd_path(fd, real);
   raise_denied(L, "read", real, NULL);
 }
 

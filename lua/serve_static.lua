@@ -65,9 +65,9 @@ end
 
 -- The bytes go from the file to the socket by sendfile(2), never
 -- through Lua (bindings/serve_file.c).
-local function send_file(res, path, first, last, head)
+local function send_file(res, first, last, head)
   if not head then
-    res._c:sendfile(path, first, last - first + 1)
+    res._c:sendfile(first, last - first + 1)
     res.bytes = last - first + 1
   end
   res:finish()
@@ -85,7 +85,7 @@ local function fresh(req, etag, mtime)
   return ims ~= nil and ims == http_date(mtime)
 end
 
--- Find the file the request names: its real path and stat, or nil.
+-- Find the file the request names: its real path, or nil.
 local function locate(real_root, rel, index)
   local ok, path = pcall(fs.realpath, real_root .. "/" .. rel)
   if not ok or (path ~= real_root and
@@ -97,7 +97,19 @@ local function locate(real_root, rel, index)
     return locate(real_root, (rel == "" and "" or rel .. "/") .. index)
   end
   if st.type ~= "file" then return nil end
-  return path, st
+  return path
+end
+
+-- Open the file the request names: its path and {size, mtime}, or nil.
+-- The path was checked before the open, and a folder on its way may be
+-- swapped for a symlink out of root in between: what is served is the
+-- file opened, checked again under root (req:openfile), and its stat.
+local function open_file(req, real_root, rel, index)
+  local path = locate(real_root, rel, index)
+  if not path then return nil end
+  local size, mtime = req._c:openfile(path, real_root)
+  if not size then return nil end
+  return path, {size = size, mtime = mtime}
 end
 
 local function serve_file(req, res, path, st, opts)
@@ -122,7 +134,7 @@ local function serve_file(req, res, path, st, opts)
     first, last = 0, st.size - 1
   end
   res:start(status, h, last - first + 1)
-  send_file(res, path, first, last, req.method == "HEAD")
+  send_file(res, first, last, req.method == "HEAD")
 end
 
 local function opt_error(msg)
@@ -160,7 +172,7 @@ return function(root, opts)
     real_root = real_root or fs.realpath(root)
     local rel = relative(req, opts.dotfiles)
     if not rel then return not_found() end
-    local ok, path, st = pcall(locate, real_root, rel, opts.index)
+    local ok, path, st = pcall(open_file, req, real_root, rel, opts.index)
     if not ok and type(path) == "table" and path.kind == "cancelled" then
       error(path, 0)
     end
