@@ -18,7 +18,7 @@ local function numbered(path, n)
   fs.write(path, table.concat(t, "\n") .. "\n")
 end
 
--- Checking 400,000 lines one by one, or reading 64 MiB eight times,
+-- Checking 400,000 lines one by one, or reading 16 MiB eight times,
 -- took more than a test's default 10 s on a loaded machine: these tests
 -- get two minutes.
 local function allow_two_minutes() require("luaio.test").timeout(120) end
@@ -52,15 +52,16 @@ describe("fs file reads cancelled or closed mid-flight #safety", function()
   it("cancelling read_all() mid-read keeps the bytes already read",
      function()
     allow_two_minutes()
-    local data = string.rep("0123456789abcdef", 4 << 20)   -- 64 MiB
+    -- 16 MiB: at most 10 chunks (7 MiB) are read before the cancel
+    local data = string.rep("0123456789abcdef", 1 << 20)
     fs.write(dir .. "/big", data)
     for round = 1, 8 do
       local f <close> = fs.open(dir .. "/big")
       local started = false
       local t = aio.spawn(function() started = true; return f:read_all() end)
       -- Cancelled after `round` turns of the loop, not after a time a
-      -- fast machine may read all 64 MiB in: a turn reads one chunk (at
-      -- most 1 MiB) at most, so the read is always mid-way.
+      -- fast machine may read the whole file in: a turn reads one chunk
+      -- (of at most 1 MiB) at most, so the read is always mid-way.
       while not started do aio.sleep(0) end
       for _ = 1, round do aio.sleep(0) end
       t:cancel()
