@@ -221,8 +221,10 @@ describe("luaio test stops what a test started", function()
           setup(function() block_pid = start("block", "sleep 3102") end)
           it("starts a long-running child and fails", function()
             test_pid = start("test", "sleep 3103")
-            start("tree", "sh -c 'sleep 3104; true'")
-            aio.sleep(0.01)
+            -- failing once the shell has started its child (a shell
+            -- killed before it forks leaves no child to test)
+            start("tree", "sh -c 'sleep 3104 & echo > DIR/forked; wait'")
+            while not io.open("DIR/forked") do aio.sleep(0.01) end
             error("fixture fails with a child running")
           end)
           it("starts one that ignores SIGTERM and passes", function()
