@@ -29,7 +29,7 @@ local function run(prog, args, opts)
   opts = opts or {}
   local input = write("stdin.txt", opts.stdin or "")
   local cmd = string.format(
-    "cd %s && %s timeout 20 %s %s <%s >%s/out 2>%s/err",
+    "cd %s && %s timeout 120 %s %s <%s >%s/out 2>%s/err",
     tmp, opts.env or "", prog, args, input, tmp, tmp)
   local rc = H.sh(cmd)
   local err = slurp(tmp .. "/err")

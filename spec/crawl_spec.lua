@@ -184,14 +184,42 @@ describe("examples/crawl.lua", function()
       local rc3, t3 = helpers.sh(CRAWL .. start .. " --redis " .. base .. "2"
                                  .. " --workers 3 --no-progress --out " .. out3
                                  .. " 2>&1")
-      -- three processes started apart, one killed (SIGKILL) midway: the
-      -- URLs it had taken come back after --visibility seconds
-      local cmd = CRAWL .. start .. " --redis " .. base .. "3 --rate 20"
+      -- One process killed (SIGKILL) while it holds URLs it took, then
+      -- two more: the URLs it held come back after --visibility seconds.
+      -- It is frozen (SIGSTOP) once Redis shows it holding URLs, and
+      -- killed; the spec then checks, with its connections gone, that it
+      -- died holding some (not after a guessed second, which it may
+      -- spend starting up or finishing the crawl).
+      local cmd = CRAWL .. start .. " --redis " .. base .. "3 --rate 10"
                   .. " --visibility 1 --no-progress --out " .. outk
-      local rck, tk = helpers.sh(("(%s >/dev/null 2>&1) & a=$!; (%s >/dev/null 2>&1) & "
-        .. "b=$!; %s > %s/main.txt 2>&1 & c=$!; sleep 1; kill -9 $b; "
-        .. "wait $a; ra=$?; wait $c; rc=$?; cat %s/main.txt; exit $((ra + rc))")
-        :format(cmd, cmd, cmd, outk, outk))
+      local key = "crawl:" .. require("luaio.url").normalize(start,
+        {drop_fragment = true})
+      local taken = key .. ":frontier:processing"
+      local r <close> = require("luaio.redis").connect(base .. "3")
+      local victim = helpers.background(cmd)
+      local frozen = false
+      for _ = 1, 1200 do                             -- up to a minute
+        if r:call("HLEN", key .. ":records") >= 2
+           and r:call("LLEN", taken) > 0 then
+          assert(os.execute("kill -STOP " .. victim))
+          frozen = true
+          break
+        end
+        require("luaio").sleep(0.05)
+      end
+      assert.is_true(frozen, "the first crawl never held a URL")
+      assert(os.execute("kill -KILL " .. victim))
+      for _ = 1, 1200 do                             -- its commands done
+        local info = r:call("INFO", "clients")
+        if tonumber(info:match("connected_clients:(%d+)")) == 1 then break end
+        require("luaio").sleep(0.05)
+      end
+      assert.matches("connected_clients:1\r?\n", r:call("INFO", "clients"))
+      assert.is_true(r:call("LLEN", taken) > 0, "killed holding no URL")
+      local rck, tk = helpers.sh(("(%s >/dev/null 2>&1) & a=$!; "
+        .. "%s > %s/main.txt 2>&1; rc=$?; wait $a; ra=$?; "
+        .. "cat %s/main.txt; exit $((ra + rc))"):format(cmd, cmd, outk, outk))
+      assert.are.equal(0, r:call("LLEN", taken))
       assert.are.equal(0, rc1, t1)
       assert.are.equal(0, rc3, t3)
       assert.are.equal(0, rck, tk)

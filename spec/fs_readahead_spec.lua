@@ -42,6 +42,17 @@ local function open_fds()
   return #fs.readdir("/proc/self/fd")
 end
 
+-- Wait until the open descriptors are back to n: a read in flight on a
+-- closed or collected File closes its descriptor in its callback, which
+-- a loaded machine may run well after a fixed short sleep. A minute at
+-- most; the caller asserts the count.
+local function fds_back_to(n)
+  for _ = 1, 6000 do
+    if open_fds() == n then return end
+    aio.sleep(0.01)
+  end
+end
+
 describe("File read-ahead: lines", function()
   it("crosses chunk boundaries in order, \\n and \\r\\n", function()
     for _, eol in ipairs({"\n", "\r\n"}) do
@@ -197,7 +208,7 @@ describe("File read-ahead: close, cancel, collection #safety", function()
       f:close()                           -- a read-ahead in flight
       f:close()
     end
-    aio.sleep(0.05)
+    fds_back_to(before)
     assert.are.equal(before, open_fds())
   end)
 
@@ -216,7 +227,7 @@ describe("File read-ahead: close, cancel, collection #safety", function()
       f:close()
       pcall(writer.await, writer)
     end
-    aio.sleep(0.05)
+    fds_back_to(before)
     assert.are.equal(before, open_fds())
   end)
 
@@ -227,15 +238,20 @@ describe("File read-ahead: close, cancel, collection #safety", function()
     for round = 1, 10 do
       local f = fs.open(dir .. "/t")
       local n = 0
+      local started = false
       local reader = aio.spawn(function()
+        started = true
         for _ in f:lines() do n = n + 1 end
       end)
-      aio.sleep(0.0005 * round)
+      -- closed after 0 to 5 turns of the loop, not after a time a fast
+      -- machine may read the whole file in: a turn reads one chunk at
+      -- most, and six chunks are under 3 MB of these 6.3
+      while not started do aio.sleep(0) end
+      for _ = 1, round // 2 do aio.sleep(0) end
       f:close()
       local ok, e = pcall(reader.await, reader)
-      if not ok then
-        assert.are.equal("ECANCELED", e.code, tostring(e))
-      end
+      assert.is_false(ok, "the reader ended before the close")
+      assert.are.equal("ECANCELED", e.code, tostring(e))
     end
   end)
 
@@ -276,7 +292,7 @@ describe("File read-ahead: close, cancel, collection #safety", function()
       collectgarbage()
       collectgarbage()
     end
-    aio.sleep(0.05)
+    fds_back_to(before)
     assert.are.equal(before, open_fds())
   end)
 
@@ -297,8 +313,15 @@ describe("File read-ahead: close, cancel, collection #safety", function()
     local _, text = varied(40000, "\n")
     fs.write(dir .. "/t", text)
     local f <close> = fs.open(dir .. "/t")
-    local first = aio.spawn(function() return f:read_all() end)
-    aio.sleep(0)
+    local started = false
+    local first = aio.spawn(function()
+      started = true
+      return f:read_all()
+    end)
+    -- once it has started, first reads for ten turns of the loop or more
+    -- (a chunk of at most 1 MiB a turn, 6.3 MB in all): still reading
+    -- when this task runs next, whatever the time a turn takes
+    while not started do aio.sleep(0) end
     local ok, e = pcall(f.read_line, f)
     assert.is_false(ok)
     assert.are.equal("EBUSY", e.code, tostring(e))

@@ -8,6 +8,13 @@ local make_dir, remove_dir = helpers.temp_dir_hooks(function(d) dir = d end)
 before_each(make_dir)
 after_each(remove_dir)
 
+-- Wait until task t has started and waits (not a guessed time): for
+-- waits nothing can end meanwhile.
+local function until_waiting(t)
+  repeat aio.sleep(0) until t:info().state ~= "ready"
+  assert.are.equal("waiting", t:info().state)
+end
+
 local function fails(code, fn)
   local ok, e = pcall(fn)
   assert.is_false(ok, "no error")
@@ -80,9 +87,9 @@ describe("fs.read / fs.write / fs.append", function()
       t:cancel()
       pcall(t.await, t)
     end
-    -- late callbacks close what they opened: waited for (up to 10 s),
-    -- not given a fixed 0.2 s that a loaded machine may overrun
-    for _ = 1, 1000 do
+    -- late callbacks close what they opened: waited for (up to a
+    -- minute), not given a fixed 0.2 s that a loaded machine may overrun
+    for _ = 1, 6000 do
       if #fs.readdir("/proc/self/fd") == before then break end
       aio.sleep(0.01)
     end
@@ -229,12 +236,12 @@ describe("fs.watch", function()
     aio.sleep(0.05)
     fs.write(dir .. "/a.txt", "1")
     fs.write(dir .. "/b.txt", "2")
-    assert.is_true(aio.timeout(5, reader.await, reader))
+    assert.is_true(aio.timeout(60, reader.await, reader))
     assert.is_true(seen["a.txt"])
     fs.mkdir(dir .. "/quiet")
     local q = fs.watch(dir .. "/quiet")
     local waiting = aio.spawn(function() return q:next() end)
-    aio.sleep(0.01)
+    until_waiting(waiting)
     q:close()
     assert.is_nil(waiting:await())
     assert.has_error(function() q:next() end,
@@ -354,11 +361,11 @@ describe("fs.walk", function()
 end)
 
 describe("fs.watch recursive", function()
-  -- Collect events until every name in `want` has come (5 s at most:
-  -- a new folder is watched once its own event has been probed).
+  -- Collect events until every name in `want` has come (a minute at
+  -- most: a new folder is watched once its own event has been probed).
   local function collect(w, want)
     local names = {}
-    aio.timeout(5, function()
+    aio.timeout(60, function()
       for ev in w:events() do
         names[ev.name] = true
         local all = true
@@ -395,7 +402,7 @@ describe("fs.watch recursive", function()
   it("is closed cleanly while a task waits and before use", function()
     local w = fs.watch(dir, {recursive = true})
     local waiting = aio.spawn(function() return w:next() end)
-    aio.sleep(0.01)
+    until_waiting(waiting)
     w:close()
     assert.is_nil(waiting:await())
     for i = 1, 100 do fs.mkdir(dir .. "/d" .. i) end

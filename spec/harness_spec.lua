@@ -130,15 +130,18 @@ end)
 
 describe("luaio test stops what a test started", function()
   local fs = require "luaio.fs"
+  local TAG = io.open("/proc/self/stat"):read("n")     -- this process
+  TAG = tostring(math.tointeger(TAG))
   local dir
   before_each(function() dir = fs.mkdtemp() end)
   after_each(function() os.execute("rm -rf '" .. dir .. "'") end)
 
   -- Run `luaio test` on a spec file written from src (DIR in src is the
-  -- temp folder); returns its exit status and output.
+  -- temp folder, TAG this process's PID); returns its exit status and
+  -- output.
   local function run_spec(src)
     local path = dir .. "/generated_spec.lua"
-    fs.write(path, (src:gsub("DIR", dir)))
+    fs.write(path, (src:gsub("DIR", dir):gsub("TAG", TAG)))
     return helpers.sh("timeout 120 " .. helpers.luaio
                       .. " test -o plainTerminal " .. path .. " 2>&1")
   end
@@ -215,18 +218,20 @@ describe("luaio test stops what a test started", function()
           f:close()
           return state == "Z"
         end
-        local file_pid = start("file", "sleep 3101")
+        local file_pid = start("file", "sleep 3101.TAG")
         describe("servers", function()
           local block_pid, test_pid
-          setup(function() block_pid = start("block", "sleep 3102") end)
+          setup(function() block_pid = start("block", "sleep 3102.TAG") end)
           it("starts a long-running child and fails", function()
-            test_pid = start("test", "sleep 3103")
-            start("tree", "sh -c 'sleep 3104; true'")
-            aio.sleep(0.01)
+            test_pid = start("test", "sleep 3103.TAG")
+            -- failing once the shell has started its child (a shell
+            -- killed before it forks leaves no child to test)
+            start("tree", "sh -c 'sleep 3104.TAG & echo > DIR/forked; wait'")
+            while not io.open("DIR/forked") do aio.sleep(0.01) end
             error("fixture fails with a child running")
           end)
           it("starts one that ignores SIGTERM and passes", function()
-            start("stubborn", "sh -c \"trap '' TERM; sleep 3105 & "
+            start("stubborn", "sh -c \"trap '' TERM; sleep 3105.TAG & "
                               .. "echo > DIR/trapped; wait\"")
             while not io.open("DIR/trapped") do aio.sleep(0.01) end
           end)
@@ -257,9 +262,11 @@ describe("luaio test stops what a test started", function()
         assert.is_number(started[name], name)
         assert.is_true(gone(started[name]), name .. " still runs")
       end
-      -- the children of the shells too (sleep 3104 and 3105)
+      -- the children of the shells too (sleep 3104 and 3105); the
+      -- sleeps are this run's by their TAG, not another run's at the
+      -- same time on the machine
       local _, left = helpers.sh("ps -eo pid=,args=")
-      assert.is_nil(left:match("%d+ sleep 310%d[^\n]*"))
+      assert.is_nil(left:match("%d+ sleep 310%d%." .. TAG .. "[^\n]*"))
     end)
 
   it("leaves alone a process that ended, and rejects what is no PID",

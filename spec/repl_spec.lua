@@ -32,7 +32,7 @@ local function play(steps, env, program)
   f:write(table.concat(steps, "\n"), "\n")
   f:close()
   local _, out = H.sh(string.format(
-    "cd %s && env -u LUAIO_HISTORY TERM=xterm %s timeout 60 "
+    "cd %s && env -u LUAIO_HISTORY TERM=xterm %s timeout 300 "
     .. "python3 spec/helpers/pty_run.py %s %s", os.getenv("PWD"),
     env or ("LUAIO_HISTORY=" .. history), path, program or H.luaio))
   out = out:gsub("\r\n", "\n")
@@ -151,7 +151,7 @@ describe("the REPL on a terminal", function()
     local rc, out = play{
       "expect > ",
       "send error('typed')",
-      "sleep 0.2",
+      "expect error\\('typed'\\)",     -- echoed: the editor has read it
       "send \\x03",
       "expect > ",
       "send for i = 1, 2 do\\r",
@@ -201,12 +201,12 @@ describe("the REPL on a terminal", function()
       "expect > ",
       "send aio = require 'luaio'\\r",
       "expect > ",
-      "send t = aio.spawn(function() while true do end end) "
-        .. "print('spin' .. 'ning') t:await()\\r",
-      "expect spinning",
-      "sleep 0.3",
+      "send t = aio.spawn(function() print('spin' .. 'ning') "
+        .. "while true do end end) t:await()\\r",
+      "expect spinning",                -- printed by t: it runs, never waits
       "send \\x03",
-      "sleep 0.5",
+      "expect \\^C",                    -- echoed: the signal is sent
+      "delivered",                      -- not merged with the next one
       "send \\x03",
       "expect interrupted",
       "expect > ",
@@ -265,7 +265,7 @@ describe("the REPL, other cases", function()
 
   it("an entry that can never be woken is reported, not hung", function()
     local rc, out = H.sh("printf 'aio = require \"luaio\"\\n"
-      .. "aio.queue():get()\\nprint(\"after\")\\n' | timeout 20 "
+      .. "aio.queue():get()\\nprint(\"after\")\\n' | timeout 120 "
       .. H.luaio .. " -i 2>&1")
     assert.are.equal(0, rc)
     assert.matches("deadlock.*after", out)
@@ -293,7 +293,7 @@ describe("the REPL on a pipe", function()
     local f = assert(io.open(path, "w"))
     f:write("= 6 * 7\nlocal x = 5\nx + 1\n")
     f:close()
-    local rc, out = H.sh("timeout 20 " .. H.luaio .. " -i < " .. path)
+    local rc, out = H.sh("timeout 120 " .. H.luaio .. " -i < " .. path)
     assert.are.equal(0, rc)
     assert.matches("> 42\n> > 6\n", out)
   end)

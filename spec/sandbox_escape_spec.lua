@@ -148,9 +148,17 @@ describe("sandbox escapes", function()
     fs.write(dir .. "/ok/b.txt", "allowed too\n")
     assert(os.execute(("ln -s a.txt '%s/ok/link'"):format(dir)))
     -- a process outside the sandbox swaps ok/link between inside and
-    -- outside targets as fast as it can
+    -- outside targets as fast as it can; the reads start once it swaps
+    -- (it makes a file then), not when it may still be starting
     local pid = H.background(("(while :; do ln -sfn ../secret.txt "
-      .. "'%s/ok/link'; ln -sfn b.txt '%s/ok/link'; done)"):format(dir, dir))
+      .. "'%s/ok/link'; ln -sfn b.txt '%s/ok/link'; "
+      .. "[ -e '%s/swapping' ] || : > '%s/swapping'; done)")
+      :format(dir, dir, dir, dir))
+    for _ = 1, 6000 do                      -- up to a minute
+      if fs.exists(dir .. "/swapping") then break end
+      aio.sleep(0.01)
+    end
+    assert.is_true(fs.exists(dir .. "/swapping"), "the swapper did not start")
     local rc, out = sandboxed(flags, ([[
       local fs = require "luaio.fs"
       local got, refused = 0, 0
@@ -186,14 +194,26 @@ describe("sandbox escapes", function()
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
 os.chdir(sys.argv[1])
+n = 0
 while libc.renameat2(-100, b"d", -100, b"d.link", 2) == 0:
-    pass
+    n += 1
+    if n == 2:
+        open("../swapping", "w").close()
 print("renameat2:", ctypes.get_errno())
+sys.stdout.flush()
 ]])
     local pid = H.background(("python3 '%s/swap.py' '%s/ok'"):format(dir, dir),
                              {log = dir .. "/swap.log"})
-    aio.sleep(0.2)
-    if H.sh("kill -0 " .. tonumber(pid) .. " 2>/dev/null") ~= 0 then
+    -- the reads start once it swaps (it makes a file after two swaps,
+    -- so d is the folder again), or it has failed; not after 0.2 s
+    for _ = 1, 6000 do                      -- up to a minute
+      if fs.exists(dir .. "/swapping")
+         or fs.read(dir .. "/swap.log"):find("renameat2:", 1, true) then
+        break
+      end
+      aio.sleep(0.01)
+    end
+    if not fs.exists(dir .. "/swapping") then
       pending("renameat2(RENAME_EXCHANGE) is not available: "
               .. fs.read(dir .. "/swap.log"))
       return

@@ -13,22 +13,33 @@ local function send(sig)
   assert(os.execute("kill -" .. sig .. " " .. PID))
 end
 
+-- Wait until task t has started and waits (not a guessed time).
+local function until_waiting(t)
+  repeat aio.sleep(0) until t:info().state ~= "ready"
+  assert.are.equal("waiting", t:info().state)
+end
+
 describe("aio.signal", function()
   after_each(assert_no_tasks)
 
   it("delivers a signal to a waiting task, by name", function()
     local w <close> = aio.signal("SIGUSR1")
     local t = aio.spawn(function() return w:wait() end)
-    aio.sleep(0.01)
+    until_waiting(t)
     send("USR1")
-    assert.are.equal("SIGUSR1", aio.wait_for(t, 10))
+    assert.are.equal("SIGUSR1", aio.wait_for(t, 60))
   end)
 
   it("keeps a delivery for the next wait", function()
     local w <close> = aio.signal("USR2")
+    -- a second watcher's waiter tells when the delivery is in (every
+    -- watcher gets it at once), not a guessed 50 ms
+    local probe <close> = aio.signal("USR2")
+    local seen = aio.spawn(function() return probe:wait() end)
+    until_waiting(seen)
     send("USR2")
-    aio.sleep(0.05)
-    assert.are.equal("SIGUSR2", aio.timeout(10, w.wait, w))
+    assert.are.equal("SIGUSR2", aio.wait_for(seen, 60))
+    assert.are.equal("SIGUSR2", aio.timeout(60, w.wait, w))
   end)
 
   it("gives every watcher of one signal each delivery", function()
@@ -36,10 +47,11 @@ describe("aio.signal", function()
     local b <close> = aio.signal("SIGHUP")
     local ta = aio.spawn(function() return a:wait() end)
     local tb = aio.spawn(function() return b:wait() end)
-    aio.sleep(0.01)
+    until_waiting(ta)
+    until_waiting(tb)
     send("HUP")
     assert.are.same({"SIGHUP", "SIGHUP"},
-                    {aio.wait_for(ta, 10), aio.wait_for(tb, 10)})
+                    {aio.wait_for(ta, 60), aio.wait_for(tb, 60)})
   end)
 
   it("iterates with each() until the watcher is closed", function()
@@ -53,18 +65,19 @@ describe("aio.signal", function()
       end
       return "ended"
     end)
-    for _ = 1, 2 do
-      aio.sleep(0.05)
-      send("USR1")
-    end
-    assert.are.equal("ended", aio.wait_for(t, 10))
+    -- the second signal only once the first is in: two sent before
+    -- the first is handled are one pending signal to the kernel
+    send("USR1")
+    while got < 1 do aio.sleep(0.01) end
+    send("USR1")
+    assert.are.equal("ended", aio.wait_for(t, 60))
     assert.are.equal(2, got)
   end)
 
   it("wakes a waiting task with an error when closed", function()
     local w = aio.signal("SIGUSR2")
     local t = aio.spawn(function() return w:wait() end)
-    aio.sleep(0.01)
+    until_waiting(t)
     w:close()
     local ok, e = pcall(t.await, t)
     assert.is_false(ok)
@@ -80,7 +93,7 @@ describe("aio.signal", function()
     assert.is_false(ok)
     assert.is_true(aio.is_timeout(e))
     local t = aio.spawn(function() return w:wait() end)
-    aio.sleep(0.01)
+    until_waiting(t)
     t:cancel()
     local ok2, e2 = pcall(t.await, t)
     assert.is_false(ok2)

@@ -6,6 +6,12 @@ local function assert_no_tasks()
   assert.are.equal(1, #aio.tasks(), "tasks left running")
 end
 
+-- Wait until task t has started and waits (not a guessed time).
+local function until_waiting(t)
+  repeat aio.sleep(0) until t:info().state ~= "ready"
+  assert.are.equal("waiting", t:info().state)
+end
+
 -- Keeps a pool's worker busy until release() is called (a file appears),
 -- not for a fixed time: under valgrind a timed loop can end before the
 -- test gets to its next step.  Returns the busy task and release.
@@ -20,7 +26,7 @@ local function hold_worker(pool)
     end
     return "gave up"
   end, go)
-  aio.sleep(0.01)
+  until_waiting(busy)                       -- it has the pool's slot
   return busy, function()
     assert(io.open(go, "w")):close()
     local r = busy:await()
@@ -134,8 +140,20 @@ describe("aio.to_thread", function()
   end)
 
   it("stops a running Lua function when its task is cancelled", function()
-    local t = aio.spawn(aio.to_thread, function() while true do end end)
-    aio.sleep(0.05)
+    -- cancelled once the function runs (it creates a file), not after a
+    -- guessed 50 ms: a call still queued would be dropped instead
+    local running = os.tmpname()
+    os.remove(running)
+    local t = aio.spawn(aio.to_thread, function(path)
+      assert(io.open(path, "w")):close()
+      while true do end
+    end, running)
+    for _ = 1, 6000 do                      -- up to a minute
+      local f = io.open(running)
+      if f then f:close() break end
+      aio.sleep(0.01)
+    end
+    assert.is_true(os.remove(running), "the worker did not start")
     t:cancel()
     local ok, e = pcall(t.await, t)
     assert.is_false(ok)
@@ -155,7 +173,7 @@ describe("aio.to_thread", function()
     local pool <close> = aio.worker_pool{size = 1}
     local _, release = hold_worker(pool)
     local queued = aio.spawn(pool.run, pool, function() return "never" end)
-    aio.sleep(0.01)
+    until_waiting(queued)
     queued:cancel()
     local ok = pcall(queued.await, queued)
     assert.are.equal("done", release())
@@ -228,7 +246,7 @@ describe("aio.worker_pool", function()
     local pool = aio.worker_pool{size = 1}
     local _, release = hold_worker(pool)
     local waiting = aio.spawn(pool.run, pool, function() return 2 end)
-    aio.sleep(0.01)
+    until_waiting(waiting)
     pool:close()
     local ok, e = pcall(waiting.await, waiting)
     assert.are.equal("done", release())

@@ -4,10 +4,15 @@
 usage: pty_run.py STEPS_FILE PROGRAM [ARGS...]
 
 STEPS_FILE has one step a line:
-  expect REGEX   wait (up to 10 s) until the output since the last expect
+  expect REGEX   wait (up to 30 s) until the output since the last expect
                  matches REGEX; fail (exit 3) otherwise
   send TEXT      type TEXT; Python escapes work: \\r Enter, \\t Tab,
                  \\x03 Ctrl-C, \\x04 Ctrl-D, \\x1b[A Up arrow
+  delivered      wait (up to 30 s) until the program has no signal
+                 pending: the signal a Ctrl-C sent (expect its echo ^C
+                 first: the terminal sends it a moment after the key)
+                 has reached its handler (two sent before that would be
+                 merged into one)
   sleep SECONDS
 The transcript goes to stdout, then a last line "__exit=N" with the
 program's exit status (128+signal if a signal ended it).
@@ -30,6 +35,19 @@ def read_some(fd, timeout):
         return None
 
 
+def signals_pending(pid):
+    """True while a signal to pid (or its main thread) is pending."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(("SigPnd:", "ShdPnd:")):
+                    if int(line.split()[1], 16) != 0:
+                        return True
+    except OSError:           # gone: nothing pending any more
+        pass
+    return False
+
+
 def main():
     steps = open(sys.argv[1]).read().splitlines()
     pid, fd = pty.fork()
@@ -47,6 +65,10 @@ def main():
             os.write(fd, text)
         elif verb == "sleep":
             time.sleep(float(arg))
+        elif verb == "delivered":
+            deadline = time.time() + 30
+            while signals_pending(pid) and time.time() < deadline:
+                time.sleep(0.01)
         elif verb == "expect":
             pat = re.compile(arg.encode(), re.S)
             # generous: an ASan build on a loaded machine starts slowly

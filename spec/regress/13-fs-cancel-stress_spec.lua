@@ -181,7 +181,7 @@ describe("fs cancellation during cleanup #safety", function()
       end})
       aio.sleep(10)
     end)
-    aio.sleep(0.01)
+    repeat aio.sleep(0) until t:info().state ~= "ready"     -- it sleeps
     t:cancel()
     aio.sleep(0.001)
     t:cancel()
@@ -218,22 +218,32 @@ describe("fs cancellation and exit #safety", function()
       local aio = require "luaio"
       local fs = require "luaio.fs"
       local dir = %q
-      aio.spawn(fs.read, dir .. "/fifo")
-      aio.spawn(function()
-        local f <close> = fs.open(dir .. "/fifo")
-        for _ in f:lines() do end
-      end)
-      aio.spawn(fs.write, dir .. "/out", string.rep("x", 16 << 20),
-                {atomic = true})
-      aio.spawn(fs.copy, dir .. "/big", dir .. "/copy")
-      aio.spawn(function()
-        local f <close> = fs.open(dir .. "/big")
-        f:read_all()
-      end)
-      aio.sleep(0.01)
+      local ts = {
+        aio.spawn(fs.read, dir .. "/fifo"),
+        aio.spawn(function()
+          local f <close> = fs.open(dir .. "/fifo")
+          for _ in f:lines() do end
+        end),
+        aio.spawn(fs.write, dir .. "/out", string.rep("x", 16 << 20),
+                  {atomic = true}),
+        aio.spawn(fs.copy, dir .. "/big", dir .. "/copy"),
+        aio.spawn(function()
+          local f <close> = fs.open(dir .. "/big")
+          f:read_all()
+        end),
+      }
+      -- every task has started its call (a task not yet started would
+      -- leave nothing pending), not a guessed 10 ms
+      local function all_started()
+        for _, t in ipairs(ts) do
+          if t:info().state == "ready" then return false end
+        end
+        return true
+      end
+      repeat aio.sleep(0) until all_started()
       print("leaving")
     ]]):format(dir))
-    local rc, out = helpers.sh("timeout 20 " .. helpers.luaio .. " "
+    local rc, out = helpers.sh("timeout 120 " .. helpers.luaio .. " "
                                .. script .. " 2>&1")
     os.remove(script)
     assert.are.equal(0, rc, out)

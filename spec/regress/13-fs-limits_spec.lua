@@ -77,18 +77,18 @@ end)
 describe("atomic write temporary files #safety", function()
   it("are named after their target and hidden", function()
     local path = dir .. "/data.json"
-    local t = aio.spawn(fs.write, path, string.rep("x", 64 << 20),
-                        {atomic = true})
-    local seen
-    for _ = 1, 200 do
-      for _, n in ipairs(fs.readdir(dir)) do
-        if n ~= "data.json" then seen = n end
+    -- The name is seen when the file is made (an inotify event), not by
+    -- listing the folder while the write runs: a write that ends before
+    -- the listing would leave nothing to check.
+    local w <close> = fs.watch(dir)
+    fs.write(path, string.rep("x", 1 << 20), {atomic = true})
+    local seen = aio.timeout(60, function()
+      while true do
+        local ev = w:next()
+        if ev.name ~= "data.json" then return ev.name end
       end
-      if seen or t:done() then break end
-      aio.sleep(0.001)
-    end
-    t:await()
-    if seen then assert.matches("^%.data%.json%.luaio%-tmp%-", seen) end
+    end)
+    assert.matches("^%.data%.json%.luaio%-tmp%-%d+%-", seen)
     assert.are.same({"data.json"}, fs.readdir(dir))
   end)
 
@@ -117,20 +117,31 @@ describe("atomic write temporary files #safety", function()
       .. dead .. "-beef", "data.json"}, names)
   end)
 
-  it("a write killed with -9 leaves one that the next write removes",
+  it("a writer killed mid-write leaves one that the next write removes",
      function()
     local helpers = require "spec.helpers"
     local path = dir .. "/big"
     local script = helpers.script(([[
       local fs = require "luaio.fs"
-      fs.write(%q, string.rep("x", 512 << 20), {atomic = true})
+      fs.write(%q, string.rep("x", 64 << 20), {atomic = true})
     ]]):format(path))
-    -- Reaped before the next write looks (not given a guessed 0.1 s to
-    -- die): that write removes the file only once its writer's pid is
-    -- gone.
-    helpers.sh(("{ %s %s & pid=$!; sleep 0.5; kill -9 $pid; wait $pid; } "
-      .. "2>/dev/null"):format(helpers.luaio, script))
+    -- Killed mid-write for certain, not after a guessed 0.5 s (which a
+    -- loaded machine may spend starting up, or a fast one finishing):
+    -- with a file size limit of a few MiB the kernel kills the writer
+    -- (SIGXFSZ, which it cannot catch) in the middle of the data, with
+    -- its temporary file written in part. Reaped before the next write
+    -- looks: that write removes the file only once its pid is gone.
+    local rc, out = helpers.sh(("ulimit -c 0; ulimit -f 2048; "
+      .. "{ %s %s & pid=$!; wait $pid; echo \"$? $pid\"; } 2>/dev/null")
+      :format(helpers.luaio, script))
     os.remove(script)
+    assert.are.equal(0, rc, out)
+    local status, pid = out:match("^(%d+) (%d+)\n$")
+    assert.are.equal(tostring(128 + 25), status, out)   -- SIGXFSZ
+    local left = fs.readdir(dir)
+    assert.are.equal(1, #left, table.concat(left, " "))
+    assert.matches("^%.big%.luaio%-tmp%-" .. pid .. "%-", left[1])
+    assert.is_true(fs.stat(dir .. "/" .. left[1]).size > 0)
     fs.write(path, "small", {atomic = true})
     assert.are.same({"big"}, fs.readdir(dir))
     assert.are.equal("small", fs.read(path))

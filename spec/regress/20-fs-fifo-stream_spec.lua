@@ -15,6 +15,13 @@ after_each(remove_dir)
 
 local big = string.rep("x", 3 * 1024 * 1024) .. "\nend\n"
 
+-- Wait until task t has started and waits (not a guessed time): for
+-- waits nothing can end meanwhile.
+local function until_waiting(t)
+  repeat aio.sleep(0) until t:info().state ~= "ready"
+  assert.are.equal("waiting", t:info().state)
+end
+
 local function fifo()
   local path = dir .. "/fifo"
   assert(os.execute("mkfifo '" .. path .. "'"))
@@ -41,7 +48,7 @@ describe("a File on a FIFO", function()
   it("a cancelled blocked write closes the File", function()
     local r <close>, w = fifo()
     local t = aio.spawn(function() w:write(big) end)
-    aio.sleep(0.05)                          -- the pipe is full
+    until_waiting(t)                         -- the pipe is full
     t:cancel()
     local ok, e = pcall(t.await, t)
     assert.is_false(ok)
@@ -54,7 +61,7 @@ describe("a File on a FIFO", function()
   it("a close from another task wakes a blocked writer", function()
     local r <close>, w = fifo()
     local t = aio.spawn(function() return pcall(w.write, w, big) end)
-    aio.sleep(0.05)
+    until_waiting(t)                         -- the pipe is full
     w:close()
     local ok, e = t:await()
     assert.is_false(ok)
