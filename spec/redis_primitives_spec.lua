@@ -49,12 +49,17 @@ describe("luaio.redis primitives", function()
 
     it("re-delivers an item whose worker died after its visibility "
        .. "timeout (at least once)", function()
-      local q = redis.queue(r, "rq", {visibility = 0.3, poll = 0.1})
+      local q = redis.queue(r, "rq", {visibility = 1, poll = 0.1})
       q:put("a\0binary")
       local holding = aio.event()
+      -- before the worker's get: its lease starts later, so the item can
+      -- come back no sooner than 1 s from here, however late this task
+      -- runs (a clock started after the cancel, against a 0.3 s lease,
+      -- could start with the lease already over on a loaded machine)
+      local t0 = aio.now()
       local dead = aio.spawn(function()
         local c <close> = redis.connect(srv.url)
-        local wq = redis.queue(c, "rq", {visibility = 0.3, poll = 0.1})
+        local wq = redis.queue(c, "rq", {visibility = 1, poll = 0.1})
         wq:get()
         holding:set()
         aio.sleep(60)                        -- "dies" holding the item
@@ -64,10 +69,10 @@ describe("luaio.redis primitives", function()
       holding:wait()
       dead:cancel()
       pcall(dead.await, dead)
-      local t0 = aio.now()
       local item, receipt = q:get()
       assert.are.equal("a\0binary", item)
-      assert.is_true(aio.now() - t0 >= 0.1)
+      local took = aio.now() - t0              -- lease times are in ms
+      assert.is_true(took >= 0.99, ("back after %.3f s"):format(took))
       assert.is_true(q:task_done(receipt))
       assert.is_false(q:task_done(receipt))   -- already done
       q:join()
