@@ -85,12 +85,18 @@ describe("luaio.redis primitives", function()
       require("luaio.test").timeout(120)
       local helpers = require "spec.helpers"
       local q = redis.queue(r, "work")
-      for i = 1, 300 do q:put("item" .. i) end
       local pids = {}
       for w = 1, 3 do
         pids[w] = helpers.background(("%s spec/helpers/redis_worker.lua %s "
           .. "work w%d"):format(helpers.luaio, srv.url, w))
       end
+      -- the items go in once the 12 tasks of the 3 workers wait for them:
+      -- a worker still starting when the others had done them all would
+      -- have recorded none (the survivors' share is asserted below)
+      while tonumber(r:call("GET", "work:ready") or 0) < 12 do
+        aio.sleep(0.02)
+      end
+      for i = 1, 300 do q:put("item" .. i) end
       while r:call("HLEN", "work:records") < 60 do aio.sleep(0.02) end
       os.execute("kill -KILL " .. pids[1])   -- dies holding items
       q:join()                               -- re-delivered, then done
