@@ -101,7 +101,10 @@ function M.start()
     local pid = helpers.background("nginx -p " .. dir .. " -c " .. dir
       .. "/nginx.conf", {log = dir .. "/stdout.log"})
     local url = "http://127.0.0.1:" .. port
-    for _ = 1, 50 do
+    -- up to a minute on a loaded machine; a port taken by another
+    -- process makes nginx exit at once, and the next attempt takes
+    -- other ports
+    for _ = 1, 1200 do
       local ok = pcall(http.get, url .. "/small", {timeout = 0.5})
       if ok then
         return setmetatable({url = url, port = port, pid = pid, dir = dir,
@@ -116,13 +119,20 @@ function M.start()
   end
 end
 
--- How many distinct connections served the requests so far.
-function M:connections()
+-- How many distinct connections served the requests so far, or only
+-- those whose request URI (with its query) matches the Lua pattern uri.
+-- nginx logs a request just after sending its answer, so a client may
+-- count before the last line is in: a spec counts its own requests
+-- (a query of its own), not a difference from a count taken before.
+function M:connections(uri)
   local f = assert(io.open(self.dir .. "/conns.log"))
   local seen, n = {}, 0
   for line in f:lines() do
-    local c = line:match("^(%d+)")
-    if c and not seen[c] then seen[c] = true; n = n + 1 end
+    local c, u = line:match("^(%d+) (.*)$")
+    if c and not seen[c] and (uri == nil or u:find(uri)) then
+      seen[c] = true
+      n = n + 1
+    end
   end
   f:close()
   return n
