@@ -46,6 +46,7 @@ http {
     location = /echo/cookie { echo $http_cookie; }
     location = /cookie/set { add_header Set-Cookie "session=abc123; Path=/"; echo "set"; }
     location = /headers/multi { add_header X-Multi one; add_header X-Multi two; echo "multi"; }
+    location = /whoami { return 200 "%s"; }
   }
   server {
     listen 127.0.0.1:%d ssl http2;
@@ -97,7 +98,7 @@ function M.start()
     local port = random_port()
     local tls_port = random_port()
     write(dir .. "/nginx.conf", CONF:format(dir, dir, dir, dir, port, dir, dir,
-                                            tls_port, dir, dir, dir))
+                                            dir, tls_port, dir, dir, dir))
     local pid = helpers.background("nginx -p " .. dir .. " -c " .. dir
       .. "/nginx.conf", {log = dir .. "/stdout.log"})
     local url = "http://127.0.0.1:" .. port
@@ -105,7 +106,11 @@ function M.start()
     -- process makes nginx exit at once, and the next attempt takes
     -- other ports
     for _ = 1, 1200 do
-      local ok = pcall(http.get, url .. "/small", {timeout = 0.5})
+      -- ours, not another spec's nginx that drew the same port (ours
+      -- then fails to bind and exits, but a request can reach the other
+      -- first): /whoami answers our folder
+      local ok, r = pcall(http.get, url .. "/whoami", {timeout = 0.5})
+      if ok and r.body ~= dir then break end
       if ok then
         return setmetatable({url = url, port = port, pid = pid, dir = dir,
           tls_url = "https://127.0.0.1:" .. tls_port,
