@@ -272,7 +272,7 @@ describe("http.serve slow clients", function()
     -- 3 s: the body's bytes must not be 3 s apart once the handler reads,
     -- even on a loaded machine (client and server share one loop, which
     -- can stall for a second there); the handler's pause is longer
-    require("luaio.test").timeout(60)
+    require("luaio.test").timeout(120)
     local srv <close> = http.serve{body_timeout = 3, handler = function(req)
       aio.sleep(4)                     -- the client waits for us meanwhile
       return tostring(#req:body())
@@ -303,7 +303,7 @@ describe("http.serve slow clients", function()
     -- reads 0.02 s apart for 5 s or more: longer than write_timeout,
     -- which is still 150 times the gap (client and server share one
     -- loop, which a loaded machine may stall for a second)
-    require("luaio.test").timeout(60)
+    require("luaio.test").timeout(120)
     local block = ("s"):rep(64 * 1024)
     local srv <close> = http.serve{write_timeout = 3, handler = function(_, res)
       for _ = 1, 64 do res:write(block) end

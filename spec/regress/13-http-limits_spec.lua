@@ -127,7 +127,7 @@ describe("http idle_timeout #safety", function()
     -- 4 s in all, longer than the idle_timeout; 0.025 s apart, so only a
     -- stall of 3 s (not one of a second under valgrind on a loaded
     -- machine) could fire it
-    require("luaio.test").timeout(60)
+    require("luaio.test").timeout(120)
     local r = http.get(bad.url .. "/trickle/160/25", {idle_timeout = 3})
     assert.are.equal(("t"):rep(160), r.body)
   end)
