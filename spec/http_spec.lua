@@ -176,7 +176,7 @@ describe("http errors", function()
   end)
 
   it("DNS failure", function()
-    fails("dns", function() http.get("http://no-such-host.invalid/", {timeout = 5}) end)
+    fails("dns", function() http.get("http://no-such-host.invalid/", {timeout = 30}) end)
   end)
 
   it("total timeout, and timeouts on by default", function()
@@ -213,8 +213,11 @@ end)
 
 describe("http cancellation and retries", function()
   it("cancelling a task mid-request removes the transfer", function()
-    local t = aio.spawn(http.get, bad.url .. "/stall")
-    aio.sleep(0.05)
+    -- cancelled once the server has the request (after a fixed 0.05 s
+    -- it could still be unsent on a loaded machine)
+    local t = aio.spawn(http.get, bad.url .. "/stall/cancel-mid")
+    repeat aio.sleep(0.005)
+    until http.get(bad.url .. "/attempts/cancel-mid").body == "1"
     t:cancel()
     local ok, e = pcall(t.await, t)
     assert.is_false(ok)
@@ -278,9 +281,8 @@ describe("http.client", function()
 
   it("reuses connections (counted by the server)", function()
     local c <close> = http.client{base_url = srv.url}
-    local before = srv:connections()
-    for _ = 1, 10 do c:get("/small") end
-    assert.are.equal(1, srv:connections() - before)
+    for _ = 1, 10 do c:get("/small?reuse") end
+    assert.are.equal(1, srv:connections("^/small%?reuse$"))
   end)
 
   it("never opens more than max_connections (counted by the server)", function()
@@ -306,7 +308,7 @@ describe("http.client", function()
     repeat aio.sleep(0.005) until got > 0
     c:close()
     local ok, e = aio.wait_for(aio.spawn(function()
-      return pcall(reader.await, reader) end), 5)    -- no hang
+      return pcall(reader.await, reader) end), 30)   -- no hang
     assert.is_false(ok)
     assert.are.equal("ECANCELED", e.code)
     assert.has_error(function() for _ in r:chunks() do end end)
@@ -467,15 +469,16 @@ describe("100 delayed requests at once", function()
   it("run concurrently on a client allowing 100 connections", function()
     local c <close> = http.client{max_connections = 100}
     local t0 = aio.now()
-    local before = srv:connections()
     local ts = {}
-    for i = 1, 100 do ts[i] = aio.spawn(c.get, c, srv.url .. "/delay/1") end
+    for i = 1, 100 do
+      ts[i] = aio.spawn(c.get, c, srv.url .. "/delay/1?burst")
+    end
     aio.gather(ts)
     -- Sequential would take 100 s; the bound leaves a loaded machine
     -- plenty. Not 8 at a time either (that would take 13 s): more
     -- connections than the default client's 8 per host served them.
     assert.is_true(aio.now() - t0 < 30)
-    local used = srv:connections() - before
+    local used = srv:connections("^/delay/1%?burst$")
     assert.is_true(used > 8, used .. " connections")
   end)
 

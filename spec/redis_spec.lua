@@ -18,6 +18,19 @@ end
 
 local argfails = server.argfails
 
+-- Wait (up to a minute) until the server counts n clients blocked in a
+-- blocking command, asking on connection c; returns the last count.
+local function until_blocked(c, n)
+  local blocked
+  for _ = 1, 6000 do
+    local info = c:call("INFO", "clients")
+    blocked = tonumber(info:match("blocked_clients:(%d+)"))
+    if blocked == n then break end
+    aio.sleep(0.01)
+  end
+  return blocked
+end
+
 describe("luaio.redis", function()
   local srv, r
   local start, stop, connect, disconnect =
@@ -32,7 +45,7 @@ describe("luaio.redis", function()
       assert.are.equal(srv.bare_url, r.url)
       assert.matches("redis connection", tostring(r))
       local n <close> = redis.connect(srv.url:gsub("/0$", "/3"),
-                                      {name = "worker-1", timeout = 5})
+                                      {name = "worker-1", timeout = 60})
       n:call("SET", "db3", "x")
       assert.are.equal("worker-1", n:call("CLIENT", "GETNAME"))
       assert.is_nil(r:call("GET", "db3"))
@@ -168,13 +181,18 @@ describe("luaio.redis", function()
     end)
 
     it("times out with a timeout error naming the URL", function()
-      local slow <close> = redis.connect(srv.url, {timeout = 0.2})
-      local e = fails("timeout", slow.call, slow, "EVAL", busy(1), 0)
+      -- The timeout also bounds the connect's PING (and the reconnect's
+      -- below): 1.5 s, not 0.2, for a loaded machine. The script outlasts
+      -- it by 2.5 s, since a loop stalled past both the deadline and the
+      -- reply reads the reply first; and it ends before the 5 s after
+      -- which the server would answer BUSY to r's PING below.
+      local slow <close> = redis.connect(srv.url, {timeout = 1.5})
+      local e = fails("timeout", slow.call, slow, "EVAL", busy(4), 0)
       assert.are.equal(srv.bare_url, e.url)
       assert.matches(srv.bare_url, tostring(e))
       -- the link was dropped and the next command reconnects (once the
       -- server is done with the script: r waits for that, where a fixed
-      -- 1 s sleep can end first on a loaded machine)
+      -- sleep can end first on a loaded machine)
       assert.are.equal("PONG", r:call("PING"))
       assert.are.equal("PONG", slow:call("PING"))
     end)
@@ -213,9 +231,12 @@ describe("luaio.redis", function()
         end)
       end
       local plain = aio.spawn(function() return c:call("PING") end)
-      aio.sleep(0.05)
+      -- the five are blocked on the server and plain was answered (not
+      -- a 0.05 s sleep, after which either may still be on its way)
+      assert.are.equal(5, until_blocked(r, 5))
+      assert.are.equal("PONG", plain:await())
       local last = aio.spawn(function() return c:call("PING") end)
-      aio.sleep(0)                           -- queued, not yet written
+      aio.sleep(0)                           -- sent, not yet answered
       c:close()
       assert.is_false((pcall(last.await, last)))
       for i = 1, 5 do
@@ -223,7 +244,6 @@ describe("luaio.redis", function()
         assert.is_false(ok)
         assert.matches("connection closed", tostring(e))
       end
-      assert.are.equal("PONG", plain:await())
       local e = fails("io", c.call, c, "PING")
       assert.matches("connection closed", tostring(e))
       c:close()                              -- twice is fine
@@ -243,20 +263,23 @@ describe("luaio.redis", function()
   describe("blocking commands", function()
     it("run on their own connections, not holding up the others",
        function()
+      -- Each is seen blocked on the server before the next command (not
+      -- after a 0.05 s sleep, which may end before it is even sent); the
+      -- timeouts (60 s) are for a hang only.
       local got = aio.spawn(function()
-        return r:call("BLMOVE", "src", "dst", "RIGHT", "LEFT", 5)
+        return r:call("BLMOVE", "src", "dst", "RIGHT", "LEFT", 60)
       end)
-      aio.sleep(0.05)
+      assert.are.equal(1, until_blocked(r, 1))   -- INFO was not stuck
       assert.are.equal("PONG", r:call("PING"))   -- not stuck behind it
       r:call("LPUSH", "src", "job")
       assert.are.equal("job", got:await())
       assert.are.same({"job"}, r:call("LRANGE", "dst", 0, -1))
       r:call("XGROUP", "CREATE", "st", "g", "$", "MKSTREAM")
       local reader = aio.spawn(function()
-        return r:call("XREADGROUP", "GROUP", "g", "c", "BLOCK", 5000,
+        return r:call("XREADGROUP", "GROUP", "g", "c", "BLOCK", 60000,
                       "STREAMS", "st", ">")
       end)
-      aio.sleep(0.05)
+      assert.are.equal(1, until_blocked(r, 1))
       r:call("XADD", "st", "*", "f", "v")
       local res = reader:await()
       assert.are.equal("st", res[1][1])
@@ -265,20 +288,14 @@ describe("luaio.redis", function()
 
     it("can be cancelled: the item is not taken afterwards", function()
       local t = aio.spawn(function() return r:call("BLPOP", "q", 0) end)
-      aio.sleep(0.05)
+      -- cancelled once the server has it blocked (after a fixed sleep it
+      -- could still be unsent, and the test would show nothing)
+      assert.are.equal(1, until_blocked(r, 1))
       t:cancel()
       pcall(t.await, t)
       -- the server sees the blocked connection's close on its own time:
       -- push once it has (not after a guess), or it may still serve it
-      local function blocked()
-        local info = r:call("INFO", "clients")
-        return tonumber(info:match("blocked_clients:(%d+)"))
-      end
-      for _ = 1, 3000 do
-        if blocked() == 0 then break end
-        aio.sleep(0.01)
-      end
-      assert.are.equal(0, blocked())
+      assert.are.equal(0, until_blocked(r, 0))
       r:call("RPUSH", "q", "x")
       aio.sleep(0.05)
       assert.are.equal(1, r:call("LLEN", "q"))
@@ -330,14 +347,17 @@ describe("luaio.redis", function()
     it("ends a waiting iterator when closed; errors when the "
        .. "connection closes", function()
       local sub = r:subscribe("x")
+      local got = aio.event()
       local t = aio.spawn(function()
         local n = 0
-        for _ in sub do n = n + 1 end
+        for _ in sub do n = n + 1; got:set() end
         return n
       end)
-      aio.sleep(0.02)
       r:call("PUBLISH", "x", "1")
-      aio.sleep(0.02)
+      -- closed once the message is in and t waits for the next one (the
+      -- PUBLISH reply may come before the message: a 0.02 s sleep after
+      -- it could close the subscription with the message still on its way)
+      got:wait()
       sub:close()
       assert.are.equal(1, t:await())
       local c = redis.connect(srv.url)
@@ -400,7 +420,7 @@ describe("luaio.redis", function()
       assert.matches(srv.bare_url, tostring(e))
       srv:restart()
       local pong
-      for _ = 1, 100 do
+      for _ = 1, 1200 do                   -- up to a minute, past the backoff
         ok, pong = pcall(c.call, c, "PING")
         if ok then break end
         aio.sleep(0.05)

@@ -12,25 +12,25 @@ local function status_of(out) return tonumber(out:match("^HTTP/1%.1 (%d+) ")) en
 
 describe("http.serve attacks", function()
   local srv, calls
+  local function handler(req, res)
+    calls = calls + 1
+    if req.path == "/body" then return tostring(#req:body()) end
+    if req.path == "/big" then
+      local block = ("b"):rep(64 * 1024)
+      for _ = 1, 512 do res:write(block) end
+      return
+    end
+    return "ok " .. req.path
+  end
   before_each(function()
     calls = 0
     -- header_timeout: every request of these tests must get its head in
-    -- before it, however loaded the machine; the slowloris one below
-    -- takes 4 s to send its head. idle_timeout: the 1,000 keep-alive
+    -- before it, however loaded the machine (the slowloris test has a
+    -- server of its own). idle_timeout: the 1,000 keep-alive
     -- connections below must all still be open once the last is served,
     -- which under valgrind on a loaded machine took more than the
     -- default 5 s.
-    local function handler(req, res)
-      calls = calls + 1
-      if req.path == "/body" then return tostring(#req:body()) end
-      if req.path == "/big" then
-        local block = ("b"):rep(64 * 1024)
-        for _ = 1, 512 do res:write(block) end
-        return
-      end
-      return "ok " .. req.path
-    end
-    srv = http.serve{header_timeout = 2, idle_timeout = 60,
+    srv = http.serve{header_timeout = 30, idle_timeout = 60,
                      handler = handler}
   end)
   after_each(function()
@@ -94,26 +94,38 @@ describe("http.serve attacks", function()
   end)
 
   it("drops a slowloris client after header_timeout", function()
+    -- A head that never ends (a byte every 0.1 s, for ever), so the
+    -- timeout is all that can end it however slow the machine; 1 s on a
+    -- server of its own, where the others get 30 s.
+    srv:close{grace = 0}
+    srv = http.serve{header_timeout = 1, idle_timeout = 60,
+                     handler = handler}
     local c <close> = net.connect("127.0.0.1", srv.port)
     local dropped = aio.spawn(function()
-      local ok = pcall(function()
-        for ch in ("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: 1234567890\r\n"):gmatch(".") do
-          c:write(ch)
+      return not pcall(function()
+        c:write("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        while true do
+          c:write("s")
           aio.sleep(0.1)
         end
       end)
-      return not ok or c:read_all() == ""
     end)
     aio.sleep(0.2)
     still_serves()
-    assert.is_true(aio.wait_for(dropped, 30))
+    assert.is_true(aio.wait_for(dropped, 60))
     assert.are.equal(1, calls)                   -- still_serves' only
   end)
 
   it("serves others while a client never reads a large response", function()
     local c = net.connect("127.0.0.1", srv.port)
     c:write("GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
-    aio.sleep(0.3)
+    -- once its handler runs (32 MiB: more than the sockets hold), not
+    -- after 0.3 s, when on a loaded machine it may not have started
+    for _ = 1, 3000 do
+      if calls == 1 then break end
+      aio.sleep(0.02)
+    end
+    assert.are.equal(1, calls)
     for _ = 1, 3 do still_serves() end
     c:close()
   end)
@@ -149,26 +161,39 @@ describe("http.serve attacks", function()
   end)
 
   it("lives on when a client leaves while its handler streams", function()
-    local done = aio.event()
+    -- In order (events, not a 0.05 s and a 0.2 s sleep, which a loaded
+    -- machine can swap): the handler runs, the client leaves, the
+    -- handler writes until it learns (the first write to a closed peer
+    -- may still be taken by the kernel).
+    local running, left, done = aio.event(), aio.event(), aio.event()
     local err
     srv:route("GET", "/wait", function(req, res)
-      aio.sleep(0.2)
-      local ok, e = pcall(res.write, res, "late")
+      running:set()
+      left:wait()
+      local ok, e = pcall(function()
+        for _ = 1, 3000 do
+          res:write("late")
+          aio.sleep(0.02)
+        end
+      end)
       err = not ok and e
       done:set()
     end)
     local c = net.connect("127.0.0.1", srv.port)
     c:write("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
-    aio.sleep(0.05)
+    running:wait()
     c:close()
-    assert.is_true(aio.wait_for(aio.spawn(done.wait, done), 5))
+    left:set()
+    assert.is_true(aio.wait_for(aio.spawn(done.wait, done), 60))
     assert.are.equal("ECONNRESET", err.code)
     still_serves()
   end)
 
   it("survives a client that goes away mid-body", function()
     local failed
+    local reading = aio.event()
     srv:route("POST", "/upload", function(req)
+      reading:set()
       local ok, e = pcall(req.body, req)
       failed = not ok and e
       return "never sent"
@@ -176,9 +201,9 @@ describe("http.serve attacks", function()
     local c = net.connect("127.0.0.1", srv.port)
     c:write("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
             .. ("u"):rep(1000))
-    aio.sleep(0.1)
+    reading:wait()                      -- it waits in req:body() now
     c:close()
-    for _ = 1, 500 do                   -- up to 10 s on a loaded machine
+    for _ = 1, 3000 do                  -- up to a minute on a loaded machine
       if failed then break end
       aio.sleep(0.02)
     end
@@ -210,9 +235,9 @@ describe("http.serve slow clients", function()
     assert.are.equal(1, #aio.tasks(), "tasks left running")
   end)
 
-  -- Wait (at most 5 s) until f() is true.
+  -- Wait (at most a minute) until f() is true.
   local function until_true(f)
-    for _ = 1, 250 do
+    for _ = 1, 3000 do
       if f() then return true end
       aio.sleep(0.02)
     end
@@ -236,7 +261,7 @@ describe("http.serve slow clients", function()
     assert.is_true(until_true(function() return failed end))
     assert.is_true(aio.is_timeout(failed))
     assert.matches("body_timeout", tostring(failed), 1, true)
-    assert.are.equal("", aio.timeout(5, function() return c:read_all() end))
+    assert.are.equal("", aio.timeout(30, function() return c:read_all() end))
     trickle:cancel()
     assert.is_true(until_true(function() return srv:connections() == 0 end))
     assert.are.equal("ok", http.post("http://127.0.0.1:" .. srv.port .. "/",
@@ -244,10 +269,12 @@ describe("http.serve slow clients", function()
   end)
 
   it("does not count the handler's own pauses against body_timeout", function()
-    -- 1 s: the body's bytes must not be 1 s apart once the handler reads,
-    -- even on a loaded machine; the handler's pause is longer than that
-    local srv <close> = http.serve{body_timeout = 1, handler = function(req)
-      aio.sleep(2)                     -- the client waits for us meanwhile
+    -- 3 s: the body's bytes must not be 3 s apart once the handler reads,
+    -- even on a loaded machine (client and server share one loop, which
+    -- can stall for a second there); the handler's pause is longer
+    require("luaio.test").timeout(120)
+    local srv <close> = http.serve{body_timeout = 3, handler = function(req)
+      aio.sleep(4)                     -- the client waits for us meanwhile
       return tostring(#req:body())
     end}
     local body = ("y"):rep(200 * 1024)
@@ -273,21 +300,23 @@ describe("http.serve slow clients", function()
   end)
 
   it("keeps a slow but steady reader past write_timeout", function()
-    -- reads 0.01 s apart for 2.5 s or more: longer than write_timeout,
-    -- which is still 100 times the gap (a loaded machine may stall)
+    -- reads 0.02 s apart for 5 s or more: longer than write_timeout,
+    -- which is still 150 times the gap (client and server share one
+    -- loop, which a loaded machine may stall for a second)
+    require("luaio.test").timeout(120)
     local block = ("s"):rep(64 * 1024)
-    local srv <close> = http.serve{write_timeout = 1, handler = function(_, res)
+    local srv <close> = http.serve{write_timeout = 3, handler = function(_, res)
       for _ = 1, 64 do res:write(block) end
     end}
     local c <close> = net.connect("127.0.0.1", srv.port)
     c:write("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     local n = 0
-    aio.timeout(20, function()
+    aio.timeout(60, function()
       while true do
         local s = c:read(16 * 1024)
         if not s or s == "" then break end
         n = n + #s
-        aio.sleep(0.01)
+        aio.sleep(0.02)
       end
     end)
     assert.is_true(n > 64 * #block)          -- head and chunk sizes too

@@ -136,7 +136,7 @@ describe("http.static", function()
     local c <close> = net.connect("127.0.0.1", srv.port)
     c:write("GET /five.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     aio.sleep(0.3)
-    local out = aio.timeout(20, function() return c:read_all() end)
+    local out = aio.timeout(60, function() return c:read_all() end)
     assert.is_true(out:sub(-#data) == data, "slowly read file differs")
   end)
 
@@ -150,14 +150,21 @@ describe("http.static", function()
       c:read(1000)
       c:close()
     end
-    for _ = 1, 250 do
+    for _ = 1, 3000 do                  -- up to a minute
       if srv:connections() == 0 then break end
       aio.sleep(0.02)
     end
     assert.are.equal(0, srv:connections())
-    collectgarbage()
-    aio.sleep(0.05)
-    assert.are.equal(fds, #fs.readdir("/proc/self/fd"), "descriptors leaked")
+    -- the handlers close their files once they run again, on the loop's
+    -- time: poll for it (up to a minute), not a 0.05 s sleep
+    local now
+    for _ = 1, 3000 do
+      collectgarbage()
+      now = #fs.readdir("/proc/self/fd")
+      if now == fds then break end
+      aio.sleep(0.02)
+    end
+    assert.are.equal(fds, now, "descriptors leaked")
     assert.are.equal("0123456789", http.get(base .. "/a.txt").body)
   end)
 
@@ -168,12 +175,12 @@ describe("http.static", function()
     local quick <close> = http.serve{write_timeout = 1, handler = http.static(root)}
     local c <close> = net.connect("127.0.0.1", quick.port)
     c:write("GET /five.bin HTTP/1.1\r\nHost: x\r\n\r\n")
-    for _ = 1, 500 do
+    for _ = 1, 6000 do                  -- up to a minute
       if quick:connections() == 1 then break end
       aio.sleep(0.01)
     end
     assert.are.equal(1, quick:connections())
-    for _ = 1, 1500 do
+    for _ = 1, 3000 do
       if quick:connections() == 0 then break end
       aio.sleep(0.02)
     end

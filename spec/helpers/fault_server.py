@@ -4,6 +4,7 @@
 Prints its port, then serves until killed:
   /reset          headers and part of the body, then a connection reset
   /stall          accepts and never answers
+  /stall/<key>    the same, counted in /attempts/<key> once it arrived
   /garbage        a response that is not HTTP
   /huge-header    a 1 MB header
   /endless        a body that never ends
@@ -76,7 +77,11 @@ def handle(conn, gen):
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 return
-            if path == "/stall":
+            if path.startswith("/stall/"):
+                with lock:
+                    key = path.split("/")[2]
+                    attempts[key] = attempts.get(key, 0) + 1
+            if path == "/stall" or path.startswith("/stall/"):
                 time.sleep(3600)
             if path == "/garbage":
                 conn.sendall(b"HELLO THIS IS NOT HTTP\r\n\r\n")

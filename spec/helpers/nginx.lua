@@ -46,6 +46,7 @@ http {
     location = /echo/cookie { echo $http_cookie; }
     location = /cookie/set { add_header Set-Cookie "session=abc123; Path=/"; echo "set"; }
     location = /headers/multi { add_header X-Multi one; add_header X-Multi two; echo "multi"; }
+    location = /whoami { return 200 "%s"; }
   }
   server {
     listen 127.0.0.1:%d ssl http2;
@@ -97,12 +98,19 @@ function M.start()
     local port = random_port()
     local tls_port = random_port()
     write(dir .. "/nginx.conf", CONF:format(dir, dir, dir, dir, port, dir, dir,
-                                            tls_port, dir, dir, dir))
+                                            dir, tls_port, dir, dir, dir))
     local pid = helpers.background("nginx -p " .. dir .. " -c " .. dir
       .. "/nginx.conf", {log = dir .. "/stdout.log"})
     local url = "http://127.0.0.1:" .. port
-    for _ = 1, 50 do
-      local ok = pcall(http.get, url .. "/small", {timeout = 0.5})
+    -- up to a minute on a loaded machine; a port taken by another
+    -- process makes nginx exit at once, and the next attempt takes
+    -- other ports
+    for _ = 1, 1200 do
+      -- ours, not another spec's nginx that drew the same port (ours
+      -- then fails to bind and exits, but a request can reach the other
+      -- first): /whoami answers our folder
+      local ok, r = pcall(http.get, url .. "/whoami", {timeout = 0.5})
+      if ok and r.body ~= dir then break end
       if ok then
         return setmetatable({url = url, port = port, pid = pid, dir = dir,
           tls_url = "https://127.0.0.1:" .. tls_port,
@@ -116,13 +124,20 @@ function M.start()
   end
 end
 
--- How many distinct connections served the requests so far.
-function M:connections()
+-- How many distinct connections served the requests so far, or only
+-- those whose request URI (with its query) matches the Lua pattern uri.
+-- nginx logs a request just after sending its answer, so a client may
+-- count before the last line is in: a spec counts its own requests
+-- (a query of its own), not a difference from a count taken before.
+function M:connections(uri)
   local f = assert(io.open(self.dir .. "/conns.log"))
   local seen, n = {}, 0
   for line in f:lines() do
-    local c = line:match("^(%d+)")
-    if c and not seen[c] then seen[c] = true; n = n + 1 end
+    local c, u = line:match("^(%d+) (.*)$")
+    if c and not seen[c] and (uri == nil or u:find(uri)) then
+      seen[c] = true
+      n = n + 1
+    end
   end
   f:close()
   return n

@@ -23,6 +23,14 @@ local function alive(pid)
   return helpers.sh("kill -0 " .. pid .. " 2>/dev/null") == 0
 end
 
+-- Our server answers, not another one on the same port (another spec
+-- file's, started at the same time on the same random port: ours then
+-- fails to bind and exits, but a probe can reach the other first).
+local function ours(r, pid)
+  local info = r:call("INFO", "server")
+  return tonumber(info:match("process_id:(%d+)")) == pid
+end
+
 -- Start redis-server on self.port; true once it answers PING.
 function M:launch()
   local pass = self.password and (" --requirepass " .. self.password) or ""
@@ -33,10 +41,11 @@ function M:launch()
   -- restart under another PID in a later test.
   require("luaio.test").track(self)
   for _ = 1, 1200 do                    -- a loaded machine: up to a minute
-    local ok = pcall(function()
+    local ok, mine = pcall(function()
       local r <close> = redis.connect(self.url, {timeout = 1})
+      return ours(r, self.pid)
     end)
-    if ok then return true end
+    if ok then return mine end
     if not alive(self.pid) then return false end
     aio.sleep(0.05)
   end

@@ -143,7 +143,7 @@ describe("http cancellation stress #safety", function()
       ]]):format(bad.url .. "/endless", bad.url .. "/stall",
                  srv.url .. "/big", bad.url .. "/stall",
                  bad.url .. "/endless"))
-    local rc, out = helpers.sh("timeout 20 " .. helpers.luaio .. " " .. path
+    local rc, out = helpers.sh("timeout 60 " .. helpers.luaio .. " " .. path
                                .. " 2>&1")
     os.remove(path)
     assert.are.equal(0, rc, out)

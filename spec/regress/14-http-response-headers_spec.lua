@@ -21,7 +21,7 @@ end
 
 local function fetch (response, opts)
   local server, url = serve(response)
-  local ok, r = pcall(http.get, url, opts or {timeout = 5})
+  local ok, r = pcall(http.get, url, opts or {timeout = 60})
   server:close({cancel = true})
   if not ok then error(r, 0) end
   return r
@@ -42,7 +42,7 @@ describe("a response header starting with HTTP/ #safety", function()
   end)
 
   it("keeps them in stream mode too", function()
-    local r <close> = fetch(raw, {timeout = 5, stream = true})
+    local r <close> = fetch(raw, {timeout = 60, stream = true})
     assert.are.equal(200, r.status)
     assert.are.equal("Fine", r.reason)
     assert.are.equal("1", r.headers["x-a"])
@@ -106,7 +106,7 @@ end)
 describe("a streamed response whose headers never end #safety", function()
   it("is an error, not a plain response", function()
     local ok, e = pcall(fetch, "HTTP/1.1 200 OK\r\nX: y\r\n",
-                        {timeout = 5, stream = true})
+                        {timeout = 60, stream = true})
     assert.is_false(ok)
     assert.is_true(aio.is_error(e), tostring(e))
     assert.are.equal("reset", e.kind, tostring(e))
@@ -117,7 +117,7 @@ describe("a streamed response whose headers never end #safety", function()
 
   it("is an error after a 1xx too", function()
     local ok, e = pcall(fetch, "HTTP/1.1 100 Continue\r\n\r\n",
-                        {timeout = 5, stream = true})
+                        {timeout = 60, stream = true})
     assert.is_false(ok)
     assert.are.equal("reset", e.kind, tostring(e))
   end)
