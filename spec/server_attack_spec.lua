@@ -58,7 +58,8 @@ describe("http.serve attacks", function()
 
   it("answers 400 to Content-Length with Transfer-Encoding (smuggling)", function()
     local out = raw(srv.port, "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-      .. "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n")
+      .. "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n"
+      .. "Host: x\r\n\r\n")
     assert.are.equal(400, status_of(out))
     assert.is_nil(out:find("smuggled", 1, true))
     assert.are.equal(0, calls)
@@ -145,10 +146,11 @@ describe("http.serve attacks", function()
     local n, pad = 900, ("p"):rep(80)   -- about 100 KB of requests
     local parts = {"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"}
     for i = 1, n do
-      parts[#parts + 1] = "GET /" .. i .. " HTTP/1.1\r\nX-Pad: " .. pad
-                          .. "\r\n\r\n"
+      parts[#parts + 1] = "GET /" .. i .. " HTTP/1.1\r\nHost: x\r\nX-Pad: "
+                          .. pad .. "\r\n\r\n"
     end
-    parts[#parts + 1] = "GET /end HTTP/1.1\r\nConnection: close\r\n\r\n"
+    parts[#parts + 1] = "GET /end HTTP/1.1\r\nHost: x\r\n"
+                        .. "Connection: close\r\n\r\n"
     local out = raw(srv.port, table.concat(parts))
     local bodies = {}
     for body in out:gmatch("\r\n\r\n([^H]*)") do bodies[#bodies + 1] = body end
