@@ -37,7 +37,8 @@ local M = { pairs = 0, failures = 0, strided = 0, notes = 0,
             SETTLE = 5 }   -- seconds what a run opened may take to go
 
 local MAX_K = tonumber(os.getenv("LUAIO_TORTURE_MAX") or "") or 200
-local GRACE = 30         -- seconds a cancelled body may take to finish
+-- seconds a cancelled body may take to finish
+local GRACE = tonumber(os.getenv("LUAIO_TORTURE_GRACE") or "") or 30
 local REPEAT = 3         -- reruns of a k that left something open
 local LOG = os.getenv("LUAIO_TORTURE_LOG")
 
