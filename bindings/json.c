@@ -33,6 +33,16 @@ void luaio__json_array_mt (lua_State *L) {
   }
 }
 
+int luaio__json_has_array_mt (lua_State *L, int idx) {
+  int yes = 0;
+  if (lua_getmetatable(L, idx)) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &json_array_key);
+    yes = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+  }
+  return yes;
+}
+
 /* ---- decode ------------------------------------------------------------ */
 
 typedef struct frame {

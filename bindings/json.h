@@ -13,6 +13,11 @@
  * in the registry; json.array sets it, decoded empty arrays carry it). */
 void luaio__json_array_mt(lua_State *L);
 
+/* Does the table at idx (an absolute index) carry that metatable? Makes
+ * nothing, so it may run while json.encode writes (no allocation, no
+ * finalizer). */
+int luaio__json_has_array_mt(lua_State *L, int idx);
+
 /* Set field "encode" of the module table on top of the stack. */
 void luaio__json_open_encode(lua_State *L);
 

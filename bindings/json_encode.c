@@ -11,6 +11,13 @@
  * the same byte for byte as yajl's (compact, or yajl's beautified form
  * with {indent = true}); decoding stays on yajl (json.c).
  *
+ * Most of its time goes to Lua's API (lua_next, a type test and a
+ * conversion per value), so the writer keeps its own share small: one
+ * reservation for a repeated key with its ',' and ':', numbers written
+ * in place, a value's type tested commonest first, values popped with
+ * lua_pop (cheaper than lua_settop to an absolute index), and a table's
+ * length asked only where a walk of its keys cannot tell.
+ *
  * The buffer belongs to the encode function (an upvalue userdata freed
  * by its __gc), so an error raised half way leaks nothing and the next
  * call reuses the memory. Encoding runs no Lua code: the only API calls
@@ -34,7 +41,7 @@
 
 typedef struct jbuf {
   char *p;
-  size_t len, cap;
+  size_t cap;
   lua_Alloc alloc;                   /* the state's, as Lua's own memory */
   void *ud;
 } jbuf;
@@ -52,10 +59,13 @@ typedef struct cached {
   size_t off, len;                   /* its JSON form in the buffer */
 } cached;
 
+/* The text so far is p[0..len); p and cap are the buffer's (b), copied
+ * here to spare a load on every write. */
 typedef struct encoder {
   lua_State *L;
+  char *p;
+  size_t len, cap;
   jbuf *b;
-  const void *array_mt;              /* json.array's metatable */
   int indent;                        /* yajl's beautify: 4 spaces a level */
   cached strings[STRING_CACHE];
 } encoder;
@@ -71,7 +81,7 @@ static int encode_fail (lua_State *L, const char *msg) {
 static void jbuf_free (jbuf *b) {
   if (b->p) b->alloc(b->ud, b->p, b->cap, 0);
   b->p = NULL;
-  b->len = b->cap = 0;
+  b->cap = 0;
 }
 
 static int jbuf_gc (lua_State *L) {
@@ -83,29 +93,34 @@ static void grow (encoder *e, size_t n) {
   jbuf *b = e->b;
   size_t cap = b->cap ? b->cap : 1024;
   char *p = NULL;
-  while (cap - b->len < n && cap <= (size_t)-1 / 2) cap *= 2;
-  if (cap - b->len >= n)
+  while (cap - e->len < n && cap <= (size_t)-1 / 2) cap *= 2;
+  if (cap - e->len >= n)
     p = (char *)b->alloc(b->ud, b->p, b->p ? b->cap : 0, cap);
   /* Lua's own words, so out of memory reads the same wherever it hits */
   if (p == NULL) luaL_error(e->L, "json.encode: not enough memory");
-  b->p = p;
-  b->cap = cap;
+  e->p = b->p = p;
+  e->cap = b->cap = cap;
 }
 
 /* Room for n more bytes, at the end of the text. */
 static inline char *room (encoder *e, size_t n) {
-  if (e->b->cap - e->b->len < n) grow(e, n);
-  return e->b->p + e->b->len;
+  if (e->cap - e->len < n) grow(e, n);
+  return e->p + e->len;
+}
+
+/* The text now ends at o (within the room asked for). */
+static inline void end_at (encoder *e, const char *o) {
+  e->len = (size_t)(o - e->p);
 }
 
 static inline void put (encoder *e, const void *s, size_t n) {
   memcpy(room(e, n), s, n);
-  e->b->len += n;
+  e->len += n;
 }
 
 static inline void put_char (encoder *e, char c) {
   *room(e, 1) = c;
-  e->b->len++;
+  e->len++;
 }
 
 #define put_lit(e, s) put((e), (s), sizeof(s) - 1)
@@ -115,44 +130,52 @@ static inline void put_char (encoder *e, char c) {
 static void put_spaces (encoder *e, int depth) {
   size_t n = 4 * (size_t)depth;
   memset(room(e, n), ' ', n);
-  e->b->len += n;
+  e->len += n;
 }
 
 /* "[" or "{" (and a newline when indenting). */
-static void open_container (encoder *e, char c) {
+static inline void open_container (encoder *e, char c) {
   put_char(e, c);
   if (e->indent) put_char(e, '\n');
 }
 
-/* Before the first or a next element of a container at depth. */
-static void next_element (encoder *e, int depth, int first) {
-  if (!first) put_char(e, ',');
-  if (e->indent) {
-    if (!first) put_char(e, '\n');
-    put_spaces(e, depth + 1);
-  }
+/* yajl's ",\n" (but before the first element) and the indent. */
+static void next_indented (encoder *e, int depth, int first) {
+  if (!first) put_lit(e, ",\n");
+  put_spaces(e, depth + 1);
 }
 
-/* "]" or "}": yajl's "\n" + indent even when the container is empty. */
-static void close_container (encoder *e, char c, int depth) {
-  if (e->indent) {
-    put_char(e, '\n');
-    put_spaces(e, depth);
-  }
+/* Before the first or a next element of a container at depth. */
+static inline void next_element (encoder *e, int depth, int first) {
+  if (e->indent) next_indented(e, depth, first);
+  else if (!first) put_char(e, ',');
+}
+
+/* yajl's "\n" + indent before a "]" or "}", even of an empty one. */
+static void close_indented (encoder *e, int depth) {
+  put_char(e, '\n');
+  put_spaces(e, depth);
+}
+
+/* "]" or "}". */
+static inline void close_container (encoder *e, char c, int depth) {
+  if (e->indent) close_indented(e, depth);
   put_char(e, c);
 }
 
 /* ---- scalars ------------------------------------------------------------ */
 
+/* Written in place: its digits counted first, then put from the last. */
 static void put_integer (encoder *e, lua_Integer i) {
-  char tmp[24], *p = tmp + sizeof tmp;
-  lua_Unsigned u = i < 0 ? 0u - (lua_Unsigned)i : (lua_Unsigned)i;
+  lua_Unsigned u = i < 0 ? 0u - (lua_Unsigned)i : (lua_Unsigned)i, t;
+  char *o = room(e, 21);             /* "-" and 20 digits */
+  if (i < 0) *o++ = '-';
+  for (t = u, o++; t >= 10; t /= 10) o++;
+  end_at(e, o);
   do {
-    *--p = (char)('0' + u % 10);
+    *--o = (char)('0' + u % 10);
     u /= 10;
   } while (u != 0);
-  if (i < 0) *--p = '-';
-  put(e, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 /* Bytes that go into a JSON string as they are: printable ASCII but '"'
@@ -296,28 +319,46 @@ static int put_string (encoder *e, const unsigned char *s, size_t len) {
     if (p == s) *o++ = '"';
     if ((o = write_chunk(o, p, n, end, &p)) == NULL) return 0;
     if (p == end) *o++ = '"';
-    e->b->len += (size_t)(o - o0);
+    e->len += (size_t)(o - o0);
   } while (p < end);
   return 1;
 }
 
+/* The cache entry for the string at s (16 bytes apart: Lua's alignment). */
+static inline cached *cache_slot (encoder *e, const char *s) {
+  uintptr_t h = (uintptr_t)s >> 4 ^ (uintptr_t)s >> 10;
+  return &e->strings[h & (STRING_CACHE - 1)];
+}
+
+#define CACHED_SLACK 15              /* room past a copy of cached text */
+
+/* Copy c's text to o, in blocks of 16 that a compiler moves with two
+ * instructions, where a memcpy of any length is a call: the caller has
+ * room for CACHED_SLACK bytes past o + c->len. The blocks may read up to
+ * 15 bytes past the cached text (still in the buffer, below o + c->len +
+ * 15), and those bytes may be o's own: memmove, not memcpy. The bytes
+ * that count were written before o and are not moved over. */
+static inline char *copy_cached (encoder *e, char *o, const cached *c) {
+  const char *src = e->p + c->off;
+  size_t i;
+  for (i = 0; i < c->len; i += 16) memmove(o + i, src + i, 16);
+  return o + c->len;
+}
+
 /* put_string, or a copy of what it wrote for the same string before. */
 static inline int put_short_string (encoder *e, const char *s, size_t len) {
-  uintptr_t h = (uintptr_t)s >> 4 ^ (uintptr_t)s >> 10;  /* 16 bytes apart */
-  cached *c = &e->strings[h & (STRING_CACHE - 1)];
+  cached *c = cache_slot(e, s);
   size_t at;
   if (len > CACHED_MAX) return put_string(e, (const unsigned char *)s, len);
   if (c->s == s) {
-    char *o = room(e, c->len);
-    memcpy(o, e->b->p + c->off, c->len);
-    e->b->len += c->len;
+    end_at(e, copy_cached(e, room(e, c->len + CACHED_SLACK), c));
     return 1;
   }
-  at = e->b->len;
+  at = e->len;
   if (!put_string(e, (const unsigned char *)s, len)) return 0;
   c->s = s;
   c->off = at;
-  c->len = e->b->len - at;
+  c->len = e->len - at;
   return 1;
 }
 
@@ -328,29 +369,35 @@ static const double tens[] = {
   1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
 };
 
-/* "m / 10^k" in fixed notation, trailing zeros of the fraction dropped
- * but one ("2.0"), as printf's %g (then ".0") writes it. */
+/* "m / 10^k" (m > 0) in fixed notation, trailing zeros of the fraction
+ * dropped but one ("2.0"), as printf's %g (then ".0") writes it. The
+ * digits are counted first, then written from the last. */
 static size_t fixed_text (char *out, int neg, uint64_t m, int k) {
-  char dig[24];
-  int n = 0, lo = 0, i, lead;
-  size_t len = 0;
-  do {
-    dig[n++] = (char)('0' + m % 10);        /* least significant first */
+  char *o = out, *end;
+  uint64_t t;
+  int n = 1, i;
+  while (k > 0 && m % 10 == 0) {               /* 2.50 -> 2.5 */
     m /= 10;
-  } while (m != 0);
-  while (k > 0 && dig[lo] == '0' && n - lo > 1) {   /* 2.50 -> 2.5 */
-    lo++;
     k--;
   }
-  if (neg) out[len++] = '-';
-  lead = n - lo > k ? n - lo - k : 0;       /* digits before the point */
-  if (lead == 0) out[len++] = '0';
-  for (i = n - 1; i >= n - lead; i--) out[len++] = dig[i];
-  out[len++] = '.';
-  if (k == 0) out[len++] = '0';
-  for (i = n - lo; i < k; i++) out[len++] = '0';   /* 0.00ddd */
-  for (i = n - lead - 1; i >= lo; i--) out[len++] = dig[i];
-  return len;
+  for (t = m; t >= 10; t /= 10) n++;
+  if (neg) *o++ = '-';
+  if (n <= k) {                                /* 0.00ddd */
+    *o++ = '0';
+    *o++ = '.';
+    for (i = n; i < k; i++) *o++ = '0';
+    k = n + 1;                                 /* no point among them */
+    o = end = o + n;
+  }
+  else {                                       /* ddd.ddd or ddd.0 */
+    o = end = o + n + 1 + (k == 0);
+    if (k == 0) *--o = '0';
+  }
+  for (i = 0; i < n; i++, m /= 10) {
+    if (i == k) *--o = '.';
+    *--o = (char)('0' + m % 10);
+  }
+  return (size_t)(end - out);
 }
 
 /* The shortest decimal of at most 15 digits that reads back as v, for
@@ -492,37 +539,66 @@ static size_t format_double (char *buf, size_t size, double v) {
   return strlen(buf);
 }
 
+/* The number at idx. A float's text is written in place: format_double
+ * writes at most 26 bytes ("-", %.17g's 17 digits, ".", "e-308"). */
 static void put_number (encoder *e, int idx) {
-  char buf[64];
   double v;
+  char *o;
   if (lua_isinteger(e->L, idx)) {
     put_integer(e, lua_tointeger(e->L, idx));
     return;
   }
   v = (double)lua_tonumber(e->L, idx);
   if (isnan(v) || isinf(v)) encode_fail(e->L, "cannot encode NaN or infinity");
-  put(e, buf, format_double(buf, sizeof buf, v));
+  o = room(e, 64);
+  e->len += format_double(o, 64, v);
 }
 
-/* ---- tables ------------------------------------------------------------- */
+/* ---- values and tables -------------------------------------------------- */
 
-static void encode_value (encoder *e, int idx, int depth);
+static void encode_table (encoder *e, int idx, int depth);
 
 #define MIXED "table mixes keys or has holes or non-string keys"
 #define STACK_LEVELS 8               /* levels per luaL_checkstack */
 
+/* json.null (a NULL light userdata), else an error naming the type. */
+static void encode_other (encoder *e, int idx, int type) {
+  lua_State *L = e->L;
+  if (type == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL) {
+    put_lit(e, "null");
+    return;
+  }
+  lua_pushfstring(L, "cannot encode a %s", lua_typename(L, type));
+  encode_fail(L, lua_tostring(L, -1));
+}
+
+/* The value at idx, the top of the stack. A table's walk uses the stack
+ * above idx and leaves it as it found it: the callers pop the value
+ * alone. Inline in the loops over elements, which call it for every
+ * one: a table is the one case that calls back out. */
+static inline void encode_value (encoder *e, int idx, int depth) {
+  lua_State *L = e->L;
+  size_t len;
+  const char *s;
+  int type = lua_type(L, idx);
+  if (type == LUA_TSTRING) {         /* the commonest first */
+    s = lua_tolstring(L, idx, &len);
+    if (!put_short_string(e, s, len))
+      encode_fail(L, "string is not valid UTF-8");
+  }
+  else if (type == LUA_TNUMBER) put_number(e, idx);
+  else if (type == LUA_TTABLE) encode_table(e, idx, depth);
+  else if (type == LUA_TBOOLEAN) {
+    if (lua_toboolean(L, idx)) put_lit(e, "true");
+    else put_lit(e, "false");
+  }
+  else if (type == LUA_TNIL) put_lit(e, "null");
+  else encode_other(e, idx, type);
+}
+
 /* A table is always encoded at the top of the stack (idx): its key goes
  * at idx + 1 and its value at idx + 2 (an object's) or idx + 1 (an
  * array's), so no index needs asking for. */
-
-static int has_array_mt (encoder *e, int idx) {
-  int yes = 0;
-  if (lua_getmetatable(e->L, idx)) {
-    yes = lua_topointer(e->L, -1) == e->array_mt;
-    lua_pop(e->L, 1);
-  }
-  return yes;
-}
 
 /* Are the keys, from the first (a number, on the stack with its value),
  * n integers from 1 to n? Then the table is the sequence 1..n. Counting
@@ -550,7 +626,7 @@ static void encode_array (encoder *e, int idx, int depth, lua_Integer n) {
     next_element(e, depth, i == 1);
     lua_rawgeti(e->L, idx, i);
     encode_value(e, idx + 1, depth + 1);
-    lua_settop(e->L, idx);
+    lua_pop(e->L, 1);
   }
   close_container(e, ']', depth);
 }
@@ -565,7 +641,7 @@ static void forget_strings_from (encoder *e, size_t off) {
 
 /* Undo what encode_array_walk wrote from start. */
 static int undo_array (encoder *e, int idx, size_t start) {
-  e->b->len = start;
+  e->len = start;
   forget_strings_from(e, start);
   lua_settop(e->L, idx);
   return 0;
@@ -574,46 +650,67 @@ static int undo_array (encoder *e, int idx, size_t start) {
 /* The common case in one walk: lua_next gives a sequence's keys 1, 2, ...
  * in order (they live in the table's array part), so each is checked as
  * its value is written. Keys 1..n in that order, and no other, are
- * exactly the sequence 1..n. At the first key out of that order it
+ * exactly the sequence 1..n; its length (a border, as # gives) can only
+ * be n, so it need not be asked. At the first key out of that order it
  * undoes what it wrote and returns 0: the caller then checks all keys
  * first. The first key and its value are on the stack. */
-static int encode_array_walk (encoder *e, int idx, int depth, lua_Integer n) {
+static int encode_array_walk (encoder *e, int idx, int depth) {
   lua_State *L = e->L;
-  size_t start = e->b->len;
+  size_t start = e->len;
   lua_Integer i = 0;
   open_container(e, '[');
   do {
-    if (++i > n || !lua_isinteger(L, idx + 1)
-        || lua_tointeger(L, idx + 1) != i)
+    if (!lua_isinteger(L, idx + 1) || lua_tointeger(L, idx + 1) != ++i)
       return undo_array(e, idx, start);
     next_element(e, depth, i == 1);
     encode_value(e, idx + 2, depth + 1);
-    lua_settop(L, idx + 1);
+    lua_pop(L, 1);                   /* the value: its key on top again */
   } while (lua_next(L, idx));
-  if (i != n) return undo_array(e, idx, start);
   close_container(e, ']', depth);
   return 1;
 }
 
-/* The first key and its value are on the stack. */
-static void encode_object (encoder *e, int idx, int depth) {
+/* An object member's start: next_element, the key and ':' (yajl's ": "
+ * when beautifying); 0 if the key is not valid UTF-8. Compact, a key
+ * written before (the keys of an array of objects) takes one
+ * reservation for all three. */
+static inline int put_key (encoder *e, const char *k, size_t len, int depth,
+                           int first) {
+  cached *c = cache_slot(e, k);
+  char *o;
+  if (e->indent || c->s != k) {
+    next_element(e, depth, first);
+    if (!put_short_string(e, k, len)) return 0;
+    if (e->indent) put_lit(e, ": ");
+    else put_char(e, ':');
+    return 1;
+  }
+  o = room(e, 1 + c->len + 1 + CACHED_SLACK);
+  *o = ',';                          /* written over when first */
+  o = copy_cached(e, o + !first, c);
+  *o++ = ':';
+  end_at(e, o);
+  return 1;
+}
+
+/* The first key, of type key_type, and its value are on the stack. */
+static void encode_object (encoder *e, int idx, int depth, int key_type) {
   lua_State *L = e->L;
   int first = 1;
   open_container(e, '{');
-  do {
+  for (;;) {
     size_t len;
     const char *k;
-    if (lua_type(L, idx + 1) != LUA_TSTRING) encode_fail(L, MIXED);
+    if (key_type != LUA_TSTRING) encode_fail(L, MIXED);
     k = lua_tolstring(L, idx + 1, &len);
-    next_element(e, depth, first);
-    first = 0;
-    if (!put_short_string(e, k, len))
+    if (!put_key(e, k, len, depth, first))
       encode_fail(L, "key is not valid UTF-8");
-    put_char(e, ':');
-    if (e->indent) put_char(e, ' ');
+    first = 0;
     encode_value(e, idx + 2, depth + 1);
-    lua_settop(L, idx + 1);
-  } while (lua_next(L, idx));
+    lua_pop(L, 1);                   /* the value: its key on top again */
+    if (!lua_next(L, idx)) break;
+    key_type = lua_type(L, idx + 1);
+  }
   close_container(e, '}', depth);
 }
 
@@ -621,57 +718,34 @@ static void encode_object (encoder *e, int idx, int depth) {
  * it has a length or json.array's metatable); an empty table either, by
  * the metatable. Anything else is refused before any of it is written;
  * an object's non-string key when it is met. */
+JSON_NOINLINE
 static void encode_table (encoder *e, int idx, int depth) {
   lua_State *L = e->L;
   lua_Integer n;
+  int key_type;
   if (depth > JSON_MAX_ENCODE_DEPTH)
     encode_fail(L, "nesting too deep (a cycle?)");
   /* Key and value a level, and room for an error. The depth limit keeps
    * this far below Lua's stack limit, so a refusal is want of memory. */
   if (depth % STACK_LEVELS == 0 && !lua_checkstack(L, 2 * STACK_LEVELS + 8))
     luaL_error(L, "json.encode: not enough memory");
-  n = (lua_Integer)lua_rawlen(L, idx);
   lua_pushnil(L);
   if (!lua_next(L, idx)) {
-    int arr = has_array_mt(e, idx);
+    int arr = luaio__json_has_array_mt(L, idx);
     open_container(e, arr ? '[' : '{');
     close_container(e, arr ? ']' : '}', depth);
   }
-  else if (lua_type(L, idx + 1) == LUA_TNUMBER) {
-    if (encode_array_walk(e, idx, depth, n)) return;
+  else if ((key_type = lua_type(L, idx + 1)) == LUA_TNUMBER) {
+    if (encode_array_walk(e, idx, depth)) return;
+    n = (lua_Integer)lua_rawlen(L, idx);
     lua_pushnil(L);
     if (!lua_next(L, idx) || !sequence_keys(e, idx, n)) encode_fail(L, MIXED);
     lua_settop(L, idx);
     encode_array(e, idx, depth, n);
   }
-  else if (n > 0 || has_array_mt(e, idx)) encode_fail(L, MIXED);
-  else encode_object(e, idx, depth);
-}
-
-static void encode_value (encoder *e, int idx, int depth) {
-  lua_State *L = e->L;
-  switch (lua_type(L, idx)) {
-    case LUA_TNIL: put_lit(e, "null"); break;
-    case LUA_TBOOLEAN:
-      if (lua_toboolean(L, idx)) put_lit(e, "true");
-      else put_lit(e, "false");
-      break;
-    case LUA_TNUMBER: put_number(e, idx); break;
-    case LUA_TSTRING: {
-      size_t len;
-      const char *s = lua_tolstring(L, idx, &len);
-      if (!put_short_string(e, s, len))
-        encode_fail(L, "string is not valid UTF-8");
-      break;
-    }
-    case LUA_TTABLE: encode_table(e, idx, depth); break;
-    case LUA_TLIGHTUSERDATA:
-      if (lua_touserdata(L, idx) == NULL) { put_lit(e, "null"); break; }
-      /* fall through */
-    default:
-      lua_pushfstring(L, "cannot encode a %s", luaL_typename(L, idx));
-      encode_fail(L, lua_tostring(L, -1));
-  }
+  else if (lua_rawlen(L, idx) > 0 || luaio__json_has_array_mt(L, idx))
+    encode_fail(L, MIXED);
+  else encode_object(e, idx, depth, key_type);
 }
 
 /* json.encode(value [, {indent = true}]) -> text */
@@ -686,14 +760,13 @@ static int json_encode (lua_State *L) {
   lua_settop(L, 1);
   e.L = L;
   e.b = (jbuf *)lua_touserdata(L, lua_upvalueindex(1));
-  e.b->len = 0;
+  e.p = e.b->p;
+  e.cap = e.b->cap;
+  e.len = 0;
   memset(e.strings, 0, sizeof e.strings);
-  luaio__json_array_mt(L);
-  e.array_mt = lua_topointer(L, -1);
-  lua_pop(L, 1);
   encode_value(&e, 1, 0);
   if (e.indent) put_char(&e, '\n');            /* yajl ends with one */
-  lua_pushlstring(L, e.b->p, e.b->len);
+  lua_pushlstring(L, e.p, e.len);
   if (e.b->cap > JSON_KEEP_BUFFER) jbuf_free(e.b);
   return 1;
 }
@@ -701,7 +774,7 @@ static int json_encode (lua_State *L) {
 void luaio__json_open_encode (lua_State *L) {
   jbuf *b = (jbuf *)lua_newuserdatauv(L, sizeof *b, 0);
   b->p = NULL;
-  b->len = b->cap = 0;
+  b->cap = 0;
   b->alloc = lua_getallocf(L, &b->ud);
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, jbuf_gc);
