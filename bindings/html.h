@@ -51,6 +51,7 @@ void html__loud(const html_quiet *q);
  * scanner's state over the input held back, kept across feeds. */
 typedef struct html_cut {
   int open;                     /* comment, script, style: not ended */
+  int in_tag;                   /* in the start tag of a script, style */
   size_t pos;                   /* scanned up to here */
   size_t safe;                  /* the last place a chunk may end */
 } html_cut;

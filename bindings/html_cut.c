@@ -47,24 +47,27 @@ static const struct { const char *start, *end; int bit; } raw[] = {
   {"<script", "</script", OPEN_SCRIPT}, {"<style", "</style", OPEN_STYLE},
 };
 
-/* At a '<' (n bytes from it): a raw text element's end tag (libxml2
- * ends its text at "</script" followed by anything) or start tag (the
- * name followed by no other name character). Returns the bytes it takes
- * (0: neither, MORE) and updates *open. */
+/* Does s (n bytes) start with the tag w ("<script", "</style"): w then
+ * no other name character? -1: too few bytes to tell. libxml2 stops a
+ * script's text at "</scriptx" too, but that end tag names another
+ * element and the script goes on. */
+static int starts_tag (const char *s, size_t n, const char *w) {
+  size_t len = strlen(w);
+  int m = starts(s, n, w);
+  if (m == 1 && n == len) return -1;
+  return m == 1 ? !name_char((unsigned char)s[len]) : m;
+}
+
+/* At a '<' (n bytes from it): a raw text element's end tag or start
+ * tag. Returns the bytes it takes (0: neither, MORE) and updates *open. */
 static size_t raw_tag (const char *s, size_t n, int *open) {
-  size_t i, len;
+  size_t i;
   int m;
   for (i = 0; i < sizeof raw / sizeof raw[0]; i++) {
-    len = strlen(raw[i].end);
-    if ((m = starts(s, n, raw[i].end)) < 0) return MORE;
-    if (m == 1) { *open &= ~raw[i].bit; return len; }
-    len = strlen(raw[i].start);
-    if ((m = starts(s, n, raw[i].start)) == 1 && n == len) return MORE;
-    if (m < 0) return MORE;
-    if (m == 1 && !name_char((unsigned char)s[len])) {
-      *open |= raw[i].bit;
-      return len;
-    }
+    if ((m = starts_tag(s, n, raw[i].end)) < 0) return MORE;
+    if (m == 1) { *open &= ~raw[i].bit; return strlen(raw[i].end); }
+    if ((m = starts_tag(s, n, raw[i].start)) < 0) return MORE;
+    if (m == 1) { *open |= raw[i].bit; return strlen(raw[i].start); }
   }
   return 0;
 }
@@ -79,13 +82,23 @@ static int comment_end (const char *s, size_t i) {
 }
 
 /* One step at s[i] of the held input s (n bytes): the bytes it takes,
- * or MORE. */
+ * or MORE. A raw text element's start tag is skipped to its '>' (its
+ * text starts there: "<script</scriptx>" is a start tag). */
 static size_t step (html_cut *c, const char *s, size_t i, size_t n) {
   int m;
+  if (c->in_tag) {
+    const char *gt = memchr(s + i, '>', n - i);
+    c->in_tag = gt == NULL;
+    return gt ? (size_t)(gt - s) - i + 1 : n - i;
+  }
   if (s[i] == '<') {
+    int before = c->open;
+    size_t k;
     if ((m = starts(s + i, n - i, "<!--")) < 0) return MORE;
     if (m == 1) { c->open |= OPEN_COMMENT; return 4; }
-    return raw_tag(s + i, n - i, &c->open);
+    k = raw_tag(s + i, n - i, &c->open);
+    c->in_tag = (c->open & ~before) != 0;
+    return k;
   }
   if (s[i] == '-' && (c->open & OPEN_COMMENT)) {
     if ((m = starts(s + i, n - i, "-->")) < 0) return MORE;

@@ -34,6 +34,9 @@ local pages = {
   "<!<style></></body>>",
   "\"</<!--><p",
   "<a<style><script></style></a><m",
+  "<td><script</scriptx></></td><l",
+  "<td><script></scriptx></></td><l",
+  "<SCRIPT></scriptx></></e</script>>",
   "<p>x<script>if (a</b) {}</script><p>y<!-- c --><div>z</div>",
 }
 
