@@ -30,16 +30,24 @@ local chunked = p:finish()
 -- libxml2 2.9's push parser looks for a tag's end without minding
 -- quotes, so where such a tag is cut between chunks decides where it
 -- ends (2.11 reworked that look-ahead). Such pages are not compared.
+-- A value is quoted only where a quote comes first after "=": an
+-- unquoted value runs to white space or ">", quotes and "=" in it
+-- included (href=%f$=".p: no quote opens there).
 local function quote_holds_bracket(s)
-  local in_tag, quote, after_eq = false, nil, false
+  local in_tag, quote, after_eq, unquoted = false, nil, false, false
   for c in s:gmatch(".") do
+    local space = c:find("%s") ~= nil
     if quote then
       if c == quote then quote = nil
       elseif c == "<" or c == ">" then return true end
     elseif in_tag then
-      if (c == '"' or c == "'") and after_eq then quote = c
-      elseif c == ">" then in_tag = false end
-      if not c:find("%s") then after_eq = c == "=" end
+      if unquoted then
+        if space or c == ">" then unquoted = false end
+        if c == ">" then in_tag = false end
+      elseif (c == '"' or c == "'") and after_eq then quote = c
+      elseif c == ">" then in_tag = false
+      elseif after_eq and not space then unquoted = true end
+      if not space then after_eq = c == "=" and not unquoted end
     elseif c == "<" then in_tag, after_eq = true, false end
   end
   return quote ~= nil
