@@ -30,27 +30,38 @@ local chunked = p:finish()
 -- libxml2 2.9's push parser looks for a tag's end without minding
 -- quotes, so where such a tag is cut between chunks decides where it
 -- ends (2.11 reworked that look-ahead). Such pages are not compared.
--- A value is quoted only where a quote comes first after "=": an
--- unquoted value runs to white space or ">", quotes and "=" in it
--- included (href=%f$=".p: no quote opens there).
+-- The quotes are found as libxml2's htmlParseStartTag reads a tag: a
+-- value is quoted only where a quote comes first after "="; an
+-- unquoted value, and a bogus attribute (one not starting with a name
+-- character: its bytes are skipped), run to white space or ">", quotes
+-- included (href=%f$=".p and hrf$=".p open no quote).
 local function quote_holds_bracket(s)
-  local in_tag, quote, after_eq, unquoted = false, nil, false, false
+  local st, quote = "text", nil
   for c in s:gmatch(".") do
-    local space = c:find("%s") ~= nil
-    if quote then
-      if c == quote then quote = nil
+    local space, name = c:find("%s") ~= nil, c:find("[%w_:.%-]") ~= nil
+    if st == "text" then
+      if c == "<" then st = "open" end
+    elseif st == "quoted" then
+      if c == quote then st = "attrs"
       elseif c == "<" or c == ">" then return true end
-    elseif in_tag then
-      if unquoted then
-        if space or c == ">" then unquoted = false end
-        if c == ">" then in_tag = false end
-      elseif (c == '"' or c == "'") and after_eq then quote = c
-      elseif c == ">" then in_tag = false
-      elseif after_eq and not space then unquoted = true end
-      if not space then after_eq = c == "=" and not unquoted end
-    elseif c == "<" then in_tag, after_eq = true, false end
+    elseif c == ">" then st = "text"
+    elseif st == "open" then st = c:find("%a") and "tag" or "skip"
+    elseif st == "tag" or st == "attr" then
+      if c == "=" and st == "attr" then st = "value"
+      elseif space then st = st == "attr" and "after" or "attrs"
+      elseif not name then st = "bogus" end
+    elseif st == "after" and c == "=" then st = "value"
+    elseif st == "attrs" or st == "after" then
+      if c:find("[%a_:.]") then st = "attr"
+      elseif not space then st = "bogus" end
+    elseif st == "value" then
+      if c == '"' or c == "'" then st, quote = "quoted", c
+      elseif not space then st = "unquoted" end
+    elseif st == "unquoted" or st == "bogus" then
+      if space then st = "attrs" end
+    end
   end
-  return quote ~= nil
+  return st == "quoted"
 end
 
 -- Bytes that are not in the page's charset stop libxml2's conversion
