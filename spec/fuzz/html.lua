@@ -34,7 +34,8 @@ local chunked = p:finish()
 -- value is quoted only where a quote comes first after "="; an
 -- unquoted value, and a bogus attribute (one not starting with a name
 -- character: its bytes are skipped), run to white space or ">", quotes
--- included (href=%f$=".p and hrf$=".p open no quote).
+-- included (href=%f$=".p and hrf$=".p open no quote); a "<" before
+-- anything but a letter, "/", "!" or "?" is text.
 local function quote_holds_bracket(s)
   local st, quote = "text", nil
   for c in s:gmatch(".") do
@@ -45,7 +46,9 @@ local function quote_holds_bracket(s)
       if c == quote then st = "attrs"
       elseif c == "<" or c == ">" then return true end
     elseif c == ">" then st = "text"
-    elseif st == "open" then st = c:find("%a") and "tag" or "skip"
+    elseif st == "open" then      -- "<)" is text, "</", "<!", "<?" skip
+      st = c:find("%a") and "tag" or c:find("[/!?]") and "skip"
+           or c == "<" and "open" or "text"
     elseif st == "tag" or st == "attr" then
       if c == "=" and st == "attr" then st = "value"
       elseif space then st = st == "attr" and "after" or "attrs"
