@@ -26,9 +26,10 @@ typedef struct html_parser {
   int wide;                     /* UTF-16 or UCS-4: feed all at once */
   char *held;                   /* input not given to libxml2 yet */
   size_t nheld, cap;
+  html_cut cut;                 /* where the held input may be cut */
 } html_parser;
 
-#define HOLD_MAX (64 * 1024)    /* past this, feed without a '>' */
+#define HOLD_MAX (64 * 1024)    /* past this, feed without a safe cut */
 
 typedef struct html_selector {
   html_sel *sel;                /* NULL only while compiling */
@@ -357,18 +358,22 @@ static size_t start (lua_State *L, html_parser *p, int idx, const char *s,
   return enc ? 0 : bom_len(s, n);
 }
 
-/* libxml2 takes an int length. Quiet: a conversion error (bytes that
- * are not in the page's charset) is printed, not returned. */
+/* libxml2 takes an int length. The end comes as a chunk of its own:
+ * libxml2 2.9 reads the same bytes differently when they come with the
+ * end ("</\n<? >" is a paragraph without it, nothing with it), and
+ * html.parse and the last feed of html.parser must agree. Quiet: a
+ * conversion error (bytes that are not in the page's charset) is
+ * printed, not returned. */
 static void feed (html_parser *p, const char *s, size_t len, int end) {
   html_quiet q;
   html__quiet(&q);
   while (len > 0) {
     int n = len > (1u << 30) ? 1 << 30 : (int)len;
-    htmlParseChunk(p->ctxt, s, n, end && (size_t)n == len);
+    htmlParseChunk(p->ctxt, s, n, 0);
     s += n;
     len -= (size_t)n;
   }
-  if (end && len == 0) htmlParseChunk(p->ctxt, NULL, 0, 1);
+  if (end) htmlParseChunk(p->ctxt, NULL, 0, 1);
   html__loud(&q);
 }
 
@@ -385,11 +390,10 @@ static void hold (lua_State *L, html_parser *p, const char *s, size_t len) {
   p->nheld += len;
 }
 
-/* parser:feed(chunk) -> parser. libxml2 2.9's push parser misreads a
- * script whose text a chunk ends in (after a "</" that is not its end
- * tag, it takes the real end tag for text). So input is handed over only
- * up to its last '>', the rest held for the next feed: chunks then end
- * after a tag. */
+/* parser:feed(chunk) -> parser. libxml2 2.9's push parser builds
+ * another tree when a chunk ends inside a script, a style or a comment
+ * (html_cut.c), so input is handed over only up to the last '>' outside
+ * them, the rest held for the next feed. */
 static int parser_feed (lua_State *L) {
   html_parser *p = check_parser(L, "parser:feed");
   size_t len, cut;
@@ -402,11 +406,11 @@ static int parser_feed (lua_State *L) {
     memmove(p->held, p->held + skip, p->nheld - skip);
     p->nheld -= skip;
   }
-  for (cut = p->nheld; !p->wide && cut > 0 && p->held[cut - 1] != '>';
-       cut--) {}
+  cut = p->wide ? p->nheld : html__cut_scan(&p->cut, p->held, p->nheld);
   if (cut == 0 && p->nheld > HOLD_MAX) cut = p->nheld;
   if (cut > 0) {
     feed(p, p->held, cut, 0);
+    html__cut_fed(&p->cut, cut);
     memmove(p->held, p->held + cut, p->nheld - cut);
     p->nheld -= cut;
   }

@@ -46,6 +46,22 @@ typedef struct html_quiet {
 void html__quiet(html_quiet *q);
 void html__loud(const html_quiet *q);
 
+/* ---- html_cut.c --------------------------------------------------------- */
+/* Where html.parser may end a chunk for libxml2 (see html_cut.c): the
+ * scanner's state over the input held back, kept across feeds. */
+typedef struct html_cut {
+  int open;                     /* comment, script, style: not ended */
+  int in_tag;                   /* in the start tag of a script, style */
+  size_t pos;                   /* scanned up to here */
+  size_t safe;                  /* the last place a chunk may end */
+} html_cut;
+/* Scan the held input s (n bytes, the same bytes as before and more)
+ * on from where the last scan stopped; returns how many bytes of it may
+ * be fed now (0: none). */
+size_t html__cut_scan(html_cut *c, const char *s, size_t n);
+/* The first fed bytes of the held input went to libxml2. */
+void html__cut_fed(html_cut *c, size_t fed);
+
 /* ---- html.c ------------------------------------------------------------- */
 typedef struct html_doc {
   htmlDocPtr doc;               /* NULL once collected */

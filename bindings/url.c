@@ -90,6 +90,22 @@ static int push_result (lua_State *L, url_box *b, const char *err, int arg,
 
 /* ---- parse and tostring ------------------------------------------------ */
 
+/* Push the host libcurl decoded, with each '%' written as "%25": libcurl
+ * takes "%25a" for the host "%a", which written back raw would read as
+ * a broken escape, and tostring(url.parse(s)) must parse again. [-0, +1] */
+static void push_host (lua_State *L, const char *host) {
+  luaL_Buffer B;
+  const char *pct;
+  luaL_buffinit(L, &B);
+  while ((pct = strchr(host, '%')) != NULL) {
+    luaL_addlstring(&B, host, (size_t)(pct - host));
+    luaL_addstring(&B, "%25");
+    host = pct + 1;
+  }
+  luaL_addstring(&B, host);
+  luaL_pushresult(&B);
+}
+
 /* url.parse(s) -> a table with the URL's parts, as they are written in
  * it (percent-encoded); port is an integer; absent parts are nil. */
 static int url_parse (lua_State *L) {
@@ -107,6 +123,7 @@ static int url_parse (lua_State *L) {
     if (b->curl[i] == NULL) continue;
     if (url_parts[i].part == CURLUPART_PORT)
       lua_pushinteger(L, strtol(b->curl[i], NULL, 10));
+    else if (url_parts[i].part == CURLUPART_HOST) push_host(L, b->curl[i]);
     else lua_pushstring(L, b->curl[i]);
     lua_setfield(L, -2, url_parts[i].name);
   }

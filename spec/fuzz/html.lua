@@ -30,19 +30,41 @@ local chunked = p:finish()
 -- libxml2 2.9's push parser looks for a tag's end without minding
 -- quotes, so where such a tag is cut between chunks decides where it
 -- ends (2.11 reworked that look-ahead). Such pages are not compared.
+-- The quotes are found as libxml2's htmlParseStartTag reads a tag: a
+-- value is quoted only where a quote comes first after "="; an
+-- unquoted value, and a bogus attribute (one not starting with a name
+-- character: its bytes are skipped), run to white space or ">", quotes
+-- included (href=%f$=".p and hrf$=".p open no quote); a "<" before
+-- anything but a letter, "/", "!" or "?" is text.
 local function quote_holds_bracket(s)
-  local in_tag, quote, after_eq = false, nil, false
+  local st, quote = "text", nil
   for c in s:gmatch(".") do
-    if quote then
-      if c == quote then quote = nil
+    local space, name = c:find("%s") ~= nil, c:find("[%w_:.%-]") ~= nil
+    if st == "text" then
+      if c == "<" then st = "open" end
+    elseif st == "quoted" then
+      if c == quote then st = "attrs"
       elseif c == "<" or c == ">" then return true end
-    elseif in_tag then
-      if (c == '"' or c == "'") and after_eq then quote = c
-      elseif c == ">" then in_tag = false end
-      if not c:find("%s") then after_eq = c == "=" end
-    elseif c == "<" then in_tag, after_eq = true, false end
+    elseif c == ">" then st = "text"
+    elseif st == "open" then      -- "<)" is text, "</", "<!", "<?" skip
+      st = c:find("%a") and "tag" or c:find("[/!?]") and "skip"
+           or c == "<" and "open" or "text"
+    elseif st == "tag" or st == "attr" then
+      if c == "=" and st == "attr" then st = "value"
+      elseif space then st = st == "attr" and "after" or "attrs"
+      elseif not name then st = "bogus" end
+    elseif st == "after" and c == "=" then st = "value"
+    elseif st == "attrs" or st == "after" then
+      if c:find("[%a_:.]") then st = "attr"
+      elseif not space then st = "bogus" end
+    elseif st == "value" then
+      if c == '"' or c == "'" then st, quote = "quoted", c
+      elseif not space then st = "unquoted" end
+    elseif st == "unquoted" or st == "bogus" then
+      if space then st = "attrs" end
+    end
   end
-  return quote ~= nil
+  return st == "quoted"
 end
 
 -- Bytes that are not in the page's charset stop libxml2's conversion
