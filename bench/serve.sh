@@ -67,21 +67,21 @@ CONF
 
 start() {   # $1 name, $2 port: start the server pinned to CPU 0
   case $1 in
-    luaio) taskset -c 0 "$L" bench/w9_serve.lua "$2" >/dev/null 2>&1 & ;;
-    node) taskset -c 0 node bench/peers/w9_node.js "$2" >/dev/null 2>&1 & ;;
-    aiohttp-uvloop) taskset -c 0 $PY bench/peers/w9_aiohttp.py "$2" >/dev/null 2>&1 & ;;
+    luaio) taskset -c 0 "$L" bench/w9_serve.lua "$2" >/dev/null 2>"$TMP/server.err" & ;;
+    node) taskset -c 0 node bench/peers/w9_node.js "$2" >/dev/null 2>"$TMP/server.err" & ;;
+    aiohttp-uvloop) taskset -c 0 $PY bench/peers/w9_aiohttp.py "$2" >/dev/null 2>"$TMP/server.err" & ;;
     openresty) nginx_conf "$2" lua
-      taskset -c 0 nginx -p "$NG" -c "$NG/nginx.conf" >/dev/null 2>&1 & ;;
+      taskset -c 0 nginx -p "$NG" -c "$NG/nginx.conf" >/dev/null 2>"$TMP/server.err" & ;;
     nginx-return) nginx_conf "$2" plain
-      taskset -c 0 nginx -p "$NG" -c "$NG/nginx.conf" >/dev/null 2>&1 & ;;
+      taskset -c 0 nginx -p "$NG" -c "$NG/nginx.conf" >/dev/null 2>"$TMP/server.err" & ;;
   esac
   PID=$!
   for _ in $(seq 300); do
     curl -sf "http://127.0.0.1:$2/hello" >/dev/null && return 0
     sleep 0.1
   done
-  echo "$1 did not start" >&2
-  cat "$NG/error.log" >&2 2>/dev/null
+  echo "$1 did not start on port $2:" >&2
+  cat "$TMP/server.err" "$NG/error.log" >&2 2>/dev/null
   stop
   return 1
 }
@@ -111,7 +111,9 @@ port=$(( 20000 + RANDOM % 30000 ))
 bench_one() {
   port=$((port + 1))
   M_hello=; M_json=
-  start "$1" "$port" || return 1
+  # a port taken meanwhile by another program: once more on the next
+  start "$1" "$port" || { port=$((port + 1)); start "$1" "$port"; } ||
+    return 1
   for ep in hello json; do
     read -r rps p99 <<< "$(measure "http://127.0.0.1:$port/$ep")"
     printf '%s\t%s\t%s\t%s\n' "$ep" "$1" "$rps" "$p99" >> "$RES"
