@@ -422,15 +422,7 @@ describe("req:json", function()
 end)
 
 describe("req:websocket with broken control frames", function()
-  local KEY = "dGhlIHNhbXBsZSBub25jZQ=="
-
-  -- A masked client frame (mask of zeros: the payload goes as it is).
-  local function frame(op, payload, fin)
-    local b1, n = (fin == false and 0 or 0x80) | op, #payload
-    local len = n < 126 and string.char(0x80 | n)
-                or string.char(0x80 | 126) .. string.pack(">I2", n)
-    return string.char(b1) .. len .. "\0\0\0\0" .. payload
-  end
+  local frame = require("spec.helpers.ws").frame
 
   local srv
   before_each(function()
@@ -451,11 +443,7 @@ describe("req:websocket with broken control frames", function()
   -- Send a frame after the handshake: the server sends a close frame or
   -- just closes; then it serves the next client.
   local function refused(bytes)
-    local c <close> = net.connect("127.0.0.1", srv.port)
-    c:write("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-      .. "Connection: Upgrade\r\nSec-WebSocket-Key: " .. KEY .. "\r\n"
-      .. "Sec-WebSocket-Version: 13\r\n\r\n")
-    repeat until c:readline() == ""
+    local c <close> = require("spec.helpers.ws").connect(srv.port, nil, "/")
     c:write(bytes)
     local rest = aio.timeout(30, function() return c:read_all() end)
     assert.is_true(rest == "" or rest:byte(1) == 0x88, ("%q"):format(rest))

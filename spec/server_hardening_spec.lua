@@ -5,46 +5,21 @@
 local aio = require "luaio"
 local fs = require "luaio.fs"
 local http = require "luaio.http"
-local net = require "luaio.net"
 local helpers = require "spec.helpers"
 
-local KEY = "dGhlIHNhbXBsZSBub25jZQ=="          -- RFC 6455's example
+local ws = require "spec.helpers.ws"
+local header, frame = ws.header, ws.frame
 
--- A masked client frame header announcing n payload bytes.
-local function header(op, n, fin)
-  local b1 = (fin == false and 0 or 0x80) | op
-  local hdr
-  if n < 126 then hdr = string.char(b1, 0x80 | n)
-  elseif n < 65536 then
-    hdr = string.char(b1, 0x80 | 126) .. string.pack(">I2", n)
-  else
-    hdr = string.char(b1, 0x80 | 127) .. string.pack(">I8", n)
-  end
-  return hdr .. "\0\0\0\0"                    -- a zero mask: payload as is
-end
-
-local function frame(op, payload, fin)
-  return header(op, #payload, fin) .. payload
-end
-
--- A server frame: opcode, payload (5 s at most: a bound for a hang).
+-- A server frame: opcode, payload (a minute at most: a bound for a hang).
 local function read_frame(c)
-  return aio.timeout(5, function()
-    local b1, b2 = c:readexactly(2):byte(1, 2)
-    local n = b2 & 0x7f
-    if n == 126 then n = string.unpack(">I2", c:readexactly(2))
-    elseif n == 127 then n = string.unpack(">I8", c:readexactly(8)) end
-    return b1 & 0x0f, n > 0 and c:readexactly(n) or ""
+  return aio.timeout(60, function()
+    local op, payload = ws.read_frame(c)
+    return op, payload
   end)
 end
 
 local function connect(port)
-  local c = net.connect("127.0.0.1", port)
-  c:write("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-          .. "Connection: Upgrade\r\nSec-WebSocket-Key: " .. KEY .. "\r\n"
-          .. "Sec-WebSocket-Version: 13\r\n\r\n")
-  repeat local line = c:readline() until line == "" or line == nil
-  return c
+  return (ws.connect(port))
 end
 
 describe("req:websocket against a frame announcing too much", function()

@@ -3,47 +3,16 @@
 -- from luaio's net and with aiohttp's client in Python.
 local aio = require "luaio"
 local http = require "luaio.http"
-local net = require "luaio.net"
 local helpers = require "spec.helpers"
 
-local KEY = "dGhlIHNhbXBsZSBub25jZQ=="          -- RFC 6455's example
+local ws = require "spec.helpers.ws"
 
--- A client frame (masked, as clients must).
+-- Client frames with a real mask, which the server must undo.
+local MASK = "\1\2\3\4"
 local function frame(op, payload, fin)
-  local b1 = (fin == false and 0 or 0x80) | op
-  local n, hdr = #payload, nil
-  if n < 126 then hdr = string.char(b1, 0x80 | n)
-  elseif n < 65536 then hdr = string.char(b1, 0x80 | 126) .. string.pack(">I2", n)
-  else hdr = string.char(b1, 0x80 | 127) .. string.pack(">I8", n) end
-  local mask = "\1\2\3\4"
-  local i = 0
-  return hdr .. mask .. payload:gsub(".", function(ch)
-    i = i + 1
-    return string.char(ch:byte() ~ mask:byte((i - 1) % 4 + 1))
-  end)
+  return ws.frame(op, payload, fin, MASK)
 end
-
--- A server frame: opcode, payload, fin.
-local function read_frame(c)
-  local b1, b2 = c:readexactly(2):byte(1, 2)
-  local n = b2 & 0x7f
-  if n == 126 then n = string.unpack(">I2", c:readexactly(2))
-  elseif n == 127 then n = string.unpack(">I8", c:readexactly(8)) end
-  return b1 & 0x0f, n > 0 and c:readexactly(n) or "", (b1 & 0x80) ~= 0
-end
-
-local function connect(port, extra)
-  local c = net.connect("127.0.0.1", port)
-  c:write("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-          .. "Connection: Upgrade\r\nSec-WebSocket-Key: " .. KEY .. "\r\n"
-          .. "Sec-WebSocket-Version: 13\r\n" .. (extra or "") .. "\r\n")
-  local head = {}
-  repeat
-    local line = c:readline()
-    head[#head + 1] = line
-  until line == "" or line == nil
-  return c, table.concat(head, "\n")
-end
+local read_frame, connect = ws.read_frame, ws.connect
 
 describe("req:websocket", function()
   local srv, log
