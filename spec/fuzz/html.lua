@@ -35,7 +35,8 @@ local chunked = p:finish()
 -- unquoted value, and a bogus attribute (one not starting with a name
 -- character: its bytes are skipped), run to white space or ">", quotes
 -- included (href=%f$=".p and hrf$=".p open no quote); a "<" before
--- anything but a letter, "/", "!" or "?" is text.
+-- anything but a letter, "/", "!" or "?" is text, and so is what follows
+-- a "</" that no letter follows (libxml2 drops the "</" alone).
 local function quote_holds_bracket(s)
   local st, quote = "text", nil
   for c in s:gmatch(".") do
@@ -46,9 +47,11 @@ local function quote_holds_bracket(s)
       if c == quote then st = "attrs"
       elseif c == "<" or c == ">" then return true end
     elseif c == ">" then st = "text"
-    elseif st == "open" then      -- "<)" is text, "</", "<!", "<?" skip
-      st = c:find("%a") and "tag" or c:find("[/!?]") and "skip"
-           or c == "<" and "open" or "text"
+    elseif st == "open" then      -- "<)" is text, "<!", "<?" skip
+      st = c:find("%a") and "tag" or c == "/" and "close"
+           or c:find("[!?]") and "skip" or c == "<" and "open" or "text"
+    elseif st == "close" then     -- "</p" skips to ">"; "</)": ")" is text
+      st = c:find("%a") and "skip" or c == "<" and "open" or "text"
     elseif st == "tag" or st == "attr" then
       if c == "=" and st == "attr" then st = "value"
       elseif space then st = st == "attr" and "after" or "attrs"
