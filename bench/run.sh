@@ -37,7 +37,7 @@ else
 fi
 if [ $QUICK = 0 ] && [ "$(id -u)" = 0 ]; then
   need=""
-  for p in python3 python3-aiohttp python3-uvloop nodejs lua-luv; do
+  for p in python3 python3-aiohttp python3-uvloop nodejs lua-luv lua-http; do
     dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
   done
   [ -n "$need" ] && { { apt-get update -qq && apt-get install -y -qq $need; } >/dev/null 2>&1 ||
@@ -47,6 +47,12 @@ PY=/usr/bin/python3             # Debian's: aiohttp and uvloop are its packages
 have_py=0; $PY -c 'import aiohttp, uvloop' 2>/dev/null && have_py=1
 have_node=0; command -v node >/dev/null && have_node=1
 have_luv=0; lua5.4 -e 'require "luv"' 2>/dev/null && have_luv=1
+# lua-http is packaged as Lua 5.1-5.3 files (with some of its own
+# dependencies in the 5.2 folder only) over cqueues, which has a 5.4
+# build: the stock lua5.4 finds it through these folders.
+LUA_HTTP_PATH="/usr/share/lua/5.4/?.lua;/usr/share/lua/5.4/?/init.lua;/usr/share/lua/5.3/?.lua;/usr/share/lua/5.3/?/init.lua;/usr/share/lua/5.2/?.lua;/usr/share/lua/5.2/?/init.lua;;"
+have_lua_http=0
+LUA_PATH=$LUA_HTTP_PATH lua5.4 -e 'require "http.client"' 2>/dev/null && have_lua_http=1
 
 TMP=$(mktemp -d)
 NGINX_PID=
@@ -155,6 +161,7 @@ run_workload() {
 peers_py() { [ $QUICK = 0 ] && [ $have_py = 1 ]; }
 peers_node() { [ $QUICK = 0 ] && [ $have_node = 1 ]; }
 peers_luv() { [ $QUICK = 0 ] && [ $have_luv = 1 ]; }
+peers_lua_http() { [ $QUICK = 0 ] && [ $have_lua_http = 1 ]; }
 
 for w in "${SEL[@]}"; do
   case $w in
@@ -183,6 +190,7 @@ for w in "${SEL[@]}"; do
         set -- "luaio|$L bench/w4_http.lua $u $n $c" "curl-uv|$B/w4_curl_uv $u $n $c"
         peers_node && set -- "$@" "node|node $P/w4_node.js $u $n $c"
         peers_py && set -- "$@" "aiohttp-uvloop|$PY $P/w4_aiohttp.py $u $n $c uvloop"
+        peers_lua_http && set -- "$@" "lua-http|env LUA_PATH='$LUA_HTTP_PATH' lua5.4 $P/w4_lua_http.lua $u $n $c"
         run_workload $w "$@" ;;
     W5a) W5DIR=$TMP/files
         run_workload W5a "luaio|$L bench/w5_files.lua $W5DIR $N5" "libuv pool|$B/w5a_c_files $W5DIR $N5"
