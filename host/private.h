@@ -200,13 +200,7 @@ struct luaio_host {
   const char *limit;            /* the cap that ended the script, or NULL */
   uint64_t time_end;            /* uv_hrtime of cfg.max_time_ms, or 0 */
   uv_timer_t *limit_timer;      /* max_time while every task waits */
-  int gc_pause;                 /* the pause gc.c last set; 0: not tuning */
 };
-
-/* gc.c: the collector's pause follows the share of the heap held by
- * live tasks; tune is cheap when nothing changes. */
-void luaio__gc_init(luaio_host *h);
-void luaio__gc_tune(luaio_host *h);
 
 /* sched.c */
 void luaio__sched_init(luaio_host *h);

@@ -192,7 +192,6 @@ luaio_task *luaio__spawn (lua_State *L, int nargs, const char *fname) {
   t->co = co;
   t->u.n = nargs + 1;                              /* fn too, for the body */
   t->id = ++h->task_ids;
-  if ((t->id & 255) == 0) luaio__gc_tune(h);     /* a burst of spawns */
   t->born = (unsigned)(uv_now(h->loop) - h->epoch);
   task_of(co) = t;
   if (h->cfg.runaway_ms || h->stopping || h->limit_timer)
@@ -392,7 +391,6 @@ static void drain (luaio_host *h) {
   while (budget-- > 0 && (t = queue_pop(&h->ready)) != NULL)
     resume(h, t);
   h->running = 0;
-  luaio__gc_tune(h);
   if (!h->ready.head && !h->next_turn.head) {
     uv_idle_stop(&h->idle);
     shrink_live(h);

@@ -201,7 +201,6 @@ static void host_setup (luaio_host *h, lua_State *L) {
   luaio__error_init(L);
   luaio__task_metatable(L);
   luaio__sched_init(h);
-  luaio__gc_init(h);
   luaio__preload_all(h);
   luaio__preload_lua(h);
 }
