@@ -72,6 +72,7 @@ cc -O2 -o "$B/w1_c_lua" $P/w1_c_lua.c $lua &&
 cc -O2 -o "$B/w1_c_lua_fair" $P/w1_c_lua_fair.c $lua &&
 cc -O2 -o "$B/w2_uv" $P/w2_uv.c $uv &&
 cc -O2 -o "$B/w3_c_lua" $P/w3_c_lua.c $lua &&
+cc -O2 -o "$B/w3_c_lua_fair" $P/w3_c_lua_fair.c $lua &&
 cc -O2 -o "$B/w4_curl_uv" $P/w4_curl_uv.c $uv $(pkg-config --cflags --libs libcurl) &&
 cc -O2 -o "$B/w5a_c_files" $P/w5a_c_files.c $uv &&
 cc -O2 -o "$B/w5b_c_lua_lines" $P/w5b_c_lua_lines.c $lua &&
@@ -176,7 +177,8 @@ for w in "${SEL[@]}"; do
         peers_luv && set -- "$@" "luv|lua5.4 $P/w2_luv.lua $N2"
         peers_py && set -- "$@" "asyncio|$PY $P/w2_py.py $N2" "uvloop|$PY $P/w2_py.py $N2 uvloop"
         run_workload W2 "$@" ;;
-    W3) set -- "luaio|$L bench/w3_queue.lua $N3" "c-lua floor|$B/w3_c_lua $N3"
+    W3) set -- "luaio|$L bench/w3_queue.lua $N3" "c-lua floor|$B/w3_c_lua $N3" \
+          "c-lua floor (same Lua work)|$B/w3_c_lua_fair $N3"
         peers_node && set -- "$@" "node|node $P/w3_node.js $N3"
         peers_py && set -- "$@" "asyncio|$PY $P/w3_py.py $N3" "uvloop|$PY $P/w3_py.py $N3 uvloop"
         run_workload W3 "$@" ;;
