@@ -130,6 +130,7 @@ _Static_assert(sizeof(struct luaio_task) <= 88, "a task fits 144 bytes");
 #define TF_KILLED 4
 #define TF_IN_GRACE 8             /* counted in host->ngrace */
 #define TF_DETAIL 16              /* ext->wait_detail is set */
+#define TF_WATCHED 32             /* has its watch (task.c) */
 #define LUAIO_GRACE_MS 5000       /* default cleanup and exit grace */
 
 /* Can t's pending cancellation be raised now? */
@@ -140,12 +141,12 @@ _Static_assert(sizeof(struct luaio_task) <= 88, "a task fits 144 bytes");
  * results (one value, or a table of several, or the error). */
 enum { LUAIO_TASK_CO = 1, LUAIO_TASK_RESULT = 1, LUAIO_TASK_NSLOTS = 1 };
 
-/* The registry name of the Task metatable with __gc (task.c). */
-#define LUAIO_TASK_GC_MT "luaio.Task (finalized)"
-/* Give the task userdata at idx the metatable with __gc. [-0, +0] */
-void luaio__task_finalized(lua_State *L, int idx);
-/* t's C-only fields, allocated on first use (t's userdata, pushed on L,
- * then gets the finalizer that frees them); NULL if out of memory. */
+/* Give the task userdata at idx its watch, a finalizer that reports an
+ * error nobody saw and frees the C extras when the task is collected;
+ * once per task. May raise (memory). [-0, +0] */
+void luaio__task_watch(lua_State *L, int idx);
+/* t's C-only fields, allocated on first use (t's watch frees them);
+ * NULL if out of memory. */
 luaio_task_ext *luaio__task_ext(lua_State *L, luaio_task *t);
 
 /* Push field of t's extra table (t's userdata at idx). [-0, +1] */
@@ -165,8 +166,6 @@ struct luaio_host {
   int live_ref;                 /* registry ref: table of live tasks */
   int task_mt_ref;              /* registry ref: the Task metatable, and */
   const void *task_mt;          /* its address (fast type checks) */
-  int task_gcmt_ref;            /* the same for its copy with __gc */
-  const void *task_gcmt;
   int ntasks;                   /* its length */
   int live_peak;                /* its longest since it was last shrunk */
   int running;                  /* inside the drain */

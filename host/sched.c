@@ -122,9 +122,7 @@ luaio_task *luaio__check_task (lua_State *L, int idx) {
       lua_type(L, idx) == LUA_TUSERDATA && lua_getmetatable(L, idx)) {
     const void *mt = lua_topointer(L, -1);
     lua_pop(L, 1);
-    if (mt == ((luaio_host *)ud)->task_mt ||
-        mt == ((luaio_host *)ud)->task_gcmt)
-      return lua_touserdata(L, idx);
+    if (mt == ((luaio_host *)ud)->task_mt) return lua_touserdata(L, idx);
   }
   ud = luaio__test_task(L, idx);
   if (ud == NULL) luaL_typeerror(L, idx, "luaio.Task");
@@ -282,7 +280,7 @@ static void store_outcome (lua_State *L, luaio_task *t, int status,
   }
   else {
     store_error(L, t);
-    if (!t->observed) luaio__task_finalized(L, -1);  /* reports it */
+    if (!t->observed) luaio__task_watch(L, -1);  /* reports it */
   }
   task_of(co) = NULL;
   t->co = NULL;
@@ -484,9 +482,6 @@ void luaio__sched_init (luaio_host *h) {
   luaL_getmetatable(h->L, "luaio.Task");
   h->task_mt = lua_topointer(h->L, -1);
   h->task_mt_ref = luaL_ref(h->L, LUA_REGISTRYINDEX);
-  luaL_getmetatable(h->L, LUAIO_TASK_GC_MT);
-  h->task_gcmt = lua_topointer(h->L, -1);
-  h->task_gcmt_ref = luaL_ref(h->L, LUA_REGISTRYINDEX);
   uv_idle_init(h->loop, &h->idle);
   uv_check_init(h->loop, &h->check);
   h->idle.data = h->check.data = h;

@@ -151,15 +151,19 @@ static int task_tostring (lua_State *L) {
   return 1;
 }
 
-/* A failed task collected while nobody saw its error reports it now. */
-static int task_gc (lua_State *L) {
-  luaio_task *t = (luaio_task *)lua_touserdata(L, 1);
-  luaio_host *h = t->host;
+/* The watch of a task: a failed task collected while nobody saw its
+ * error reports it now, and C extras are freed. The watch's uservalue
+ * is the task, so the task outlives the finalizer. */
+static int watch_gc (lua_State *L) {
+  luaio_task *t;
+  lua_getiuservalue(L, 1, 1);                      /* watch task */
+  t = (luaio_task *)lua_touserdata(L, 2);
+  if (t == NULL) return 0;
   if (t->state == T_DONE && t->outcome != LUAIO_OK && !t->observed &&
-      h && !h->closed) {
+      t->host && !t->host->closed) {
     t->observed = 1;
-    lua_getiuservalue(L, 1, LUAIO_TASK_RESULT);
-    luaio__report(h, "error in a task nobody awaited", L, -1);
+    lua_getiuservalue(L, 2, LUAIO_TASK_RESULT);
+    luaio__report(t->host, "error in a task nobody awaited", L, -1);
     lua_pop(L, 1);
   }
   if (t->ext) free(t->ext->wait_detail);
@@ -180,53 +184,60 @@ static const luaL_Reg task_meta[] = {
   {"__tostring", task_tostring}, {NULL, NULL}
 };
 
-/* Tasks start with a metatable without __gc: a finalizer on every task
- * cost ~450 instructions a task (W1, callgrind: the collector keeps such
- * objects on a list of their own, revives each to call it, frees it a
- * cycle later). A task that needs one (it failed and nobody has seen
- * the error yet, or C extras are attached) switches to a copy of the
- * metatable with __gc: luaio__task_finalized. */
+/* Tasks have no finalizer: one on every task cost ~450 instructions a
+ * task (W1, callgrind: the collector keeps such objects on a list of
+ * their own, revives each to call it, frees it a cycle later). A task
+ * that needs one (it failed and nobody has seen the error yet, or C
+ * extras are attached) gets a watch: luaio__task_watch. */
 void luaio__task_metatable (lua_State *L) {
   if (luaL_newmetatable(L, "luaio.Task")) {
     luaL_setfuncs(L, task_meta, 0);
     luaL_newlib(L, task_methods);
     lua_pushcclosure(L, task_index, 1);
     lua_setfield(L, -2, "__index");
-    luaL_newmetatable(L, LUAIO_TASK_GC_MT);         /* mt gcmt */
-    lua_pushnil(L);
-    while (lua_next(L, -3)) {                       /* mt gcmt k v */
-      lua_pushvalue(L, -2);
-      lua_insert(L, -2);
-      lua_rawset(L, -4);
-    }
-    lua_pushcfunction(L, task_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
   }
   lua_pop(L, 1);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, watch_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, (void *)watch_gc);
 }
 
-void luaio__task_finalized (lua_State *L, int idx) {
+/* The watch is a new object, not a metatable with __gc given to the task:
+ * Lua finds an object it must finalize by walking its list of objects
+ * from the newest, so giving one to a task made long ago walked past
+ * everything made since (W5a: 10,000 tasks whose first fs call set a
+ * wait detail spent 60% of their time there, quadratic in the tasks).
+ * The watch is kept in the task's extras (weak-keyed): it lives as long
+ * as the task. May raise (memory). */
+void luaio__task_watch (lua_State *L, int idx) {
   luaio_task *t = (luaio_task *)lua_touserdata(L, idx);
+  if (t->flags & TF_WATCHED) return;
   idx = lua_absindex(L, idx);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, t->host->task_gcmt_ref);
-  lua_setmetatable(L, idx);
+  luaL_checkstack(L, 4, NULL);
+  lua_newuserdatauv(L, 0, 1);                      /* watch */
+  lua_pushvalue(L, idx);
+  lua_setiuservalue(L, -2, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, (void *)watch_gc);
+  lua_setmetatable(L, -2);
+  luaio__task_setextra(L, idx, "watch");
+  t->flags |= TF_WATCHED;
 }
 
 luaio_task_ext *luaio__task_ext (lua_State *L, luaio_task *t) {
   if (t->ext) return t->ext;
   if (!lua_checkstack(L, 2)) return NULL;
   luaio__push_task(L, t);
-  if (lua_touserdata(L, -1) == (void *)t &&
-      (t->ext = calloc(1, sizeof *t->ext)) != NULL)
-    luaio__task_finalized(L, -1);
+  if (lua_touserdata(L, -1) == (void *)t) {
+    luaio__task_watch(L, -1);                      /* first: it may raise */
+    t->ext = calloc(1, sizeof *t->ext);
+  }
   lua_pop(L, 1);
   return t->ext;
 }
 
 luaio_task *luaio__test_task (lua_State *L, int idx) {
-  void *p = luaL_testudata(L, idx, "luaio.Task");
-  return (luaio_task *)(p ? p : luaL_testudata(L, idx, LUAIO_TASK_GC_MT));
+  return (luaio_task *)luaL_testudata(L, idx, "luaio.Task");
 }
 
 /* ---- what bindings ask of a task (host.h) ------------------------------ */

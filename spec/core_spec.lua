@@ -337,6 +337,60 @@ describe("the luaio program", function()
     assert.is_nil(out:find("collected-err.*collected-err"))  -- once
   end)
 
+  it("keeps a failed task's error while the task is referenced, however "
+     .. "many collections run", function()
+    -- The report rides on a finalizer object the task holds (its watch);
+    -- it must not fire while the task can still be awaited, and tasks made
+    -- long before they fail (an fs call set their wait detail) get it too.
+    local rc, out = helpers.run_luaio([[
+      local aio = require "luaio"
+      local fs = require "luaio.fs"
+      local dir = os.tmpname(); os.remove(dir); fs.mkdir(dir)
+      local ts = {}
+      for i = 1, 2000 do
+        ts[i] = aio.spawn(function()
+          aio.sleep(0.01)
+          fs.read(dir .. "/missing" .. i)          -- sets a wait detail
+        end)
+      end
+      local junk = {}
+      for i = 1, 50000 do junk[i] = {i} end      -- objects made since
+      aio.sleep(0.05)
+      for _ = 1, 3 do collectgarbage() end
+      io.stderr:write("collected\n")
+      local failed = 0
+      for i = 1, #ts do
+        local ok, err = pcall(ts[i].await, ts[i])
+        if not ok and tostring(err):find("ENOENT") then failed = failed + 1 end
+      end
+      print("failed " .. failed)
+      ts = nil
+      for _ = 1, 3 do collectgarbage() end
+      fs.rmdir(dir)
+    ]])
+    assert.are.equal(0, rc, out)
+    assert.matches("failed 2000", out)
+    assert.is_nil(out:find("nobody awaited", 1, true), out)
+  end)
+
+  it("reports a collected task's error once, also when it had a wait detail",
+     function()
+    local rc, out = helpers.run_luaio([[
+      local aio = require "luaio"
+      local fs = require "luaio.fs"
+      local t = aio.spawn(function() fs.read("/nonexistent/detail-err") end)
+      aio.sleep(0.05)
+      t = nil
+      collectgarbage(); collectgarbage()
+      io.stderr:write("after-gc\n")
+      aio.sleep(0.01)
+    ]])
+    assert.are.equal(0, rc)
+    assert.matches("nobody awaited.*detail%-err.*after%-gc", out)
+    local _, n = out:gsub("nobody awaited", "")
+    assert.are.equal(1, n, out)
+  end)
+
   it("takes a failed task (finalized) wherever a task goes", function()
     local t = aio.spawn(function() error("x") end)
     local ok_t = aio.spawn(function() return 1 end)
