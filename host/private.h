@@ -143,8 +143,8 @@ enum { LUAIO_TASK_CO = 1, LUAIO_TASK_RESULT = 1, LUAIO_TASK_NSLOTS = 1 };
 
 /* Give the task userdata at idx its watch, a finalizer that reports an
  * error nobody saw and frees the C extras when the task is collected;
- * once per task. May raise (memory). [-0, +0] */
-void luaio__task_watch(lua_State *L, int idx);
+ * once per task. Never raises: 0 when out of memory. [-0, +0] */
+int luaio__task_watch(lua_State *L, int idx);
 /* t's C-only fields, allocated on first use (t's watch frees them);
  * NULL if out of memory. */
 luaio_task_ext *luaio__task_ext(lua_State *L, luaio_task *t);

@@ -280,7 +280,8 @@ static void store_outcome (lua_State *L, luaio_task *t, int status,
   }
   else {
     store_error(L, t);
-    if (!t->observed) luaio__task_watch(L, -1);  /* reports it */
+    /* Reported when collected (out of memory: only at exit, if alive). */
+    if (!t->observed) luaio__task_watch(L, -1);
   }
   task_of(co) = NULL;
   t->co = NULL;

@@ -209,29 +209,40 @@ void luaio__task_metatable (lua_State *L) {
  * everything made since (W5a: 10,000 tasks whose first fs call set a
  * wait detail spent 60% of their time there, quadratic in the tasks).
  * The watch is kept in the task's extras (weak-keyed): it lives as long
- * as the task. May raise (memory). */
-void luaio__task_watch (lua_State *L, int idx) {
-  luaio_task *t = (luaio_task *)lua_touserdata(L, idx);
-  if (t->flags & TF_WATCHED) return;
-  idx = lua_absindex(L, idx);
-  luaL_checkstack(L, 4, NULL);
-  lua_newuserdatauv(L, 0, 1);                      /* watch */
-  lua_pushvalue(L, idx);
+ * as the task. Task at 1. */
+static int watch_new (lua_State *L) {
+  lua_newuserdatauv(L, 0, 1);                      /* task watch */
+  lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);
   lua_rawgetp(L, LUA_REGISTRYINDEX, (void *)watch_gc);
   lua_setmetatable(L, -2);
-  luaio__task_setextra(L, idx, "watch");
+  luaio__task_setextra(L, 1, "watch");
+  return 0;
+}
+
+/* Protected: its callers (a binding setting a wait detail, a task
+ * finishing) must not raise. Returns 0 when out of memory. */
+int luaio__task_watch (lua_State *L, int idx) {
+  luaio_task *t = (luaio_task *)lua_touserdata(L, idx);
+  if (t->flags & TF_WATCHED) return 1;
+  if (!lua_checkstack(L, 3)) return 0;
+  idx = lua_absindex(L, idx);
+  lua_pushcfunction(L, watch_new);
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    return 0;
+  }
   t->flags |= TF_WATCHED;
+  return 1;
 }
 
 luaio_task_ext *luaio__task_ext (lua_State *L, luaio_task *t) {
   if (t->ext) return t->ext;
   if (!lua_checkstack(L, 2)) return NULL;
   luaio__push_task(L, t);
-  if (lua_touserdata(L, -1) == (void *)t) {
-    luaio__task_watch(L, -1);                      /* first: it may raise */
+  if (lua_touserdata(L, -1) == (void *)t && luaio__task_watch(L, -1))
     t->ext = calloc(1, sizeof *t->ext);
-  }
   lua_pop(L, 1);
   return t->ext;
 }
