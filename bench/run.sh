@@ -72,7 +72,7 @@ cc -O2 -o "$B/w1_c_lua" $P/w1_c_lua.c $lua &&
 cc -O2 -o "$B/w1_c_lua_fair" $P/w1_c_lua_fair.c $lua &&
 cc -O2 -o "$B/w2_uv" $P/w2_uv.c $uv &&
 cc -O2 -o "$B/w3_c_lua" $P/w3_c_lua.c $lua &&
-cc -O2 -o "$B/w3_c_lua_fair" $P/w3_c_lua_fair.c $lua &&
+cc -O2 -DSAME_LUA_WORK -o "$B/w3_c_lua_fair" $P/w3_c_lua.c $lua &&
 cc -O2 -o "$B/w4_curl_uv" $P/w4_curl_uv.c $uv $(pkg-config --cflags --libs libcurl) &&
 cc -O2 -o "$B/w5a_c_files" $P/w5a_c_files.c $uv &&
 cc -O2 -o "$B/w5b_c_lua_lines" $P/w5b_c_lua_lines.c $lua &&

@@ -3,7 +3,12 @@
  * a C ready queue; no event loop. put and get are C functions that
  * yield when the ring is full or empty and wake the other side, as
  * luaio's queue does. Items are integers (luaio's queue holds any Lua
- * value). usage: w3_c_lua [N] */
+ * value). usage: w3_c_lua [N]
+ *
+ * Built with -DSAME_LUA_WORK (w3_c_lua_fair), the script does the Lua
+ * work of bench/w3_queue.lua: the queue is a userdata whose metatable's
+ * __index is a table of C methods, called as q:put(i) and q:get(), each
+ * checking its self is a queue; without it, put and get are upvalues. */
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
@@ -11,6 +16,13 @@
 #include <time.h>
 
 #define CAP 100
+#ifdef SAME_LUA_WORK
+#define ITEM 2                           /* q:put(i) */
+#define NAME "c-lua-fair"
+#else
+#define ITEM 1                           /* put(i) */
+#define NAME "c-lua"
+#endif
 #define NCO 5                            /* 1 producer + 4 consumers */
 
 static lua_Integer ring[CAP];
@@ -44,7 +56,7 @@ static int put_k (lua_State *L, int status, lua_KContext ctx) {
     put_waiter = L;
     return lua_yieldk(L, 0, 0, put_k);
   }
-  ring[(head + count++) % CAP] = lua_tointeger(L, 1);
+  ring[(head + count++) % CAP] = lua_tointeger(L, ITEM);
   wake_getter();
   return 0;
 }
@@ -63,20 +75,70 @@ static int get_k (lua_State *L, int status, lua_KContext ctx) {
   return 1;
 }
 
-static int q_put (lua_State *L) { return put_k(L, 0, 0); }
-static int q_get (lua_State *L) { return get_k(L, 0, 0); }
+#ifdef SAME_LUA_WORK
+static char queue_tag;                   /* what a queue userdata holds */
+
+/* The self check every method makes: a userdata holding the tag. */
+static void check_self (lua_State *L) {
+  char **q = (char **)lua_touserdata(L, 1);
+  if (q == NULL || lua_rawlen(L, 1) != sizeof *q || *q != &queue_tag)
+    luaL_argerror(L, 1, "queue expected");
+}
+#else
+#define check_self(L) ((void)(L))
+#endif
+
+static int q_put (lua_State *L) { check_self(L); return put_k(L, 0, 0); }
+static int q_get (lua_State *L) { check_self(L); return get_k(L, 0, 0); }
 static int q_close (lua_State *L) {
-  (void)L;
+  check_self(L);
   closed = 1;
   while (nget_waiters) wake_getter();
   return 0;
 }
 
+#ifdef SAME_LUA_WORK
+static const char *producer =
+  "local q, n = ... for i = 1, n do q:put(i) end q:close()";
+static const char *consumer =
+  "local q = ... local s = 0 while true do local x = q:get() "
+  "if x == nil then break end s = s + x end return s";
+
+/* Push the arguments of coroutine i: the queue (a userdata, metatable
+ * {__index = {put, get, close}}), and n for the producer. */
+static int push_args (lua_State *co, int i, long long n) {
+  static const luaL_Reg methods[] = {
+    {"put", q_put}, {"get", q_get}, {"close", q_close}, {NULL, NULL}};
+  char **q = (char **)lua_newuserdatauv(co, sizeof *q, 0);
+  *q = &queue_tag;
+  if (luaL_newmetatable(co, "w3.queue")) {
+    luaL_newlib(co, methods);
+    lua_setfield(co, -2, "__index");
+  }
+  lua_setmetatable(co, -2);
+  if (i > 0) return 1;
+  lua_pushinteger(co, n);
+  return 2;
+}
+#else
 static const char *producer =
   "local put, close, n = ... for i = 1, n do put(i) end close()";
 static const char *consumer =
   "local get = ... local s = 0 while true do local x = get() "
   "if x == nil then break end s = s + x end return s";
+
+/* Push the arguments of coroutine i: put, close and n, or get. */
+static int push_args (lua_State *co, int i, long long n) {
+  if (i > 0) {
+    lua_pushcfunction(co, q_get);
+    return 1;
+  }
+  lua_pushcfunction(co, q_put);
+  lua_pushcfunction(co, q_close);
+  lua_pushinteger(co, n);
+  return 3;
+}
+#endif
 
 int main (int argc, char **argv) {
   long long n = argc > 1 ? atoll(argv[1]) : 1000000, total = 0;
@@ -89,13 +151,7 @@ int main (int argc, char **argv) {
   for (i = 0; i < NCO; i++) {
     co[i] = lua_newthread(L);            /* anchored on L's stack */
     if (luaL_loadstring(co[i], i == 0 ? producer : consumer)) return 1;
-    if (i == 0) {
-      lua_pushcfunction(co[i], q_put);
-      lua_pushcfunction(co[i], q_close);
-      lua_pushinteger(co[i], n);
-    }
-    else lua_pushcfunction(co[i], q_get);
-    nargs[i] = i == 0 ? 3 : 1;
+    nargs[i] = push_args(co[i], i, n);
   }
   for (i = 1; i < NCO; i++) make_ready(co[i]);   /* consumers first */
   make_ready(co[0]);
@@ -115,6 +171,6 @@ int main (int argc, char **argv) {
     if (st == LUA_YIELD) lua_pop(c, nres);
   }
   if (total != n * (n + 1) / 2) return 1;
-  printf("W3 c-lua %.0f items/s\n", n / (now() - t0));
+  printf("W3 " NAME " %.0f items/s\n", n / (now() - t0));
   return 0;
 }
